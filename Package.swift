@@ -1,0 +1,64 @@
+// swift-tools-version:6.0
+// One package, two configurations:
+//   swift build                      → mfa-enroll and the tests (normal Swift, static stdlib via the Makefile)
+//   MFA_EMBEDDED=1 swift build ...   → pam_mfa.so in Embedded Swift (no Swift runtime enters the PAM host)
+// The Makefile is the front door and passes the right flags; see `make build`.
+import PackageDescription
+
+let embedded = Context.environment["MFA_EMBEDDED"] == "1"
+let root = Context.packageDirectory
+
+// The core and the module compile as Embedded Swift for the shipped .so.
+let coreSettings: [SwiftSetting] =
+  embedded ? [.enableExperimentalFeature("Embedded"), .unsafeFlags(["-wmo", "-Osize"])] : []
+
+let moduleLinker: [LinkerSetting] = [
+  .linkedLibrary("pam"),
+  .linkedLibrary("crypto"),
+  // Export only pam_sm_*; never unload (long-lived hosts dlopen/dlclose modules repeatedly).
+  .unsafeFlags([
+    "-Xlinker", "--version-script=\(root)/pam/pam_mfa.map",
+    "-Xlinker", "-z", "-Xlinker", "nodelete",
+    "-Xlinker", "-z", "-Xlinker", "now",
+    "-Xlinker", "-z", "-Xlinker", "relro",
+  ]),
+]
+
+var products: [Product] = [
+  .library(name: "pam_mfa", type: .dynamic, targets: ["PAMModule"])
+]
+var targets: [Target] = [
+  .target(name: "CLibc"),
+  .target(name: "CPAM", linkerSettings: [.linkedLibrary("pam")]),
+  .systemLibrary(name: "CCrypto"),
+  .target(
+    name: "MFACore", dependencies: ["CLibc", "CCrypto"], swiftSettings: coreSettings,
+    linkerSettings: [.linkedLibrary("crypto")]),
+  .target(
+    name: "PAMModule", dependencies: ["MFACore", "CLibc", "CPAM"], swiftSettings: coreSettings,
+    linkerSettings: moduleLinker),
+]
+var dependencies: [Package.Dependency] = []
+
+if !embedded {
+  dependencies.append(.package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"))
+  products.append(.executable(name: "mfa-enroll", targets: ["mfa-enroll"]))
+  targets += [
+    .systemLibrary(name: "CQREncode"),
+    .executableTarget(
+      name: "mfa-enroll",
+      dependencies: [
+        "MFACore", "CLibc", "CQREncode",
+        .product(name: "ArgumentParser", package: "swift-argument-parser"),
+      ],
+      linkerSettings: [.linkedLibrary("qrencode")]),
+    .testTarget(name: "MFACoreTests", dependencies: ["MFACore"]),
+  ]
+}
+
+let package = Package(
+  name: "pam_mfa",
+  products: products,
+  dependencies: dependencies,
+  targets: targets
+)

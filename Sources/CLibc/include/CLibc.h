@@ -1,0 +1,41 @@
+// The libc surface the core needs. Embedded Swift has no Glibc overlay, so the core imports
+// this module instead; variadic or macro-only calls get a plain function here.
+#ifndef MFA_CLIBC_H
+#define MFA_CLIBC_H
+
+#include <errno.h>
+#include <fcntl.h>
+#include <grp.h>
+#include <limits.h>
+#include <pwd.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/file.h>
+#include <sys/fsuid.h>
+#include <sys/random.h>
+#include <sys/stat.h>
+#include <sys/types.h>
+#include <termios.h>
+#include <time.h>
+#include <unistd.h>
+
+/// errno is a macro over a thread-local; Swift reads it through this.
+int mfa_errno(void);
+void mfa_set_errno(int value);
+/// open(2) and openat(2) are variadic in C.
+int mfa_open(const char *path, int flags, unsigned int mode);
+int mfa_openat(int dirfd, const char *path, int flags, unsigned int mode);
+/// renameat2(..., RENAME_NOREPLACE): create-if-absent without a race; needs _GNU_SOURCE.
+int mfa_rename_noreplace(int olddirfd, const char *oldpath, int newdirfd, const char *newpath);
+/// explicit_bzero needs _DEFAULT_SOURCE; wipes secrets in a way the optimiser keeps.
+void mfa_wipe(void *buffer, size_t length);
+/// getpwnam_r into a caller-owned buffer; returns 0 and fills *found (NULL when no such user).
+int mfa_getpwnam(const char *name, struct passwd *entry, char *buffer, size_t length,
+                 struct passwd **found);
+int mfa_getpwuid(uid_t uid, struct passwd *entry, char *buffer, size_t length,
+                 struct passwd **found);
+
+#endif

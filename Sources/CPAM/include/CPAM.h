@@ -1,0 +1,21 @@
+// Linux-PAM for the module. pam_syslog and pam_prompt are variadic, so Swift calls the
+// fixed-argument wrappers below; privilege dropping needs a macro-initialised struct.
+#ifndef MFA_CPAM_H
+#define MFA_CPAM_H
+
+#include <security/pam_appl.h>
+#include <security/pam_ext.h>
+#include <security/pam_modules.h>
+#include <security/pam_modutil.h>
+#include <pwd.h>
+
+/// pam_syslog(pamh, priority, "%s", message): the message is never a format string.
+void mfa_pam_syslog(pam_handle_t *pamh, int priority, const char *message);
+/// pam_prompt with a fixed text; *response is malloc'ed by the application (or NULL).
+int mfa_pam_prompt(pam_handle_t *pamh, int style, char **response, const char *text);
+/// Drops to the user's uid/gids (pam_modutil_drop_priv); returns an opaque token or NULL.
+void *mfa_drop_priv(pam_handle_t *pamh, const char *name, uid_t uid, gid_t gid);
+/// Regains root and frees the token; returns PAM_SUCCESS or PAM_SESSION_ERR.
+int mfa_regain_priv(pam_handle_t *pamh, void *token);
+
+#endif

@@ -1,0 +1,160 @@
+import CLibc
+
+/// Small-file I/O with the checks a root process needs when it touches files a user controls:
+/// never follow a symlink, check type/owner/mode on the open descriptor, and replace contents
+/// atomically (temp file, fsync, rename, fsync of the directory).
+public enum SafeFile {
+  /// Reads a whole regular file owned by `owner` that group and other cannot access.
+  public static func read(path: String, owner: UInt32, maxSize: Int) throws(FileError) -> [UInt8] {
+    let fd = path.withCString { mfa_open($0, O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NOCTTY | O_NONBLOCK, 0) }
+    if fd < 0 {
+      let code = mfa_errno()
+      if code == ENOENT { throw .notFound }
+      if code == ELOOP { throw .symbolicLink }
+      throw .system(SystemError("open", code: code))
+    }
+    defer { close(fd) }
+    var info = stat()
+    if fstat(fd, &info) != 0 { throw .system(.last("fstat")) }
+    if info.st_mode & 0o170000 != 0o100000 { throw .notRegularFile }
+    if info.st_uid != owner { throw .wrongOwner(expected: owner, actual: info.st_uid) }
+    if info.st_mode & 0o077 != 0 { throw .insecurePermissions(mode: info.st_mode) }
+    if Int(info.st_size) > maxSize { throw .tooLarge }
+    var contents: [UInt8] = []
+    var chunk = [UInt8](repeating: 0, count: 4096)
+    defer { chunk.wipe() }
+    while true {
+      let count = chunk.withUnsafeMutableBytes { raw in CLibc.read(fd, raw.baseAddress, raw.count) }
+      if count < 0 {
+        if mfa_errno() == EINTR { continue }
+        contents.wipe()
+        throw .system(.last("read"))
+      }
+      if count == 0 { break }
+      contents += chunk[0..<count]
+      if contents.count > maxSize {
+        contents.wipe()
+        throw .tooLarge
+      }
+    }
+    return contents
+  }
+
+  /// Whether something exists at `path` (without following a final symlink).
+  public static func exists(_ path: String) -> Bool {
+    var info = stat()
+    return path.withCString { lstat($0, &info) } == 0
+  }
+
+  /// Writes `contents` to `path` so that a crash at any moment leaves the old file or the new
+  /// one, never a mix. With `replace: false` an existing file is never overwritten (EEXIST).
+  /// `owner` (uid, gid) is applied when set — root writing a file on a user's behalf.
+  public static func write(
+    path: String, contents: [UInt8], mode: UInt32, owner: (UInt32, UInt32)? = nil,
+    replace: Bool = true
+  ) throws(FileError) {
+    let (directory, name) = try split(path)
+    let dirfd = directory.withCString { mfa_open($0, O_RDONLY | O_DIRECTORY | O_CLOEXEC, 0) }
+    if dirfd < 0 { throw .system(.last("open directory")) }
+    defer { close(dirfd) }
+
+    let suffix: [UInt8]
+    do throws(SystemError) {
+      suffix = try SystemRandom.bytes(6)
+    } catch {
+      throw .system(error)
+    }
+    var temporaryName = "." + name + ".tmp-"
+    for byte in suffix { temporaryName += hex(byte) }
+
+    let fd = temporaryName.withCString {
+      mfa_openat(dirfd, $0, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, mode & 0o600)
+    }
+    if fd < 0 { throw .system(.last("create temporary file")) }
+    var renamed = false
+    defer {
+      if !renamed { _ = temporaryName.withCString { unlinkat(dirfd, $0, 0) } }
+    }
+    try fill(fd, contents: contents, mode: mode, owner: owner)
+    let renameResult = temporaryName.withCString { from in
+      name.withCString { to in
+        replace ? renameat(dirfd, from, dirfd, to) : mfa_rename_noreplace(dirfd, from, dirfd, to)
+      }
+    }
+    if renameResult != 0 { throw .system(.last("rename")) }
+    renamed = true
+    // The rename itself must reach the disk, or a crash could bring the old file back.
+    if fsync(dirfd) != 0 { throw .system(.last("fsync directory")) }
+  }
+
+  /// Creates `path` and missing parents with `mode` (like mkdir -p); existing ones are kept.
+  public static func makeDirectories(_ path: String, mode: UInt32) throws(FileError) {
+    let bytes = [UInt8](path)
+    guard bytes.first == ASCII.slash else { throw .invalidPath("not absolute") }
+    var prefix: [UInt8] = []
+    for component in bytes.fields(separatedBy: ASCII.slash) {
+      prefix.append(ASCII.slash)
+      prefix += component
+      let result = prefix.text.withCString { mkdir($0, mode) }
+      if result != 0 && mfa_errno() != EEXIST { throw .system(.last("mkdir")) }
+    }
+  }
+
+  /// Splits an absolute path into its directory and final name.
+  static func split(_ path: String) throws(FileError) -> (String, String) {
+    let bytes = [UInt8](path)
+    guard bytes.first == ASCII.slash else { throw .invalidPath("not absolute") }
+    guard let slash = bytes.lastIndex(of: ASCII.slash), slash + 1 < bytes.count else {
+      throw .invalidPath("no file name")
+    }
+    let directory = slash == 0 ? "/" : Array(bytes[0..<slash]).text
+    return (directory, Array(bytes[(slash + 1)...]).text)
+  }
+
+  /// Sets owner and mode, writes, and syncs the new file, then closes it.
+  static func fill(_ fd: Int32, contents: [UInt8], mode: UInt32, owner: (UInt32, UInt32)?)
+    throws(FileError)
+  {
+    defer { close(fd) }
+    if let (uid, gid) = owner {
+      if fchown(fd, uid, gid) != 0 { throw .system(.last("fchown")) }
+    }
+    if fchmod(fd, mode) != 0 { throw .system(.last("fchmod")) }
+    try writeAll(fd, contents)
+    // The data must be on disk before the rename makes it the file.
+    if fsync(fd) != 0 { throw .system(.last("fsync")) }
+  }
+
+  static func writeAll(_ fd: Int32, _ contents: [UInt8]) throws(FileError) {
+    var written = 0
+    while written < contents.count {
+      let count = contents.withUnsafeBytes { raw in
+        CLibc.write(fd, raw.baseAddress! + written, raw.count - written)
+      }
+      if count < 0 {
+        if mfa_errno() == EINTR { continue }
+        throw .system(.last("write"))
+      }
+      written += count
+    }
+  }
+
+  static func hex(_ byte: UInt8) -> String {
+    let digits: [UInt8] = Array("0123456789abcdef".utf8)
+    return [digits[Int(byte >> 4)], digits[Int(byte & 0x0F)]].text
+  }
+}
+
+/// An exclusive flock(2) on a lock file, held while `body` runs. Separate lock files per user
+/// mean logins of different users never wait on each other.
+public func withExclusiveLock<Result>(
+  _ path: String, _ body: () throws(FileError) -> Result
+) throws(FileError) -> Result {
+  let fd = path.withCString { mfa_open($0, O_RDWR | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0o600) }
+  if fd < 0 { throw .system(.last("open lock file")) }
+  defer { close(fd) }
+  while flock(fd, LOCK_EX) != 0 {
+    if mfa_errno() != EINTR { throw .system(.last("flock")) }
+  }
+  return try body()
+}

@@ -1,0 +1,172 @@
+/// Why a secret file was rejected; `line` is 1-based (0: the file as a whole).
+public struct FormatError: Error {
+  public let line: Int
+  public let reason: String
+
+  public init(line: Int, _ reason: String) {
+    self.line = line
+    self.reason = reason
+  }
+
+  public var description: String {
+    line > 0 ? "line " + String(line) + ": " + reason : reason
+  }
+}
+
+/// The text format of a user's secret file (documented in pam_mfa.conf(5)):
+///
+///     # comment
+///     pam_mfa 1
+///     totp name=default algorithm=SHA1 digits=6 period=30 secret=BASE32
+///
+/// The header names the format version; every record is a type word and key=value fields.
+/// Unknown versions, record types and keys are errors: a file we do not fully understand is
+/// never half-used. Errors never quote the file's contents, which may hold a key.
+public enum SecretFileFormat {
+  public static let version: Int64 = 1
+  /// Far above any real file; bounds the work an attacker-controlled file can cause.
+  public static let maxSize = 64 * 1024
+  static let header: [UInt8] = Array("pam_mfa".utf8)
+
+  public static func parse(_ contents: [UInt8]) throws(FormatError) -> Enrollment {
+    if contents.count > maxSize { throw FormatError(line: 0, "file larger than 64 KiB") }
+    var sawHeader = false
+    var authenticators: [Authenticator] = []
+    var lineNumber = 0
+    for rawLine in lines(contents) {
+      lineNumber += 1
+      let line = rawLine.trimmed()
+      if line.isEmpty || line[0] == ASCII.hash { continue }
+      for byte in line where byte < 0x20 && byte != ASCII.tab || byte == 0x7F {
+        throw FormatError(line: lineNumber, "control character")
+      }
+      let words = splitWords(line)
+      if !sawHeader {
+        guard words.count == 2, words[0] == header, let version = parseDecimal(words[1]) else {
+          throw FormatError(line: lineNumber, "expected the header 'pam_mfa 1'")
+        }
+        guard version == SecretFileFormat.version else {
+          throw FormatError(line: lineNumber, "unsupported format version " + String(version))
+        }
+        sawHeader = true
+        continue
+      }
+      if words[0] == [UInt8]("totp") {
+        var authenticator = try parseTOTP(Array(words.dropFirst()), line: lineNumber)
+        for existing in authenticators where existing.name == authenticator.name {
+          authenticator.key.wipe()
+          throw FormatError(line: lineNumber, "duplicate authenticator name")
+        }
+        authenticators.append(authenticator)
+      } else {
+        throw FormatError(line: lineNumber, "unknown record type")
+      }
+    }
+    if !sawHeader { throw FormatError(line: 0, "empty file (no 'pam_mfa 1' header)") }
+    if authenticators.isEmpty { throw FormatError(line: 0, "no authenticator in the file") }
+    return Enrollment(authenticators: authenticators)
+  }
+
+  public static func serialize(_ enrollment: Enrollment) -> [UInt8] {
+    var out: [UInt8] = []
+    out += [UInt8]("# pam_mfa secret file, written by mfa-enroll. Keep it private; see pam_mfa.conf(5).\n")
+    out += [UInt8]("pam_mfa " + String(version) + "\n")
+    for authenticator in enrollment.authenticators {
+      out += [UInt8]("totp name=")
+      out += authenticator.name
+      out += [UInt8](" algorithm=" + authenticator.algorithm.name)
+      out += [UInt8](" digits=" + String(authenticator.digits))
+      out += [UInt8](" period=" + String(authenticator.period))
+      out += [UInt8](" secret=")
+      out += Base32.encode(authenticator.key, padding: false)
+      out.append(ASCII.newline)
+    }
+    return out
+  }
+
+  private static func parseTOTP(_ fields: [[UInt8]], line: Int) throws(FormatError) -> Authenticator {
+    var name: [UInt8]?
+    var algorithm: OTPAlgorithm?
+    var digits: Int?
+    var period: Int?
+    var key: [UInt8]?
+    for field in fields {
+      guard let split = field.firstIndex(of: ASCII.equals), split > 0 else {
+        key?.wipe()
+        throw FormatError(line: line, "expected key=value")
+      }
+      let fieldKey = Array(field[0..<split])
+      let value = Array(field[(split + 1)...])
+      var duplicate = false
+      if fieldKey == [UInt8]("name") {
+        duplicate = name != nil
+        guard Authenticator.isValidName(value) else {
+          key?.wipe()
+          throw FormatError(line: line, "invalid name")
+        }
+        name = value
+      } else if fieldKey == [UInt8]("algorithm") {
+        duplicate = algorithm != nil
+        algorithm = OTPAlgorithm(name: value)
+        if algorithm == nil {
+          key?.wipe()
+          throw FormatError(line: line, "algorithm must be SHA1, SHA256 or SHA512")
+        }
+      } else if fieldKey == [UInt8]("digits") {
+        duplicate = digits != nil
+        guard let number = parseDecimal(value), Authenticator.digitRange.contains(Int(number)) else {
+          key?.wipe()
+          throw FormatError(line: line, "digits must be 6, 7 or 8")
+        }
+        digits = Int(number)
+      } else if fieldKey == [UInt8]("period") {
+        duplicate = period != nil
+        guard let number = parseDecimal(value), Authenticator.periodRange.contains(Int(number)) else {
+          key?.wipe()
+          throw FormatError(line: line, "period must be 15 to 300 seconds")
+        }
+        period = Int(number)
+      } else if fieldKey == [UInt8]("secret") {
+        duplicate = key != nil
+        key?.wipe()
+        guard let decoded = Base32.decode(value), Authenticator.keyLengthRange.contains(decoded.count)
+        else {
+          throw FormatError(line: line, "secret must be base32 for a key of 10 to 128 bytes")
+        }
+        key = decoded
+      } else {
+        key?.wipe()
+        throw FormatError(line: line, "unknown key")
+      }
+      if duplicate {
+        key?.wipe()
+        throw FormatError(line: line, "duplicate key")
+      }
+    }
+    guard let key else { throw FormatError(line: line, "missing secret=") }
+    // name, algorithm, digits and period have the defaults authenticator apps assume.
+    return Authenticator(
+      name: name ?? Authenticator.defaultName, algorithm: algorithm ?? .sha1, digits: digits ?? 6,
+      period: period ?? 30, key: key)
+  }
+
+  /// Lines split on "\n"; a missing final newline still yields the last line.
+  static func lines(_ contents: [UInt8]) -> [[UInt8]] {
+    var result: [[UInt8]] = []
+    var current: [UInt8] = []
+    for byte in contents {
+      if byte == ASCII.newline {
+        result.append(current)
+        current = []
+      } else {
+        current.append(byte)
+      }
+    }
+    if !current.isEmpty { result.append(current) }
+    return result
+  }
+
+  static func splitWords(_ line: [UInt8]) -> [[UInt8]] {
+    line.fields(separatedBy: ASCII.space).flatMap { $0.fields(separatedBy: ASCII.tab) }
+  }
+}

@@ -1,0 +1,34 @@
+/// A typed code matched an authenticator at a time step.
+public struct TOTPMatch: Equatable {
+  public let authenticator: Int
+  public let step: Int64
+}
+
+/// Checks a code against every authenticator and every step in the window.
+public enum TOTPVerifier {
+  /// Every (authenticator, step) whose code equals `code`, newest step first. Each candidate is
+  /// computed and compared in constant time, with no early exit, so timing reveals nothing.
+  public static func matches(
+    code: [UInt8], enrollment: Enrollment, time: Int64, window: Int
+  ) -> [TOTPMatch] {
+    var found: [TOTPMatch] = []
+    for (index, authenticator) in enrollment.authenticators.enumerated() {
+      if authenticator.digits != code.count { continue }
+      let now = OTP.timeStep(at: time, period: authenticator.period)
+      var offset = window
+      while offset >= -window {
+        let step = now + Int64(offset)
+        offset -= 1
+        if step < 0 { continue }
+        guard
+          var expected = OTP.hotp(
+            key: authenticator.key, counter: UInt64(step), digits: authenticator.digits,
+            algorithm: authenticator.algorithm)
+        else { continue }
+        if constantTimeEqual(expected, code) { found.append(TOTPMatch(authenticator: index, step: step)) }
+        expected.wipe()
+      }
+    }
+    return found
+  }
+}

@@ -1,0 +1,87 @@
+import CLibc
+import CPAM
+import MFACore
+
+/// All pointer work between libpam and the core: items, the conversation, the user database,
+/// privilege dropping and syslog.
+struct PAMBridge: LoginHost {
+  let handle: OpaquePointer
+
+  /// The module arguments from the stack line, as bytes.
+  static func arguments(_ argc: Int32, _ argv: UnsafeMutablePointer<UnsafePointer<CChar>?>?) -> [[UInt8]] {
+    guard let argv, argc > 0 else { return [] }
+    var result: [[UInt8]] = []
+    for index in 0..<Int(argc) {
+      if let argument = argv[index] { result.append(bytes(argument)) }
+    }
+    return result
+  }
+
+  /// PAM_USER, asking the application if it has none yet.
+  func userName() -> [UInt8]? {
+    var name: UnsafePointer<CChar>?
+    guard pam_get_user(handle, &name, nil) == PAM_SUCCESS, let name else { return nil }
+    return PAMBridge.bytes(name)
+  }
+
+  func remoteHost() -> [UInt8]? {
+    var item: UnsafeRawPointer?
+    guard pam_get_item(handle, PAM_RHOST, &item) == PAM_SUCCESS, let item else { return nil }
+    return PAMBridge.bytes(item.assumingMemoryBound(to: CChar.self))
+  }
+
+  func lookupUser(_ name: [UInt8]) -> UserAccount? {
+    let entry = name.text.withCString { pam_modutil_getpwnam(handle, $0) }
+    guard let entry, let home = entry.pointee.pw_dir, let entryName = entry.pointee.pw_name else {
+      return nil
+    }
+    return UserAccount(
+      name: PAMBridge.bytes(entryName), uid: entry.pointee.pw_uid, gid: entry.pointee.pw_gid,
+      home: PAMBridge.bytes(home))
+  }
+
+  func readSecretFile(_ path: String, as account: UserAccount) throws(FileError) -> [UInt8] {
+    let token = account.name.text.withCString { mfa_drop_priv(handle, $0, account.uid, account.gid) }
+    guard let token else { throw .system(SystemError("drop privileges", code: EPERM)) }
+    let result: Result<[UInt8], FileError>
+    do throws(FileError) {
+      result = .success(try SafeFile.read(path: path, owner: account.uid, maxSize: SecretFileFormat.maxSize))
+    } catch {
+      result = .failure(error)
+    }
+    // Without root back we must not go on: the rest of the stack expects it.
+    guard mfa_regain_priv(handle, token) == PAM_SUCCESS else {
+      if case .success(var contents) = result { contents.wipe() }
+      throw .system(SystemError("regain privileges", code: EPERM))
+    }
+    return try result.get()
+  }
+
+  func prompt(_ text: String, echo: Bool) -> [UInt8]? {
+    var response: UnsafeMutablePointer<CChar>?
+    let style = echo ? PAM_PROMPT_ECHO_ON : PAM_PROMPT_ECHO_OFF
+    let status = text.withCString { mfa_pam_prompt(handle, style, &response, $0) }
+    guard let response else { return nil }
+    defer {
+      mfa_wipe(response, strlen(response))
+      free(response)
+    }
+    guard status == PAM_SUCCESS else { return nil }
+    return PAMBridge.bytes(response)
+  }
+
+  func now() -> Int64 {
+    Int64(time(nil))
+  }
+
+  func log(_ priority: LogPriority, _ message: String) {
+    message.withCString { mfa_pam_syslog(handle, priority.rawValue, $0) }
+  }
+
+  static func bytes(_ string: UnsafePointer<CChar>) -> [UInt8] {
+    let length = strlen(string)
+    return string.withMemoryRebound(to: UInt8.self, capacity: length) {
+      Array(UnsafeBufferPointer(start: $0, count: length))
+    }
+  }
+}

@@ -1,0 +1,10 @@
+import ArgumentParser
+
+/// A failure the user can act on: printed as one line "mfa-enroll: ..." and exit status 1.
+struct CLIError: Error, CustomStringConvertible {
+  let description: String
+
+  init(_ description: String) {
+    self.description = description
+  }
+}

@@ -1,0 +1,173 @@
+import ArgumentParser
+import Glibc
+import MFACore
+
+/// `mfa-enroll [enroll]`: create a TOTP secret, show it, confirm a first code, save it.
+struct Enroll: ParsableCommand {
+  static let configuration = CommandConfiguration(
+    abstract: "Create a secret, show it as a QR code, and save it after a correct first code.")
+
+  @Option(
+    help: ArgumentHelp(
+      "Where to save the secret (default: ~/.config/pam_mfa/secret, the module's default).",
+      valueName: "path"))
+  var secretFile: String?
+
+  @Option(help: "Issuer shown in the app (default: this host's name).")
+  var issuer: String?
+
+  @Option(help: "Account label shown in the app (default: user@host).")
+  var label: String?
+
+  @Option(help: "Code length: 6, 7 or 8.")
+  var digits: Int = 6
+
+  @Option(help: "Seconds each code is valid: 15 to 300 (most apps support only 30).")
+  var period: Int = 30
+
+  @Option(help: "HMAC algorithm: SHA1, SHA256 or SHA512 (most apps support only SHA1).")
+  var algorithm: AlgorithmChoice = .SHA1
+
+  @Option(help: "How to draw the QR code: utf8, ansi, ascii or none.")
+  var qr: QRStyle = .utf8
+
+  @Flag(help: "Replace an existing enrollment (the old secret stops working once the new one is saved).")
+  var force = false
+
+  static let maxTries = 3
+
+  func validate() throws {
+    guard Authenticator.digitRange.contains(digits) else {
+      throw ValidationError("--digits must be 6, 7 or 8")
+    }
+    guard Authenticator.periodRange.contains(period) else {
+      throw ValidationError("--period must be from 15 to 300 seconds")
+    }
+  }
+
+  func run() throws {
+    do throws(CLIError) {
+      try enroll()
+    } catch {
+      Terminal.printError("mfa-enroll: " + error.description)
+      throw ExitCode.failure
+    }
+  }
+
+  func enroll() throws(CLIError) {
+    let account = try LocalAccount.current()
+    let path = try secretPath(for: account)
+    if SafeFile.exists(path) && !force {
+      throw CLIError("you are already enrolled (\(path) exists); use --force to replace it")
+    }
+
+    var key: [UInt8]
+    do { key = try SystemRandom.bytes(20) } catch { throw CLIError("cannot get random bytes: \(error.description)") }
+    var authenticator = Authenticator(
+      name: Authenticator.defaultName, algorithm: algorithm.value, digits: digits, period: period, key: key)
+    key.wipe()
+    defer { authenticator.key.wipe() }
+
+    let host = hostName()
+    let issuerText = issuer ?? host
+    let labelText = label ?? "\(account.name)@\(host)"
+    let uri = OTPAuthURI.totp(issuer: issuerText, label: labelText, authenticator: authenticator)
+    show(uri: uri, issuer: issuerText, label: labelText, authenticator: authenticator)
+
+    try confirmFirstCode(authenticator)
+    try save(Enrollment(authenticators: [authenticator]), to: path, account: account)
+    print("Saved to \(path). From now on, logins through pam_mfa ask for a code from your app.")
+  }
+
+  func secretPath(for account: LocalAccount) throws(CLIError) -> String {
+    if let secretFile {
+      return secretFile.hasPrefix("/") ? secretFile : currentDirectory() + "/" + secretFile
+    }
+    do {
+      return try PathTemplate.expand(
+        ModuleOptions().secretPath, user: Array(account.name.utf8), home: Array(account.home.utf8))
+    } catch {
+      throw CLIError("cannot work out the secret file path: \(error.description)")
+    }
+  }
+
+  func show(uri: String, issuer: String, label: String, authenticator: Authenticator) {
+    if qr != .none {
+      print("Scan this QR code with your authenticator app (or type the setup key below):\n")
+      if let matrix = QRMatrix(encoding: uri) {
+        for line in matrix.render(qr) { print(line) }
+      } else {
+        print("(the QR code could not be drawn; use the setup key)")
+      }
+      print("")
+    }
+    print("Account:   \(label)  (issuer: \(issuer))")
+    print("Setup key: \(OTPAuthURI.groupedKey(authenticator.key))")
+    print(
+      "Type:      time-based, \(authenticator.algorithm.name), \(authenticator.digits) digits, "
+        + "new code every \(authenticator.period) s")
+    print("")
+    print(uri)
+    print("")
+  }
+
+  /// Up to three tries; the right code is never shown, so a wrong guess teaches nothing.
+  func confirmFirstCode(_ authenticator: Authenticator) throws(CLIError) {
+    let enrollment = Enrollment(authenticators: [authenticator])
+    for attempt in 1...Enroll.maxTries {
+      guard let answer = Terminal.ask("Enter the \(authenticator.digits)-digit code from your app: ") else {
+        throw CLIError("no code was entered; nothing was saved")
+      }
+      var typed = Array(answer.utf8)
+      defer { typed.wipe() }
+      if let code = try? CodeInput.digits(typed),
+        !TOTPVerifier.matches(code: code, enrollment: enrollment, time: Int64(time(nil)), window: 1).isEmpty
+      {
+        return
+      }
+      let left = Enroll.maxTries - attempt
+      if left > 0 {
+        print("That code is not right; \(left) \(left == 1 ? "try" : "tries") left. Check the app's clock and account.")
+      }
+    }
+    throw CLIError("no correct code after \(Enroll.maxTries) tries; nothing was saved")
+  }
+
+  /// Parent directories 0700, the file 0600, written atomically: a failure keeps any old file.
+  func save(_ enrollment: Enrollment, to path: String, account: LocalAccount) throws(CLIError) {
+    var contents = SecretFileFormat.serialize(enrollment)
+    defer { contents.wipe() }
+    let directory = String(path[..<(path.lastIndex(of: "/") ?? path.startIndex)])
+    do {
+      if !directory.isEmpty { try SafeFile.makeDirectories(directory, mode: 0o700) }
+      try SafeFile.write(path: path, contents: contents, mode: 0o600, replace: force)
+    } catch {
+      if case .system(let system) = error, system.code == EEXIST {
+        throw CLIError("\(path) appeared while you were enrolling; nothing was changed (use --force)")
+      }
+      throw CLIError("cannot save \(path): \(error.description); nothing was changed")
+    }
+  }
+}
+
+/// --algorithm values, spelled as in otpauth URIs.
+enum AlgorithmChoice: String, ExpressibleByArgument, CaseIterable {
+  case SHA1, SHA256, SHA512
+
+  init?(argument: String) {
+    switch argument.uppercased() {
+    case "SHA1": self = .SHA1
+    case "SHA256": self = .SHA256
+    case "SHA512": self = .SHA512
+    default: return nil
+    }
+  }
+
+  var value: OTPAlgorithm {
+    switch self {
+    case .SHA1: return .sha1
+    case .SHA256: return .sha256
+    case .SHA512: return .sha512
+    }
+  }
+}

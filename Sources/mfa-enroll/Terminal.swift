@@ -1,0 +1,19 @@
+import Glibc
+
+/// Where questions go and answers come from: the terminal, or a script's pipe.
+enum Terminal {
+  static var isInteractive: Bool { isatty(STDIN_FILENO) == 1 }
+
+  /// Prints `question` without a newline and reads one line; nil at end of input.
+  static func ask(_ question: String) -> String? {
+    print(question, terminator: "")
+    fflush(nil)
+    return readLine(strippingNewline: true)
+  }
+
+  static func printError(_ message: String) {
+    fflush(nil)
+    var line = message + "\n"
+    line.withUTF8 { bytes in _ = write(STDERR_FILENO, bytes.baseAddress, bytes.count) }
+  }
+}
