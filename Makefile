@@ -46,6 +46,7 @@ $(TOOLS)/syslogcap.so: Tests/tools/syslogcap.c
 test-tools: $(TOOLS)/pamdrive $(TOOLS)/syslogcap.so
 
 test: build test-tools
+	$(MAKE) --no-print-directory lint
 	$(MAKE) --no-print-directory unit-test
 	$(MAKE) --no-print-directory e2e-test
 
@@ -57,13 +58,13 @@ e2e-test:
 
 # Enroll into a scratch file and log in through libpam + the built module; touches nothing in /etc.
 demo: build
-	@Tests/demo/run-demo.sh
+	@Tests/demo/demo.sh
 
 format:
 	$(SWIFT) format --in-place --recursive Sources Tests Package.swift
 
 lint:
-	$(SWIFT) format lint --recursive Sources Tests Package.swift
+	$(SWIFT) format lint --strict --recursive Sources Tests Package.swift
 
 clean:
 	rm -rf $(BUILD) .build .build-embedded

@@ -8,7 +8,10 @@ enum Terminal {
   static func ask(_ question: String) -> String? {
     print(question, terminator: "")
     fflush(nil)
-    return readLine(strippingNewline: true)
+    let answer = readLine(strippingNewline: true)
+    // A terminal echoes the newline; a pipe does not, so end the prompt line ourselves.
+    if !isInteractive { print("") }
+    return answer
   }
 
   static func printError(_ message: String) {

@@ -69,7 +69,9 @@ import Testing
   @Test func expandsUserHomeAndTilde() throws {
     let user = [UInt8]("alice")
     let home = [UInt8]("/home/alice")
-    #expect(try PathTemplate.expand("~/.config/pam_mfa/secret", user: user, home: home) == "/home/alice/.config/pam_mfa/secret")
+    #expect(
+      try PathTemplate.expand("~/.config/pam_mfa/secret", user: user, home: home)
+        == "/home/alice/.config/pam_mfa/secret")
     #expect(try PathTemplate.expand("/var/lib/pam_mfa/${USER}", user: user, home: home) == "/var/lib/pam_mfa/alice")
     #expect(try PathTemplate.expand("${HOME}/.mfa-${USER}", user: user, home: home) == "/home/alice/.mfa-alice")
     #expect(try PathTemplate.expand("~", user: user, home: home) == "/home/alice")
@@ -104,8 +106,10 @@ import Testing
     #expect(parsed.lastStep(of: [UInt8]("default")) == 59_000_001)
   }
 
-  @Test(arguments: ["", "totp-step default 1\n", "pam_mfa-state 2\n", "pam_mfa-state 1\ntotp-step default x\n",
-    "pam_mfa-state 1\ntotp-step default 1\ntotp-step default 2\n", "pam_mfa-state 1\nfailures 3\n"])
+  @Test(arguments: [
+    "", "totp-step default 1\n", "pam_mfa-state 2\n", "pam_mfa-state 1\ntotp-step default x\n",
+    "pam_mfa-state 1\ntotp-step default 1\ntotp-step default 2\n", "pam_mfa-state 1\nfailures 3\n",
+  ])
   func rejectsMalformedState(text: String) {
     #expect(throws: FormatError.self) { try UserStateFormat.parse([UInt8](text)) }
   }

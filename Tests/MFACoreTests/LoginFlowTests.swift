@@ -49,7 +49,8 @@ final class MemoryStore: StateStore {
   func run(_ host: FakeHost, _ store: MemoryStore, _ options: ModuleOptions = ModuleOptions(), user: String = "alice")
     -> LoginOutcome
   {
-    LoginFlow.authenticate(host: host, store: store, options: options, user: [UInt8](user), remoteHost: [UInt8]("10.0.0.9"))
+    LoginFlow.authenticate(
+      host: host, store: store, options: options, user: [UInt8](user), remoteHost: [UInt8]("10.0.0.9"))
   }
 
   func enrolledHost(answers: [[UInt8]?]) -> FakeHost {

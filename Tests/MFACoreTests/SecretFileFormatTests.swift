@@ -70,7 +70,9 @@ import Testing
   }
 
   @Test func errorsNeverQuoteTheFile() {
-    for text in ["pam_mfa 1\nGEZDGNBVGY3TQOJQ\n", "pam_mfa 1\ntotp GEZDGNBVGY3TQOJQ\n", "pam_mfa 1\ntotp GEZDGNBVGY3TQOJQ=1\n"] {
+    for text in [
+      "pam_mfa 1\nGEZDGNBVGY3TQOJQ\n", "pam_mfa 1\ntotp GEZDGNBVGY3TQOJQ\n", "pam_mfa 1\ntotp GEZDGNBVGY3TQOJQ=1\n",
+    ] {
       do throws(FormatError) {
         _ = try parse(text)
         Issue.record("accepted \(text)")

@@ -1,0 +1,57 @@
+#!/usr/bin/env bash
+# `make demo`: enroll into a scratch secret file, then log in through real libpam and the built
+# module with pamtester. Everything lives in a temp directory; nothing in /etc is touched
+# (pam_wrapper points libpam at our own service directory).
+#   DEMO_AUTO=1 make demo   answers both prompts with oathtool instead of a phone.
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+scratch=$(mktemp -d /tmp/pam_mfa-demo.XXXXXX)
+trap 'rm -rf "$scratch"' EXIT
+user=$(id -un)
+secret="$scratch/secret"
+
+cat > "$scratch/other" <<<"auth required pam_deny.so"
+cat > "$scratch/mfa-demo" <<EOT
+# The stack a sysadmin would put in /etc/pam.d/sshd (after the password or key check).
+auth    required  $PWD/build/pam_mfa.so secret=$secret state_dir=$scratch/state
+account required  pam_permit.so
+EOT
+
+echo "== 1. Enroll: scan the QR code with your authenticator app and type the code it shows."
+echo "   (No phone at hand? Run DEMO_AUTO=1 make demo, or compute codes with: oathtool --totp -b KEY)"
+echo
+if [ "${DEMO_AUTO:-}" = 1 ]; then
+  # Read the key from the printed URI and answer like the app would.
+  coproc ENROLL { build/mfa-enroll --secret-file "$secret" --qr utf8 2>&1; }
+  enroll_pid=$ENROLL_PID
+  while IFS= read -r line <&"${ENROLL[0]}"; do
+    printf '%s\n' "$line"
+    if [[ $line == otpauth://* ]]; then
+      key=$(sed -n 's/.*[?&]secret=\([A-Z2-7]*\).*/\1/p' <<<"$line")
+      code=$(oathtool --totp -b "$key")
+      echo "(DEMO_AUTO answers $code)"
+      printf '%s\n' "$code" >&"${ENROLL[1]}"
+    fi
+  done
+  wait "$enroll_pid"
+else
+  build/mfa-enroll --secret-file "$secret"
+fi
+
+echo
+echo "== 2. Log in: pamtester runs the 'mfa-demo' PAM service through libpam and build/pam_mfa.so."
+echo "   Type the code your app shows now (a code already used is refused: wait for a new one)."
+echo
+run_pamtester() {
+  LD_PRELOAD=libpam_wrapper.so PAM_WRAPPER=1 PAM_WRAPPER_SERVICE_DIR="$scratch" \
+    pamtester mfa-demo "$user" authenticate
+}
+if [ "${DEMO_AUTO:-}" = 1 ]; then
+  code=$(oathtool --totp -b "$key")
+  echo "(DEMO_AUTO answers $code)"
+  run_pamtester <<<"$code"
+else
+  run_pamtester
+fi
+echo
+echo "== Done. The same line goes into /etc/pam.d/sshd for real logins: see README.md."
