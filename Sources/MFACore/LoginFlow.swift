@@ -26,10 +26,16 @@ public enum LogPriority: Int32 {
 /// the conversation function, getpwnam and pam_syslog; tests implement it with fakes.
 public protocol LoginHost {
   func lookupUser(_ name: [UInt8]) -> UserAccount?
-  /// Reads the secret file with the user's privileges (so root never follows a user's symlink).
+  /// The secret file's contents, read safely (see `SecretFileReader`).
   func readSecretFile(_ path: String, as account: UserAccount) throws(FileError) -> [UInt8]
+  /// The admin's configuration file; nil when it does not exist.
+  func readConfigFile(_ path: String) throws(FileError) -> [UInt8]?
   /// Asks a question; nil when the conversation failed.
   func prompt(_ text: String, echo: Bool) -> [UInt8]?
+  /// Shows a line to the user (an error or an information).
+  func tell(_ text: String, isError: Bool)
+  /// Asks the application to pause after a failure (pam_fail_delay).
+  func requestFailureDelay()
   /// Seconds since the epoch.
   func now() -> Int64
   /// One audit line; the bridge adds module, service and facility.
@@ -44,7 +50,9 @@ public enum LoginOutcome: Equatable {
   case notEnrolledAllowed
   /// Any refusal caused by the user, their file or the state (wrong code, replay, bad file, ...).
   case denied
-  /// The module arguments are wrong; every login through this stack is refused.
+  /// Too many failures: refused without checking the code until the lockout ends.
+  case lockedOut
+  /// The module settings are wrong; every login through this stack is refused.
   case configurationError
   /// No such user, or a name that cannot be used safely.
   case unknownUser
@@ -52,33 +60,53 @@ public enum LoginOutcome: Equatable {
   case conversationFailed
 }
 
-/// The check itself: options, user, secret file, prompt, code, replay state.
+/// Who is logging in, for audit lines: "user=alice service=sshd rhost=192.0.2.7".
+public struct LoginContext {
+  public var user: [UInt8]
+  public var service: [UInt8]?
+  public var remoteHost: [UInt8]?
+
+  public init(user: [UInt8], service: [UInt8]?, remoteHost: [UInt8]?) {
+    self.user = user
+    self.service = service
+    self.remoteHost = remoteHost
+  }
+
+  var audit: String {
+    var text = "user=" + user.text
+    if let service, !service.isEmpty { text += " service=" + service.text }
+    if let remoteHost, !remoteHost.isEmpty { text += " rhost=" + remoteHost.text }
+    return text
+  }
+}
+
+/// The check itself: settings, user, secret file, lockout, prompt, code, replay state.
 public enum LoginFlow {
   public static let prompt = "Verification code: "
 
-  /// Parses the module arguments and runs the check with the file state store.
-  public static func run<Host: LoginHost>(host: Host, arguments: [[UInt8]], user: [UInt8], remoteHost: [UInt8]?)
-    -> LoginOutcome
-  {
+  /// Reads the configuration file and arguments and runs the check with the file state store.
+  public static func run<Host: LoginHost>(host: Host, arguments: [[UInt8]], context: LoginContext) -> LoginOutcome {
     let options: ModuleOptions
     do throws(OptionError) {
-      options = try ModuleOptions.parse(arguments)
+      options = try ModuleOptions.resolve(arguments: arguments) { (path) throws(FileError) -> [UInt8]? in
+        try host.readConfigFile(path)
+      }
     } catch {
       host.log(.error, "configuration error: " + error.description + "; refusing every login")
       return .configurationError
     }
     let store = FileStateStore(directory: options.stateDirectory)
-    return authenticate(host: host, store: store, options: options, user: user, remoteHost: remoteHost)
+    return authenticate(host: host, store: store, options: options, context: context)
   }
 
   public static func authenticate<Host: LoginHost, Store: StateStore>(
-    host: Host, store: Store, options: ModuleOptions, user: [UInt8], remoteHost: [UInt8]?
+    host: Host, store: Store, options: ModuleOptions, context: LoginContext
   ) -> LoginOutcome {
-    var who = "user=" + user.text
-    if let remoteHost, !remoteHost.isEmpty { who += " rhost=" + remoteHost.text }
+    host.requestFailureDelay()
+    let who = context.audit
     if options.debug { host.log(.debug, "settings: " + options.summary) }
 
-    guard PathTemplate.isSafeUserName(user), let account = host.lookupUser(user) else {
+    guard PathTemplate.isSafeUserName(context.user), let account = host.lookupUser(context.user) else {
       host.log(.notice, who + ": unknown user")
       return .unknownUser
     }
@@ -106,42 +134,131 @@ public enum LoginFlow {
     }
     defer { enrollment.wipe() }
 
+    // Tell a locked-out user before they type; the decision itself is made under the lock.
+    if let state = try? store.peek(user: account.name), state.isLocked(at: host.now()) {
+      return refuseLocked(host: host, who: who, until: state.lockedUntil)
+    }
+
     guard var typed = host.prompt(prompt, echo: false) else {
       host.log(.error, who + ": conversation failed")
       return .conversationFailed
     }
     defer { typed.wipe() }
-    var code: [UInt8]
-    do throws(CodeInputError) {
-      code = try CodeInput.digits(typed)
-    } catch {
-      host.log(.notice, who + ": failed: the answer is not a code; denied")
-      return .denied
-    }
-    defer { code.wipe() }
+    var code = try? CodeInput.digits(typed)
+    defer { code?.wipe() }
 
-    let matches = TOTPVerifier.matches(
-      code: code, enrollment: enrollment, time: host.now(), window: options.window)
-    if matches.isEmpty {
-      host.log(.notice, who + ": failed: wrong code; denied")
+    let verdict: Verdict
+    do throws(FileError) {
+      verdict = try store.update(user: account.name) { state in
+        decide(&state, code: code, enrollment: enrollment, options: options, now: host.now())
+      }
+    } catch {
+      host.log(.error, who + ": state file in " + options.stateDirectory + " " + error.description + "; denied")
       return .denied
     }
+    return report(verdict, host: host, who: who, enrollment: enrollment, options: options)
+  }
+
+  /// What happened to one attempt, decided under the user's lock.
+  enum Verdict {
+    case accepted(authenticator: Int)
+    case locked(until: Int64)
+    /// `lockedFor` > 0 when this failure started a lockout.
+    case wrongCode(failures: Int, lockedFor: Int64)
+    case notACode(failures: Int, lockedFor: Int64)
+    case replayed(failures: Int, lockedFor: Int64)
+  }
+
+  static func decide(
+    _ state: inout UserState, code: [UInt8]?, enrollment: Enrollment, options: ModuleOptions, now: Int64
+  ) -> Verdict {
+    if state.isLocked(at: now) { return .locked(until: state.lockedUntil) }
+    guard let code else {
+      let (failures, lockedFor) = recordFailure(&state, options: options, now: now)
+      return .notACode(failures: failures, lockedFor: lockedFor)
+    }
+    let matches = TOTPVerifier.matches(code: code, enrollment: enrollment, time: now, window: options.window)
     for match in matches {
       let name = enrollment.authenticators[match.authenticator].name
-      let fresh: Bool
-      do throws(FileError) {
-        fresh = try store.acceptStep(user: account.name, authenticator: name, step: match.step)
-      } catch {
-        host.log(.error, who + ": cannot record the accepted code in state " + error.description + "; denied")
-        return .denied
-      }
-      if fresh {
-        host.log(.info, who + ": accepted totp code (authenticator " + name.text + ")")
-        return .accepted
-      }
+      if let last = state.lastStep(of: name), last >= match.step { continue }
+      state.setLastStep(match.step, of: name)
+      state.clearFailures()
+      state.lastSuccess = now
+      return .accepted(authenticator: match.authenticator)
     }
-    host.log(.warning, who + ": replay: a code that was already used was refused; denied")
-    return .denied
+    let (failures, lockedFor) = recordFailure(&state, options: options, now: now)
+    return matches.isEmpty
+      ? .wrongCode(failures: failures, lockedFor: lockedFor) : .replayed(failures: failures, lockedFor: lockedFor)
+  }
+
+  /// Counts a failure in the current interval; the `deny`-th starts a lockout whose length
+  /// doubles for each lockout in a row. Returns (failures so far, lockout seconds or 0).
+  static func recordFailure(_ state: inout UserState, options: ModuleOptions, now: Int64) -> (Int, Int64) {
+    if state.failures > 0 && now - state.firstFailure >= options.failInterval { state.failures = 0 }
+    // A lockout that ended long ago does not make the next one longer.
+    if state.lockouts > 0 && now - state.lockedUntil >= options.failInterval { state.lockouts = 0 }
+    if state.failures == 0 { state.firstFailure = now }
+    state.failures += 1
+    let failures = state.failures
+    guard failures >= options.deny else { return (failures, 0) }
+    state.lockouts += 1
+    let duration = options.lockoutDuration(consecutive: state.lockouts)
+    state.lockedUntil = now + duration
+    state.failures = 0
+    state.firstFailure = 0
+    return (failures, duration)
+  }
+
+  static func report(
+    _ verdict: Verdict, host: some LoginHost, who: String, enrollment: Enrollment, options: ModuleOptions
+  ) -> LoginOutcome {
+    let limit = " (failure "
+    switch verdict {
+    case .accepted(let index):
+      host.log(.info, who + ": accepted totp code (authenticator " + enrollment.authenticators[index].name.text + ")")
+      return .accepted
+    case .locked(let until):
+      return refuseLocked(host: host, who: who, until: until)
+    case .wrongCode(let failures, let lockedFor):
+      host.log(.notice, who + ": wrong code" + limit + String(failures) + " of " + String(options.deny) + "); denied")
+      return failed(host: host, who: who, lockedFor: lockedFor)
+    case .notACode(let failures, let lockedFor):
+      host.log(
+        .notice,
+        who + ": the answer is not a code" + limit + String(failures) + " of " + String(options.deny) + "); denied")
+      return failed(host: host, who: who, lockedFor: lockedFor)
+    case .replayed(let failures, let lockedFor):
+      host.log(
+        .warning,
+        who + ": replay: an already used code was refused" + limit + String(failures) + " of " + String(options.deny)
+          + "); denied")
+      return failed(host: host, who: who, lockedFor: lockedFor)
+    }
+  }
+
+  static func failed(host: some LoginHost, who: String, lockedFor: Int64) -> LoginOutcome {
+    guard lockedFor > 0 else { return .denied }
+    host.log(.warning, who + ": lockout: too many failures; locked for " + String(lockedFor) + " s")
+    host.tell("Too many wrong codes. Try again in " + describe(seconds: lockedFor) + ".", isError: true)
+    return .lockedOut
+  }
+
+  static func refuseLocked(host: some LoginHost, who: String, until: Int64) -> LoginOutcome {
+    let left = max(1, until - host.now())
+    host.log(.notice, who + ": refused: locked out for another " + String(left) + " s")
+    host.tell("Too many wrong codes. Try again in " + describe(seconds: left) + ".", isError: true)
+    return .lockedOut
+  }
+
+  /// "45 seconds", "5 minutes", "2 hours": rounded up so the user never comes back too early.
+  static func describe(seconds: Int64) -> String {
+    if seconds < 60 { return String(seconds) + (seconds == 1 ? " second" : " seconds") }
+    if seconds < 2 * 3600 {
+      let minutes = (seconds + 59) / 60
+      return String(minutes) + (minutes == 1 ? " minute" : " minutes")
+    }
+    let hours = (seconds + 3599) / 3600
+    return String(hours) + " hours"
   }
 
   static func loadEnrollment<Host: LoginHost>(host: Host, path: String, account: UserAccount)

@@ -1,67 +1,162 @@
-/// A module argument the module cannot use. The login is refused (PAM_SERVICE_ERR).
+/// A setting the module cannot use. Every login through the stack is refused (PAM_SERVICE_ERR).
 public enum OptionError: Error {
   case unknownOption(String)
   case invalidValue(option: String, reason: String)
+  /// The configuration file is missing (when named explicitly), unsafe or unreadable.
+  case configFile(path: String, FileError)
+  /// A line of the configuration file is wrong.
+  case configLine(path: String, line: Int, reason: String)
 
   public var description: String {
     switch self {
     case .unknownOption(let name): return "unknown option '" + name + "'"
     case .invalidValue(let option, let reason): return "invalid value for " + option + ": " + reason
+    case .configFile(let path, let error): return path + " " + error.description
+    case .configLine(let path, let line, let reason):
+      return path + " line " + String(line) + ": " + reason
     }
   }
 }
 
-/// The admin's settings, from the module arguments in the PAM stack. Defaults live here only.
+/// The admin's settings: defaults here, then `/etc/security/pam_mfa.conf`, then the module
+/// arguments (which win). Nothing in a user's file can change them.
 public struct ModuleOptions {
+  public static let defaultConfigPath = "/etc/security/pam_mfa.conf"
+
   /// Where the user's secret file is; `${USER}`, `${HOME}` and `~` are expanded.
   public var secretPath = "~/.config/pam_mfa/secret"
   /// Let users without a secret file through (PAM_IGNORE) instead of denying them.
   public var nullOK = false
   /// Time steps accepted on each side of the current one.
   public var window = 1
-  /// Root-owned directory for per-user replay state.
+  /// Root-owned directory for per-user state (replay, failures, lockout).
   public var stateDirectory = "/var/lib/pam_mfa/state"
   /// Log the effective settings and each decision (never secrets or codes).
   public var debug = false
+  /// Failures within `failInterval` that lock the user out.
+  public var deny = 3
+  /// Seconds in which `deny` failures must fall to count together.
+  public var failInterval: Int64 = 15 * 60
+  /// Seconds of the first lockout; each further one in a row doubles, up to `maxUnlockTime`.
+  public var unlockTime: Int64 = 5 * 60
+  /// The configuration file that was read (for `debug`).
+  public var configPath = ModuleOptions.defaultConfigPath
 
   public static let windowRange = 0...10
+  public static let denyRange = 1...100
+  public static let failIntervalRange: ClosedRange<Int64> = 1...(7 * 86_400)
+  public static let unlockTimeRange: ClosedRange<Int64> = 1...86_400
+  public static let maxUnlockTime: Int64 = 86_400
 
   public init() {}
 
+  /// Module arguments only (no configuration file): for tests and the CLI's defaults.
   public static func parse(_ arguments: [[UInt8]]) throws(OptionError) -> ModuleOptions {
     var options = ModuleOptions()
-    for argument in arguments {
-      let (name, value) = splitOption(argument)
-      // Byte comparisons: String == needs Unicode tables in Embedded Swift.
-      if name == [UInt8]("nullok") {
-        try noValue(name, value)
-        options.nullOK = true
-      } else if name == [UInt8]("debug") {
-        try noValue(name, value)
-        options.debug = true
-      } else if name == [UInt8]("secret") {
-        options.secretPath = try path(name, value)
-      } else if name == [UInt8]("state_dir") {
-        options.stateDirectory = try path(name, value)
-        guard value?.first == ASCII.slash else {
-          throw .invalidValue(option: name.text, reason: "must be an absolute path")
-        }
-      } else if name == [UInt8]("window") {
-        guard let value, let number = parseDecimal(value), windowRange.contains(Int(number)) else {
-          throw .invalidValue(option: name.text, reason: "must be a number from 0 to 10")
-        }
-        options.window = Int(number)
-      } else {
-        throw .unknownOption(name.text)
-      }
-    }
+    for argument in arguments { try options.apply(argument, fromArguments: true) }
     return options
   }
 
-  /// One line for `debug`: what is in force after parsing.
+  /// The full precedence: defaults, then the configuration file (`conf=` or the default path,
+  /// which may be missing), then the arguments. `readConfig` returns nil for a missing file.
+  public static func resolve(
+    arguments: [[UInt8]], readConfig: (String) throws(FileError) -> [UInt8]?
+  ) throws(OptionError) -> ModuleOptions {
+    var options = ModuleOptions()
+    var explicit = false
+    for argument in arguments {
+      let (name, value) = splitOption(argument)
+      if name == [UInt8]("conf") {
+        options.configPath = try path(name, value)
+        explicit = true
+      }
+    }
+    let contents: [UInt8]?
+    do throws(FileError) {
+      contents = try readConfig(options.configPath)
+    } catch {
+      throw .configFile(path: options.configPath, error)
+    }
+    if let contents {
+      try options.applyConfig(contents)
+    } else if explicit {
+      // Only the default configuration file may be missing.
+      throw .configFile(path: options.configPath, .notFound)
+    }
+    for argument in arguments { try options.apply(argument, fromArguments: true) }
+    return options
+  }
+
+  /// `key=value` or `key` lines, `#` comments; the same names as the module arguments.
+  mutating func applyConfig(_ contents: [UInt8]) throws(OptionError) {
+    var lineNumber = 0
+    for raw in SecretFileFormat.lines(contents) {
+      lineNumber += 1
+      let line = raw.trimmed()
+      if line.isEmpty || line[0] == ASCII.hash { continue }
+      // "key = value" is accepted as well as "key=value".
+      var argument: [UInt8] = []
+      if let equals = line.firstIndex(of: ASCII.equals) {
+        argument = Array(line[0..<equals]).trimmed() + [ASCII.equals] + Array(line[(equals + 1)...]).trimmed()
+      } else {
+        argument = line
+      }
+      do throws(OptionError) {
+        try apply(argument, fromArguments: false)
+      } catch {
+        throw .configLine(path: configPath, line: lineNumber, reason: error.description)
+      }
+    }
+  }
+
+  mutating func apply(_ argument: [UInt8], fromArguments: Bool) throws(OptionError) {
+    let (name, value) = ModuleOptions.splitOption(argument)
+    // Byte comparisons: String == needs Unicode tables in Embedded Swift.
+    if name == [UInt8]("nullok") {
+      try ModuleOptions.noValue(name, value)
+      nullOK = true
+    } else if name == [UInt8]("debug") {
+      try ModuleOptions.noValue(name, value)
+      debug = true
+    } else if name == [UInt8]("secret") {
+      secretPath = try ModuleOptions.path(name, value)
+    } else if name == [UInt8]("state_dir") {
+      stateDirectory = try ModuleOptions.path(name, value)
+      guard value?.first == ASCII.slash else {
+        throw .invalidValue(option: name.text, reason: "must be an absolute path")
+      }
+    } else if name == [UInt8]("window") {
+      window = Int(try ModuleOptions.number(name, value, range: 0...10))
+    } else if name == [UInt8]("deny") {
+      deny = Int(try ModuleOptions.number(name, value, range: 1...100))
+    } else if name == [UInt8]("fail_interval") {
+      failInterval = try ModuleOptions.duration(name, value, range: ModuleOptions.failIntervalRange)
+    } else if name == [UInt8]("unlock_time") {
+      unlockTime = try ModuleOptions.duration(name, value, range: ModuleOptions.unlockTimeRange)
+    } else if name == [UInt8]("conf") && fromArguments {
+      // Handled by resolve(); naming another file from inside a file is not allowed.
+      _ = try ModuleOptions.path(name, value)
+    } else {
+      throw .unknownOption(name.text)
+    }
+  }
+
+  /// One line for `debug`: what is in force after the file and the arguments.
   public var summary: String {
-    "secret=" + secretPath + " state_dir=" + stateDirectory + " window=" + String(window)
-      + (nullOK ? " nullok" : "") + " debug"
+    "conf=" + configPath + " secret=" + secretPath + " state_dir=" + stateDirectory + " window="
+      + String(window) + " deny=" + String(deny) + " fail_interval=" + String(failInterval)
+      + " unlock_time=" + String(unlockTime) + (nullOK ? " nullok" : "") + (debug ? " debug" : "")
+  }
+
+  /// How long the `lockouts`-th lockout in a row lasts: `unlockTime` doubled each time, capped.
+  public func lockoutDuration(consecutive lockouts: Int) -> Int64 {
+    var duration = unlockTime
+    var doublings = max(0, lockouts - 1)
+    while doublings > 0 && duration < ModuleOptions.maxUnlockTime {
+      duration *= 2
+      doublings -= 1
+    }
+    return min(duration, ModuleOptions.maxUnlockTime)
   }
 
   static func splitOption(_ argument: [UInt8]) -> ([UInt8], [UInt8]?) {
@@ -76,5 +171,40 @@ public struct ModuleOptions {
   static func path(_ name: [UInt8], _ value: [UInt8]?) throws(OptionError) -> String {
     guard let value, !value.isEmpty else { throw .invalidValue(option: name.text, reason: "needs a path") }
     return value.text
+  }
+
+  static func number(_ name: [UInt8], _ value: [UInt8]?, range: ClosedRange<Int64>) throws(OptionError) -> Int64 {
+    guard let value, let number = parseDecimal(value), range.contains(number) else {
+      throw .invalidValue(
+        option: name.text,
+        reason: "must be a number from " + String(range.lowerBound) + " to " + String(range.upperBound))
+    }
+    return number
+  }
+
+  /// Seconds, or a number with s, m, h or d ("90", "15m", "1d").
+  static func duration(_ name: [UInt8], _ value: [UInt8]?, range: ClosedRange<Int64>) throws(OptionError) -> Int64 {
+    guard var digits = value, let unit = digits.last else {
+      throw .invalidValue(option: name.text, reason: "needs a duration such as 300, 5m or 1h")
+    }
+    var multiplier: Int64 = 1
+    if !ASCII.isDigit(unit) {
+      digits.removeLast()
+      switch unit {
+      case 0x73: multiplier = 1  // s
+      case 0x6D: multiplier = 60  // m
+      case 0x68: multiplier = 3600  // h
+      case 0x64: multiplier = 86_400  // d
+      default: throw .invalidValue(option: name.text, reason: "unit must be s, m, h or d")
+      }
+    }
+    guard let number = parseDecimal(digits), number <= range.upperBound,
+      range.contains(number * multiplier)
+    else {
+      throw .invalidValue(
+        option: name.text,
+        reason: "must be from " + String(range.lowerBound) + " to " + String(range.upperBound) + " seconds")
+    }
+    return number * multiplier
   }
 }

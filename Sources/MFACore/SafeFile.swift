@@ -4,22 +4,50 @@ import CLibc
 /// never follow a symlink, check type/owner/mode on the open descriptor, and replace contents
 /// atomically (temp file, fsync, rename, fsync of the directory).
 public enum SafeFile {
-  /// Reads a whole regular file owned by `owner` that group and other cannot access.
-  public static func read(path: String, owner: UInt32, maxSize: Int) throws(FileError) -> [UInt8] {
-    let fd = path.withCString { mfa_open($0, O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NOCTTY | O_NONBLOCK, 0) }
+  /// Reads a whole regular file owned by one of `owners` with none of `forbiddenMode` set
+  /// (default: group and other have no access at all).
+  public static func read(
+    path: String, owners: [UInt32], maxSize: Int, forbiddenMode: UInt32 = 0o077
+  ) throws(FileError) -> [UInt8] {
+    let fd = try openChecked(path, flags: O_RDONLY, owners: owners, forbiddenMode: forbiddenMode)
+    defer { close(fd) }
+    return try readAll(fd, maxSize: maxSize)
+  }
+
+  /// Opens without following a final symlink and checks the open file: regular, owned by one
+  /// of `owners`, none of `forbiddenMode` set. Returns the descriptor (the caller closes it).
+  public static func openChecked(_ path: String, flags: Int32, owners: [UInt32], forbiddenMode: UInt32)
+    throws(FileError) -> Int32
+  {
+    let fd = path.withCString {
+      mfa_open($0, flags | O_NOFOLLOW | O_CLOEXEC | O_NOCTTY | O_NONBLOCK, 0)
+    }
     if fd < 0 {
       let code = mfa_errno()
       if code == ENOENT { throw .notFound }
       if code == ELOOP { throw .symbolicLink }
       throw .system(SystemError("open", code: code))
     }
-    defer { close(fd) }
     var info = stat()
-    if fstat(fd, &info) != 0 { throw .system(.last("fstat")) }
-    if info.st_mode & 0o170000 != 0o100000 { throw .notRegularFile }
-    if info.st_uid != owner { throw .wrongOwner(expected: owner, actual: info.st_uid) }
-    if info.st_mode & 0o077 != 0 { throw .insecurePermissions(mode: info.st_mode) }
-    if Int(info.st_size) > maxSize { throw .tooLarge }
+    var problem: FileError?
+    if fstat(fd, &info) != 0 {
+      problem = .system(.last("fstat"))
+    } else if info.st_mode & 0o170000 != 0o100000 {
+      problem = .notRegularFile
+    } else if !owners.contains(info.st_uid) {
+      problem = .wrongOwner(expected: owners.first ?? 0, actual: info.st_uid)
+    } else if info.st_mode & forbiddenMode != 0 {
+      problem = .insecurePermissions(mode: info.st_mode)
+    }
+    if let problem {
+      close(fd)
+      throw problem
+    }
+    return fd
+  }
+
+  /// Reads from the current offset to the end; more than `maxSize` bytes is an error.
+  public static func readAll(_ fd: Int32, maxSize: Int) throws(FileError) -> [UInt8] {
     var contents: [UInt8] = []
     var chunk = [UInt8](repeating: 0, count: 4096)
     defer { chunk.wipe() }
@@ -38,6 +66,30 @@ public enum SafeFile {
       }
     }
     return contents
+  }
+
+  /// True when `directory` and every directory above it is owned by root and writable by no one
+  /// else: files there can only have been put there by root (a root-owned store). Walks with
+  /// O_NOFOLLOW, so a symlink anywhere on the way makes the answer false.
+  public static func isRootOwnedDirectory(_ directory: String) -> Bool {
+    let bytes = [UInt8](directory)
+    guard bytes.first == ASCII.slash else { return false }
+    var fd = mfa_open("/", O_RDONLY | O_DIRECTORY | O_CLOEXEC, 0)
+    if fd < 0 { return false }
+    defer { close(fd) }
+    if !isRootOwnedAndClosed(fd) { return false }
+    for component in bytes.fields(separatedBy: ASCII.slash) {
+      let next = component.text.withCString { mfa_openat(fd, $0, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC, 0) }
+      close(fd)
+      fd = next
+      if fd < 0 || !isRootOwnedAndClosed(fd) { return false }
+    }
+    return true
+  }
+
+  static func isRootOwnedAndClosed(_ fd: Int32) -> Bool {
+    var info = stat()
+    return fstat(fd, &info) == 0 && info.st_uid == 0 && info.st_mode & 0o022 == 0
   }
 
   /// Whether something exists at `path` (without following a final symlink).

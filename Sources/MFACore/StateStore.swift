@@ -1,60 +1,116 @@
 import CLibc
 
-/// The atomic operations the login check needs from wherever per-user state lives. The file
-/// store implements them with a per-user lock; a directory store can map each to one
-/// conditional write.
+/// Where per-user state lives. `update` is the one atomic operation the login check needs:
+/// everything it decides (lockout, replay, failure count) happens under one lock, so parallel
+/// logins can neither reuse a code nor get more guesses than the limit.
 public protocol StateStore {
-  /// Records `step` for the authenticator only if no step ≥ `step` was accepted before.
-  /// Returns false for a replay. Never returns true without the new step being durable.
-  func acceptStep(user: [UInt8], authenticator: [UInt8], step: Int64) throws(FileError) -> Bool
+  /// The current state without locking: only for telling a locked-out user early.
+  func peek(user: [UInt8]) throws(FileError) -> UserState
+  /// Runs `body` on the user's state under the user's lock; if `body` changed it, the new
+  /// state is durable before `update` returns.
+  func update<Result>(user: [UInt8], _ body: (inout UserState) -> Result) throws(FileError) -> Result
 }
 
-/// State files in one root-owned directory: `DIR/USER` (state) and `DIR/USER.lock`.
+/// State files in one root-owned 0700 directory: `DIR/USER` (a `StateFile`) and `DIR/USER.lock`
+/// (flock only). Separate lock files per user: logins of different users never wait on each other.
 public struct FileStateStore: StateStore {
   public let directory: String
+  /// State files from before the slot format (plain text) are read and upgraded on write.
+  static let legacyMaxSize = 64 * 1024
 
   public init(directory: String) {
     self.directory = directory
   }
 
-  public func acceptStep(user: [UInt8], authenticator: [UInt8], step: Int64) throws(FileError) -> Bool {
-    try update(user: user) { state in
-      if let last = state.lastStep(of: authenticator), last >= step { return false }
-      state.setLastStep(step, of: authenticator)
-      return true
+  public func peek(user: [UInt8]) throws(FileError) -> UserState {
+    let fd: Int32
+    do throws(FileError) {
+      fd = try SafeFile.openChecked(path(user), flags: O_RDONLY, owners: [geteuid()], forbiddenMode: 0o077)
+    } catch .notFound {
+      return UserState()
     }
+    defer { close(fd) }
+    return try load(fd).state
   }
 
-  /// Runs `body` on the user's state under the user's lock and writes the state back durably
-  /// when `body` changed it.
-  public func update<Result>(user: [UInt8], _ body: (inout UserState) -> Result) throws(FileError)
-    -> Result
-  {
+  public func update<Result>(user: [UInt8], _ body: (inout UserState) -> Result) throws(FileError) -> Result {
     try ensureDirectory()
-    let path = directory + "/" + user.text
+    let path = path(user)
     return try withExclusiveLock(path + ".lock") { () throws(FileError) -> Result in
-      var state = try load(path)
-      let before = state
+      var fd: Int32 = -1
+      do throws(FileError) {
+        fd = try SafeFile.openChecked(path, flags: O_RDWR, owners: [geteuid()], forbiddenMode: 0o077)
+      } catch .notFound {
+        fd = -1
+      }
+      defer { if fd >= 0 { close(fd) } }
+      let loaded = fd >= 0 ? try load(fd) : Loaded(state: UserState(), sequence: 0, inPlace: false)
+      var state = loaded.state
       let result = body(&state)
-      if state != before {
-        try SafeFile.write(path: path, contents: UserStateFormat.serialize(state), mode: 0o600)
+      if state != loaded.state {
+        try save(state, sequence: loaded.sequence + 1, fd: loaded.inPlace ? fd : nil, path: path)
       }
       return result
     }
   }
 
-  func load(_ path: String) throws(FileError) -> UserState {
-    let contents: [UInt8]
-    do throws(FileError) {
-      contents = try SafeFile.read(path: path, owner: geteuid(), maxSize: UserStateFormat.maxSize)
-    } catch .notFound {
-      return UserState()
+  func path(_ user: [UInt8]) -> String { directory + "/" + user.text }
+
+  struct Loaded {
+    var state: UserState
+    var sequence: UInt64
+    /// The file has the slot format and can be updated in place.
+    var inPlace: Bool
+  }
+
+  func load(_ fd: Int32) throws(FileError) -> Loaded {
+    let contents = try SafeFile.readAll(fd, maxSize: FileStateStore.legacyMaxSize)
+    let payload: [UInt8]
+    var sequence: UInt64 = 0
+    var inPlace = false
+    if contents.starts(with: UserStateFormat.header) {
+      payload = contents  // the plain-text state of earlier versions, upgraded on the next write
+    } else {
+      // No intact slot means damage from outside: deny rather than forget used codes.
+      guard let slot = StateFile.newestSlot(contents) else {
+        throw .malformed(FormatError(line: 0, "no intact state slot (wrong size or checksum)"))
+      }
+      payload = slot.payload
+      sequence = slot.sequence
+      inPlace = true
     }
     do throws(FormatError) {
-      return try UserStateFormat.parse(contents)
+      return Loaded(state: try UserStateFormat.parse(payload), sequence: sequence, inPlace: inPlace)
     } catch {
       throw .malformed(error)
     }
+  }
+
+  func save(_ state: UserState, sequence: UInt64, fd: Int32?, path: String) throws(FileError) {
+    guard let slot = StateFile.encode(sequence: sequence, payload: UserStateFormat.serialize(state)) else {
+      throw .tooLarge
+    }
+    let offset = StateFile.slotIndex(for: sequence) * StateFile.slotSize
+    if let fd {
+      // In place: the other slot keeps the previous state until this one is complete.
+      var written = 0
+      while written < slot.count {
+        let count = slot.withUnsafeBytes { raw in
+          pwrite(fd, raw.baseAddress! + written, raw.count - written, off_t(offset + written))
+        }
+        if count < 0 {
+          if mfa_errno() == EINTR { continue }
+          throw .system(.last("write state"))
+        }
+        written += count
+      }
+      if fdatasync(fd) != 0 { throw .system(.last("fdatasync state")) }
+      return
+    }
+    // A new (or old-format) file appears whole, via a temp file and rename.
+    var image = [UInt8](repeating: 0, count: StateFile.fileSize)
+    image.replaceSubrange(offset..<(offset + StateFile.slotSize), with: slot)
+    try SafeFile.write(path: path, contents: image, mode: 0o600)
   }
 
   /// The directory must be ours and private: anyone who can write it could reset replay state.

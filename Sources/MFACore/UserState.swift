@@ -1,6 +1,7 @@
-/// Per-user login state the module writes on every success: for now the last accepted TOTP
-/// step of each authenticator (replay protection). Kept apart from the secret file, in a
-/// root-owned directory, so a user can neither reset it nor lose it by re-enrolling.
+/// Per-user login state the module keeps: the last accepted TOTP step of each authenticator
+/// (replay protection), recent failures and lockouts, and the last success. Kept apart from the
+/// secret file, in a root-owned directory, so a user can neither reset it nor lose it by
+/// re-enrolling.
 public struct UserState: Equatable {
   public struct StepMark: Equatable {
     public var authenticator: [UInt8]
@@ -8,6 +9,16 @@ public struct UserState: Equatable {
   }
 
   public var lastSteps: [StepMark] = []
+  /// Failures since the last success that fall in the current fail interval.
+  public var failures = 0
+  /// When the first of those failures happened (seconds since the epoch).
+  public var firstFailure: Int64 = 0
+  /// Lockouts in a row without a success in between (for the doubling back-off).
+  public var lockouts = 0
+  /// No attempt is checked before this time.
+  public var lockedUntil: Int64 = 0
+  /// The last successful login (0: never).
+  public var lastSuccess: Int64 = 0
 
   public init() {}
 
@@ -22,20 +33,32 @@ public struct UserState: Equatable {
       lastSteps.append(StepMark(authenticator: authenticator, step: step))
     }
   }
+
+  public func isLocked(at now: Int64) -> Bool { lockedUntil > now }
+
+  /// Clears failures and lockouts (a success, or root's `unlock`).
+  public mutating func clearFailures() {
+    failures = 0
+    firstFailure = 0
+    lockouts = 0
+    lockedUntil = 0
+  }
 }
 
-/// The state file's text format:
+/// The state's text form, stored inside the checksummed slots of `StateFile`:
 ///
 ///     pam_mfa-state 1
 ///     totp-step default 59012345
+///     failures 2 1764200000
+///     lockouts 1 1764200300
+///     last-success 1764199000
 public enum UserStateFormat {
   static let header: [UInt8] = Array("pam_mfa-state".utf8)
-  static let stepRecord: [UInt8] = Array("totp-step".utf8)
-  public static let maxSize = 64 * 1024
 
   public static func parse(_ contents: [UInt8]) throws(FormatError) -> UserState {
     var state = UserState()
     var sawHeader = false
+    var seen: [[UInt8]] = []
     var lineNumber = 0
     for raw in SecretFileFormat.lines(contents) {
       lineNumber += 1
@@ -46,11 +69,30 @@ public enum UserStateFormat {
           throw FormatError(line: lineNumber, "expected the header 'pam_mfa-state 1'")
         }
         sawHeader = true
-      } else if words[0] == stepRecord, words.count == 3, Authenticator.isValidName(words[1]),
+        continue
+      }
+      var numbers: [Int64] = []
+      for word in words.dropFirst() {
+        if let number = parseDecimal(word) { numbers.append(number) }
+      }
+      let record = words[0]
+      if record == [UInt8]("totp-step"), words.count == 3, Authenticator.isValidName(words[1]),
         let step = parseDecimal(words[2])
       {
         if state.lastStep(of: words[1]) != nil { throw FormatError(line: lineNumber, "duplicate record") }
         state.setLastStep(step, of: words[1])
+        continue
+      }
+      if seen.contains(record) { throw FormatError(line: lineNumber, "duplicate record") }
+      seen.append(record)
+      if record == [UInt8]("failures"), words.count == 3, numbers.count == 2 {
+        state.failures = Int(numbers[0])
+        state.firstFailure = numbers[1]
+      } else if record == [UInt8]("lockouts"), words.count == 3, numbers.count == 2 {
+        state.lockouts = Int(numbers[0])
+        state.lockedUntil = numbers[1]
+      } else if record == [UInt8]("last-success"), words.count == 2, numbers.count == 1 {
+        state.lastSuccess = numbers[0]
       } else {
         throw FormatError(line: lineNumber, "unknown record")
       }
@@ -62,11 +104,17 @@ public enum UserStateFormat {
   public static func serialize(_ state: UserState) -> [UInt8] {
     var out = [UInt8]("pam_mfa-state 1\n")
     for mark in state.lastSteps {
-      out += stepRecord
-      out.append(ASCII.space)
+      out += [UInt8]("totp-step ")
       out += mark.authenticator
       out += [UInt8](" " + String(mark.step) + "\n")
     }
+    if state.failures > 0 {
+      out += [UInt8]("failures " + String(state.failures) + " " + String(state.firstFailure) + "\n")
+    }
+    if state.lockouts > 0 || state.lockedUntil > 0 {
+      out += [UInt8]("lockouts " + String(state.lockouts) + " " + String(state.lockedUntil) + "\n")
+    }
+    if state.lastSuccess > 0 { out += [UInt8]("last-success " + String(state.lastSuccess) + "\n") }
     return out
   }
 }

@@ -12,8 +12,9 @@ public func pamAuthenticate(
   guard let handle else { return PAMResult.code(for: .configurationError) }
   let bridge = PAMBridge(handle: handle)
   guard let user = bridge.userName() else { return PAMResult.code(for: .unknownUser) }
-  let outcome = LoginFlow.run(
-    host: bridge, arguments: PAMBridge.arguments(argc, argv), user: user, remoteHost: bridge.remoteHost())
+  let context = LoginContext(
+    user: user, service: bridge.stringItem(PAM_SERVICE), remoteHost: bridge.stringItem(PAM_RHOST))
+  let outcome = LoginFlow.run(host: bridge, arguments: PAMBridge.arguments(argc, argv), context: context)
   return PAMResult.code(for: outcome)
 }
 

@@ -24,9 +24,10 @@ struct PAMBridge: LoginHost {
     return PAMBridge.bytes(name)
   }
 
-  func remoteHost() -> [UInt8]? {
+  /// A string item such as PAM_RHOST or PAM_SERVICE; nil when unset.
+  func stringItem(_ type: Int32) -> [UInt8]? {
     var item: UnsafeRawPointer?
-    guard pam_get_item(handle, PAM_RHOST, &item) == PAM_SUCCESS, let item else { return nil }
+    guard pam_get_item(handle, type, &item) == PAM_SUCCESS, let item else { return nil }
     return PAMBridge.bytes(item.assumingMemoryBound(to: CChar.self))
   }
 
@@ -41,11 +42,18 @@ struct PAMBridge: LoginHost {
   }
 
   func readSecretFile(_ path: String, as account: UserAccount) throws(FileError) -> [UInt8] {
+    try SecretFileReader.read(path: path, account: account) { (read) throws(FileError) -> [UInt8] in
+      try asUser(account, read)
+    }
+  }
+
+  /// Runs `body` with the user's uid and groups (pam_modutil_drop_priv), then regains root.
+  func asUser(_ account: UserAccount, _ body: () throws(FileError) -> [UInt8]) throws(FileError) -> [UInt8] {
     let token = account.name.text.withCString { mfa_drop_priv(handle, $0, account.uid, account.gid) }
     guard let token else { throw .system(SystemError("drop privileges", code: EPERM)) }
     let result: Result<[UInt8], FileError>
     do throws(FileError) {
-      result = .success(try SafeFile.read(path: path, owner: account.uid, maxSize: SecretFileFormat.maxSize))
+      result = .success(try body())
     } catch {
       result = .failure(error)
     }
@@ -56,6 +64,28 @@ struct PAMBridge: LoginHost {
     }
     return try result.get()
   }
+
+  func readConfigFile(_ path: String) throws(FileError) -> [UInt8]? {
+    do throws(FileError) {
+      // Root's file: others may read it but never write it.
+      return try SafeFile.read(path: path, owners: [0], maxSize: 64 * 1024, forbiddenMode: 0o022)
+    } catch .notFound {
+      return nil
+    }
+  }
+
+  func tell(_ text: String, isError: Bool) {
+    var ignored: UnsafeMutablePointer<CChar>?
+    _ = text.withCString { mfa_pam_prompt(handle, isError ? PAM_ERROR_MSG : PAM_TEXT_INFO, &ignored, $0) }
+    if let ignored { free(ignored) }
+  }
+
+  func requestFailureDelay() {
+    // libpam applies it once, after the whole stack, and only when the stack failed.
+    _ = pam_fail_delay(handle, PAMBridge.failureDelayMicroseconds)
+  }
+
+  static let failureDelayMicroseconds: UInt32 = 2_000_000
 
   func prompt(_ text: String, echo: Bool) -> [UInt8]? {
     var response: UnsafeMutablePointer<CChar>?

@@ -8,6 +8,8 @@ enum PAMResult {
     case .accepted: return PAM_SUCCESS
     case .notEnrolledAllowed: return PAM_IGNORE
     case .denied: return PAM_AUTH_ERR
+    // Like pam_faillock: a locked-out user simply fails; the message says when to come back.
+    case .lockedOut: return PAM_AUTH_ERR
     case .configurationError: return PAM_SERVICE_ERR
     case .unknownUser: return PAM_USER_UNKNOWN
     case .conversationFailed: return PAM_CONV_ERR

@@ -1,3 +1,4 @@
+import Glibc
 import Testing
 
 @testable import MFACore
@@ -112,5 +113,132 @@ import Testing
   ])
   func rejectsMalformedState(text: String) {
     #expect(throws: FormatError.self) { try UserStateFormat.parse([UInt8](text)) }
+  }
+}
+
+@Suite struct ConfigurationTests {
+  func resolve(_ arguments: [String], config: String?) throws(OptionError) -> ModuleOptions {
+    try ModuleOptions.resolve(arguments: arguments.map { [UInt8]($0) }) { (_) throws(FileError) -> [UInt8]? in
+      config.map { [UInt8]($0) }
+    }
+  }
+
+  @Test func fileSetsDefaultsAndArgumentsWin() throws {
+    let options = try resolve(
+      ["window=0"], config: "# policy\nwindow = 3\ndeny=5\nfail_interval=10m\nunlock_time = 1h\nnullok\n")
+    #expect(options.window == 0)
+    #expect(options.deny == 5)
+    #expect(options.failInterval == 600)
+    #expect(options.unlockTime == 3600)
+    #expect(options.nullOK)
+  }
+
+  @Test func missingDefaultFileIsFineButANamedOneIsNot() throws {
+    #expect(try resolve([], config: nil).deny == 3)
+    #expect(throws: OptionError.self) { try resolve(["conf=/etc/other.conf"], config: nil) }
+  }
+
+  @Test(arguments: ["bogus\n", "deny=0\n", "deny=101\n", "unlock_time=5x\n", "unlock_time=2d\n", "conf=/x\n"])
+  func badFileLinesAreErrors(config: String) {
+    #expect(throws: OptionError.self) { try resolve([], config: config) }
+  }
+
+  @Test func durations() throws {
+    #expect(try resolve(["unlock_time=90"], config: nil).unlockTime == 90)
+    #expect(try resolve(["unlock_time=90s"], config: nil).unlockTime == 90)
+    #expect(try resolve(["fail_interval=2h"], config: nil).failInterval == 7200)
+    #expect(try resolve(["fail_interval=1d"], config: nil).failInterval == 86_400)
+    #expect(throws: OptionError.self) { try resolve(["unlock_time="], config: nil) }
+    #expect(throws: OptionError.self) { try resolve(["unlock_time=0"], config: nil) }
+  }
+}
+
+@Suite struct StateFileTests {
+  @Test func newestIntactSlotWins() throws {
+    var state = UserState()
+    state.setLastStep(7, of: Authenticator.defaultName)
+    let first = try #require(StateFile.encode(sequence: 1, payload: UserStateFormat.serialize(state)))
+    state.setLastStep(8, of: Authenticator.defaultName)
+    let second = try #require(StateFile.encode(sequence: 2, payload: UserStateFormat.serialize(state)))
+    var file = [UInt8](repeating: 0, count: StateFile.fileSize)
+    file.replaceSubrange(StateFile.slotSize..<StateFile.fileSize, with: first)  // seq 1 → slot 1
+    file.replaceSubrange(0..<StateFile.slotSize, with: second)  // seq 2 → slot 0
+    #expect(
+      try UserStateFormat.parse(#require(StateFile.newestSlot(file)).payload).lastStep(of: Authenticator.defaultName)
+        == 8)
+    // A torn write of the newer slot falls back to the older one.
+    file[60] ^= 0xFF
+    #expect(
+      try UserStateFormat.parse(#require(StateFile.newestSlot(file)).payload).lastStep(of: Authenticator.defaultName)
+        == 7)
+    // Both damaged: nothing is trusted.
+    file[StateFile.slotSize + 60] ^= 0xFF
+    #expect(StateFile.newestSlot(file) == nil)
+    #expect(StateFile.newestSlot([UInt8](repeating: 0, count: 100)) == nil)
+  }
+}
+
+@Suite struct FileStateStoreTests {
+  func accept(_ store: FileStateStore, _ user: String, _ step: Int64, _ name: [UInt8] = Authenticator.defaultName)
+    throws(FileError) -> Bool
+  {
+    try store.update(user: [UInt8](user)) { state in
+      if let last = state.lastStep(of: name), last >= step { return false }
+      state.setLastStep(step, of: name)
+      return true
+    }
+  }
+
+  @Test func keepsAWatermarkPerUserAndAuthenticator() throws {
+    let dir = TemporaryDirectory()
+    defer { dir.remove() }
+    let store = FileStateStore(directory: dir.path + "/state")
+    #expect(try accept(store, "alice", 100))
+    #expect(try !accept(store, "alice", 100))
+    #expect(try !accept(store, "alice", 99))
+    #expect(try accept(store, "alice", 101))
+    #expect(try accept(store, "bob", 100))
+    #expect(try accept(store, "alice", 50, [UInt8]("tablet")))
+    #expect(try store.peek(user: [UInt8]("alice")).lastStep(of: Authenticator.defaultName) == 101)
+    #expect(dir.mode("state") == 0o700)
+    #expect(dir.mode("state/alice") == 0o600)
+  }
+
+  @Test func updatesInPlaceWithAFixedSize() throws {
+    let dir = TemporaryDirectory()
+    defer { dir.remove() }
+    let store = FileStateStore(directory: dir.path + "/state")
+    for step in 1...5 { #expect(try accept(store, "alice", Int64(step))) }
+    var info = stat()
+    _ = lstat(dir.path + "/state/alice", &info)
+    #expect(info.st_size == off_t(StateFile.fileSize))
+  }
+
+  @Test func readsAndUpgradesThePlainTextStateOfEarlierVersions() throws {
+    let dir = TemporaryDirectory()
+    defer { dir.remove() }
+    mkdir(dir.path + "/state", 0o700)
+    dir.write("state/alice", "pam_mfa-state 1\ntotp-step default 500\n")
+    let store = FileStateStore(directory: dir.path + "/state")
+    #expect(try !accept(store, "alice", 500))
+    #expect(try accept(store, "alice", 501))
+    #expect(try store.peek(user: [UInt8]("alice")).lastStep(of: Authenticator.defaultName) == 501)
+  }
+
+  @Test func refusesAWritableStateDirectory() {
+    let dir = TemporaryDirectory()
+    defer { dir.remove() }
+    mkdir(dir.path + "/state", 0o777)
+    chmod(dir.path + "/state", 0o777)
+    #expect(throws: FileError.self) { try accept(FileStateStore(directory: dir.path + "/state"), "alice", 1) }
+  }
+
+  @Test func corruptStateDeniesInsteadOfResetting() {
+    let dir = TemporaryDirectory()
+    defer { dir.remove() }
+    mkdir(dir.path + "/state", 0o700)
+    dir.write("state/alice", String(repeating: "x", count: StateFile.fileSize))
+    #expect(throws: FileError.self) { try accept(FileStateStore(directory: dir.path + "/state"), "alice", 1) }
+    #expect(dir.read("state/alice") == String(repeating: "x", count: StateFile.fileSize))
   }
 }

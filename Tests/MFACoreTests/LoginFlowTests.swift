@@ -17,6 +17,12 @@ final class FakeHost: LoginHost {
     readPaths.append(path)
     return try file.get()
   }
+  var config: [UInt8]?
+  var told: [String] = []
+  var delays = 0
+  func readConfigFile(_ path: String) throws(FileError) -> [UInt8]? { config }
+  func tell(_ text: String, isError: Bool) { told.append(text) }
+  func requestFailureDelay() { delays += 1 }
   func prompt(_ text: String, echo: Bool) -> [UInt8]? {
     prompts.append(text + (echo ? " [echo]" : ""))
     return answers.isEmpty ? nil : answers.removeFirst()
@@ -25,16 +31,19 @@ final class FakeHost: LoginHost {
   func log(_ priority: LogPriority, _ message: String) { logs.append(message) }
 }
 
-/// Replay state in memory, with a switch to simulate a store that cannot write.
+/// State in memory, with a switch to simulate a store that cannot write.
 final class MemoryStore: StateStore {
-  var steps: [String: Int64] = [:]
+  var states: [String: UserState] = [:]
   var failing = false
-  func acceptStep(user: [UInt8], authenticator: [UInt8], step: Int64) throws(FileError) -> Bool {
-    if failing { throw .system(SystemError("write", code: 28)) }
-    let key = user.text + "/" + authenticator.text
-    if let last = steps[key], last >= step { return false }
-    steps[key] = step
-    return true
+  func peek(user: [UInt8]) throws(FileError) -> UserState { states[user.text] ?? UserState() }
+  func update<Result>(user: [UInt8], _ body: (inout UserState) -> Result) throws(FileError) -> Result {
+    var state = states[user.text] ?? UserState()
+    let result = body(&state)
+    if state != states[user.text] ?? UserState() {
+      if failing { throw .system(SystemError("write", code: 28)) }
+      states[user.text] = state
+    }
+    return result
   }
 }
 
@@ -50,7 +59,8 @@ final class MemoryStore: StateStore {
     -> LoginOutcome
   {
     LoginFlow.authenticate(
-      host: host, store: store, options: options, user: [UInt8](user), remoteHost: [UInt8]("10.0.0.9"))
+      host: host, store: store, options: options,
+      context: LoginContext(user: [UInt8](user), service: [UInt8]("sshd"), remoteHost: [UInt8]("10.0.0.9")))
   }
 
   func enrolledHost(answers: [[UInt8]?]) -> FakeHost {
@@ -133,7 +143,9 @@ final class MemoryStore: StateStore {
 
   @Test func badModuleArgumentsRefuseEveryLogin() {
     let host = enrolledHost(answers: [code(at: 1_111_111_111)])
-    let outcome = LoginFlow.run(host: host, arguments: [[UInt8]("bogus")], user: [UInt8]("alice"), remoteHost: nil)
+    let outcome = LoginFlow.run(
+      host: host, arguments: [[UInt8]("bogus")],
+      context: LoginContext(user: [UInt8]("alice"), service: nil, remoteHost: nil))
     #expect(outcome == .configurationError)
     #expect(host.logs.last?.contains("'bogus'") == true)
   }
@@ -152,6 +164,94 @@ final class MemoryStore: StateStore {
       #expect(!line.contains("999999"))
       #expect(!line.contains("GEZDGNBV"))
     }
-    #expect(host.logs.contains { $0.contains("user=alice rhost=10.0.0.9") })
+    #expect(host.logs.contains { $0.contains("user=alice service=sshd rhost=10.0.0.9") })
+  }
+
+  @Test func failuresLockTheUserOutAndTheLockIsCheckedBeforeTheCode() {
+    let store = MemoryStore()
+    var options = ModuleOptions()
+    options.deny = 3
+    options.unlockTime = 300
+    #expect(run(enrolledHost(answers: [[UInt8]("000000")]), store, options) == .denied)
+    #expect(run(enrolledHost(answers: [[UInt8]("abc")]), store, options) == .denied)
+    let third = enrolledHost(answers: [[UInt8]("000001")])
+    #expect(run(third, store, options) == .lockedOut)
+    #expect(third.told == ["Too many wrong codes. Try again in 5 minutes."])
+    #expect(third.logs.contains { $0.contains("lockout") })
+    // Locked: even the right code is refused, and the user is told before typing anything.
+    let locked = enrolledHost(answers: [code(at: 1_111_111_111)])
+    #expect(run(locked, store, options) == .lockedOut)
+    #expect(locked.prompts.isEmpty)
+    // After the lockout the right code works and clears the count.
+    let later = enrolledHost(answers: [code(at: 1_111_111_111 + 301)])
+    later.time = 1_111_111_111 + 301
+    #expect(run(later, store, options) == .accepted)
+    #expect(store.states["alice"]?.failures == 0)
+    #expect(store.states["alice"]?.lockouts == 0)
+    let lastSuccess: Int64? = store.states["alice"]?.lastSuccess
+    #expect(lastSuccess == Int64(1_111_111_412))
+  }
+
+  @Test func failuresOutsideTheIntervalDoNotAddUp() {
+    let store = MemoryStore()
+    var options = ModuleOptions()
+    options.deny = 2
+    options.failInterval = 60
+    let first = enrolledHost(answers: [[UInt8]("000000")])
+    #expect(run(first, store, options) == .denied)
+    let second = enrolledHost(answers: [[UInt8]("000000")])
+    second.time += 61
+    #expect(run(second, store, options) == .denied)
+    #expect(store.states["alice"]?.failures == 1)
+  }
+
+  @Test func lockoutsInARowDoubleUpToADay() {
+    var options = ModuleOptions()
+    options.unlockTime = 300
+    #expect(options.lockoutDuration(consecutive: 1) == 300)
+    #expect(options.lockoutDuration(consecutive: 2) == 600)
+    #expect(options.lockoutDuration(consecutive: 3) == 1200)
+    #expect(options.lockoutDuration(consecutive: 40) == 86_400)
+    var state = UserState()
+    options.deny = 1
+    _ = LoginFlow.recordFailure(&state, options: options, now: 1000)
+    #expect(state.lockedUntil == 1300)
+    _ = LoginFlow.recordFailure(&state, options: options, now: 1300)
+    #expect(state.lockedUntil == 1900)
+  }
+
+  @Test func replaysCountAsFailures() {
+    let store = MemoryStore()
+    var options = ModuleOptions()
+    options.deny = 2
+    let host = enrolledHost(answers: [code(at: 1_111_111_111), code(at: 1_111_111_111), code(at: 1_111_111_111)])
+    #expect(run(host, store, options) == .accepted)
+    #expect(run(host, store, options) == .denied)
+    #expect(run(host, store, options) == .lockedOut)
+  }
+
+  @Test func everyAttemptAsksForTheFailureDelay() {
+    let host = enrolledHost(answers: [[UInt8]("000000")])
+    _ = run(host, MemoryStore())
+    #expect(host.delays == 1)
+  }
+
+  @Test func configurationFileIsReadAndArgumentsWin() {
+    let dir = TemporaryDirectory()
+    defer { dir.remove() }
+    let context = LoginContext(user: [UInt8]("alice"), service: nil, remoteHost: nil)
+    let stateArgument = [UInt8]("state_dir=" + dir.path + "/state")
+    // window=2 from the file lets a code from two steps ago in...
+    let wide = enrolledHost(answers: [code(at: 1_111_111_111 - 60)])
+    wide.config = [UInt8]("# site policy\nwindow = 2\n")
+    #expect(LoginFlow.run(host: wide, arguments: [stateArgument], context: context) == .accepted)
+    // ...unless an argument overrides it.
+    let narrow = enrolledHost(answers: [code(at: 1_111_111_111 - 90)])
+    narrow.config = [UInt8]("window = 2\n")
+    #expect(LoginFlow.run(host: narrow, arguments: [stateArgument, [UInt8]("window=1")], context: context) == .denied)
+    let broken = enrolledHost(answers: [code(at: 1_111_111_111)])
+    broken.config = [UInt8]("window=2\nfrobnicate\n")
+    #expect(LoginFlow.run(host: broken, arguments: [stateArgument], context: context) == .configurationError)
+    #expect(broken.logs.last?.contains("line 2") == true)
   }
 }

@@ -10,7 +10,7 @@ import Testing
     let path = dir.path + "/secret"
     try SafeFile.write(path: path, contents: [UInt8]("one\n"), mode: 0o600)
     #expect(dir.mode("secret") == 0o600)
-    #expect(try SafeFile.read(path: path, owner: geteuid(), maxSize: 100).text == "one\n")
+    #expect(try SafeFile.read(path: path, owners: [geteuid()], maxSize: 100).text == "one\n")
     try SafeFile.write(path: path, contents: [UInt8]("two\n"), mode: 0o600)
     #expect(dir.read("secret") == "two\n")
     // No temporary file is left behind.
@@ -38,7 +38,7 @@ import Testing
 
     func failure(_ name: String, owner: UInt32 = geteuid()) -> FileError? {
       do throws(FileError) {
-        _ = try SafeFile.read(path: dir.path + "/" + name, owner: owner, maxSize: 100)
+        _ = try SafeFile.read(path: dir.path + "/" + name, owners: [owner], maxSize: 100)
         return nil
       } catch {
         return error
@@ -56,7 +56,7 @@ import Testing
     let dir = TemporaryDirectory()
     defer { dir.remove() }
     dir.write("big", String(repeating: "x", count: 200))
-    #expect(throws: FileError.self) { try SafeFile.read(path: dir.path + "/big", owner: geteuid(), maxSize: 100) }
+    #expect(throws: FileError.self) { try SafeFile.read(path: dir.path + "/big", owners: [geteuid()], maxSize: 100) }
   }
 
   @Test func makeDirectoriesCreatesPrivateParents() throws {
@@ -66,47 +66,5 @@ import Testing
     #expect(dir.mode("a") == 0o700)
     #expect(dir.mode("a/b") == 0o700)
     try SafeFile.makeDirectories(dir.path + "/a/b", mode: 0o700)
-  }
-}
-
-@Suite struct FileStateStoreTests {
-  @Test func acceptsEachStepOnceAndNeverAnOlderOne() throws {
-    let dir = TemporaryDirectory()
-    defer { dir.remove() }
-    let store = FileStateStore(directory: dir.path + "/state")
-    let user = [UInt8]("alice")
-    let name = Authenticator.defaultName
-    #expect(try store.acceptStep(user: user, authenticator: name, step: 100))
-    #expect(try !store.acceptStep(user: user, authenticator: name, step: 100))
-    #expect(try !store.acceptStep(user: user, authenticator: name, step: 99))
-    #expect(try store.acceptStep(user: user, authenticator: name, step: 101))
-    // Other users and other authenticators have their own watermark.
-    #expect(try store.acceptStep(user: [UInt8]("bob"), authenticator: name, step: 100))
-    #expect(try store.acceptStep(user: user, authenticator: [UInt8]("tablet"), step: 50))
-    #expect(dir.mode("state") == 0o700)
-    #expect(dir.mode("state/alice") == 0o600)
-  }
-
-  @Test func refusesAWritableStateDirectory() throws {
-    let dir = TemporaryDirectory()
-    defer { dir.remove() }
-    mkdir(dir.path + "/state", 0o777)
-    chmod(dir.path + "/state", 0o777)
-    let store = FileStateStore(directory: dir.path + "/state")
-    #expect(throws: FileError.self) {
-      try store.acceptStep(user: [UInt8]("alice"), authenticator: Authenticator.defaultName, step: 1)
-    }
-  }
-
-  @Test func corruptStateDeniesInsteadOfResetting() throws {
-    let dir = TemporaryDirectory()
-    defer { dir.remove() }
-    mkdir(dir.path + "/state", 0o700)
-    dir.write("state/alice", "garbage\n")
-    let store = FileStateStore(directory: dir.path + "/state")
-    #expect(throws: FileError.self) {
-      try store.acceptStep(user: [UInt8]("alice"), authenticator: Authenticator.defaultName, step: 1)
-    }
-    #expect(dir.read("state/alice") == "garbage\n")
   }
 }
