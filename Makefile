@@ -11,7 +11,7 @@ TOOLS := $(BUILD)/test-tools
 APT_PACKAGES := libpam0g-dev libssl-dev libqrencode-dev pkg-config \
 	oathtool zbar-tools pamtester libpam-wrapper libnss-wrapper util-linux
 
-.PHONY: all build deps test unit-test e2e-test demo format lint clean test-tools
+.PHONY: all build deps test unit-test e2e-test demo format lint clean test-tools fuzz asan
 
 all: build
 
@@ -48,6 +48,7 @@ test-tools: $(TOOLS)/pamdrive $(TOOLS)/syslogcap.so
 test: build test-tools
 	$(MAKE) --no-print-directory lint
 	$(MAKE) --no-print-directory unit-test
+	$(MAKE) --no-print-directory asan
 	$(MAKE) --no-print-directory e2e-test
 
 unit-test:
@@ -55,6 +56,21 @@ unit-test:
 
 e2e-test:
 	$(PYTHON) -m pytest -q -p no:cacheprovider Tests/e2e
+
+# libFuzzer over every parser that reads untrusted bytes, bounded in time; new crashes land in
+# build/fuzz/. FUZZ_SECONDS per run; the corpus in Tests/Fuzz/corpus is the seed.
+FUZZ_SECONDS ?= 60
+fuzz: deps
+	MFA_FUZZ=1 $(SWIFT) build --product mfa-fuzz --sanitize=fuzzer --sanitize=address \
+		--scratch-path .build-fuzz -Xswiftc -sanitize-coverage=edge,inline-8bit-counters,pc-table,trace-cmp
+	@mkdir -p $(BUILD)/fuzz/corpus
+	.build-fuzz/debug/mfa-fuzz -max_total_time=$(FUZZ_SECONDS) -max_len=8192 -timeout=10 \
+		-artifact_prefix=$(BUILD)/fuzz/ $(BUILD)/fuzz/corpus Tests/Fuzz/corpus
+
+# The unit tests once more under AddressSanitizer (leak checking off: XCTest's own harness
+# leaks at exit, which says nothing about our code).
+asan:
+	ASAN_OPTIONS=detect_leaks=0 $(SWIFT) test --sanitize=address --scratch-path .build-asan
 
 # Enroll into a scratch file and log in through libpam + the built module; touches nothing in /etc.
 demo: build

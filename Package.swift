@@ -6,6 +6,8 @@
 import PackageDescription
 
 let embedded = Context.environment["MFA_EMBEDDED"] == "1"
+// `make fuzz`: adds the libFuzzer target (built with --sanitize=fuzzer).
+let fuzzing = Context.environment["MFA_FUZZ"] == "1"
 let root = Context.packageDirectory
 
 // The core and the module compile as Embedded Swift for the shipped .so.
@@ -54,6 +56,14 @@ if !embedded {
       linkerSettings: [.linkedLibrary("qrencode")]),
     .testTarget(name: "MFACoreTests", dependencies: ["MFACore"]),
   ]
+}
+
+if fuzzing {
+  products.append(.executable(name: "mfa-fuzz", targets: ["MFAFuzz"]))
+  targets.append(
+    .executableTarget(
+      name: "MFAFuzz", dependencies: ["MFACore"], path: "Tests/Fuzz", exclude: ["corpus"],
+      swiftSettings: [.unsafeFlags(["-parse-as-library"])]))
 }
 
 let package = Package(

@@ -101,6 +101,8 @@ public enum SafeFile {
   /// Writes `contents` to `path` so that a crash at any moment leaves the old file or the new
   /// one, never a mix. With `replace: false` an existing file is never overwritten (EEXIST).
   /// `owner` (uid, gid) is applied when set — root writing a file on a user's behalf.
+  /// The caller holds an exclusive lock for `path` (see `withExclusiveLock`): the temporary
+  /// file has a fixed name, so a killed writer leaves at most one behind, reused next time.
   public static func write(
     path: String, contents: [UInt8], mode: UInt32, owner: (UInt32, UInt32)? = nil,
     replace: Bool = true
@@ -110,15 +112,9 @@ public enum SafeFile {
     if dirfd < 0 { throw .system(.last("open directory")) }
     defer { close(dirfd) }
 
-    let suffix: [UInt8]
-    do throws(SystemError) {
-      suffix = try SystemRandom.bytes(6)
-    } catch {
-      throw .system(error)
-    }
-    var temporaryName = "." + name + ".tmp-"
-    for byte in suffix { temporaryName += hex(byte) }
-
+    let temporaryName = "." + name + ".tmp"
+    // Whatever a killed writer left there (even a symlink) goes; we hold the lock.
+    _ = temporaryName.withCString { unlinkat(dirfd, $0, 0) }
     let fd = temporaryName.withCString {
       mfa_openat(dirfd, $0, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, mode & 0o600)
     }
@@ -191,10 +187,6 @@ public enum SafeFile {
     }
   }
 
-  static func hex(_ byte: UInt8) -> String {
-    let digits: [UInt8] = Array("0123456789abcdef".utf8)
-    return [digits[Int(byte >> 4)], digits[Int(byte & 0x0F)]].text
-  }
 }
 
 /// An exclusive flock(2) on a lock file, held while `body` runs. Separate lock files per user

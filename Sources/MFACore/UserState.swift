@@ -87,7 +87,8 @@ public enum UserStateFormat {
       seen.append(record)
       if record == [UInt8]("failures"), words.count == 3, numbers.count == 2 {
         state.failures = Int(numbers[0])
-        state.firstFailure = numbers[1]
+        // A zero count has no start time; normalising keeps parse and serialize inverse.
+        state.firstFailure = state.failures > 0 ? numbers[1] : 0
       } else if record == [UInt8]("lockouts"), words.count == 3, numbers.count == 2 {
         state.lockouts = Int(numbers[0])
         state.lockedUntil = numbers[1]

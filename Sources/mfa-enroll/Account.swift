@@ -1,7 +1,7 @@
 import Glibc
 import MFACore
 
-/// The user the CLI acts for, from the password database.
+/// A user from the password database.
 struct LocalAccount {
   let name: String
   let uid: UInt32
@@ -10,16 +10,61 @@ struct LocalAccount {
 
   /// The user running the command (real uid, so a setuid wrapper can't confuse it).
   static func current() throws(CLIError) -> LocalAccount {
+    guard let account = lookup(uid: getuid()) else {
+      throw CLIError("cannot find your user (uid \(getuid())) in the password database")
+    }
+    return account
+  }
+
+  static func lookup(uid: uid_t) -> LocalAccount? {
     var entry = passwd()
     var buffer = [CChar](repeating: 0, count: 16384)
     var found: UnsafeMutablePointer<passwd>?
-    let status = getpwuid_r(getuid(), &entry, &buffer, buffer.count, &found)
-    guard status == 0, let found, let name = found.pointee.pw_name, let home = found.pointee.pw_dir else {
-      throw CLIError("cannot find your user (uid \(getuid())) in the password database")
+    guard getpwuid_r(uid, &entry, &buffer, buffer.count, &found) == 0, let found else { return nil }
+    return LocalAccount(found.pointee)
+  }
+
+  static func lookup(name: String) -> LocalAccount? {
+    var entry = passwd()
+    var buffer = [CChar](repeating: 0, count: 16384)
+    var found: UnsafeMutablePointer<passwd>?
+    guard getpwnam_r(name, &entry, &buffer, buffer.count, &found) == 0, let found else { return nil }
+    return LocalAccount(found.pointee)
+  }
+
+  init?(_ entry: passwd) {
+    guard let name = entry.pw_name, let home = entry.pw_dir else { return nil }
+    self.name = String(cString: name)
+    self.uid = entry.pw_uid
+    self.gid = entry.pw_gid
+    self.home = String(cString: home)
+  }
+
+  init(name: String, uid: UInt32, gid: UInt32, home: String) {
+    self.name = name
+    self.uid = uid
+    self.gid = gid
+    self.home = home
+  }
+
+  var core: UserAccount {
+    UserAccount(name: Array(name.utf8), uid: uid, gid: gid, home: Array(home.utf8))
+  }
+
+  /// Runs `body` with this user's effective uid and gid (root acting in a user's home must not
+  /// follow links the user planted), then switches back.
+  func withPrivileges<Result>(_ body: () throws(CLIError) -> Result) throws(CLIError) -> Result {
+    if geteuid() != 0 || uid == 0 { return try body() }
+    guard setegid(gid) == 0, seteuid(uid) == 0 else {
+      _ = setegid(0)
+      throw CLIError("cannot switch to user \(name): \(SystemError.last("seteuid").description)")
     }
-    return LocalAccount(
-      name: String(cString: name), uid: found.pointee.pw_uid, gid: found.pointee.pw_gid,
-      home: String(cString: home))
+    defer {
+      // Both calls succeed for a process whose real and saved uid are 0.
+      _ = seteuid(0)
+      _ = setegid(0)
+    }
+    return try body()
   }
 }
 
@@ -30,9 +75,13 @@ func hostName() -> String {
   return buffer.withUnsafeBufferPointer { String(cString: $0.baseAddress!) }
 }
 
-/// The current working directory, to make a relative --secret-file absolute.
+/// The current working directory, to make a relative path absolute.
 func currentDirectory() -> String {
   var buffer = [CChar](repeating: 0, count: Int(PATH_MAX) + 1)
   guard getcwd(&buffer, buffer.count) != nil else { return "/" }
   return buffer.withUnsafeBufferPointer { String(cString: $0.baseAddress!) }
+}
+
+func absolute(_ path: String) -> String {
+  path.hasPrefix("/") ? path : currentDirectory() + "/" + path
 }

@@ -7,9 +7,11 @@ struct Enroll: ParsableCommand {
   static let configuration = CommandConfiguration(
     abstract: "Create a secret, show it as a QR code, and save it after a correct first code.")
 
+  @ParentCommand var root: MFAEnroll
+
   @Option(
     help: ArgumentHelp(
-      "Where to save the secret (default: ~/.config/pam_mfa/secret, the module's default).",
+      "Where to save the secret (default: secret= of the configuration file, else ~/.config/pam_mfa/secret).",
       valueName: "path"))
   var secretFile: String?
 
@@ -46,23 +48,29 @@ struct Enroll: ParsableCommand {
   }
 
   func run() throws {
-    do throws(CLIError) {
-      try enroll()
-    } catch {
-      Terminal.printError("mfa-enroll: " + error.description)
-      throw ExitCode.failure
+    // `mfa-enroll --user NAME --unlock` reaches the default subcommand; hand it over.
+    if root.unlock {
+      try CLIError.reporting { () throws(CLIError) in try Unlock.perform(root.global) }
+      return
     }
+    try CLIError.reporting { () throws(CLIError) in try enroll() }
   }
 
   func enroll() throws(CLIError) {
-    let account = try LocalAccount.current()
-    let path = try secretPath(for: account)
+    let target = try Target.resolve(root.global)
+    let account = target.account
+    let path = try target.secretPath(override: secretFile)
     if SafeFile.exists(path) && !force {
-      throw CLIError("you are already enrolled (\(path) exists); use --force to replace it")
+      let whose = target.actingForOther ? "\(account.name) is" : "you are"
+      throw CLIError("\(whose) already enrolled (\(path) exists); use --force to replace it")
     }
 
     var key: [UInt8]
-    do { key = try SystemRandom.bytes(20) } catch { throw CLIError("cannot get random bytes: \(error.description)") }
+    do throws(SystemError) {
+      key = try SystemRandom.bytes(20)
+    } catch {
+      throw CLIError("cannot get random bytes: \(error.description)")
+    }
     var authenticator = Authenticator(
       name: Authenticator.defaultName, algorithm: algorithm.value, digits: digits, period: period, key: key)
     key.wipe()
@@ -72,22 +80,17 @@ struct Enroll: ParsableCommand {
     let issuerText = issuer ?? host
     let labelText = label ?? "\(account.name)@\(host)"
     let uri = OTPAuthURI.totp(issuer: issuerText, label: labelText, authenticator: authenticator)
+    if target.actingForOther {
+      print("Enrolling \(account.name). Hand the QR code or setup key to them in person; it is their second factor.\n")
+    }
     show(uri: uri, issuer: issuerText, label: labelText, authenticator: authenticator)
 
     try confirmFirstCode(authenticator)
-    try save(Enrollment(authenticators: [authenticator]), to: path, account: account)
-    print("Saved to \(path). From now on, logins through pam_mfa ask for a code from your app.")
-  }
-
-  func secretPath(for account: LocalAccount) throws(CLIError) -> String {
-    if let secretFile {
-      return secretFile.hasPrefix("/") ? secretFile : currentDirectory() + "/" + secretFile
-    }
-    do {
-      return try PathTemplate.expand(
-        ModuleOptions().secretPath, user: Array(account.name.utf8), home: Array(account.home.utf8))
-    } catch {
-      throw CLIError("cannot work out the secret file path: \(error.description)")
+    try save(Enrollment(authenticators: [authenticator]), to: path, target: target)
+    if target.actingForOther {
+      print("Saved to \(path). Logins of \(account.name) through pam_mfa now ask for a code.")
+    } else {
+      print("Saved to \(path). From now on, logins through pam_mfa ask for a code from your app.")
     }
   }
 
@@ -134,18 +137,29 @@ struct Enroll: ParsableCommand {
   }
 
   /// Parent directories 0700, the file 0600, written atomically: a failure keeps any old file.
-  func save(_ enrollment: Enrollment, to path: String, account: LocalAccount) throws(CLIError) {
+  /// In a root-owned store root writes it; in a home directory it is written as the user.
+  func save(_ enrollment: Enrollment, to path: String, target: Target) throws(CLIError) {
     var contents = SecretFileFormat.serialize(enrollment)
     defer { contents.wipe() }
     let directory = String(path[..<(path.lastIndex(of: "/") ?? path.startIndex)])
-    do {
-      if !directory.isEmpty { try SafeFile.makeDirectories(directory, mode: 0o700) }
-      try SafeFile.write(path: path, contents: contents, mode: 0o600, replace: force)
-    } catch {
-      if case .system(let system) = error, system.code == EEXIST {
-        throw CLIError("\(path) appeared while you were enrolling; nothing was changed (use --force)")
+    let write = { () throws(CLIError) in
+      do throws(FileError) {
+        if !directory.isEmpty { try SafeFile.makeDirectories(directory, mode: 0o700) }
+        // The lock serialises rewrites of this file (another mfa-enroll, the module later).
+        try withExclusiveLock(path + ".lock") { () throws(FileError) in
+          try SafeFile.write(path: path, contents: contents, mode: 0o600, replace: force)
+        }
+      } catch {
+        if case .system(let system) = error, system.code == EEXIST {
+          throw CLIError("\(path) appeared while enrolling; nothing was changed (use --force)")
+        }
+        throw CLIError("cannot save \(path): \(error.description); nothing was changed")
       }
-      throw CLIError("cannot save \(path): \(error.description); nothing was changed")
+    }
+    if target.isRootStore(path) {
+      try write()
+    } else {
+      try target.account.withPrivileges(write)
     }
   }
 }

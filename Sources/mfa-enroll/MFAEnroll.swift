@@ -8,9 +8,15 @@ struct MFAEnroll: ParsableCommand {
     discussion: """
       With no subcommand, mfa-enroll enrolls you: it creates a secret, shows it as a QR code and \
       a setup key for your authenticator app, and saves it only after you have typed a correct \
-      code from the app.
+      code from the app. Root can act for another user with --user NAME (e.g. to enroll a user \
+      into a root-owned store, or `mfa-enroll --user NAME --unlock` after a lockout).
       """,
-    subcommands: [Enroll.self],
+    subcommands: [Enroll.self, Unlock.self],
     defaultSubcommand: Enroll.self
   )
+
+  @OptionGroup var global: GlobalOptions
+
+  @Flag(help: "Same as the unlock subcommand: clear the user's failure count and lockout (root only).")
+  var unlock = false
 }

@@ -17,6 +17,17 @@ import Testing
     #expect(dir.entries() == ["secret"])
   }
 
+  @Test func aKilledWritersLeftoverIsReplacedNotFollowed() throws {
+    let dir = TemporaryDirectory()
+    defer { dir.remove() }
+    dir.write("target", "do not touch\n")
+    _ = symlink(dir.path + "/target", dir.path + "/.secret.tmp")
+    try SafeFile.write(path: dir.path + "/secret", contents: [UInt8]("new\n"), mode: 0o600)
+    #expect(dir.read("secret") == "new\n")
+    #expect(dir.read("target") == "do not touch\n")
+    #expect(dir.entries() == ["secret", "target"])
+  }
+
   @Test func refusesToReplaceWhenAskedNotTo() throws {
     let dir = TemporaryDirectory()
     defer { dir.remove() }

@@ -334,24 +334,18 @@ class Env:
 
     def write_service(self, lines, name: str = SERVICE) -> Path:
         path = self.confdir / name
-        path.write_text("".join(line + "\n" for line in lines))
+        text = "".join(line + "\n" for line in lines)
+        # Unchanged text is not rewritten: a pamdrive still starting may be reading it.
+        if not path.exists() or path.read_text() != text:
+            path.write_text(text)
         return path
 
-    def run_pam(self, module_args=(), user: str | None = "alice", answers=(),
-                rhost: str | None = None, stack=None, direct: bool = False,
-                setcred: bool = False, add_state_dir: bool = True,
-                service: str = SERVICE, timeout: float = 30) -> PamRun:
-        """Run one authentication through pamdrive.
-
-        module_args: str or list of pam_mfa arguments (state_dir is added).
-        answers: str (sent as is) or bytes (sent raw via --answer-hex) or None
-                 (a NULL response).
-        stack: list of auth lines for the service file; "{module}" is replaced
-               by the module path and "{args}" by the arguments.  Default:
-               "auth required {module} {args}".
-        direct: call pam_sm_authenticate directly (raw return code); True
-                means pam_mfa.so, a string names another module.
-        """
+    def pam_command(self, module_args=(), user: str | None = "alice", answers=(),
+                    rhost: str | None = None, stack=None, direct: bool = False,
+                    setcred: bool = False, add_state_dir: bool = True,
+                    service: str = SERVICE) -> list:
+        """Write the service file and return the pamdrive command line for one
+        authentication (the arguments are those of run_pam)."""
         args = self.module_args(module_args, add_state_dir)
         joined = " ".join(args)
         if direct:
@@ -383,22 +377,41 @@ class Env:
             cmd += ["--direct", str(MODULE) if direct is True else str(direct)]
             for a in args:
                 cmd += ["--arg", a]
+        return cmd
 
+    def run_pam(self, module_args=(), user: str | None = "alice", answers=(),
+                rhost: str | None = None, stack=None, direct: bool = False,
+                setcred: bool = False, add_state_dir: bool = True,
+                service: str = SERVICE, timeout: float = 30) -> PamRun:
+        """Run one authentication through pamdrive.
+
+        module_args: str or list of pam_mfa arguments (state_dir is added).
+        answers: str (sent as is) or bytes (sent raw via --answer-hex) or None
+                 (a NULL response).
+        stack: list of auth lines for the service file; "{module}" is replaced
+               by the module path and "{args}" by the arguments.  Default:
+               "auth required {module} {args}".
+        direct: call pam_sm_authenticate directly (raw return code); True
+                means pam_mfa.so, a string names another module.
+        """
+        cmd = self.pam_command(module_args, user=user, answers=answers, rhost=rhost,
+                               stack=stack, direct=direct, setcred=setcred,
+                               add_state_dir=add_state_dir, service=service)
         before = self.syslog_path.stat().st_size
         proc = subprocess.run(cmd, capture_output=True, text=True, env=self.env(),
                               timeout=timeout, errors="replace")
         with open(self.syslog_path, "rb") as f:
             f.seek(before)
             new = f.read().decode(errors="replace")
-        result, number, messages, sc, ctx = parse_pamdrive(proc.stdout)
-        assert proc.returncode == 0, (
-            f"pamdrive exited {proc.returncode} (crash?)\nstdout:\n{proc.stdout}\n"
-            f"stderr:\n{proc.stderr}")
-        assert result is not None, f"no RESULT line\nstdout:\n{proc.stdout}\nstderr:\n{proc.stderr}"
-        return PamRun(result=result, number=number, messages=messages,
-                      syslog=[line for line in new.split("\n") if line],
-                      setcred=sc, direct_context=ctx, stdout=proc.stdout,
-                      stderr=proc.stderr, returncode=proc.returncode)
+        return pam_result(proc.stdout, proc.stderr, proc.returncode,
+                          [line for line in new.split("\n") if line])
+
+    def spawn_pam(self, cmd: list, **popen_kw) -> subprocess.Popen:
+        """Start a pamdrive command (from pam_command) without waiting for it;
+        stdout and stderr are pipes unless given.  Finish it with pam_result."""
+        popen_kw.setdefault("stdout", subprocess.PIPE)
+        popen_kw.setdefault("stderr", subprocess.PIPE)
+        return subprocess.Popen(cmd, env=self.env(), **popen_kw)
 
     def _remember_answer(self, a: str) -> None:
         # Only things that look like codes are checked against the log:
@@ -448,6 +461,23 @@ def tmpdir_world():
         yield base
     finally:
         shutil.rmtree(base, ignore_errors=True)
+
+
+def pam_result(stdout, stderr, returncode: int, syslog=()) -> PamRun:
+    """A PamRun from one pamdrive's output (str or bytes); it must have ended normally."""
+    if isinstance(stdout, bytes):
+        stdout = stdout.decode(errors="replace")
+    if isinstance(stderr, bytes):
+        stderr = stderr.decode(errors="replace")
+    stdout, stderr = stdout or "", stderr or ""
+    result, number, messages, sc, ctx = parse_pamdrive(stdout)
+    assert returncode == 0, (
+        f"pamdrive exited {returncode} (crash?)\nstdout:\n{stdout}\n"
+        f"stderr:\n{stderr}")
+    assert result is not None, f"no RESULT line\nstdout:\n{stdout}\nstderr:\n{stderr}"
+    return PamRun(result=result, number=number, messages=messages, syslog=list(syslog),
+                  setcred=sc, direct_context=ctx, stdout=stdout, stderr=stderr,
+                  returncode=returncode)
 
 
 def pam_lines(run: PamRun) -> list:

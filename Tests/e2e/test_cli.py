@@ -274,8 +274,8 @@ def test_enroll_prints_qr_key_uri_and_writes_file(work):
     assert f"secret={secret}" in text
     assert [ln for ln in text.splitlines() if ln.strip() and not ln.startswith("#")][0] \
         == "pam_mfa 1", text
-    # nothing else left behind (temp files)
-    assert sorted(p.name for p in secret_file.parent.iterdir()) == ["secret"]
+    # nothing else left behind (no temp files); the lock file serialises rewrites
+    assert sorted(p.name for p in secret_file.parent.iterdir()) == ["secret", "secret.lock"]
 
 
 def pamtester_login(work: Path, secret_file: Path, answer: str) -> str:

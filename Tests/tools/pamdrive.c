@@ -15,6 +15,9 @@
  * returns PAM_CONV_ERR.  The last line is
  *     RESULT <PAM_CODE_NAME> <number>
  * and the exit status is 0; it is non-zero only for usage errors.
+ * Before it come "FAIL_DELAY_REQUEST <usec>" for each pam_fail_delay() call a
+ * module makes and "DELAY <status> <usec>" when libpam calls the (no-op)
+ * fail-delay function after pam_authenticate.
  *
  * --direct MODULE.so: the module is dlopen()ed and its pam_sm_authenticate is
  * called directly with the --arg values, so the raw return code (for example
@@ -147,11 +150,29 @@ static void print_result(const char *tag, int rc)
     fflush(stdout);
 }
 
+/* The application's fail-delay function: it sleeps not at all, but reports
+ * what libpam asked for.  libpam calls it after every pam_authenticate (also
+ * on success) with the stack's status and the delay it computed: the largest
+ * pam_fail_delay() request, randomised by libpam to about +-50%. */
 static void no_delay(int status, unsigned int delay, void *appdata)
 {
-    (void)status;
-    (void)delay;
     (void)appdata;
+    printf("DELAY %d %u\n", status, delay);
+    fflush(stdout);
+}
+
+/* Interposes libpam's pam_fail_delay (the executable's definition wins for
+ * the modules' calls) so the exact request is visible as a line
+ *     FAIL_DELAY_REQUEST <usec>
+ * and then hands the call on to libpam. */
+int pam_fail_delay(pam_handle_t *pamh, unsigned int usec)
+{
+    static int (*real)(pam_handle_t *, unsigned int);
+    if (real == NULL)
+        real = (int (*)(pam_handle_t *, unsigned int))dlsym(RTLD_NEXT, "pam_fail_delay");
+    printf("FAIL_DELAY_REQUEST %u\n", usec);
+    fflush(stdout);
+    return real != NULL ? real(pamh, usec) : PAM_SYSTEM_ERR;
 }
 
 static void run_direct(struct driver *d, const char *context)

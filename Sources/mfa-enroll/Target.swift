@@ -1,0 +1,73 @@
+import ArgumentParser
+import Glibc
+import MFACore
+
+/// Options every subcommand shares: whom to act for and which policy file to read.
+struct GlobalOptions: ParsableArguments {
+  @Option(help: "Act for this user instead of yourself (root only).")
+  var user: String?
+
+  @Option(
+    help: ArgumentHelp(
+      "The module's configuration file, for the secret path and state directory.", valueName: "path"))
+  var config: String = ModuleOptions.defaultConfigPath
+}
+
+/// The user a command acts for, the settings that apply to them, and where their files are.
+struct Target {
+  let account: LocalAccount
+  let options: ModuleOptions
+  let actingForOther: Bool
+
+  static func resolve(_ global: GlobalOptions, requireRoot: Bool = false) throws(CLIError) -> Target {
+    let me = try LocalAccount.current()
+    if requireRoot && getuid() != 0 {
+      throw CLIError("only root can do this")
+    }
+    var account = me
+    if let name = global.user, name != me.name {
+      guard getuid() == 0 else { throw CLIError("only root can act for another user (--user)") }
+      guard let other = LocalAccount.lookup(name: name) else { throw CLIError("no such user: \(name)") }
+      account = other
+    }
+    // Only an explicitly named file must exist, as in the module.
+    let arguments: [[UInt8]] =
+      global.config == ModuleOptions.defaultConfigPath ? [] : [Array("conf=\(absolute(global.config))".utf8)]
+    let resolved: ModuleOptions
+    do throws(OptionError) {
+      resolved = try ModuleOptions.resolve(arguments: arguments) { (path) throws(FileError) -> [UInt8]? in
+        do throws(FileError) {
+          // The module's rule: root's file, writable by no one else.
+          return try SafeFile.read(path: path, owners: [0], maxSize: 64 * 1024, forbiddenMode: 0o022)
+        } catch .notFound {
+          return nil
+        }
+      }
+    } catch {
+      throw CLIError("configuration: \(error.description)")
+    }
+    return Target(account: account, options: resolved, actingForOther: account.uid != me.uid)
+  }
+
+  /// The secret file path the module will read for this user.
+  func secretPath(override: String?) throws(CLIError) -> String {
+    if let override { return absolute(override) }
+    do throws(FileError) {
+      return try PathTemplate.expand(
+        options.secretPath, user: Array(account.name.utf8), home: Array(account.home.utf8))
+    } catch {
+      throw CLIError("cannot work out the secret file path from secret=\(options.secretPath): \(error.description)")
+    }
+  }
+
+  /// A root-owned store (written by root, owned by root) rather than a file in the user's home:
+  /// the module's rule for an existing directory, and for a new one, root setting up a path
+  /// outside the user's home.
+  func isRootStore(_ path: String) -> Bool {
+    if SecretFileReader.isRootStore(path) { return true }
+    let home = account.home.hasSuffix("/") ? account.home : account.home + "/"
+    return getuid() == 0 && account.uid != 0 && !path.hasPrefix(home)
+  }
+
+  var stateStore: FileStateStore { FileStateStore(directory: options.stateDirectory) }
+}

@@ -1,0 +1,38 @@
+import ArgumentParser
+import Glibc
+import MFACore
+
+/// `mfa-enroll --user NAME unlock` (or `--unlock`): root clears a lockout.
+struct Unlock: ParsableCommand {
+  static let configuration = CommandConfiguration(
+    abstract: "Clear a user's failed-code count and lockout (root only).")
+
+  @ParentCommand var root: MFAEnroll
+
+  func run() throws {
+    try CLIError.reporting { () throws(CLIError) in try Unlock.perform(root.global) }
+  }
+
+  static func perform(_ global: GlobalOptions) throws(CLIError) {
+    let target = try Target.resolve(global, requireRoot: true)
+    let name = Array(target.account.name.utf8)
+    let now = Int64(time(nil))
+    let before: UserState
+    do throws(FileError) {
+      before = try target.stateStore.update(user: name) { state in
+        let old = state
+        state.clearFailures()
+        return old
+      }
+    } catch {
+      throw CLIError("cannot update the state in \(target.options.stateDirectory): \(error.description)")
+    }
+    if before.isLocked(at: now) {
+      print("Unlocked \(target.account.name) (was locked for another \(before.lockedUntil - now) s).")
+    } else if before.failures > 0 {
+      print("Cleared \(before.failures) recent failed code(s) of \(target.account.name); it was not locked.")
+    } else {
+      print("\(target.account.name) was not locked; nothing to clear.")
+    }
+  }
+}

@@ -1,0 +1,1072 @@
+"""The hardening of pam_mfa, proven through the built module and CLI:
+root-owned secret store, crash safety (kill -9) of the state and secret files,
+a full or read-only state file system, concurrency, lockout (brute force),
+the configuration file, audit lines and the failure delay, and the root-only
+unlock.  Every test is built so that it fails when the protection it names is
+taken away.
+
+The state-file format is parsed here independently (see parse_state_file);
+TOTP codes come from oathtool (conftest.code).
+"""
+
+from __future__ import annotations
+
+import errno
+import hashlib
+import os
+import random
+import re
+import select
+import shutil
+import signal
+import stat
+import subprocess
+import tempfile
+import threading
+import time
+from collections import Counter
+from pathlib import Path
+
+import pytest
+
+from conftest import (ALICE_UID, BOB_UID, ENROLL, PROMPT, code, fresh_step, new_secret,
+                      pam_result, write_secret, wrong_code)
+
+LOCK_MSG_5MIN = ("ERROR_MSG", "Too many wrong codes. Try again in 5 minutes.")
+TIMEOUT = 20
+URI_RE = re.compile(rb"^(otpauth://totp/\S+)$", re.M)
+
+# ---------------------------------------------------------------------------
+# helpers
+# ---------------------------------------------------------------------------
+
+
+def sarg(env, user="alice") -> str:
+    return f"secret={env.secret_path(user)}"
+
+
+def template_arg(env) -> str:
+    """A secret= that works for both alice and bob."""
+    return f"secret={env.base}/secrets/${{USER}}/secret"
+
+
+def error_msgs(run) -> list:
+    return [m for m in run.messages if m[0] == "ERROR_MSG"]
+
+
+def mfa_lines(run_or_text) -> list:
+    text = run_or_text if isinstance(run_or_text, str) else "\n".join(run_or_text.syslog)
+    return [ln for ln in text.split("\n") if "pam_mfa(" in ln]
+
+
+def count_lines(text: str, needle: str) -> int:
+    return sum(1 for ln in mfa_lines(text) if needle in ln)
+
+
+def write_conf(env, text: str, name: str = "pam_mfa.conf", mode: int = 0o644,
+               owner: int = 0) -> Path:
+    path = env.base / name
+    path.write_text(text)
+    os.chown(path, owner, owner)
+    os.chmod(path, mode)
+    return path
+
+
+def enroll_cmd(*args) -> list:
+    return [str(ENROLL), *[str(a) for a in args]]
+
+
+def run_cli(env, *args, user_uid: int | None = None, timeout: float = TIMEOUT):
+    """mfa-enroll with the fake users (nss_wrapper); as user_uid when given."""
+    kw = {}
+    if user_uid is not None:
+        kw = dict(user=user_uid, group=user_uid, extra_groups=[])
+    return subprocess.run(enroll_cmd(*args), capture_output=True, text=True, env=env.env(),
+                          timeout=timeout, stdin=subprocess.DEVNULL, **kw)
+
+
+def unlock(env, conf, user="alice", subcommand=False):
+    if subcommand:
+        proc = run_cli(env, "--user", user, "--config", conf, "unlock")
+    else:
+        proc = run_cli(env, "--user", user, "--unlock", "--config", conf)
+    assert proc.returncode == 0, (proc.returncode, proc.stdout, proc.stderr)
+    return proc
+
+
+def open_as(uid: int, path) -> str:
+    """Try to read path as uid (all groups dropped): 'READ', 'DENIED' or cat's error."""
+    proc = subprocess.run(["/bin/cat", "--", str(path)], capture_output=True, text=True,
+                          user=uid, group=uid, extra_groups=[], timeout=TIMEOUT)
+    if proc.returncode == 0:
+        return "READ"
+    if "Permission denied" in proc.stderr:
+        return "DENIED"
+    return proc.stderr.strip()
+
+
+def mode_of(path) -> int:
+    return stat.S_IMODE(os.lstat(path).st_mode)
+
+
+def read_until_uri(proc, deadline: float) -> tuple:
+    """Reads the CLI's stdout until the otpauth URI line; (uri or None at EOF, bytes read)."""
+    buf = b""
+    fd = proc.stdout.fileno()
+    while True:
+        m = URI_RE.search(buf)
+        if m:
+            return m.group(1).decode(), buf
+        left = deadline - time.monotonic()
+        if left <= 0:
+            raise AssertionError(f"no otpauth URI from mfa-enroll in time: {buf!r}")
+        ready, _, _ = select.select([fd], [], [], left)
+        if not ready:
+            continue
+        chunk = os.read(fd, 65536)
+        if not chunk:
+            return None, buf
+        buf += chunk
+
+
+def uri_secret(uri: str) -> str:
+    m = re.search(r"[?&]secret=([A-Z2-7]+)", uri)
+    assert m, uri
+    return m.group(1)
+
+
+def kill9(proc) -> bool:
+    """SIGKILL proc unless it has already been reaped; True if the signal was sent.
+    (A finished but unreaped child is a zombie; its pid cannot be reused.)"""
+    if proc.returncode is not None:
+        return False
+    try:
+        os.kill(proc.pid, signal.SIGKILL)
+        return True
+    except ProcessLookupError:
+        return False
+
+
+# -- the state file, parsed independently of the module ----------------------
+
+SLOT = 4096
+STATE_SIZE = 2 * SLOT
+PAYLOAD_AT = 24 + 32
+
+
+def parse_slot(slot: bytes):
+    """(sequence, payload) of an intact slot, else None."""
+    if len(slot) != SLOT or slot[0:4] != b"PMFS" or slot[4] != 1 or slot[5:8] != bytes(3):
+        return None
+    sequence = int.from_bytes(slot[8:16], "little")
+    length = int.from_bytes(slot[16:20], "little")
+    if slot[20:24] != bytes(4) or sequence == 0 or length > SLOT - PAYLOAD_AT:
+        return None
+    payload = slot[PAYLOAD_AT:PAYLOAD_AT + length]
+    if hashlib.sha256(slot[0:24] + payload).digest() != slot[24:PAYLOAD_AT]:
+        return None
+    return sequence, payload
+
+
+STATE_LINE_RES = [
+    re.compile(r"totp-step [A-Za-z0-9._-]+ \d+"),
+    re.compile(r"failures \d+ \d+"),
+    re.compile(r"lockouts \d+ \d+"),
+    re.compile(r"last-success \d+"),
+]
+
+
+def parse_payload(payload: bytes) -> dict:
+    """The state text: {'totp-step': {name: step}, 'failures': (n, t), ...}; raises on junk."""
+    text = payload.decode("ascii")
+    lines = [ln for ln in text.split("\n") if ln]
+    assert lines and lines[0] == "pam_mfa-state 1", text
+    state: dict = {"totp-step": {}}
+    for ln in lines[1:]:
+        assert any(r.fullmatch(ln) for r in STATE_LINE_RES), f"bad state line {ln!r} in {text!r}"
+        words = ln.split(" ")
+        if words[0] == "totp-step":
+            state["totp-step"][words[1]] = int(words[2])
+        else:
+            assert words[0] not in state, f"duplicate {words[0]} in {text!r}"
+            state[words[0]] = tuple(int(w) for w in words[1:])
+    return state
+
+
+def parse_state_file(path) -> tuple:
+    """(sequence, state dict, intact slot count) of the newest intact slot; the file
+    must be 8192 bytes with at least one intact slot."""
+    data = Path(path).read_bytes()
+    assert len(data) == STATE_SIZE, f"{path}: {len(data)} bytes, expected {STATE_SIZE}"
+    slots = [parse_slot(data[i * SLOT:(i + 1) * SLOT]) for i in range(2)]
+    intact = [s for s in slots if s is not None]
+    assert intact, f"{path}: no intact slot: {data[:64]!r} ... {data[SLOT:SLOT + 64]!r}"
+    sequence, payload = max(intact, key=lambda s: s[0])
+    return sequence, parse_payload(payload), len(intact)
+
+
+def is_locked(state: dict) -> bool:
+    return state.get("lockouts", (0, 0))[1] > time.time()
+
+
+# ---------------------------------------------------------------------------
+# 1. root-owned secret store
+# ---------------------------------------------------------------------------
+
+
+@pytest.fixture
+def root_store():
+    """A private root-owned directory under /var/lib (root-owned, not group/other
+    writable all the way up): a root-owned store as the module defines it."""
+    for p in ("/", "/var", "/var/lib"):
+        st = os.lstat(p)
+        assert st.st_uid == 0 and not st.st_mode & 0o022 and stat.S_ISDIR(st.st_mode), (
+            f"{p} is not a root-owned, non-writable directory; cannot test the root store")
+    d = Path(tempfile.mkdtemp(prefix="pam_mfa_e2e.", dir="/var/lib"))
+    try:
+        os.chmod(d, 0o700)
+        yield d
+    finally:
+        shutil.rmtree(d, ignore_errors=True)
+
+
+def test_root_store_file_is_read_as_root_and_hidden_from_the_user(env, root_store):
+    secret = new_secret()
+    env.remember(secret)
+    path = write_secret(root_store / "alice", secret, owner_uid=0, mode=0o600)
+    # the user herself cannot read her secret (the point of a root-owned store) ...
+    assert open_as(ALICE_UID, path) == "DENIED"
+    readable = env.base / "readable"
+    readable.write_text("x")
+    os.chmod(readable, 0o644)
+    assert open_as(ALICE_UID, readable) == "READ"      # the helper itself works
+    # ... but the module reads it as root and accepts a root-owned file
+    t = fresh_step()
+    run = env.run_pam(f"secret={root_store}/${{USER}}", answers=[code(secret, t)])
+    assert run.result == "PAM_SUCCESS", str(run)
+
+    # a file owned by the user is accepted there as well
+    os.chown(path, ALICE_UID, ALICE_UID)
+    run = env.run_pam(f"secret={root_store}/${{USER}}", answers=[code(secret, t + 30)])
+    assert run.result == "PAM_SUCCESS", str(run)
+
+    # ... but not one owned by someone else, nor one with group bits, nor a symlink
+    os.chown(path, BOB_UID, BOB_UID)
+    run = env.run_pam(f"secret={root_store}/${{USER}}", answers=[code(secret, t)])
+    assert run.result == "PAM_AUTH_ERR", str(run)
+    assert any("owned by uid 4243" in ln for ln in mfa_lines(run)), str(run)
+    os.chown(path, 0, 0)
+    os.chmod(path, 0o640)
+    run = env.run_pam(f"secret={root_store}/${{USER}}", answers=[code(secret, t)])
+    assert run.result == "PAM_AUTH_ERR", str(run)
+    assert any("mode 0640" in ln for ln in mfa_lines(run)), str(run)
+    os.chmod(path, 0o600)
+    real = root_store / "real-alice"
+    os.rename(path, real)
+    os.symlink(real, path)
+    run = env.run_pam(f"secret={root_store}/${{USER}}", answers=[code(secret, t)])
+    assert run.result == "PAM_AUTH_ERR", str(run)
+    assert any("symbolic link" in ln for ln in mfa_lines(run)), str(run)
+
+
+def test_root_store_needs_every_directory_root_owned_and_closed(env, root_store):
+    """A group-writable directory or a symlink anywhere above the file means it is not a
+    root-owned store: the module then reads as the user, who cannot get in."""
+    secret = new_secret()
+    env.remember(secret)
+    t = fresh_step()
+    # control: the same layout with closed directories works
+    good = root_store / "good" / "sub"
+    good.mkdir(parents=True, mode=0o700)
+    write_secret(good / "alice", secret, owner_uid=0)
+    run = env.run_pam(f"secret={good}/${{USER}}", answers=[code(secret, t - 30)])
+    assert run.result == "PAM_SUCCESS", str(run)
+
+    # a group-writable directory two levels above the file
+    gw = root_store / "gw"
+    (gw / "sub").mkdir(parents=True, mode=0o700)
+    os.chmod(gw, 0o770)
+    write_secret(gw / "sub" / "alice", secret, owner_uid=0)
+    run = env.run_pam(f"secret={gw}/sub/${{USER}}", answers=[code(secret, t)])
+    assert run.result == "PAM_AUTH_ERR", str(run)
+
+    # a symlink on the way to an otherwise perfect store
+    link = root_store / "link"
+    os.symlink(good.parent, link)
+    run = env.run_pam(f"secret={link}/sub/${{USER}}", answers=[code(secret, t)])
+    assert run.result == "PAM_AUTH_ERR", str(run)
+    # the step t is still unused: the refusals above were not code checks
+    run = env.run_pam(f"secret={good}/${{USER}}", answers=[code(secret, t)])
+    assert run.result == "PAM_SUCCESS", str(run)
+
+
+def test_root_owned_file_outside_a_root_store_is_refused(env):
+    """Under /tmp (1777) the module reads as the user and wants the user as owner."""
+    secret = new_secret()
+    env.remember(secret)
+    path = env.secret_path()
+    env.write_secret(path, secret)           # alice's directories, alice's file
+    t = fresh_step()
+    os.chown(path, 0, 0)                     # now root's, 0600
+    run = env.run_pam(sarg(env), answers=[code(secret, t)])
+    assert run.result == "PAM_AUTH_ERR", str(run)
+    lines = [ln for ln in mfa_lines(run) if str(path) in ln]
+    assert lines and all("denied" in ln for ln in lines), str(run)
+    # readable by alice through the group: then the owner check itself refuses it
+    os.chown(path, 0, ALICE_UID)
+    os.chmod(path, 0o640)
+    run = env.run_pam(sarg(env), answers=[code(secret, t)])
+    assert run.result == "PAM_AUTH_ERR", str(run)
+    assert any("owned by uid 0, expected uid 4242" in ln for ln in mfa_lines(run)), str(run)
+    # control: the same file owned by alice works
+    os.chown(path, ALICE_UID, ALICE_UID)
+    os.chmod(path, 0o600)
+    run = env.run_pam(sarg(env), answers=[code(secret, t)])
+    assert run.result == "PAM_SUCCESS", str(run)
+
+
+def enroll_through_pipe(env, args, timeout=TIMEOUT) -> tuple:
+    """A complete enrollment with answers on a pipe; returns (uri, stdout, stderr, rc)."""
+    proc = subprocess.Popen(enroll_cmd(*args), stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, env=env.env())
+    try:
+        uri, buf = read_until_uri(proc, time.monotonic() + timeout)
+        assert uri, (buf, proc.stderr.read())
+        env.remember(uri_secret(uri))
+        out, err = proc.communicate((code(uri_secret(uri), fresh_step()) + "\n").encode(),
+                                    timeout=timeout)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    return uri, (buf + out).decode(errors="replace"), err.decode(errors="replace"), proc.returncode
+
+
+def test_enroll_for_a_user_into_a_root_store(env, root_store):
+    store = root_store / "store"           # does not exist yet
+    conf = write_conf(env, f"secret = {store}/${{USER}}\nstate_dir = {env.state_dir}\n")
+    uri, out, err, rc = enroll_through_pipe(env, ["--user", "alice", "--config", conf,
+                                                  "--qr", "none"])
+    assert rc == 0, (out, err)
+    assert "Enrolling alice" in out, out
+    path = store / "alice"
+    st_dir, st_file = os.lstat(store), os.lstat(path)
+    assert (st_dir.st_uid, mode_of(store)) == (0, 0o700), (st_dir.st_uid, oct(mode_of(store)))
+    assert stat.S_ISREG(st_file.st_mode)
+    assert (st_file.st_uid, st_file.st_gid, mode_of(path)) == (0, 0, 0o600), (
+        st_file.st_uid, st_file.st_gid, oct(mode_of(path)))
+    assert f"secret={uri_secret(uri)}" in path.read_text()
+    assert open_as(ALICE_UID, path) == "DENIED"
+    run = env.run_pam([f"conf={conf}"], answers=[code(uri_secret(uri), fresh_step())])
+    assert run.result == "PAM_SUCCESS", str(run)
+
+
+# ---------------------------------------------------------------------------
+# 2. kill -9 at any moment
+# ---------------------------------------------------------------------------
+
+
+def test_kill9_during_logins_never_damages_the_state(env):
+    _, secret = env.write_secret()
+    # deny=100 and a 1 s interval: every attempt rewrites the state, none locks
+    cmd = env.pam_command([sarg(env), "deny=100", "fail_interval=1s"],
+                          answers=[wrong_code(secret)])
+    state = env.state_dir / "alice"
+    rng = random.Random()
+    stats = Counter()
+    prev_seq = 0
+    for i in range(160):
+        if i in (60, 120) and state.exists():
+            state.unlink()                  # exercise the create (temp + rename) path too
+            prev_seq = 0
+        proc = env.spawn_pam(cmd, stderr=subprocess.DEVNULL)
+        try:
+            if i % 8 == 0:
+                # any moment from the start (loading, reading, prompting, ...)
+                time.sleep(rng.uniform(0, 0.006))
+            else:
+                # the prompt is the last thing before the locked update: wait for it,
+                # then kill within the ~1.5 ms the update, sync and exit take
+                buf = b""
+                fd = proc.stdout.fileno()
+                deadline = time.monotonic() + TIMEOUT
+                while b"MSG PROMPT_ECHO_OFF" not in buf and time.monotonic() < deadline:
+                    ready, _, _ = select.select([fd], [], [], 0.5)
+                    if ready:
+                        chunk = os.read(fd, 4096)
+                        if not chunk:
+                            break
+                        buf += chunk
+                time.sleep(rng.uniform(0, 0.0015 if i % 2 else 0.0006))
+            kill9(proc)
+            proc.communicate(timeout=TIMEOUT)
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+                proc.wait()
+        killed = proc.returncode == -signal.SIGKILL
+        assert killed or proc.returncode == 0, proc.returncode
+        if state.exists():
+            seq, _, intact = parse_state_file(state)
+            assert seq >= prev_seq, f"iteration {i}: sequence went back {prev_seq} -> {seq}"
+            if intact == 1 and seq > 1:
+                stats["one intact slot"] += 1
+            if killed:
+                stats["killed after the write" if seq > prev_seq else "killed before the write"] += 1
+            prev_seq = seq
+        else:
+            stats["killed, no state file yet" if killed else "no state file"] += 1
+        if not killed:
+            stats["finished"] += 1
+    leftovers = [p.name for p in env.state_dir.iterdir() if ".tmp" in p.name]
+    print(f"\nkill -9 state: {dict(stats)}; temp files left by killed creations: {leftovers}")
+    # a fixed temp name, replaced under the lock: killed creations cannot pile files up
+    assert len(leftovers) <= 1, leftovers
+    # the kills must really have hit the update window, or this test proves nothing
+    assert stats["killed before the write"] >= 5 and stats["killed after the write"] >= 5, stats
+    # afterwards a normal login works (no lockout, replay state intact)
+    t = fresh_step()
+    run = env.run_pam([sarg(env), "deny=100", "fail_interval=1s"], answers=[code(secret, t)])
+    assert run.result == "PAM_SUCCESS", str(run)
+    seq, st, _ = parse_state_file(state)
+    assert st["totp-step"]["default"] == int(t) // 30, st
+
+
+def slots_of(path) -> list:
+    data = Path(path).read_bytes()
+    return [data[i * SLOT:(i + 1) * SLOT] for i in range(2)]
+
+
+def test_state_is_updated_in_place_in_the_older_slot(env):
+    _, secret = env.write_secret()
+    args = [sarg(env), "deny=10"]
+    state = env.state_dir / "alice"
+    env.run_pam(args, answers=[wrong_code(secret)])           # creates the file
+    inode = os.stat(state).st_ino
+    for k in range(4):
+        before = slots_of(state)
+        seqs = [(parse_slot(sl) or (0, b""))[0] for sl in before]
+        run = env.run_pam(args, answers=[wrong_code(secret)])
+        assert run.result == "PAM_AUTH_ERR", str(run)
+        after = slots_of(state)
+        assert os.stat(state).st_ino == inode, "the state file was replaced, not updated in place"
+        older = seqs.index(min(seqs))
+        assert after[1 - older] == before[1 - older], f"update {k} touched the newest slot"
+        assert parse_slot(after[older])[0] == max(seqs) + 1, (k, seqs)
+        _, st, intact = parse_state_file(state)
+        assert intact == 2 and st["failures"][0] == k + 2, st
+
+
+def test_torn_newest_slot_falls_back_to_the_older_one(env):
+    _, secret = env.write_secret()
+    args = [sarg(env)]
+    state = env.state_dir / "alice"
+    t = fresh_step()
+    assert env.run_pam(args, answers=[code(secret, t - 30)]).result == "PAM_SUCCESS"
+    assert env.run_pam(args, answers=[wrong_code(secret)]).result == "PAM_AUTH_ERR"
+    seq, st, _ = parse_state_file(state)
+    assert st["failures"][0] == 1, st
+    with open(state, "r+b") as f:                   # tear the newest slot (its payload)
+        f.seek((seq % 2) * SLOT + PAYLOAD_AT)
+        f.write(b"X")
+    run = env.run_pam(args, answers=[wrong_code(secret)])
+    assert run.result == "PAM_AUTH_ERR", str(run)
+    # the older slot (no failures yet) was the state, and the torn slot was rewritten
+    assert any("(failure 1 of 3)" in ln for ln in mfa_lines(run)), str(run)
+    seq2, st, intact = parse_state_file(state)
+    assert (seq2, intact, st["failures"][0]) == (seq, 2, 1), (seq2, intact, st)
+
+
+def test_state_without_an_intact_slot_denies_and_is_kept(env):
+    _, secret = env.write_secret()
+    args = [sarg(env)]
+    state = env.state_dir / "alice"
+    t = fresh_step()
+    assert env.run_pam(args, answers=[code(secret, t - 30)]).result == "PAM_SUCCESS"
+    damaged = bytearray(state.read_bytes())
+    for i in range(2):
+        damaged[i * SLOT + PAYLOAD_AT] ^= 0x01
+    state.write_bytes(bytes(damaged))
+    run = env.run_pam(args, answers=[code(secret, t)])
+    assert run.result == "PAM_AUTH_ERR", str(run)
+    assert any("state" in ln and "no intact state slot" in ln for ln in mfa_lines(run)), str(run)
+    assert state.read_bytes() == bytes(damaged), "a damaged state file was silently reset"
+    # a truncated file is refused the same way
+    state.write_bytes(bytes(damaged[:SLOT]))
+    run = env.run_pam(args, answers=[code(secret, t)])
+    assert run.result == "PAM_AUTH_ERR", str(run)
+    assert state.stat().st_size == SLOT
+
+
+def parse_secret_file(path) -> str:
+    """The base32 secret of a pam_mfa secret file; asserts the format."""
+    text = Path(path).read_text()
+    lines = [ln for ln in text.split("\n") if ln and not ln.startswith("#")]
+    assert lines[0] == "pam_mfa 1", text
+    totp = [ln for ln in lines[1:] if ln.startswith("totp ")]
+    assert len(totp) == 1, text
+    m = re.search(r"(?:^| )secret=([A-Z2-7]{32})(?: |$)", totp[0])
+    assert m, text
+    return m.group(1)
+
+
+def test_kill9_during_enrollment_never_damages_the_secret_file(env):
+    d = env.base / "killenroll"
+    d.mkdir(mode=0o700)
+    path = d / "secret"
+    current = new_secret()
+    env.remember(current)
+    write_secret(path, current, owner_uid=0)
+    cli_env = {k: v for k, v in os.environ.items()
+               if not k.startswith(("NSS_WRAPPER", "LD_PRELOAD", "MFA_TEST"))}
+    rng = random.Random()
+    stats = Counter()
+    for i in range(48):
+        from_start = i % 4 == 0
+        delay = rng.uniform(0, 0.020) if from_start else rng.uniform(0, 0.004)
+        proc = subprocess.Popen(enroll_cmd("--force", "--secret-file", path, "--qr", "none"),
+                                stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                                stderr=subprocess.PIPE, env=cli_env)
+        moments = {}
+
+        def killer():
+            moments["kill"] = time.monotonic()
+            kill9(proc)
+
+        timer = threading.Timer(delay, killer) if from_start else None
+        new = None
+        try:
+            if timer:
+                timer.start()
+            uri, _ = read_until_uri(proc, time.monotonic() + TIMEOUT)
+            if uri:
+                new = uri_secret(uri)
+                env.remember(new)
+                answer = code(new, fresh_step(margin=1)) + "\n"
+                try:
+                    proc.stdin.write(answer.encode())
+                    proc.stdin.flush()
+                    moments["sent"] = time.monotonic()
+                except BrokenPipeError:
+                    pass
+                if not from_start and "sent" in moments:
+                    time.sleep(delay)
+                    killer()
+            proc.communicate(timeout=TIMEOUT)
+        finally:
+            if timer:
+                timer.join()
+            if proc.poll() is None:
+                proc.kill()
+                proc.wait()
+        killed = proc.returncode == -signal.SIGKILL
+        assert killed or proc.returncode == 0, (proc.returncode, proc.stderr)
+        # the file is always one whole version: the old one or the new one
+        assert mode_of(path) == 0o600 and os.lstat(path).st_uid == 0, oct(mode_of(path))
+        found = parse_secret_file(path)
+        assert found in (current, new), f"iteration {i}: secret is neither old nor new"
+        if not killed:
+            stats["finished"] += 1
+            assert found == new
+        elif "sent" in moments and moments["kill"] > moments["sent"]:
+            stats["killed after the code was sent"] += 1
+            stats["  ... and after the new file was in place" if found == new
+                  else "  ... with the old file still in place"] += 1
+        else:
+            stats["killed before the code was sent"] += 1
+        current = found
+    leftovers = [p.name for p in d.iterdir() if p.name != "secret"]
+    print(f"\nkill -9 enroll: {dict(stats)}; temp files left: {len(leftovers)}")
+    assert stats["killed after the code was sent"] >= 8, stats
+
+
+# ---------------------------------------------------------------------------
+# 3. full and read-only state file system
+# ---------------------------------------------------------------------------
+
+
+@pytest.fixture
+def small_tmpfs(env):
+    mnt = env.base / "fullstate"
+    mnt.mkdir()
+    subprocess.run(["mount", "-t", "tmpfs", "-o", "size=512k,mode=0700", "tmpfs", str(mnt)],
+                   check=True, capture_output=True)
+    try:
+        yield mnt
+    finally:
+        if subprocess.run(["umount", str(mnt)], capture_output=True).returncode != 0:
+            subprocess.run(["umount", "-l", str(mnt)], capture_output=True)
+
+
+def fill_up(directory: Path) -> None:
+    fd = os.open(directory / "filler", os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    try:
+        for size in (65536, 4096, 1):
+            chunk = b"\xa5" * size
+            while True:
+                try:
+                    if os.write(fd, chunk) == 0:
+                        break
+                except OSError as e:
+                    if e.errno != errno.ENOSPC:
+                        raise
+                    break
+    finally:
+        os.close(fd)
+    assert os.statvfs(directory).f_bavail == 0
+    with pytest.raises(OSError) as exc:          # really full: a new 8 KiB file cannot be made
+        with open(directory / "probe", "wb") as f:
+            f.write(b"x" * STATE_SIZE)
+            f.flush()
+            os.fsync(f.fileno())
+    assert exc.value.errno == errno.ENOSPC
+    (directory / "probe").unlink(missing_ok=True)
+
+
+def test_full_then_read_only_state_filesystem(env, small_tmpfs, enroll_bin):
+    mnt = small_tmpfs
+    path, secret = env.write_secret()
+    _, bob_b32 = env.write_secret(user="bob")
+    args = [template_arg(env), f"state_dir={mnt}", "window=2"]   # t-30, t, t+30: no waiting
+    conf = write_conf(env, f"state_dir = {mnt}\n")
+    t = fresh_step()
+    run = env.run_pam(args, answers=[code(secret, t - 30)])
+    assert run.result == "PAM_SUCCESS", str(run)
+    assert (mnt / "alice").stat().st_size == STATE_SIZE
+    secret_before = path.read_bytes()
+    secret_mtime = path.stat().st_mtime_ns
+
+    fill_up(mnt)
+    # a fresh right code: recorded in place
+    run = env.run_pam(args, answers=[code(secret, t)])
+    assert run.result == "PAM_SUCCESS", str(run)
+    seq1, st, _ = parse_state_file(mnt / "alice")
+    assert st["totp-step"]["default"] == int(t) // 30, st
+    # the same code again: a replay, refused and counted
+    run = env.run_pam(args, answers=[code(secret, t)])
+    assert run.result == "PAM_AUTH_ERR", str(run)
+    assert any("replay" in ln and "(failure 1 of 3)" in ln for ln in mfa_lines(run)), str(run)
+    # wrong codes still count to a lockout
+    run = env.run_pam(args, answers=[wrong_code(secret)])
+    assert run.result == "PAM_AUTH_ERR" and not error_msgs(run), str(run)
+    run = env.run_pam(args, answers=[wrong_code(secret)])
+    assert run.result == "PAM_AUTH_ERR", str(run)
+    assert error_msgs(run) == [LOCK_MSG_5MIN], str(run)
+    seq2, st, _ = parse_state_file(mnt / "alice")
+    assert seq2 == seq1 + 3 and is_locked(st), (seq1, seq2, st)
+    run = env.run_pam(args, answers=[code(secret, t + 30)])
+    assert run.result == "PAM_AUTH_ERR" and not run.prompts, str(run)
+    # the secret file was never touched
+    assert path.read_bytes() == secret_before and path.stat().st_mtime_ns == secret_mtime
+
+    # bob has no state file and none can be created: denied, and the log says why
+    run = env.run_pam(args, user="bob", answers=[code(bob_b32, t)])
+    assert run.result == "PAM_AUTH_ERR", str(run)
+    assert any("user=bob" in ln and "state" in ln and "No space left" in ln
+               for ln in mfa_lines(run)), str(run)
+    assert not (mnt / "bob").exists()
+
+    # root's unlock works on the full disk too (in place)
+    unlock(env, conf)
+    _, st, _ = parse_state_file(mnt / "alice")
+    assert not is_locked(st) and "failures" not in st, st
+
+    # read-only: a right, fresh code cannot be recorded, so it is refused
+    subprocess.run(["mount", "-o", "remount,ro", str(mnt)], check=True, capture_output=True)
+    run = env.run_pam(args, answers=[code(secret, t + 30)])
+    assert run.result == "PAM_AUTH_ERR", str(run)
+    assert any("state" in ln and "Read-only file system" in ln for ln in mfa_lines(run)), str(run)
+    # control: writable again (still full), the very same code is accepted
+    subprocess.run(["mount", "-o", "remount,rw", str(mnt)], check=True, capture_output=True)
+    run = env.run_pam(args, answers=[code(secret, t + 30)])
+    assert run.result == "PAM_SUCCESS", str(run)
+
+
+# ---------------------------------------------------------------------------
+# 4. concurrency
+# ---------------------------------------------------------------------------
+
+
+def test_parallel_logins_with_one_code_succeed_once(env):
+    _, secret = env.write_secret()
+    t = fresh_step(margin=5)
+    cmd = env.pam_command([sarg(env), "deny=100"], answers=[code(secret, t)])
+    before = env.syslog_path.stat().st_size
+    procs = [env.spawn_pam(cmd) for _ in range(24)]
+    runs = []
+    try:
+        for p in procs:
+            out, err = p.communicate(timeout=TIMEOUT)
+            runs.append(pam_result(out, err, p.returncode))
+    finally:
+        for p in procs:
+            if p.poll() is None:
+                p.kill()
+                p.wait()
+    results = Counter(r.result for r in runs)
+    assert results == {"PAM_SUCCESS": 1, "PAM_AUTH_ERR": 23}, results
+    log = env.read_syslog()[before:]
+    assert count_lines(log, "accepted totp code") == 1, log
+    assert count_lines(log, "replay") == 23, log
+
+
+def test_logins_of_different_users_do_not_wait_for_each_other(env):
+    import fcntl
+    _, s_alice = env.write_secret(user="alice")
+    _, s_bob = env.write_secret(user="bob")
+    t = fresh_step(margin=10)
+    args = [template_arg(env)]
+    cmd_alice = env.pam_command(args, user="alice", answers=[code(s_alice, t)])
+    cmd_bob = env.pam_command(args, user="bob", answers=[code(s_bob, t)])
+    lock_fd = os.open(env.state_dir / "alice.lock", os.O_RDWR | os.O_CREAT, 0o600)
+    alice = bob = None
+    try:
+        fcntl.flock(lock_fd, fcntl.LOCK_EX)
+        alice = env.spawn_pam(cmd_alice)
+        time.sleep(1.5)
+        assert alice.poll() is None, "alice's login did not wait for her lock"
+        started = time.monotonic()
+        bob = env.spawn_pam(cmd_bob)
+        out, err = bob.communicate(timeout=5)
+        assert time.monotonic() - started < 5
+        bob_run = pam_result(out, err, bob.returncode)
+        assert bob_run.result == "PAM_SUCCESS", str(bob_run)
+        assert alice.poll() is None, "alice's login finished while her lock was held"
+        fcntl.flock(lock_fd, fcntl.LOCK_UN)
+        out, err = alice.communicate(timeout=10)
+        alice_run = pam_result(out, err, alice.returncode)
+        assert alice_run.result == "PAM_SUCCESS", str(alice_run)
+    finally:
+        os.close(lock_fd)
+        for p in (alice, bob):
+            if p is not None and p.poll() is None:
+                p.kill()
+                p.wait()
+
+
+# ---------------------------------------------------------------------------
+# 5. brute force: lockout
+# ---------------------------------------------------------------------------
+
+
+def test_three_wrong_codes_lock_out_until_root_unlocks(env, enroll_bin):
+    _, secret = env.write_secret()
+    conf = write_conf(env, f"state_dir = {env.state_dir}\n")
+    args = [sarg(env)]
+    t = fresh_step()
+    for n in (1, 2):
+        run = env.run_pam(args, answers=[wrong_code(secret)])
+        assert run.result == "PAM_AUTH_ERR", str(run)
+        assert run.prompts == [("PROMPT_ECHO_OFF", PROMPT)] and not error_msgs(run), str(run)
+        assert any(f"wrong code (failure {n} of 3); denied" in ln for ln in mfa_lines(run)), str(run)
+    run = env.run_pam(args, answers=[wrong_code(secret)])
+    assert run.result == "PAM_AUTH_ERR", str(run)
+    assert error_msgs(run) == [LOCK_MSG_5MIN], str(run)
+    assert any("lockout: too many failures; locked for 300 s" in ln for ln in mfa_lines(run)), str(run)
+    # locked: the right code does not help, and no prompt is shown at all
+    run = env.run_pam(args, answers=[code(secret, t)])
+    assert run.result == "PAM_AUTH_ERR", str(run)
+    assert run.messages == [LOCK_MSG_5MIN], str(run)
+    assert any("refused: locked out for another" in ln for ln in mfa_lines(run)), str(run)
+    # root unlocks
+    proc = unlock(env, conf)
+    assert "Unlocked alice" in proc.stdout, proc.stdout
+    run = env.run_pam(args, answers=[code(secret, t)])
+    assert run.result == "PAM_SUCCESS", str(run)
+    # again, with the subcommand form of unlock
+    for _ in range(3):
+        run = env.run_pam(args, answers=[wrong_code(secret)])
+    assert error_msgs(run) == [LOCK_MSG_5MIN], str(run)
+    unlock(env, conf, subcommand=True)
+    run = env.run_pam(args, answers=[code(secret, t + 30)])
+    assert run.result == "PAM_SUCCESS", str(run)
+
+
+def test_success_resets_the_failure_count(env):
+    _, secret = env.write_secret()
+    args = [sarg(env)]
+    t = fresh_step()
+    for _ in range(2):
+        assert env.run_pam(args, answers=[wrong_code(secret)]).result == "PAM_AUTH_ERR"
+    run = env.run_pam(args, answers=[code(secret, t)])
+    assert run.result == "PAM_SUCCESS", str(run)
+    for n in (1, 2):
+        run = env.run_pam(args, answers=[wrong_code(secret)])
+        assert run.result == "PAM_AUTH_ERR" and not error_msgs(run), str(run)
+        assert any(f"(failure {n} of 3)" in ln for ln in mfa_lines(run)), str(run)
+    run = env.run_pam(args, answers=[code(secret, t + 30)])
+    assert run.result == "PAM_SUCCESS", str(run)
+
+
+def test_parallel_wrong_guesses_get_exactly_deny_tries(env):
+    _, secret = env.write_secret()
+    cmd = env.pam_command([sarg(env)], answers=[wrong_code(secret)])
+    before = env.syslog_path.stat().st_size
+    procs = [env.spawn_pam(cmd) for _ in range(20)]
+    runs = []
+    try:
+        for p in procs:
+            out, err = p.communicate(timeout=TIMEOUT)
+            runs.append(pam_result(out, err, p.returncode))
+    finally:
+        for p in procs:
+            if p.poll() is None:
+                p.kill()
+                p.wait()
+    assert all(r.result == "PAM_AUTH_ERR" for r in runs), [str(r) for r in runs]
+    log = env.read_syslog()[before:]
+    lines = mfa_lines(log)
+    assert count_lines(log, "wrong code (failure") == 3, log
+    assert count_lines(log, "lockout: too many failures") == 1, log
+    assert count_lines(log, "refused: locked out for another") == 17, log
+    assert len(lines) == 21, log
+    # the right code is refused now too
+    run = env.run_pam([sarg(env)], answers=[code(secret, fresh_step())])
+    assert run.result == "PAM_AUTH_ERR" and not run.prompts, str(run)
+
+
+def test_replays_and_non_codes_count_as_failures(env):
+    _, secret = env.write_secret()
+    args = [sarg(env)]
+    t = fresh_step()
+    c = code(secret, t)
+    assert env.run_pam(args, answers=[c]).result == "PAM_SUCCESS"
+    run = env.run_pam(args, answers=[c])
+    assert run.result == "PAM_AUTH_ERR", str(run)
+    assert any("replay: an already used code was refused (failure 1 of 3)" in ln
+               for ln in mfa_lines(run)), str(run)
+    run = env.run_pam(args, answers=["abc"])
+    assert run.result == "PAM_AUTH_ERR", str(run)
+    assert any("the answer is not a code (failure 2 of 3)" in ln for ln in mfa_lines(run)), str(run)
+    run = env.run_pam(args, answers=[c])
+    assert run.result == "PAM_AUTH_ERR", str(run)
+    assert error_msgs(run) == [LOCK_MSG_5MIN], str(run)
+    assert any("replay" in ln and "(failure 3 of 3)" in ln for ln in mfa_lines(run)), str(run)
+    run = env.run_pam(args, answers=[code(secret, t + 30)])
+    assert run.result == "PAM_AUTH_ERR" and not run.prompts, str(run)
+
+
+def test_failures_older_than_fail_interval_do_not_count(env):
+    _, secret = env.write_secret()
+    args = [sarg(env), "fail_interval=2s", "deny=3"]
+    for _ in range(2):
+        assert env.run_pam(args, answers=[wrong_code(secret)]).result == "PAM_AUTH_ERR"
+    time.sleep(2.5)
+    run = env.run_pam(args, answers=[wrong_code(secret)])
+    assert run.result == "PAM_AUTH_ERR" and not error_msgs(run), str(run)
+    assert any("(failure 1 of 3)" in ln for ln in mfa_lines(run)), str(run)
+    # control: three within the interval do lock
+    for _ in range(2):
+        run = env.run_pam(args, answers=[wrong_code(secret)])
+    assert error_msgs(run) == [LOCK_MSG_5MIN], str(run)
+
+
+def test_lockout_ends_after_unlock_time(env):
+    _, secret = env.write_secret()
+    args = [sarg(env), "unlock_time=2s", "deny=1"]
+    run = env.run_pam(args, answers=[wrong_code(secret)])
+    assert error_msgs(run) == [("ERROR_MSG", "Too many wrong codes. Try again in 2 seconds.")], str(run)
+    run = env.run_pam(args, answers=[code(secret)])
+    assert run.result == "PAM_AUTH_ERR" and not run.prompts, str(run)
+    time.sleep(2.5)
+    run = env.run_pam(args, answers=[code(secret, fresh_step())])
+    assert run.result == "PAM_SUCCESS", str(run)
+
+
+def lockout_seconds(run) -> list:
+    return [int(m.group(1)) for ln in mfa_lines(run)
+            for m in [re.search(r"lockout: too many failures; locked for (\d+) s", ln)] if m]
+
+
+def test_lockouts_in_a_row_double_and_a_success_resets(env):
+    _, secret = env.write_secret()
+    args = [sarg(env), "unlock_time=1s", "deny=1"]
+    run = env.run_pam(args, answers=[wrong_code(secret)])
+    assert lockout_seconds(run) == [1], str(run)
+    assert error_msgs(run) == [("ERROR_MSG", "Too many wrong codes. Try again in 1 second.")]
+    time.sleep(1.1)
+    run = env.run_pam(args, answers=[wrong_code(secret)])
+    assert lockout_seconds(run) == [2], str(run)
+    assert error_msgs(run) == [("ERROR_MSG", "Too many wrong codes. Try again in 2 seconds.")]
+    time.sleep(2.1)
+    run = env.run_pam(args, answers=[code(secret, fresh_step())])
+    assert run.result == "PAM_SUCCESS", str(run)
+    run = env.run_pam(args, answers=[wrong_code(secret)])
+    assert lockout_seconds(run) == [1], str(run)
+
+
+def test_back_off_forgets_a_lockout_that_ended_long_ago(env):
+    _, secret = env.write_secret()
+    args = [sarg(env), "unlock_time=1s", "deny=1", "fail_interval=1s"]
+    run = env.run_pam(args, answers=[wrong_code(secret)])
+    assert lockout_seconds(run) == [1], str(run)
+    time.sleep(2.1)        # the lockout ended more than fail_interval ago
+    run = env.run_pam(args, answers=[wrong_code(secret)])
+    assert lockout_seconds(run) == [1], str(run)
+
+
+# ---------------------------------------------------------------------------
+# 6. the configuration file
+# ---------------------------------------------------------------------------
+
+
+def test_config_file_settings_and_argument_precedence(env):
+    _, secret = env.write_secret()
+    other_state = env.base / "conf-state"
+    conf = write_conf(env, "# pam_mfa settings\n\n"
+                           f"secret = {env.secret_path()}\n"
+                           f"state_dir={other_state}\n"
+                           "  deny = 2  \n"
+                           "debug\n")
+    args = [f"conf={conf}"]
+    run = env.run_pam(args, answers=[wrong_code(secret)], add_state_dir=False)
+    assert run.result == "PAM_AUTH_ERR" and not error_msgs(run), str(run)
+    assert any("(failure 1 of 2)" in ln for ln in mfa_lines(run)), str(run)
+    assert any("settings:" in ln and "deny=2" in ln for ln in mfa_lines(run)), str(run)   # debug
+    assert (other_state / "alice").exists()          # state_dir from the file
+    run = env.run_pam(args, answers=[wrong_code(secret)], add_state_dir=False)
+    assert error_msgs(run) == [LOCK_MSG_5MIN], str(run)
+
+    # an argument beside conf= wins over the file
+    args = [f"conf={conf}", "deny=4"]                 # state_dir: the test's own (argument)
+    for n in (1, 2, 3):
+        run = env.run_pam(args, answers=[wrong_code(secret)])
+        assert run.result == "PAM_AUTH_ERR" and not error_msgs(run), str(run)
+        assert any(f"(failure {n} of 4)" in ln for ln in mfa_lines(run)), str(run)
+    run = env.run_pam(args, answers=[wrong_code(secret)])
+    assert error_msgs(run) == [LOCK_MSG_5MIN], str(run)
+
+
+@pytest.mark.parametrize("text,line", [
+    ("deny = 3\n# fine\nlockout_forever = 1\n", 3),
+    ("\n\n\n\ndeny = 0\n", 5),
+    ("unlock_time = 2d\n", 1),
+    ("conf = /etc/other\n", 1),
+])
+def test_bad_config_line_is_a_service_error(env, text, line):
+    _, secret = env.write_secret()
+    conf = write_conf(env, text)
+    run = env.run_pam([sarg(env), f"conf={conf}"], answers=[code(secret)])
+    assert run.result == "PAM_SERVICE_ERR", str(run)
+    assert not run.prompts, str(run)
+    assert any(f"{conf} line {line}" in ln for ln in mfa_lines(run)), str(run)
+
+
+@pytest.mark.parametrize("mode,owner", [(0o666, 0), (0o620, 0), (0o602, 0), (0o600, ALICE_UID),
+                                        (0o644, ALICE_UID)])
+def test_unsafe_config_file_is_a_service_error(env, mode, owner):
+    _, secret = env.write_secret()
+    conf = write_conf(env, "deny = 5\n", mode=mode, owner=owner)
+    run = env.run_pam([sarg(env), f"conf={conf}"], answers=[code(secret)])
+    assert run.result == "PAM_SERVICE_ERR", str(run)
+    assert any(str(conf) in ln for ln in mfa_lines(run)), str(run)
+    # control: root's and not writable by others, the same file is fine
+    os.chown(conf, 0, 0)
+    os.chmod(conf, 0o644)
+    run = env.run_pam([sarg(env), f"conf={conf}"], answers=[code(secret, fresh_step())])
+    assert run.result == "PAM_SUCCESS", str(run)
+
+
+def test_missing_named_config_file_is_a_service_error(env):
+    _, secret = env.write_secret()
+    run = env.run_pam([sarg(env), "conf=/nonexistent"], answers=[code(secret)])
+    assert run.result == "PAM_SERVICE_ERR" and not run.prompts, str(run)
+    assert any("/nonexistent does not exist" in ln for ln in mfa_lines(run)), str(run)
+
+
+# ---------------------------------------------------------------------------
+# 7. audit lines and the failure delay
+# ---------------------------------------------------------------------------
+
+
+def delay_requests(run) -> list:
+    return [int(ln.split()[1]) for ln in run.stdout.split("\n")
+            if ln.startswith("FAIL_DELAY_REQUEST ")]
+
+
+def delays(run) -> list:
+    return [(int(ln.split()[1]), int(ln.split()[2])) for ln in run.stdout.split("\n")
+            if ln.startswith("DELAY ")]
+
+
+def test_audit_lines_name_user_service_and_remote_host(env):
+    _, secret = env.write_secret()
+    service = "sshd-e2e"
+    who = f"user=alice service={service} rhost=192.0.2.7: "
+    args = [sarg(env)]
+    t = fresh_step()
+    c = code(secret, t)
+    kinds = {}
+    run = env.run_pam(args, answers=[c], rhost="192.0.2.7", service=service)
+    assert run.result == "PAM_SUCCESS", str(run)
+    kinds["accepted totp code (authenticator default)"] = run
+    run = env.run_pam(args, answers=[c], rhost="192.0.2.7", service=service)
+    kinds["replay: an already used code was refused"] = run
+    run = env.run_pam(args, answers=[wrong_code(secret)], rhost="192.0.2.7", service=service)
+    kinds["wrong code (failure 2 of 3); denied"] = run
+    run = env.run_pam(args, answers=["not a code"], rhost="192.0.2.7", service=service)
+    kinds["the answer is not a code (failure 3 of 3)"] = run
+    kinds["lockout: too many failures; locked for 300 s"] = run
+    run = env.run_pam(args, answers=[code(secret, t + 30)], rhost="192.0.2.7", service=service)
+    kinds["refused: locked out for another"] = run
+    for text, r in kinds.items():
+        lines = [ln for ln in mfa_lines(r) if text in ln]
+        assert len(lines) == 1, (text, str(r))
+        assert who + text in lines[0], (text, lines[0])
+        assert f"pam_mfa({service}:auth)" in lines[0], lines[0]
+    # every line of these runs carries the audit prefix
+    for r in kinds.values():
+        for ln in mfa_lines(r):
+            assert who in ln, ln
+
+
+def test_failure_delay_is_requested(env):
+    # control: a stack that asks for no delay shows no request and a zero delay
+    run = env.run_pam(stack=["auth required pam_deny.so"])
+    assert run.result == "PAM_AUTH_ERR" and delay_requests(run) == [], run.stdout
+    assert delays(run) == [(7, 0)], run.stdout
+    _, secret = env.write_secret()
+    run = env.run_pam([sarg(env)], answers=[wrong_code(secret)])
+    assert run.result == "PAM_AUTH_ERR", str(run)
+    assert delay_requests(run) and max(delay_requests(run)) >= 2_000_000, run.stdout
+    # libpam hands the application the request randomised by up to +-50%
+    (status, usec), = delays(run)
+    assert status == 7 and usec >= 1_000_000, run.stdout
+    # requested on every authentication: also for a locked-out user and a success
+    for _ in range(2):
+        env.run_pam([sarg(env)], answers=[wrong_code(secret)])
+    run = env.run_pam([sarg(env)], answers=[code(secret)])
+    assert run.result == "PAM_AUTH_ERR" and not run.prompts, str(run)
+    assert max(delay_requests(run)) >= 2_000_000, run.stdout
+    assert delays(run)[0][0] == 7 and delays(run)[0][1] >= 1_000_000, run.stdout
+    _, s_bob = env.write_secret(user="bob")
+    run = env.run_pam(template_arg(env), user="bob", answers=[code(s_bob)])
+    assert run.result == "PAM_SUCCESS", str(run)
+    assert max(delay_requests(run)) >= 2_000_000, run.stdout
+
+
+# ---------------------------------------------------------------------------
+# 8. unlock is root's
+# ---------------------------------------------------------------------------
+
+
+def test_unlock_by_non_root_is_refused(env, enroll_bin):
+    conf = write_conf(env, f"state_dir = {env.state_dir}\n")
+    _, s_bob = env.write_secret(user="bob")
+    args = [template_arg(env)]
+    for _ in range(3):
+        run = env.run_pam(args, user="bob", answers=[wrong_code(s_bob)])
+    assert error_msgs(run) == [LOCK_MSG_5MIN], str(run)
+    state = env.state_dir / "bob"
+    before = state.read_bytes()
+    for argv in (["--user", "bob", "--unlock"], ["--user", "bob", "--unlock", "--config", conf],
+                 ["--user", "bob", "--config", conf, "unlock"]):
+        proc = run_cli(env, *argv, user_uid=ALICE_UID)
+        assert proc.returncode == 1, (argv, proc.returncode, proc.stdout, proc.stderr)
+        assert "only root" in proc.stderr, (argv, proc.stderr)
+    # not even for oneself
+    proc = run_cli(env, "--unlock", "--config", conf, user_uid=BOB_UID)
+    assert proc.returncode == 1 and "only root" in proc.stderr, (proc.stdout, proc.stderr)
+    assert state.read_bytes() == before
+    _, st, _ = parse_state_file(state)
+    assert is_locked(st), st
