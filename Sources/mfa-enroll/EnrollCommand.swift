@@ -88,6 +88,7 @@ struct Enroll: ParsableCommand {
     try confirmFirstCode(authenticator)
     try save(Enrollment(authenticators: [authenticator]), to: path, target: target)
     if target.actingForOther {
+      AuditLog.record("enrolled user=\(account.name) secret=\(path)")
       print("Saved to \(path). Logins of \(account.name) through pam_mfa now ask for a code.")
     } else {
       print("Saved to \(path). From now on, logins through pam_mfa ask for a code from your app.")

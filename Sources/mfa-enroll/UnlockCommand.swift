@@ -27,6 +27,7 @@ struct Unlock: ParsableCommand {
     } catch {
       throw CLIError("cannot update the state in \(target.options.stateDirectory): \(error.description)")
     }
+    AuditLog.record("unlock user=\(target.account.name) failures=\(before.failures) locked=\(before.isLocked(at: now))")
     if before.isLocked(at: now) {
       print("Unlocked \(target.account.name) (was locked for another \(before.lockedUntil - now) s).")
     } else if before.failures > 0 {

@@ -91,6 +91,8 @@ def unlock(env, conf, user="alice", subcommand=False):
     else:
         proc = run_cli(env, "--user", user, "--unlock", "--config", conf)
     assert proc.returncode == 0, (proc.returncode, proc.stdout, proc.stderr)
+    # the admin action is audited: who unlocked whom
+    assert f"by=root: unlock user={user} " in env.read_syslog(), env.read_syslog()
     return proc
 
 
