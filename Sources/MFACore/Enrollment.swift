@@ -42,9 +42,12 @@ public struct Authenticator: Equatable, Sendable {
 /// Everything a user's secret file holds.
 public struct Enrollment: Equatable, Sendable {
   public var authenticators: [Authenticator]
+  /// Hashes of the unused backup codes; a used one is removed from the file.
+  public var backupCodes: [BackupCodeHash]
 
-  public init(authenticators: [Authenticator]) {
+  public init(authenticators: [Authenticator], backupCodes: [BackupCodeHash] = []) {
     self.authenticators = authenticators
+    self.backupCodes = backupCodes
   }
 
   /// Overwrites every key in memory.

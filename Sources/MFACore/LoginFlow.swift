@@ -24,10 +24,8 @@ public enum LogPriority: Int32 {
 
 /// Everything the login check needs from its surroundings. The PAM bridge implements it with
 /// the conversation function, getpwnam and pam_syslog; tests implement it with fakes.
-public protocol LoginHost {
+public protocol LoginHost: PrivilegeSwitch {
   func lookupUser(_ name: [UInt8]) -> UserAccount?
-  /// The secret file's contents, read safely (see `SecretFileReader`).
-  func readSecretFile(_ path: String, as account: UserAccount) throws(FileError) -> [UInt8]
   /// The admin's configuration file; nil when it does not exist.
   func readConfigFile(_ path: String) throws(FileError) -> [UInt8]?
   /// Asks a question; nil when the conversation failed.
@@ -118,9 +116,10 @@ public enum LoginFlow {
       return .configurationError
     }
 
+    let secrets = SecretFileStore(path: path, account: account, privileges: host)
     var enrollment: Enrollment
     do throws(FileError) {
-      enrollment = try loadEnrollment(host: host, path: path, account: account)
+      enrollment = try secrets.read()
     } catch .notFound {
       if options.nullOK {
         if options.debug { host.log(.debug, who + ": not enrolled (" + path + "), nullok: ignoring") }
@@ -144,13 +143,13 @@ public enum LoginFlow {
       return .conversationFailed
     }
     defer { typed.wipe() }
-    var code = try? CodeInput.digits(typed)
-    defer { code?.wipe() }
+    var answer = Answer(typed)
+    defer { answer.wipe() }
 
     let verdict: Verdict
     do throws(FileError) {
       verdict = try store.update(user: account.name) { state in
-        decide(&state, code: code, enrollment: enrollment, options: options, now: host.now())
+        decide(&state, answer: answer, enrollment: enrollment, secrets: secrets, options: options, now: host.now())
       }
     } catch {
       host.log(.error, who + ": state file in " + options.stateDirectory + " " + error.description + "; denied")
@@ -159,36 +158,89 @@ public enum LoginFlow {
     return report(verdict, host: host, who: who, enrollment: enrollment, options: options)
   }
 
+  /// What the user typed, sorted by shape: digits are a one-time code, 12 letters and digits
+  /// from the backup alphabet a backup code, anything else no code at all.
+  enum Answer {
+    case oneTimeCode([UInt8])
+    case backupCode([UInt8])
+    case notACode
+
+    init(_ typed: [UInt8]) {
+      if let digits = try? CodeInput.digits(typed) {
+        self = .oneTimeCode(digits)
+      } else if let code = BackupCodes.normalize(typed) {
+        self = .backupCode(code)
+      } else {
+        self = .notACode
+      }
+    }
+
+    mutating func wipe() {
+      switch self {
+      case .oneTimeCode(var code), .backupCode(var code):
+        code.wipe()
+        self = .notACode
+      case .notACode: break
+      }
+    }
+  }
+
   /// What happened to one attempt, decided under the user's lock.
   enum Verdict {
     case accepted(authenticator: Int)
+    case acceptedBackupCode(remaining: Int)
     case locked(until: Int64)
     /// `lockedFor` > 0 when this failure started a lockout.
     case wrongCode(failures: Int, lockedFor: Int64)
+    case wrongBackupCode(failures: Int, lockedFor: Int64)
     case notACode(failures: Int, lockedFor: Int64)
     case replayed(failures: Int, lockedFor: Int64)
+    /// The secret file could not be rewritten, so a backup code could not be used up.
+    case backupCodeUnavailable(FileError)
   }
 
-  static func decide(
-    _ state: inout UserState, code: [UInt8]?, enrollment: Enrollment, options: ModuleOptions, now: Int64
+  static func decide<Privileges: PrivilegeSwitch>(
+    _ state: inout UserState, answer: Answer, enrollment: Enrollment, secrets: SecretFileStore<Privileges>,
+    options: ModuleOptions, now: Int64
   ) -> Verdict {
     if state.isLocked(at: now) { return .locked(until: state.lockedUntil) }
-    guard let code else {
+    switch answer {
+    case .notACode:
       let (failures, lockedFor) = recordFailure(&state, options: options, now: now)
       return .notACode(failures: failures, lockedFor: lockedFor)
-    }
-    let matches = TOTPVerifier.matches(code: code, enrollment: enrollment, time: now, window: options.window)
-    for match in matches {
-      let name = enrollment.authenticators[match.authenticator].name
-      if let last = state.lastStep(of: name), last >= match.step { continue }
-      state.setLastStep(match.step, of: name)
+    case .backupCode(let code):
+      // Matched and removed under the secret file's lock, durably, before we say yes.
+      let remaining: Int?
+      do throws(FileError) {
+        remaining = try secrets.update { current in
+          guard let index = BackupCodes.match(code, in: current.backupCodes) else { return nil }
+          current.backupCodes.remove(at: index)
+          return current.backupCodes.count
+        }
+      } catch {
+        return .backupCodeUnavailable(error)
+      }
+      guard let remaining else {
+        let (failures, lockedFor) = recordFailure(&state, options: options, now: now)
+        return .wrongBackupCode(failures: failures, lockedFor: lockedFor)
+      }
       state.clearFailures()
       state.lastSuccess = now
-      return .accepted(authenticator: match.authenticator)
+      return .acceptedBackupCode(remaining: remaining)
+    case .oneTimeCode(let code):
+      let matches = TOTPVerifier.matches(code: code, enrollment: enrollment, time: now, window: options.window)
+      for match in matches {
+        let name = enrollment.authenticators[match.authenticator].name
+        if let last = state.lastStep(of: name), last >= match.step { continue }
+        state.setLastStep(match.step, of: name)
+        state.clearFailures()
+        state.lastSuccess = now
+        return .accepted(authenticator: match.authenticator)
+      }
+      let (failures, lockedFor) = recordFailure(&state, options: options, now: now)
+      return matches.isEmpty
+        ? .wrongCode(failures: failures, lockedFor: lockedFor) : .replayed(failures: failures, lockedFor: lockedFor)
     }
-    let (failures, lockedFor) = recordFailure(&state, options: options, now: now)
-    return matches.isEmpty
-      ? .wrongCode(failures: failures, lockedFor: lockedFor) : .replayed(failures: failures, lockedFor: lockedFor)
   }
 
   /// Counts a failure in the current interval; the `deny`-th starts a lockout whose length
@@ -217,6 +269,18 @@ public enum LoginFlow {
     case .accepted(let index):
       host.log(.info, who + ": accepted totp code (authenticator " + enrollment.authenticators[index].name.text + ")")
       return .accepted
+    case .acceptedBackupCode(let remaining):
+      host.log(.info, who + ": accepted backup code (" + String(remaining) + " left)")
+      tellRemaining(host: host, remaining)
+      return .accepted
+    case .backupCodeUnavailable(let error):
+      host.log(
+        .error, who + ": backup code not checked: cannot rewrite the secret file " + error.description + "; denied")
+      return .denied
+    case .wrongBackupCode(let failures, let lockedFor):
+      host.log(
+        .notice, who + ": wrong backup code" + limit + String(failures) + " of " + String(options.deny) + "); denied")
+      return failed(host: host, who: who, lockedFor: lockedFor)
     case .locked(let until):
       return refuseLocked(host: host, who: who, until: until)
     case .wrongCode(let failures, let lockedFor):
@@ -233,6 +297,18 @@ public enum LoginFlow {
         who + ": replay: an already used code was refused" + limit + String(failures) + " of " + String(options.deny)
           + "); denied")
       return failed(host: host, who: who, lockedFor: lockedFor)
+    }
+  }
+
+  /// After a backup code: how many are left, and a nudge to make new ones when few are.
+  static func tellRemaining(host: some LoginHost, _ remaining: Int) {
+    let count = String(remaining) + (remaining == 1 ? " backup code" : " backup codes")
+    if remaining <= 2 {
+      host.tell(
+        "Backup code accepted. Only " + count + " left: run 'mfa-enroll backup-codes' to make a new set.",
+        isError: false)
+    } else {
+      host.tell("Backup code accepted. You have " + count + " left.", isError: false)
     }
   }
 
@@ -259,17 +335,5 @@ public enum LoginFlow {
     }
     let hours = (seconds + 3599) / 3600
     return String(hours) + " hours"
-  }
-
-  static func loadEnrollment<Host: LoginHost>(host: Host, path: String, account: UserAccount)
-    throws(FileError) -> Enrollment
-  {
-    var contents = try host.readSecretFile(path, as: account)
-    defer { contents.wipe() }
-    do throws(FormatError) {
-      return try SecretFileFormat.parse(contents)
-    } catch {
-      throw .malformed(error)
-    }
   }
 }

@@ -18,6 +18,7 @@ public struct FormatError: Error {
 ///     # comment
 ///     pam_mfa 1
 ///     totp name=default algorithm=SHA1 digits=6 period=30 secret=BASE32
+///     backup kdf=pbkdf2-sha256 iterations=10000 salt=BASE32 hash=BASE32
 ///
 /// The header names the format version; every record is a type word and key=value fields.
 /// Unknown versions, record types and keys are errors: a file we do not fully understand is
@@ -32,6 +33,7 @@ public enum SecretFileFormat {
     if contents.count > maxSize { throw FormatError(line: 0, "file larger than 64 KiB") }
     var sawHeader = false
     var authenticators: [Authenticator] = []
+    var backupCodes: [BackupCodeHash] = []
     var lineNumber = 0
     for rawLine in lines(contents) {
       lineNumber += 1
@@ -58,13 +60,15 @@ public enum SecretFileFormat {
           throw FormatError(line: lineNumber, "duplicate authenticator name")
         }
         authenticators.append(authenticator)
+      } else if words[0] == [UInt8]("backup") {
+        backupCodes.append(try parseBackup(Array(words.dropFirst()), line: lineNumber))
       } else {
         throw FormatError(line: lineNumber, "unknown record type")
       }
     }
     if !sawHeader { throw FormatError(line: 0, "empty file (no 'pam_mfa 1' header)") }
     if authenticators.isEmpty { throw FormatError(line: 0, "no authenticator in the file") }
-    return Enrollment(authenticators: authenticators)
+    return Enrollment(authenticators: authenticators, backupCodes: backupCodes)
   }
 
   public static func serialize(_ enrollment: Enrollment) -> [UInt8] {
@@ -81,7 +85,59 @@ public enum SecretFileFormat {
       out += Base32.encode(authenticator.key, padding: false)
       out.append(ASCII.newline)
     }
+    for code in enrollment.backupCodes {
+      out += [UInt8]("backup kdf=pbkdf2-sha256 iterations=" + String(code.iterations) + " salt=")
+      out += Base32.encode(code.salt, padding: false)
+      out += [UInt8](" hash=")
+      out += Base32.encode(code.hash, padding: false)
+      out.append(ASCII.newline)
+    }
     return out
+  }
+
+  private static func parseBackup(_ fields: [[UInt8]], line: Int) throws(FormatError) -> BackupCodeHash {
+    var kdf: [UInt8]?
+    var iterations: Int?
+    var salt: [UInt8]?
+    var hash: [UInt8]?
+    for field in fields {
+      guard let split = field.firstIndex(of: ASCII.equals), split > 0 else {
+        throw FormatError(line: line, "expected key=value")
+      }
+      let key = Array(field[0..<split])
+      let value = Array(field[(split + 1)...])
+      var duplicate = false
+      if key == [UInt8]("kdf") {
+        duplicate = kdf != nil
+        kdf = value
+      } else if key == [UInt8]("iterations") {
+        duplicate = iterations != nil
+        guard let number = parseDecimal(value), BackupCodeHash.iterationRange.contains(Int(number)) else {
+          throw FormatError(line: line, "iterations must be 1000 to 1000000")
+        }
+        iterations = Int(number)
+      } else if key == [UInt8]("salt") {
+        duplicate = salt != nil
+        guard let decoded = Base32.decode(value), BackupCodeHash.saltLengthRange.contains(decoded.count) else {
+          throw FormatError(line: line, "salt must be base32 for 8 to 64 bytes")
+        }
+        salt = decoded
+      } else if key == [UInt8]("hash") {
+        duplicate = hash != nil
+        guard let decoded = Base32.decode(value), decoded.count == BackupCodeHash.hashLength else {
+          throw FormatError(line: line, "hash must be base32 for 32 bytes")
+        }
+        hash = decoded
+      } else {
+        throw FormatError(line: line, "unknown key")
+      }
+      if duplicate { throw FormatError(line: line, "duplicate key") }
+    }
+    guard kdf == [UInt8]("pbkdf2-sha256") else { throw FormatError(line: line, "kdf must be pbkdf2-sha256") }
+    guard let iterations, let salt, let hash else {
+      throw FormatError(line: line, "backup needs iterations=, salt= and hash=")
+    }
+    return BackupCodeHash(iterations: iterations, salt: salt, hash: hash)
   }
 
   private static func parseTOTP(_ fields: [[UInt8]], line: Int) throws(FormatError) -> Authenticator {

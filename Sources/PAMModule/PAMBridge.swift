@@ -41,17 +41,11 @@ struct PAMBridge: LoginHost {
       home: PAMBridge.bytes(home))
   }
 
-  func readSecretFile(_ path: String, as account: UserAccount) throws(FileError) -> [UInt8] {
-    try SecretFileReader.read(path: path, account: account) { (read) throws(FileError) -> [UInt8] in
-      try asUser(account, read)
-    }
-  }
-
   /// Runs `body` with the user's uid and groups (pam_modutil_drop_priv), then regains root.
-  func asUser(_ account: UserAccount, _ body: () throws(FileError) -> [UInt8]) throws(FileError) -> [UInt8] {
+  func asUser<Value>(_ account: UserAccount, _ body: () throws(FileError) -> Value) throws(FileError) -> Value {
     let token = account.name.text.withCString { mfa_drop_priv(handle, $0, account.uid, account.gid) }
     guard let token else { throw .system(SystemError("drop privileges", code: EPERM)) }
-    let result: Result<[UInt8], FileError>
+    let result: Result<Value, FileError>
     do throws(FileError) {
       result = .success(try body())
     } catch {
@@ -59,7 +53,6 @@ struct PAMBridge: LoginHost {
     }
     // Without root back we must not go on: the rest of the stack expects it.
     guard mfa_regain_priv(handle, token) == PAM_SUCCESS else {
-      if case .success(var contents) = result { contents.wipe() }
       throw .system(SystemError("regain privileges", code: EPERM))
     }
     return try result.get()

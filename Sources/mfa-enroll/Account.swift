@@ -51,16 +51,20 @@ struct LocalAccount {
     UserAccount(name: Array(name.utf8), uid: uid, gid: gid, home: Array(home.utf8))
   }
 
-  /// Runs `body` with this user's effective uid and gid (root acting in a user's home must not
-  /// follow links the user planted), then switches back.
-  func withPrivileges<Result>(_ body: () throws(CLIError) -> Result) throws(CLIError) -> Result {
-    if geteuid() != 0 || uid == 0 { return try body() }
-    guard setegid(gid) == 0, seteuid(uid) == 0 else {
+}
+
+/// The CLI's way of doing file work as a user: when root acts in a user's home it switches its
+/// effective uid and gid, so it never follows a link the user planted.
+struct CLIPrivileges: PrivilegeSwitch {
+  func asUser<Value>(_ account: UserAccount, _ body: () throws(FileError) -> Value) throws(FileError) -> Value {
+    if geteuid() != 0 || account.uid == 0 { return try body() }
+    guard setegid(account.gid) == 0, seteuid(account.uid) == 0 else {
+      let error = SystemError.last("seteuid")
       _ = setegid(0)
-      throw CLIError("cannot switch to user \(name): \(SystemError.last("seteuid").description)")
+      throw .system(error)
     }
     defer {
-      // Both calls succeed for a process whose real and saved uid are 0.
+      // Both succeed for a process whose real and saved uid are 0.
       _ = seteuid(0)
       _ = setegid(0)
     }

@@ -36,9 +36,12 @@ struct Enroll: ParsableCommand {
   @Flag(help: "Replace an existing enrollment (the old secret stops working once the new one is saved).")
   var force = false
 
+  @OptionGroup var backup: BackupCodeOptions
+
   static let maxTries = 3
 
   func validate() throws {
+    try backup.validate()
     guard Authenticator.digitRange.contains(digits) else {
       throw ValidationError("--digits must be 6, 7 or 8")
     }
@@ -85,14 +88,18 @@ struct Enroll: ParsableCommand {
     }
     show(uri: uri, issuer: issuerText, label: labelText, authenticator: authenticator)
 
-    try confirmFirstCode(authenticator)
-    try save(Enrollment(authenticators: [authenticator]), to: path, target: target)
+    try CodeConfirmation.ask(
+      for: Enrollment(authenticators: [authenticator]), failure: "nothing was saved")
+    // Backup codes exist only once the app is proven to work; the file gets their hashes.
+    let (codes, hashes) = try backup.generate()
+    try save(Enrollment(authenticators: [authenticator], backupCodes: hashes), to: path, target: target)
     if target.actingForOther {
       AuditLog.record("enrolled user=\(account.name) secret=\(path)")
       print("Saved to \(path). Logins of \(account.name) through pam_mfa now ask for a code.")
     } else {
       print("Saved to \(path). From now on, logins through pam_mfa ask for a code from your app.")
     }
+    try backup.present(codes, for: account)
   }
 
   func show(uri: String, issuer: String, label: String, authenticator: Authenticator) {
@@ -115,52 +122,30 @@ struct Enroll: ParsableCommand {
     print("")
   }
 
-  /// Up to three tries; the right code is never shown, so a wrong guess teaches nothing.
-  func confirmFirstCode(_ authenticator: Authenticator) throws(CLIError) {
-    let enrollment = Enrollment(authenticators: [authenticator])
-    for attempt in 1...Enroll.maxTries {
-      guard let answer = Terminal.ask("Enter the \(authenticator.digits)-digit code from your app: ") else {
-        throw CLIError("no code was entered; nothing was saved")
-      }
-      var typed = Array(answer.utf8)
-      defer { typed.wipe() }
-      if let code = try? CodeInput.digits(typed),
-        !TOTPVerifier.matches(code: code, enrollment: enrollment, time: Int64(time(nil)), window: 1).isEmpty
-      {
-        return
-      }
-      let left = Enroll.maxTries - attempt
-      if left > 0 {
-        print("That code is not right; \(left) \(left == 1 ? "try" : "tries") left. Check the app's clock and account.")
-      }
-    }
-    throw CLIError("no correct code after \(Enroll.maxTries) tries; nothing was saved")
-  }
-
   /// Parent directories 0700, the file 0600, written atomically: a failure keeps any old file.
   /// In a root-owned store root writes it; in a home directory it is written as the user.
   func save(_ enrollment: Enrollment, to path: String, target: Target) throws(CLIError) {
     var contents = SecretFileFormat.serialize(enrollment)
     defer { contents.wipe() }
     let directory = String(path[..<(path.lastIndex(of: "/") ?? path.startIndex)])
-    let write = { () throws(CLIError) in
-      do throws(FileError) {
-        if !directory.isEmpty { try SafeFile.makeDirectories(directory, mode: 0o700) }
-        // The lock serialises rewrites of this file (another mfa-enroll, the module later).
-        try withExclusiveLock(path + ".lock") { () throws(FileError) in
-          try SafeFile.write(path: path, contents: contents, mode: 0o600, replace: force)
-        }
-      } catch {
-        if case .system(let system) = error, system.code == EEXIST {
-          throw CLIError("\(path) appeared while enrolling; nothing was changed (use --force)")
-        }
-        throw CLIError("cannot save \(path): \(error.description); nothing was changed")
+    let write = { () throws(FileError) in
+      if !directory.isEmpty { try SafeFile.makeDirectories(directory, mode: 0o700) }
+      // The lock serialises rewrites of this file (another mfa-enroll, the module).
+      try withExclusiveLock(path + ".lock") { () throws(FileError) in
+        try SafeFile.write(path: path, contents: contents, mode: 0o600, replace: force)
       }
     }
-    if target.isRootStore(path) {
-      try write()
-    } else {
-      try target.account.withPrivileges(write)
+    do throws(FileError) {
+      if target.isRootStore(path) {
+        try write()
+      } else {
+        try CLIPrivileges().asUser(target.account.core, write)
+      }
+    } catch {
+      if case .system(let system) = error, system.code == EEXIST {
+        throw CLIError("\(path) appeared while enrolling; nothing was changed (use --force)")
+      }
+      throw CLIError("cannot save \(path): \(error.description); nothing was changed")
     }
   }
 }

@@ -64,9 +64,25 @@ struct Target {
   /// the module's rule for an existing directory, and for a new one, root setting up a path
   /// outside the user's home.
   func isRootStore(_ path: String) -> Bool {
-    if SecretFileReader.isRootStore(path) { return true }
+    if SecretFileStore(path: path, account: account.core, privileges: CLIPrivileges()).isRootStore { return true }
     let home = account.home.hasSuffix("/") ? account.home : account.home + "/"
     return getuid() == 0 && account.uid != 0 && !path.hasPrefix(home)
+  }
+
+  func secretStore(override: String?) throws(CLIError) -> SecretFileStore<CLIPrivileges> {
+    SecretFileStore(path: try secretPath(override: override), account: account.core, privileges: CLIPrivileges())
+  }
+
+  /// The enrollment, or a message saying how to enroll.
+  func readEnrollment(_ store: SecretFileStore<CLIPrivileges>) throws(CLIError) -> Enrollment {
+    do throws(FileError) {
+      return try store.read()
+    } catch .notFound {
+      let who = actingForOther ? "\(account.name) is" : "you are"
+      throw CLIError("\(who) not enrolled (\(store.path) does not exist); run mfa-enroll first")
+    } catch {
+      throw CLIError("cannot read \(store.path): \(error.description)")
+    }
   }
 
   var stateStore: FileStateStore { FileStateStore(directory: options.stateDirectory) }

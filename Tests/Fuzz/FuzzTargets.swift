@@ -17,6 +17,9 @@ public func fuzzOneInput(_ data: UnsafePointer<UInt8>?, _ size: Int) -> Int32 {
     if let digits = try? CodeInput.digits(input) {
       precondition(digits.allSatisfy { $0 >= 0x30 && $0 <= 0x39 } && (1...8).contains(digits.count))
     }
+    if let code = BackupCodes.normalize(input) {
+      precondition(code.count == BackupCodes.length && BackupCodes.normalize(code) == code)
+    }
   case 2:
     if let state = try? UserStateFormat.parse(input) {
       precondition((try? UserStateFormat.parse(UserStateFormat.serialize(state))) == state)

@@ -242,3 +242,48 @@ import Testing
     #expect(dir.read("state/alice") == String(repeating: "x", count: StateFile.fileSize))
   }
 }
+
+@Suite struct BackupCodeTests {
+  @Test func codesAreTwelveEasySymbolsWithAtLeastFiftyBits() throws {
+    let (codes, hashes) = try BackupCodes.generate(count: 10, iterations: 1000)
+    #expect(codes.count == 10 && hashes.count == 10)
+    #expect(Set(codes).count == 10)
+    for code in codes {
+      #expect(code.count == 12)  // 12 × 5 bits = 60 bits
+      #expect(!code.contains { "01lo".utf8.contains($0) })
+      #expect(code.contains { !ASCII.isDigit($0) })
+      #expect(BackupCodes.display(code).count == 14)
+    }
+  }
+
+  @Test func typingIgnoresCaseDashesAndSpaces() throws {
+    let code = [UInt8]("k7dq2mxpw9fh")
+    #expect(BackupCodes.normalize([UInt8]("k7dq-2mxp-w9fh")) == code)
+    #expect(BackupCodes.normalize([UInt8]("K7DQ 2MXP W9FH")) == code)
+    #expect(BackupCodes.normalize([UInt8](" k7dq2mxpw9fh ")) == code)
+    #expect(BackupCodes.normalize([UInt8]("k7dq-2mxp-w9f")) == nil)
+    #expect(BackupCodes.normalize([UInt8]("k7dq-2mxp-w9f0")) == nil)  // 0 is not in the alphabet
+    #expect(BackupCodes.normalize([UInt8]("k7dq-2mxp-w9fhx")) == nil)
+  }
+
+  @Test func matchesOnlyItsOwnHash() throws {
+    let (codes, hashes) = try BackupCodes.generate(count: 3, iterations: 1000)
+    #expect(BackupCodes.match(codes[0], in: hashes) == 0)
+    #expect(BackupCodes.match(codes[2], in: hashes) == 2)
+    #expect(BackupCodes.match([UInt8]("222233334444"), in: hashes) == nil)
+    #expect(hashes[0].salt != hashes[1].salt)
+  }
+
+  @Test func hashesRoundTripThroughTheSecretFileWithoutThePlainCode() throws {
+    let (codes, hashes) = try BackupCodes.generate(count: 2, iterations: 1000)
+    let enrollment = Enrollment(
+      authenticators: [
+        Authenticator(
+          name: Authenticator.defaultName, algorithm: .sha1, digits: 6, period: 30, key: [UInt8]("12345678901234567890")
+        )
+      ], backupCodes: hashes)
+    let text = SecretFileFormat.serialize(enrollment)
+    #expect(try SecretFileFormat.parse(text) == enrollment)
+    for code in codes { #expect(!text.text.contains(code.text)) }
+  }
+}

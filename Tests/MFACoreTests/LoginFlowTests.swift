@@ -1,25 +1,38 @@
+import Glibc
 import Testing
 
 @testable import MFACore
 
-/// A scripted host: fixed time, canned answers, an in-memory file and a log to inspect.
+/// A scripted host: fixed time, canned answers, a real home directory in /tmp and a log to
+/// inspect. File work runs as the test process (which owns the files).
 final class FakeHost: LoginHost {
+  let directory = TemporaryDirectory()
   var time: Int64 = 1_111_111_111
   var answers: [[UInt8]?] = []
-  var file: Result<[UInt8], FileError> = .failure(.notFound)
   var prompts: [String] = []
   var logs: [String] = []
-  var accounts = ["alice": UserAccount(name: [UInt8]("alice"), uid: 4242, gid: 4242, home: [UInt8]("/home/alice"))]
-  var readPaths: [String] = []
-
-  func lookupUser(_ name: [UInt8]) -> UserAccount? { accounts[name.text] }
-  func readSecretFile(_ path: String, as account: UserAccount) throws(FileError) -> [UInt8] {
-    readPaths.append(path)
-    return try file.get()
-  }
   var config: [UInt8]?
   var told: [String] = []
   var delays = 0
+  lazy var accounts = [
+    "alice": UserAccount(name: [UInt8]("alice"), uid: geteuid(), gid: getegid(), home: [UInt8](directory.path))
+  ]
+
+  deinit { directory.remove() }
+
+  var secretPath: String { directory.path + "/.config/pam_mfa/secret" }
+
+  /// Writes the default secret file (mode 0600 unless told otherwise).
+  func writeSecret(_ text: String, mode: mode_t = 0o600) {
+    mkdir(directory.path + "/.config", 0o700)
+    mkdir(directory.path + "/.config/pam_mfa", 0o700)
+    directory.write(".config/pam_mfa/secret", text, mode: mode)
+  }
+
+  func lookupUser(_ name: [UInt8]) -> UserAccount? { accounts[name.text] }
+  func asUser<Value>(_ account: UserAccount, _ body: () throws(FileError) -> Value) throws(FileError) -> Value {
+    try body()
+  }
   func readConfigFile(_ path: String) throws(FileError) -> [UInt8]? { config }
   func tell(_ text: String, isError: Bool) { told.append(text) }
   func requestFailureDelay() { delays += 1 }
@@ -65,7 +78,7 @@ final class MemoryStore: StateStore {
 
   func enrolledHost(answers: [[UInt8]?]) -> FakeHost {
     let host = FakeHost()
-    host.file = .success(Self.file)
+    host.writeSecret(Self.file.text)
     host.answers = answers
     return host
   }
@@ -75,7 +88,6 @@ final class MemoryStore: StateStore {
     let host = enrolledHost(answers: [code(at: 1_111_111_111), code(at: 1_111_111_111)])
     #expect(run(host, store) == .accepted)
     #expect(host.prompts == ["Verification code: "])
-    #expect(host.readPaths == ["/home/alice/.config/pam_mfa/secret"])
     #expect(run(host, store) == .denied)
     #expect(host.logs.last?.contains("replay") == true)
   }
@@ -116,12 +128,12 @@ final class MemoryStore: StateStore {
 
   @Test func unsafeOrMalformedFilesAreDeniedWithAReason() {
     let host = FakeHost()
-    host.file = .failure(.insecurePermissions(mode: 0o644))
+    host.writeSecret(Self.file.text, mode: 0o644)
     var options = ModuleOptions()
     options.nullOK = true  // an unusable file is not "not enrolled"
     #expect(run(host, MemoryStore(), options) == .denied)
     #expect(host.logs.last?.contains("chmod 600") == true)
-    host.file = .success([UInt8]("pam_mfa 1\ntotp secret=oops\n"))
+    host.writeSecret("pam_mfa 1\ntotp secret=oops\n")
     #expect(run(host, MemoryStore(), options) == .denied)
     #expect(host.logs.last?.contains("line 2") == true)
   }
@@ -253,5 +265,48 @@ final class MemoryStore: StateStore {
     broken.config = [UInt8]("window=2\nfrobnicate\n")
     #expect(LoginFlow.run(host: broken, arguments: [stateArgument], context: context) == .configurationError)
     #expect(broken.logs.last?.contains("line 2") == true)
+  }
+
+  /// A file with backup codes: the codes stay in memory, only their hashes go to disk.
+  func hostWithBackupCodes(_ count: Int, answers: [[UInt8]?]) throws -> (FakeHost, [[UInt8]]) {
+    let (codes, hashes) = try BackupCodes.generate(count: count, iterations: 1000)
+    let host = FakeHost()
+    let enrollment = try SecretFileFormat.parse(Self.file)
+    host.writeSecret(
+      SecretFileFormat.serialize(Enrollment(authenticators: enrollment.authenticators, backupCodes: hashes)).text)
+    host.answers = answers
+    return (host, codes)
+  }
+
+  @Test func aBackupCodeWorksOnceAndIsRemovedFromTheFile() throws {
+    let store = MemoryStore()
+    let (host, codes) = try hostWithBackupCodes(3, answers: [])
+    let typed = [UInt8](BackupCodes.display(codes[1]).uppercased())  // case and dashes do not matter
+    host.answers = [typed, typed]
+    #expect(run(host, store) == .accepted)
+    #expect(
+      host.told == ["Backup code accepted. Only 2 backup codes left: run 'mfa-enroll backup-codes' to make a new set."])
+    #expect(host.logs.last?.contains("accepted backup code (2 left)") == true)
+    #expect(
+      try SecretFileFormat.parse([UInt8](host.directory.read(".config/pam_mfa/secret") ?? "")).backupCodes.count == 2)
+    #expect(run(host, store) == .denied)
+    #expect(host.logs.last?.contains("wrong backup code") == true)
+    for code in codes { #expect(host.directory.read(".config/pam_mfa/secret")?.contains(code.text) == false) }
+  }
+
+  @Test func wrongBackupCodesCountTowardsTheLockout() throws {
+    let store = MemoryStore()
+    var options = ModuleOptions()
+    options.deny = 2
+    let (host, _) = try hostWithBackupCodes(2, answers: [[UInt8]("2222-3333-4444"), [UInt8]("2222-3333-4445")])
+    #expect(run(host, store, options) == .denied)
+    #expect(run(host, store, options) == .lockedOut)
+  }
+
+  @Test func manyBackupCodesLeftIsPlainInformation() throws {
+    let (host, codes) = try hostWithBackupCodes(5, answers: [])
+    host.answers = [codes[0]]
+    #expect(run(host, MemoryStore()) == .accepted)
+    #expect(host.told == ["Backup code accepted. You have 4 backup codes left."])
   }
 }

@@ -2,6 +2,9 @@ import Testing
 
 @testable import MFACore
 
+/// 32 bytes of base32 (a well-formed hash value).
+let hash32 = "AAAQEAYEAUDAOCAJBIFQYDIOB4IBCEQTCQKRMFYYDENBWHA5DYPQ"
+
 @Suite struct SecretFileFormatTests {
   static let key = [UInt8]("12345678901234567890")
 
@@ -64,6 +67,20 @@ import Testing
     ("pam_mfa 1\ntotp secret=GEZDGNBVGY3TQOJQ GEZDGNBV\n", 2),
     ("pam_mfa 1\ntotp secret=GEZDGNBVGY3TQOJQ\ntotp secret=GEZDGNBVGY3TQOJQ\n", 3),
     ("pam_mfa 1\ntotp secret=GEZDGNBVGY3TQOJQ\u{0}\n", 2),
+    (
+      "pam_mfa 1\ntotp secret=GEZDGNBVGY3TQOJQ\nbackup kdf=md5 iterations=10000 salt=GEZDGNBVGY3TQOJQ hash=" + hash32
+        + "\n", 3
+    ),
+    (
+      "pam_mfa 1\ntotp secret=GEZDGNBVGY3TQOJQ\nbackup kdf=pbkdf2-sha256 iterations=10 salt=GEZDGNBVGY3TQOJQ hash="
+        + hash32 + "\n", 3
+    ),
+    (
+      "pam_mfa 1\ntotp secret=GEZDGNBVGY3TQOJQ\nbackup kdf=pbkdf2-sha256 iterations=10000 salt=GEZDGNBVGY3TQOJQ hash=GEZDGNBV\n",
+      3
+    ),
+    ("pam_mfa 1\ntotp secret=GEZDGNBVGY3TQOJQ\nbackup kdf=pbkdf2-sha256 iterations=10000 hash=" + hash32 + "\n", 3),
+    ("pam_mfa 1\ntotp secret=GEZDGNBVGY3TQOJQ\nbackup kdf=pbkdf2-sha256 code=k7dq2mxpw9fh\n", 3),
   ])
   func rejectsMalformedFilesWithLineNumber(text: String, line: Int) {
     #expect(lineOfError(text) == line)
@@ -85,5 +102,15 @@ import Testing
   @Test func rejectsOversizedFiles() {
     let big = "pam_mfa 1\n" + String(repeating: "#", count: SecretFileFormat.maxSize)
     #expect(lineOfError(big) == 0)
+  }
+}
+
+@Suite struct BackupRecordTests {
+  @Test func wellFormedBackupRecordParses() throws {
+    let text =
+      "pam_mfa 1\ntotp secret=GEZDGNBVGY3TQOJQ\nbackup kdf=pbkdf2-sha256 iterations=10000 salt=GEZDGNBVGY3TQOJQ hash=\(hash32)\n"
+    let enrollment = try SecretFileFormat.parse([UInt8](text))
+    #expect(enrollment.backupCodes.count == 1)
+    #expect(enrollment.backupCodes.first?.iterations == 10000)
   }
 }

@@ -1,0 +1,70 @@
+/// Runs file work with a user's privileges. The module uses pam_modutil_drop_priv, the CLI
+/// seteuid; tests simply run the body.
+public protocol PrivilegeSwitch {
+  func asUser<Result>(_ account: UserAccount, _ body: () throws(FileError) -> Result) throws(FileError) -> Result
+}
+
+/// Reads and rewrites a user's secret file in either kind of store:
+///   - a root-owned store (the file's directory and all above it owned by root and writable by
+///     no one else, e.g. /var/lib/pam_mfa): root works on it; the file may be owned by root or
+///     the user;
+///   - anywhere else (the user's home): the work runs with the user's privileges, so root never
+///     follows a link the user planted; the file must be owned by the user.
+/// Either way: no symlink, a regular file, no group or other permissions. Rewrites hold
+/// `PATH.lock` and replace the file atomically.
+public struct SecretFileStore<Privileges: PrivilegeSwitch> {
+  public let path: String
+  public let account: UserAccount
+  public let privileges: Privileges
+
+  public init(path: String, account: UserAccount, privileges: Privileges) {
+    self.path = path
+    self.account = account
+    self.privileges = privileges
+  }
+
+  /// Whether the file is in a root-owned store (checked on the existing directory).
+  public var isRootStore: Bool {
+    guard let (directory, _) = try? SafeFile.split(path) else { return false }
+    return SafeFile.isRootOwnedDirectory(directory)
+  }
+
+  public func read() throws(FileError) -> Enrollment {
+    try withAccess { () throws(FileError) -> Enrollment in try load() }
+  }
+
+  /// Runs `body` on the current enrollment under the file's lock and, if it changed it, writes
+  /// the new one durably before returning.
+  public func update<Result>(_ body: (inout Enrollment) -> Result) throws(FileError) -> Result {
+    try withAccess { () throws(FileError) -> Result in
+      try withExclusiveLock(path + ".lock") { () throws(FileError) -> Result in
+        var enrollment = try load()
+        defer { enrollment.wipe() }
+        let before = enrollment
+        let result = body(&enrollment)
+        if enrollment != before {
+          var contents = SecretFileFormat.serialize(enrollment)
+          defer { contents.wipe() }
+          try SafeFile.write(path: path, contents: contents, mode: 0o600)
+        }
+        return result
+      }
+    }
+  }
+
+  func withAccess<Result>(_ body: () throws(FileError) -> Result) throws(FileError) -> Result {
+    if isRootStore { return try body() }
+    return try privileges.asUser(account, body)
+  }
+
+  func load() throws(FileError) -> Enrollment {
+    let owners: [UInt32] = isRootStore ? [0, account.uid] : [account.uid]
+    var contents = try SafeFile.read(path: path, owners: owners, maxSize: SecretFileFormat.maxSize)
+    defer { contents.wipe() }
+    do throws(FormatError) {
+      return try SecretFileFormat.parse(contents)
+    } catch {
+      throw .malformed(error)
+    }
+  }
+}

@@ -1,0 +1,62 @@
+import ArgumentParser
+import Glibc
+import MFACore
+
+/// --backup-codes and --backup-codes-file, shared by `enroll` and `backup-codes`.
+struct BackupCodeOptions: ParsableArguments {
+  @Option(name: .customLong("backup-codes"), help: "How many single-use backup codes to make (0 to 10).")
+  var count: Int = BackupCodes.defaultCount
+
+  @Option(
+    name: .customLong("backup-codes-file"),
+    help: ArgumentHelp(
+      "Also write the backup codes to this new file (mode 0600; never over an existing file).", valueName: "path"))
+  var file: String?
+
+  func validate() throws {
+    guard BackupCodes.countRange.contains(count) else {
+      throw ValidationError("--backup-codes must be from 0 to 10")
+    }
+  }
+
+  func generate() throws(CLIError) -> (codes: [[UInt8]], hashes: [BackupCodeHash]) {
+    do throws(SystemError) {
+      return try BackupCodes.generate(count: count)
+    } catch {
+      throw CLIError("cannot make backup codes: \(error.description)")
+    }
+  }
+
+  /// Shows the codes once, and writes them to --backup-codes-file if asked.
+  func present(_ codes: [[UInt8]], for account: LocalAccount) throws(CLIError) {
+    guard !codes.isEmpty else { return }
+    var lines = codes.map { BackupCodes.display($0) }
+    print("")
+    print("Your backup codes (each works once, instead of a code from the app):")
+    print("")
+    for pair in stride(from: 0, to: lines.count, by: 2) {
+      print("    " + lines[pair..<min(pair + 2, lines.count)].joined(separator: "    "))
+    }
+    print("")
+    print("Store them somewhere safe now (a password manager, or printed); they are not shown again.")
+    print("Without your phone or a backup code, only an administrator can let you back in.")
+    if let file {
+      let path = absolute(file)
+      var text = "# pam_mfa backup codes for \(account.name)@\(hostName()); each works once.\n"
+      text += lines.joined(separator: "\n") + "\n"
+      var bytes = Array(text.utf8)
+      defer { bytes.wipe() }
+      do throws(FileError) {
+        try withExclusiveLock(path + ".lock") { () throws(FileError) in
+          try SafeFile.write(path: path, contents: bytes, mode: 0o600, replace: false)
+        }
+        // The lock only guarded this one write; leave no clutter beside the user's file.
+        _ = (path + ".lock").withCString { unlink($0) }
+      } catch {
+        throw CLIError("the codes above are valid, but \(path) could not be written: \(error.description)")
+      }
+      print("Also written to \(path).")
+    }
+    for index in lines.indices { lines[index] = "" }
+  }
+}

@@ -1,0 +1,41 @@
+import ArgumentParser
+import Glibc
+import MFACore
+
+/// `mfa-enroll backup-codes`: a new set of backup codes, replacing the old set entirely.
+struct MakeBackupCodes: ParsableCommand {
+  static let configuration = CommandConfiguration(
+    commandName: "backup-codes",
+    abstract: "Make a new set of backup codes (the old set stops working).",
+    discussion: "You confirm with a current code from your app first; root acting for another user (--user) does not.")
+
+  @ParentCommand var root: MFAEnroll
+  @OptionGroup var backup: BackupCodeOptions
+
+  @Option(help: ArgumentHelp("The secret file (default: as for enroll).", valueName: "path"))
+  var secretFile: String?
+
+  func validate() throws { try backup.validate() }
+
+  func run() throws {
+    try CLIError.reporting { () throws(CLIError) in try make() }
+  }
+
+  func make() throws(CLIError) {
+    let target = try Target.resolve(root.global)
+    let store = try target.secretStore(override: secretFile)
+    let enrollment = try target.readEnrollment(store)
+    if !target.actingForOther {
+      try CodeConfirmation.ask(for: enrollment, failure: "the old backup codes stay as they were")
+    }
+    let (codes, hashes) = try backup.generate()
+    do throws(FileError) {
+      try store.update { current in current.backupCodes = hashes }
+    } catch {
+      throw CLIError("cannot save \(store.path): \(error.description); the old backup codes stay as they were")
+    }
+    if target.actingForOther { AuditLog.record("new backup codes user=\(target.account.name) count=\(codes.count)") }
+    print("A new set of \(codes.count) backup codes replaced the old one.")
+    try backup.present(codes, for: target.account)
+  }
+}

@@ -1,0 +1,30 @@
+import Glibc
+import MFACore
+
+/// Asks for a current code from the user's app: proof that the app and this machine agree
+/// before anything is changed. Up to three tries; the right code is never shown.
+enum CodeConfirmation {
+  static let maxTries = 3
+
+  static func ask(for enrollment: Enrollment, failure: String) throws(CLIError) {
+    let digits = enrollment.authenticators.first?.digits ?? 6
+    for attempt in 1...maxTries {
+      guard let answer = Terminal.ask("Enter the \(digits)-digit code from your app: ") else {
+        throw CLIError("no code was entered; \(failure)")
+      }
+      var typed = Array(answer.utf8)
+      defer { typed.wipe() }
+      if var code = try? CodeInput.digits(typed) {
+        defer { code.wipe() }
+        if !TOTPVerifier.matches(code: code, enrollment: enrollment, time: Int64(time(nil)), window: 1).isEmpty {
+          return
+        }
+      }
+      let left = maxTries - attempt
+      if left > 0 {
+        print("That code is not right; \(left) \(left == 1 ? "try" : "tries") left. Check the app's clock and account.")
+      }
+    }
+    throw CLIError("no correct code after \(maxTries) tries; \(failure)")
+  }
+}

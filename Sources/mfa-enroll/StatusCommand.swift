@@ -1,0 +1,70 @@
+import ArgumentParser
+import Glibc
+import MFACore
+
+/// `mfa-enroll status`: what is set up for the user, never a secret.
+struct Status: ParsableCommand {
+  static let configuration = CommandConfiguration(
+    abstract: "Show whether you are enrolled, how, how many backup codes are left, and the last login.")
+
+  @ParentCommand var root: MFAEnroll
+
+  @Option(help: ArgumentHelp("The secret file (default: as for enroll).", valueName: "path"))
+  var secretFile: String?
+
+  func run() throws {
+    try CLIError.reporting { () throws(CLIError) in try show() }
+  }
+
+  func show() throws(CLIError) {
+    let target = try Target.resolve(root.global)
+    let store = try target.secretStore(override: secretFile)
+    print("User:          \(target.account.name)")
+    print("Secret file:   \(store.path)\(store.isRootStore ? " (root-owned store)" : "")")
+    let enrollment: Enrollment
+    do throws(FileError) {
+      enrollment = try store.read()
+    } catch .notFound {
+      print("Enrolled:      no (run mfa-enroll to set up)")
+      return
+    } catch {
+      throw CLIError("cannot read \(store.path): \(error.description)")
+    }
+    print("Enrolled:      yes")
+    for authenticator in enrollment.authenticators {
+      print(
+        "Authenticator: \(authenticator.name.text): time-based (TOTP), \(authenticator.algorithm.name), "
+          + "\(authenticator.digits) digits, every \(authenticator.period) s")
+    }
+    let left = enrollment.backupCodes.count
+    print("Backup codes:  \(left) left\(left <= 2 ? " (make new ones: mfa-enroll backup-codes)" : "")")
+    if geteuid() == 0 {
+      do throws(FileError) {
+        let state = try target.stateStore.peek(user: Array(target.account.name.utf8))
+        print("Last login:    \(state.lastSuccess > 0 ? formatTime(state.lastSuccess) : "none recorded")")
+        let now = Int64(time(nil))
+        if state.isLocked(at: now) {
+          print("Locked:        yes, for another \(state.lockedUntil - now) s (mfa-enroll --user NAME --unlock)")
+        } else if state.failures > 0 {
+          print("Locked:        no (\(state.failures) recent failed code(s))")
+        } else {
+          print("Locked:        no")
+        }
+      } catch {
+        print("Last login:    unknown (state: \(error.description))")
+      }
+    } else {
+      print("Last login:    recorded in root-only state (ask your administrator)")
+    }
+  }
+}
+
+/// "2026-11-27 04:31:07 UTC": the state's epoch seconds for people.
+func formatTime(_ seconds: Int64) -> String {
+  var value = time_t(seconds)
+  var parts = tm()
+  guard gmtime_r(&value, &parts) != nil else { return String(seconds) }
+  var buffer = [CChar](repeating: 0, count: 64)
+  let length = strftime(&buffer, buffer.count, "%Y-%m-%d %H:%M:%S UTC", &parts)
+  return buffer.withUnsafeBufferPointer { String(decoding: $0[..<length].map { UInt8(bitPattern: $0) }, as: UTF8.self) }
+}
