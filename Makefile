@@ -11,7 +11,7 @@ TOOLS := $(BUILD)/test-tools
 APT_PACKAGES := libpam0g-dev libssl-dev libqrencode-dev pkg-config \
 	oathtool zbar-tools pamtester libpam-wrapper libnss-wrapper util-linux
 
-.PHONY: all build deps test unit-test e2e-test demo format lint clean test-tools fuzz asan
+.PHONY: all build deps test unit-test e2e-test demo format lint clean test-tools fuzz asan bench
 
 all: build
 
@@ -66,6 +66,11 @@ fuzz: deps
 	@mkdir -p $(BUILD)/fuzz/corpus
 	.build-fuzz/debug/mfa-fuzz -max_total_time=$(FUZZ_SECONDS) -max_len=8192 -timeout=10 \
 		-artifact_prefix=$(BUILD)/fuzz/ $(BUILD)/fuzz/corpus Tests/Fuzz/corpus
+
+# What a login costs inside the core: TOTP check, backup-code check, state and secret rewrites.
+bench: deps
+	$(SWIFT) build -c release --product mfa-bench
+	.build/release/mfa-bench
 
 # The unit tests once more under AddressSanitizer (leak checking off: XCTest's own harness
 # leaks at exit, which says nothing about our code).

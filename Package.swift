@@ -55,6 +55,8 @@ if !embedded {
       ],
       linkerSettings: [.linkedLibrary("qrencode")]),
     .testTarget(name: "MFACoreTests", dependencies: ["MFACore"]),
+    // `make bench`: in-process costs of the core (not shipped).
+    .executableTarget(name: "mfa-bench", dependencies: ["MFACore"], path: "Tests/Bench"),
   ]
 }
 
