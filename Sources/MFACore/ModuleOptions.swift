@@ -42,6 +42,12 @@ public struct ModuleOptions {
   /// The configuration file that was read (for `debug`).
   public var configPath = ModuleOptions.defaultConfigPath
 
+  /// Every setting the module accepts (module arguments; all but `conf` also in the file).
+  /// `apply` refuses anything else, and a test holds this list and pam_mfa(8) to each other.
+  public static let names: [[UInt8]] = [
+    "secret", "nullok", "window", "deny", "fail_interval", "unlock_time", "state_dir", "conf", "debug",
+  ].map { Array($0.utf8) }
+
   public static let windowRange = 0...10
   public static let denyRange = 1...100
   public static let failIntervalRange: ClosedRange<Int64> = 1...(7 * 86_400)
@@ -111,6 +117,7 @@ public struct ModuleOptions {
 
   mutating func apply(_ argument: [UInt8], fromArguments: Bool) throws(OptionError) {
     let (name, value) = ModuleOptions.splitOption(argument)
+    guard ModuleOptions.names.contains(name) else { throw .unknownOption(name.text) }
     // Byte comparisons: String == needs Unicode tables in Embedded Swift.
     if name == [UInt8]("nullok") {
       try ModuleOptions.noValue(name, value)

@@ -17,6 +17,9 @@ struct BackupCodeOptions: ParsableArguments {
     guard BackupCodes.countRange.contains(count) else {
       throw ValidationError("--backup-codes must be from 0 to 10")
     }
+    if count == 0 && file != nil {
+      throw ValidationError("--backup-codes-file needs at least one backup code (--backup-codes 0 makes none)")
+    }
   }
 
   func generate() throws(CLIError) -> (codes: [[UInt8]], hashes: [BackupCodeHash]) {
@@ -46,12 +49,12 @@ struct BackupCodeOptions: ParsableArguments {
       text += lines.joined(separator: "\n") + "\n"
       var bytes = Array(text.utf8)
       defer { bytes.wipe() }
+      // The lock only guards this one write; leave no clutter beside the user's file.
+      defer { _ = (path + ".lock").withCString { unlink($0) } }
       do throws(FileError) {
         try withExclusiveLock(path + ".lock") { () throws(FileError) in
           try SafeFile.write(path: path, contents: bytes, mode: 0o600, replace: false)
         }
-        // The lock only guarded this one write; leave no clutter beside the user's file.
-        _ = (path + ".lock").withCString { unlink($0) }
       } catch {
         throw CLIError("the codes above are valid, but \(path) could not be written: \(error.description)")
       }

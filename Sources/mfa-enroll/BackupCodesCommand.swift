@@ -18,7 +18,10 @@ struct MakeBackupCodes: ParsableCommand {
   func validate() throws { try backup.validate() }
 
   func run() throws {
-    try CLIError.reporting { () throws(CLIError) in try make() }
+    try CLIError.reporting { () throws(CLIError) in
+      try root.refuseUnlockFlag("backup-codes")
+      try make()
+    }
   }
 
   func make() throws(CLIError) {

@@ -20,3 +20,10 @@ struct MFAEnroll: ParsableCommand {
   @Flag(help: "Same as the unlock subcommand: clear the user's failure count and lockout (root only).")
   var unlock = false
 }
+
+extension MFAEnroll {
+  /// `--unlock` is a command of its own; beside another command it would be silently ignored.
+  func refuseUnlockFlag(_ command: String) throws(CLIError) {
+    if unlock { throw CLIError("--unlock cannot be combined with '\(command)'; run 'mfa-enroll --user NAME --unlock'") }
+  }
+}

@@ -13,7 +13,10 @@ struct Status: ParsableCommand {
   var secretFile: String?
 
   func run() throws {
-    try CLIError.reporting { () throws(CLIError) in try show() }
+    try CLIError.reporting { () throws(CLIError) in
+      try root.refuseUnlockFlag("status")
+      try show()
+    }
   }
 
   func show() throws(CLIError) {

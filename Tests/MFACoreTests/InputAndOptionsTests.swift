@@ -55,6 +55,18 @@ import Testing
     #expect(throws: OptionError.self) { try parse(arguments) }
   }
 
+  @Test func everyListedOptionIsAcceptedAndNothingElse() throws {
+    let samples = [
+      "secret": "=/x", "window": "=2", "deny": "=4", "fail_interval": "=1m", "unlock_time": "=1m",
+      "state_dir": "=/s", "conf": "=/c",
+    ]
+    for name in ModuleOptions.names.map({ String(decoding: $0, as: UTF8.self) }) {
+      _ = try parse([name + (samples[name] ?? "")])
+    }
+    #expect(ModuleOptions.names.count == 9)
+    #expect(throws: OptionError.self) { try parse(["remember=1d"]) }
+  }
+
   @Test func unknownOptionIsNamed() {
     do throws(OptionError) {
       _ = try parse(["nullok", "foo=bar"])

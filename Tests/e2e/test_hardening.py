@@ -1072,3 +1072,11 @@ def test_unlock_by_non_root_is_refused(env, enroll_bin):
     assert state.read_bytes() == before
     _, st, _ = parse_state_file(state)
     assert is_locked(st), st
+
+
+def test_unlock_flag_beside_another_command_is_refused(env):
+    """`--unlock status` must not quietly run status and leave the user locked."""
+    for command in ("status", "backup-codes"):
+        proc = run_cli(env, "--user", "alice", "--unlock", command)
+        assert proc.returncode == 1, (proc.returncode, proc.stdout, proc.stderr)
+        assert f"--unlock cannot be combined with '{command}'" in proc.stderr, proc.stderr
