@@ -7,11 +7,25 @@ MODULE := $(BUILD)/pam_mfa.so
 CLI := $(BUILD)/mfa-enroll
 TOOLS := $(BUILD)/test-tools
 
+# Install locations. libpam finds modules by bare name only in its own directory, so PAMDIR does
+# not follow PREFIX.
+PREFIX ?= /usr/local
+DESTDIR ?=
+MULTIARCH ?= $(shell dpkg-architecture -qDEB_HOST_MULTIARCH 2>/dev/null || gcc -print-multiarch)
+PAMDIR ?= /usr/lib/$(MULTIARCH)/security
+BINDIR ?= $(PREFIX)/bin
+MANDIR ?= $(PREFIX)/share/man
+SYSCONFDIR ?= /etc
+PAMCONFIGDIR ?= /usr/share/pam-configs
+# Packaging and offline builds: do not call apt-get.
+DEPS := $(if $(SKIP_DEPS),,deps)
+
 # Debian packages the build and the tests need (a fresh machine has none of them).
 APT_PACKAGES := libpam0g-dev libssl-dev libqrencode-dev pkg-config \
-	oathtool zbar-tools pamtester libpam-wrapper libnss-wrapper util-linux
+	oathtool zbar-tools pamtester libpam-wrapper libnss-wrapper util-linux \
+	debhelper dpkg-dev lintian mandoc
 
-.PHONY: all build deps test unit-test e2e-test demo format lint clean test-tools fuzz asan bench
+.PHONY: all build deps test unit-test e2e-test demo format lint clean test-tools fuzz asan bench install uninstall deb
 
 all: build
 
@@ -26,7 +40,7 @@ deps:
 	@$(PYTHON) -c 'import pytest, pexpect' 2>/dev/null || $(PYTHON) -m pip install -q pytest pexpect
 
 # SwiftPM rebuilds only what changed, so these always ask it.
-build: deps
+build: $(DEPS)
 	@mkdir -p $(BUILD)
 	@# The module: Embedded Swift, so no Swift runtime enters sshd/sudo; only pam_sm_* exported.
 	MFA_EMBEDDED=1 $(SWIFT) build -c release --product pam_mfa --scratch-path .build-embedded --disable-local-rpath
@@ -47,6 +61,7 @@ test-tools: $(TOOLS)/pamdrive $(TOOLS)/syslogcap.so
 
 test: build test-tools
 	$(MAKE) --no-print-directory lint
+	$(MAKE) --no-print-directory deb SKIP_DEPS=1
 	$(MAKE) --no-print-directory unit-test
 	$(MAKE) --no-print-directory asan
 	$(MAKE) --no-print-directory e2e-test
@@ -77,6 +92,33 @@ bench: deps
 asan:
 	ASAN_OPTIONS=detect_leaks=0 $(SWIFT) test --sanitize=address --scratch-path .build-asan
 
+# For systems without dpkg. The configuration file is never overwritten.
+install: build
+	install -D -m 0644 $(MODULE) $(DESTDIR)$(PAMDIR)/pam_mfa.so
+	install -D -m 0755 $(CLI) $(DESTDIR)$(BINDIR)/mfa-enroll
+	install -D -m 0644 man/pam_mfa.8 $(DESTDIR)$(MANDIR)/man8/pam_mfa.8
+	install -D -m 0644 man/pam_mfa.conf.5 $(DESTDIR)$(MANDIR)/man5/pam_mfa.conf.5
+	install -D -m 0644 man/mfa-enroll.1 $(DESTDIR)$(MANDIR)/man1/mfa-enroll.1
+	install -D -m 0644 pam/pam-configs/mfa $(DESTDIR)$(PAMCONFIGDIR)/mfa
+	@if [ -e $(DESTDIR)$(SYSCONFDIR)/security/pam_mfa.conf ]; then \
+		echo "keeping existing $(DESTDIR)$(SYSCONFDIR)/security/pam_mfa.conf"; \
+	else \
+		install -D -m 0644 pam/pam_mfa.conf $(DESTDIR)$(SYSCONFDIR)/security/pam_mfa.conf; \
+	fi
+
+# Removes what install put there, except the configuration file and any state or secrets.
+uninstall:
+	rm -f $(DESTDIR)$(PAMDIR)/pam_mfa.so $(DESTDIR)$(BINDIR)/mfa-enroll \
+		$(DESTDIR)$(MANDIR)/man8/pam_mfa.8 $(DESTDIR)$(MANDIR)/man5/pam_mfa.conf.5 \
+		$(DESTDIR)$(MANDIR)/man1/mfa-enroll.1 $(DESTDIR)$(PAMCONFIGDIR)/mfa
+
+# libpam-mfa and mfa-enroll .debs in build/deb (dpkg-buildpackage puts them in the parent dir).
+deb: $(DEPS)
+	dpkg-buildpackage -us -uc -b
+	@mkdir -p $(BUILD)/deb
+	mv ../libpam-mfa_*.deb ../mfa-enroll_*.deb ../pam-mfa_*.changes ../pam-mfa_*.buildinfo $(BUILD)/deb/
+	lintian --fail-on error,warning $(BUILD)/deb/*.deb
+
 # Enroll into a scratch file and log in through libpam + the built module; touches nothing in /etc.
 demo: build
 	@Tests/demo/demo.sh
@@ -86,6 +128,7 @@ format:
 
 lint:
 	$(SWIFT) format lint --strict --recursive Sources Tests Package.swift
+	@out=$$(mandoc -Tlint -W warning man/*); if [ -n "$$out" ]; then echo "$$out"; exit 1; fi
 
 clean:
 	rm -rf $(BUILD) .build .build-embedded

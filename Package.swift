@@ -53,7 +53,11 @@ if !embedded {
         "MFACore", "CLibc", "CQREncode",
         .product(name: "ArgumentParser", package: "swift-argument-parser"),
       ],
-      linkerSettings: [.linkedLibrary("qrencode")]),
+      // Full RELRO like the module: the dynamic linker resolves everything at start.
+      linkerSettings: [
+        .linkedLibrary("qrencode"),
+        .unsafeFlags(["-Xlinker", "-z", "-Xlinker", "now", "-Xlinker", "-z", "-Xlinker", "relro"]),
+      ]),
     .testTarget(name: "MFACoreTests", dependencies: ["MFACore"]),
     // `make bench`: in-process costs of the core (not shipped).
     .executableTarget(name: "mfa-bench", dependencies: ["MFACore"], path: "Tests/Bench"),
