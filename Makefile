@@ -44,10 +44,13 @@ build: $(DEPS)
 	@mkdir -p $(BUILD)
 	@# The module: Embedded Swift, so no Swift runtime enters sshd/sudo; only pam_sm_* exported.
 	MFA_EMBEDDED=1 $(SWIFT) build -c release --product pam_mfa --scratch-path .build-embedded --disable-local-rpath
-	strip --strip-unneeded -o $(MODULE) .build-embedded/release/libpam_mfa.so
+	@# Replace the deployable files only when they changed, so their dates mean something.
+	strip --strip-unneeded -o $(MODULE).new .build-embedded/release/libpam_mfa.so
+	cmp -s $(MODULE).new $(MODULE) && rm $(MODULE).new || mv $(MODULE).new $(MODULE)
 	@# The CLI: normal Swift with the standard library linked in, so it runs without a toolchain.
 	$(SWIFT) build -c release --product mfa-enroll --static-swift-stdlib
-	strip -o $(CLI) .build/release/mfa-enroll
+	strip -o $(CLI).new .build/release/mfa-enroll
+	cmp -s $(CLI).new $(CLI) && rm $(CLI).new || mv $(CLI).new $(CLI)
 
 $(TOOLS)/pamdrive: Tests/tools/pamdrive.c
 	@mkdir -p $(TOOLS)

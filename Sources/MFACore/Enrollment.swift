@@ -10,6 +10,9 @@ public struct Authenticator: Equatable, Sendable {
   public var period: Int
   /// The raw shared key (decoded from base32). Wiped by `Enrollment.wipe()`.
   public var key: [UInt8]
+  /// The time step of the code typed to confirm this authenticator in mfa-enroll (which cannot
+  /// write the root-owned state): the module treats it and older steps as used.
+  public var confirmedStep: Int64?
 
   public init(name: [UInt8], algorithm: OTPAlgorithm, digits: Int, period: Int, key: [UInt8]) {
     self.name = name

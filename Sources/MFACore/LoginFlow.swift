@@ -230,8 +230,11 @@ public enum LoginFlow {
     case .oneTimeCode(let code):
       let matches = TOTPVerifier.matches(code: code, enrollment: enrollment, time: now, window: options.window)
       for match in matches {
-        let name = enrollment.authenticators[match.authenticator].name
+        let authenticator = enrollment.authenticators[match.authenticator]
+        let name = authenticator.name
         if let last = state.lastStep(of: name), last >= match.step { continue }
+        // The step typed to confirm the enrollment counts as used too.
+        if let confirmed = authenticator.confirmedStep, confirmed >= match.step { continue }
         state.setLastStep(match.step, of: name)
         state.clearFailures()
         state.lastSuccess = now

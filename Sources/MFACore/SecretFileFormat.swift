@@ -81,6 +81,7 @@ public enum SecretFileFormat {
       out += [UInt8](" algorithm=" + authenticator.algorithm.name)
       out += [UInt8](" digits=" + String(authenticator.digits))
       out += [UInt8](" period=" + String(authenticator.period))
+      if let confirmed = authenticator.confirmedStep { out += [UInt8](" confirmed=" + String(confirmed)) }
       out += [UInt8](" secret=")
       out += Base32.encode(authenticator.key, padding: false)
       out.append(ASCII.newline)
@@ -146,6 +147,7 @@ public enum SecretFileFormat {
     var digits: Int?
     var period: Int?
     var key: [UInt8]?
+    var confirmed: Int64?
     for field in fields {
       guard let split = field.firstIndex(of: ASCII.equals), split > 0 else {
         key?.wipe()
@@ -182,6 +184,13 @@ public enum SecretFileFormat {
           throw FormatError(line: line, "period must be 15 to 300 seconds")
         }
         period = Int(number)
+      } else if fieldKey == [UInt8]("confirmed") {
+        duplicate = confirmed != nil
+        guard let number = parseDecimal(value) else {
+          key?.wipe()
+          throw FormatError(line: line, "confirmed must be a time step number")
+        }
+        confirmed = number
       } else if fieldKey == [UInt8]("secret") {
         duplicate = key != nil
         key?.wipe()
@@ -201,9 +210,11 @@ public enum SecretFileFormat {
     }
     guard let key else { throw FormatError(line: line, "missing secret=") }
     // name, algorithm, digits and period have the defaults authenticator apps assume.
-    return Authenticator(
+    var authenticator = Authenticator(
       name: name ?? Authenticator.defaultName, algorithm: algorithm ?? .sha1, digits: digits ?? 6,
       period: period ?? 30, key: key)
+    authenticator.confirmedStep = confirmed
+    return authenticator
   }
 
   /// Lines split on "\n"; a missing final newline still yields the last line.

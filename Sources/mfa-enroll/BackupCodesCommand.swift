@@ -27,13 +27,24 @@ struct MakeBackupCodes: ParsableCommand {
   func make() throws(CLIError) {
     let target = try Target.resolve(root.global)
     let store = try target.secretStore(override: secretFile)
-    let enrollment = try target.readEnrollment(store)
+    var enrollment = try target.readEnrollment(store)
+    defer { enrollment.wipe() }
+    var confirmedSteps: [Int64?] = enrollment.authenticators.map(\.confirmedStep)
     if !target.actingForOther {
-      try CodeConfirmation.ask(for: enrollment, failure: "the old backup codes stay as they were")
+      let confirmed = try CodeConfirmation.ask(for: enrollment, failure: "the old backup codes stay as they were")
+      confirmedSteps = confirmed.authenticators.map(\.confirmedStep)
     }
     let (codes, hashes) = try backup.generate()
     do throws(FileError) {
-      try store.update { current in current.backupCodes = hashes }
+      try store.update { current in
+        current.backupCodes = hashes
+        // The confirming code is spent, as at enrollment.
+        for index in current.authenticators.indices where index < confirmedSteps.count {
+          if let step = confirmedSteps[index], step > (current.authenticators[index].confirmedStep ?? -1) {
+            current.authenticators[index].confirmedStep = step
+          }
+        }
+      }
     } catch {
       throw CLIError("cannot save \(store.path): \(error.description); the old backup codes stay as they were")
     }

@@ -14,7 +14,7 @@ struct CLIError: Error, CustomStringConvertible {
     do throws(CLIError) {
       try body()
     } catch {
-      Terminal.printError("mfa-enroll: " + error.description)
+      if !error.description.isEmpty { Terminal.printError("mfa-enroll: " + error.description) }
       throw ExitCode.failure
     }
   }

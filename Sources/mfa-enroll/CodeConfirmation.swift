@@ -6,7 +6,9 @@ import MFACore
 enum CodeConfirmation {
   static let maxTries = 3
 
-  static func ask(for enrollment: Enrollment, failure: String) throws(CLIError) {
+  /// Returns the enrollment with the confirming step recorded on the matching authenticator,
+  /// so that the module never accepts that code for a login.
+  static func ask(for enrollment: Enrollment, failure: String) throws(CLIError) -> Enrollment {
     let digits = enrollment.authenticators.first?.digits ?? 6
     for attempt in 1...maxTries {
       guard let answer = Terminal.ask("Enter the \(digits)-digit code from your app: ") else {
@@ -16,8 +18,12 @@ enum CodeConfirmation {
       defer { typed.wipe() }
       if var code = try? CodeInput.digits(typed) {
         defer { code.wipe() }
-        if !TOTPVerifier.matches(code: code, enrollment: enrollment, time: Int64(time(nil)), window: 1).isEmpty {
-          return
+        let matches = TOTPVerifier.matches(code: code, enrollment: enrollment, time: Int64(time(nil)), window: 1)
+        if let match = matches.first {
+          var confirmed = enrollment
+          let previous = confirmed.authenticators[match.authenticator].confirmedStep ?? match.step
+          confirmed.authenticators[match.authenticator].confirmedStep = max(previous, match.step)
+          return confirmed
         }
       }
       let left = maxTries - attempt

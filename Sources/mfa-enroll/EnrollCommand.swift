@@ -88,11 +88,13 @@ struct Enroll: ParsableCommand {
     }
     show(uri: uri, issuer: issuerText, label: labelText, authenticator: authenticator)
 
-    try CodeConfirmation.ask(
+    var confirmed = try CodeConfirmation.ask(
       for: Enrollment(authenticators: [authenticator]), failure: "nothing was saved")
+    defer { confirmed.wipe() }
     // Backup codes exist only once the app is proven to work; the file gets their hashes.
     let (codes, hashes) = try backup.generate()
-    try save(Enrollment(authenticators: [authenticator], backupCodes: hashes), to: path, target: target)
+    confirmed.backupCodes = hashes
+    try save(confirmed, to: path, target: target)
     if target.actingForOther {
       AuditLog.record("enrolled user=\(account.name) secret=\(path)")
       print("Saved to \(path). Logins of \(account.name) through pam_mfa now ask for a code.")

@@ -309,4 +309,15 @@ final class MemoryStore: StateStore {
     #expect(run(host, MemoryStore()) == .accepted)
     #expect(host.told == ["Backup code accepted. You have 4 backup codes left."])
   }
+
+  @Test func theCodeThatConfirmedTheEnrollmentCannotLogIn() {
+    let step = OTP.timeStep(at: 1_111_111_111, period: 30)
+    let host = FakeHost()
+    host.writeSecret("pam_mfa 1\ntotp confirmed=\(step) secret=GEZDGNBVGY3TQOJQGEZDGNBVGY3TQOJQ\n")
+    host.answers = [code(at: 1_111_111_111), code(at: 1_111_111_111 + 30)]
+    let store = MemoryStore()
+    #expect(run(host, store) == .denied)
+    #expect(host.logs.last?.contains("replay") == true)
+    #expect(run(host, store) == .accepted)
+  }
 }

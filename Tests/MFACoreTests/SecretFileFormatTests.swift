@@ -22,10 +22,11 @@ let hash32 = "AAAQEAYEAUDAOCAJBIFQYDIOB4IBCEQTCQKRMFYYDENBWHA5DYPQ"
   }
 
   @Test func roundTrips() throws {
-    let enrollment = Enrollment(authenticators: [
+    var enrollment = Enrollment(authenticators: [
       Authenticator(name: [UInt8]("default"), algorithm: .sha1, digits: 6, period: 30, key: Self.key),
       Authenticator(name: [UInt8]("tablet"), algorithm: .sha512, digits: 8, period: 60, key: Self.key + [1]),
     ])
+    enrollment.authenticators[1].confirmedStep = 59_000_000
     let text = SecretFileFormat.serialize(enrollment)
     #expect(try SecretFileFormat.parse(text) == enrollment)
     #expect(text.text.contains("pam_mfa 1\n"))

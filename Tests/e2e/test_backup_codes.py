@@ -41,7 +41,7 @@ CODE_ROW_RE = re.compile(rf"    ({C4}-{C4}-{C4})(?:    ({C4}-{C4}-{C4}))?")
 BLOCK_HEAD = "Your backup codes (each works once, instead of a code from the app):"
 BLOCK_TAIL = "Store them somewhere safe now"
 HEADER_RE = re.compile(r"pam_mfa 1")
-TOTP_RE = re.compile(r"totp name=default algorithm=SHA1 digits=6 period=30 secret=([A-Z2-7]{32})")
+TOTP_RE = re.compile(r"totp name=default algorithm=SHA1 digits=6 period=30 (?:confirmed=\d+ )?secret=([A-Z2-7]{32})")
 BACKUP_RE = re.compile(r"backup kdf=pbkdf2-sha256 iterations=(\d+) salt=([A-Z2-7]+) hash=([A-Z2-7]+)")
 PROMPT_MSG = ("PROMPT_ECHO_OFF", PROMPT)
 
@@ -327,7 +327,7 @@ def test_countdown_warns_when_few_are_left(env):
         assert run.result == "PAM_AUTH_ERR", str(run)
         assert any(f"wrong backup code (failure {n + 1} of 10)" in ln for ln in mfa_lines(run)), str(run)
     # the file is still a working enrollment
-    run = login(env, enr, code(enr.secret), "deny=10")
+    run = login(env, enr, code(enr.secret, time.time() + 30), "deny=10")
     assert run.result == "PAM_SUCCESS", str(run)
 
 
@@ -713,7 +713,7 @@ def test_status_counts_codes_and_shows_the_last_login(env):
 
 def test_syslog_names_the_method_and_never_a_backup_code(env):
     enr = enroll(env)
-    run = login(env, enr, code(enr.secret))
+    run = login(env, enr, code(enr.secret, time.time() + 30))
     assert run.result == "PAM_SUCCESS", str(run)
     lines = mfa_lines(run)
     assert any("user=alice service=mfa-test: accepted totp code (authenticator default)" in ln

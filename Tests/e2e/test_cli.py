@@ -302,7 +302,9 @@ def pamtester_login(work: Path, secret_file: Path, answer: str) -> str:
 def test_enroll_then_login_with_pamtester(work, module_so):
     secret_file = work / "s" / "secret"
     uri, _, t_used = enroll(work, secret_file=secret_file)
-    # the step used to confirm the enrollment may not be used again
+    # the code typed to confirm the enrollment is spent: it cannot log in
+    out = pamtester_login(work, secret_file, enroll_code(uri, t_used))
+    assert "successfully authenticated" not in out, out
     t = wait_next_step(t_used)
     out = pamtester_login(work, secret_file, enroll_code(uri, t))
     assert "successfully authenticated" in out, out

@@ -359,7 +359,7 @@ def test_enroll_for_a_user_into_a_root_store(env, root_store):
         st_file.st_uid, st_file.st_gid, oct(mode_of(path)))
     assert f"secret={uri_secret(uri)}" in path.read_text()
     assert open_as(ALICE_UID, path) == "DENIED"
-    run = env.run_pam([f"conf={conf}"], answers=[code(uri_secret(uri), fresh_step())])
+    run = env.run_pam([f"conf={conf}"], answers=[code(uri_secret(uri), fresh_step() + 30)])
     assert run.result == "PAM_SUCCESS", str(run)
 
 

@@ -1,0 +1,123 @@
+import ArgumentParser
+import Glibc
+import MFACore
+
+/// `mfa-enroll doctor`: checks this host's PAM and sshd setup and says what to change.
+struct Doctor: ParsableCommand {
+  static let configuration = CommandConfiguration(
+    abstract: "Check this host's setup (PAM stacks, sshd, clock, your secret file) and say what to fix.",
+    discussion: "Exit status 0 only when no check fails; warnings do not fail.")
+
+  @ParentCommand var root: MFAEnroll
+
+  @Option(help: ArgumentHelp("The PAM configuration directory.", valueName: "dir"))
+  var pamDir = "/etc/pam.d"
+
+  @Option(help: ArgumentHelp("Where libpam looks for modules.", valueName: "dir"))
+  var moduleDir = "/usr/lib/\(multiarch())/security"
+
+  @Option(help: ArgumentHelp("sshd_config to check with `sshd -T -f` (default: sshd's own).", valueName: "path"))
+  var sshdConfig: String?
+
+  @Option(help: ArgumentHelp("The sshd binary.", valueName: "path"))
+  var sshd: String?
+
+  @Option(help: ArgumentHelp("The secret file to check (default: as for enroll).", valueName: "path"))
+  var secretFile: String?
+
+  func run() throws {
+    try CLIError.reporting { () throws(CLIError) in
+      try root.refuseUnlockFlag("doctor")
+      let findings = try check()
+      for finding in findings {
+        print(finding.level.rawValue.padding(5) + " " + finding.message)
+        if let fix = finding.fix, finding.level != .ok { print("      fix: " + fix) }
+      }
+      let failures = findings.filter { $0.level == .failure }.count
+      let warnings = findings.filter { $0.level == .warning }.count
+      print("")
+      print("\(failures) problem(s), \(warnings) warning(s).")
+      if failures > 0 { throw CLIError.silentFailure }
+    }
+  }
+
+  func check() throws(CLIError) -> [Finding] {
+    var findings: [Finding] = []
+    // sshd is the reason most hosts have pam_mfa; the others are checked where they use it.
+    let sshdStack = PAMStack.load(service: "sshd", directory: pamDir)
+    if let sshdStack {
+      findings += DoctorChecks.stack(sshdStack, moduleDirectory: moduleDir, requireMFA: true)
+    } else {
+      findings.append(Finding(level: .warning, message: "\(pamDir)/sshd does not exist (no sshd PAM stack)"))
+    }
+    for service in ["sudo", "login", "su"] {
+      if let stack = PAMStack.load(service: service, directory: pamDir) {
+        findings += DoctorChecks.stack(stack, moduleDirectory: moduleDir, requireMFA: false)
+      }
+    }
+    findings += checkSSHD(stack: sshdStack)
+    findings.append(
+      DoctorChecks.clock(
+        timedatectl: runProgram(["timedatectl", "show", "-p", "NTPSynchronized"]),
+        chronyc: runProgram(["chronyc", "tracking"])))
+    findings.append(try checkSecretFile())
+    return findings
+  }
+
+  func checkSSHD(stack: PAMStack?) -> [Finding] {
+    guard let binary = sshd ?? findExecutable(["/usr/sbin/sshd", "/usr/local/sbin/sshd"]) else {
+      return [Finding(level: .warning, message: "sshd: not installed here; skipped its checks")]
+    }
+    var arguments = [binary, "-T"]
+    if let sshdConfig { arguments += ["-f", sshdConfig] }
+    guard let result = runProgram(arguments), result.status == 0 else {
+      let output = runProgram(arguments)?.output.split(separator: "\n").first.map(String.init) ?? "could not run"
+      return [
+        Finding(
+          level: .failure, message: "sshd: `\(arguments.joined(separator: " "))` failed: \(output)",
+          fix: "fix sshd_config until  sshd -t  is silent")
+      ]
+    }
+    return DoctorChecks.sshd(DoctorChecks.sshdSettings(result.output), stack: stack)
+  }
+
+  func checkSecretFile() throws(CLIError) -> Finding {
+    let target = try Target.resolve(root.global)
+    let store = try target.secretStore(override: secretFile)
+    do throws(FileError) {
+      let enrollment = try store.read()
+      return Finding(
+        level: .ok,
+        message: "secret file \(store.path): private, \(enrollment.authenticators.count) authenticator(s), "
+          + "\(enrollment.backupCodes.count) backup code(s)")
+    } catch .notFound {
+      return Finding(
+        level: .warning, message: "secret file \(store.path) does not exist: \(target.account.name) is not enrolled",
+        fix: "run  mfa-enroll")
+    } catch {
+      return Finding(
+        level: .failure, message: "secret file \(store.path) \(error.description); pam_mfa refuses it",
+        fix: "chmod 600 \(store.path); chown \(target.account.name) \(store.path)")
+    }
+  }
+}
+
+/// Debian's multiarch triplet for this build (where libpam looks for modules).
+func multiarch() -> String {
+  #if arch(x86_64)
+    return "x86_64-linux-gnu"
+  #elseif arch(arm64)
+    return "aarch64-linux-gnu"
+  #else
+    return "linux-gnu"
+  #endif
+}
+
+extension String {
+  func padding(_ width: Int) -> String { self + String(repeating: " ", count: max(0, width - count)) }
+}
+
+extension CLIError {
+  /// Exit status 1 with nothing more to say (the report above said it).
+  static let silentFailure = CLIError("")
+}
