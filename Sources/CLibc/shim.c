@@ -26,3 +26,18 @@ int mfa_getpwuid(uid_t uid, struct passwd *entry, char *buffer, size_t length,
 int mfa_rename_noreplace(int olddirfd, const char *oldpath, int newdirfd, const char *newpath) {
   return renameat2(olddirfd, oldpath, newdirfd, newpath, RENAME_NOREPLACE);
 }
+
+int mfa_user_in_group(const char *user, gid_t base, const char *group) {
+  struct group entry, *found = NULL;
+  char buffer[16384];
+  if (getgrnam_r(group, &entry, buffer, sizeof(buffer), &found) != 0 || found == NULL) return -1;
+  gid_t wanted = found->gr_gid;
+  if (base == wanted) return 1;
+  gid_t groups[1024];
+  int count = (int)(sizeof(groups) / sizeof(groups[0]));
+  if (getgrouplist(user, base, groups, &count) < 0) return -1;
+  for (int i = 0; i < count; i++) {
+    if (groups[i] == wanted) return 1;
+  }
+  return 0;
+}

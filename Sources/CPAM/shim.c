@@ -2,6 +2,8 @@
 
 #include <stdlib.h>
 #include <string.h>
+#include <dlfcn.h>
+#include <unistd.h>
 
 void mfa_pam_syslog(pam_handle_t *pamh, int priority, const char *message) {
   pam_syslog(pamh, priority, "%s", message);
@@ -49,4 +51,40 @@ int mfa_regain_priv(pam_handle_t *pamh, void *token) {
   int rc = pam_modutil_regain_priv(pamh, &state->privs);
   free(state);
   return rc == 0 ? PAM_SUCCESS : PAM_SESSION_ERR;
+}
+
+/* The two entry points of libqrencode we use, declared from its documented ABI
+ * (QRcode { int version; int width; unsigned char *data; }) so the module needs no header. */
+struct mfa_qrcode {
+  int version;
+  int width;
+  unsigned char *data;
+};
+typedef struct mfa_qrcode *(*mfa_qr_encode_fn)(const char *, int, int, int, int);
+typedef void (*mfa_qr_free_fn)(struct mfa_qrcode *);
+
+int mfa_qr_matrix(const char *text, unsigned char *out, int capacity) {
+  /* RTLD_NODELETE: loaded once per process, like the module itself. */
+  void *library = dlopen("libqrencode.so.4", RTLD_NOW | RTLD_LOCAL | RTLD_NODELETE);
+  if (library == NULL) return -1;
+  mfa_qr_encode_fn encode = (mfa_qr_encode_fn)dlsym(library, "QRcode_encodeString");
+  mfa_qr_free_fn release = (mfa_qr_free_fn)dlsym(library, "QRcode_free");
+  if (encode == NULL || release == NULL) return -1;
+  /* version 0 (smallest), QR_ECLEVEL_M = 1, QR_MODE_8 = 2, case-sensitive. */
+  struct mfa_qrcode *code = encode(text, 0, 1, 2, 1);
+  if (code == NULL) return -1;
+  int width = code->width;
+  if (width <= 0 || width * width > capacity) {
+    release(code);
+    return -1;
+  }
+  for (int i = 0; i < width * width; i++) out[i] = code->data[i] & 1;
+  release(code);
+  return width;
+}
+
+int mfa_hostname(char *buffer, size_t length) {
+  if (gethostname(buffer, length - 1) != 0) return -1;
+  buffer[length - 1] = 0;
+  return 0;
 }

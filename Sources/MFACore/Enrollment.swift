@@ -48,6 +48,10 @@ public struct Enrollment: Equatable, Sendable {
   /// Hashes of the unused backup codes; a used one is removed from the file.
   public var backupCodes: [BackupCodeHash]
 
+  /// `mfa-enroll forget`: remote hosts remembered before this time need a code again. (The user
+  /// cannot write the root-owned state, so the revocation lives in their own file.)
+  public var forgetBefore: Int64 = 0
+
   public init(authenticators: [Authenticator], backupCodes: [BackupCodeHash] = []) {
     self.authenticators = authenticators
     self.backupCodes = backupCodes

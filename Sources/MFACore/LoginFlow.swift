@@ -32,6 +32,12 @@ public protocol LoginHost: PrivilegeSwitch {
   func prompt(_ text: String, echo: Bool) -> [UInt8]?
   /// Shows a line to the user (an error or an information).
   func tell(_ text: String, isError: Bool)
+  /// The QR code of `text` (width, modules row by row, true for dark); nil when unavailable.
+  func qrCode(_ text: String) -> (width: Int, modules: [Bool])?
+  /// This machine's name, for the issuer and label of an enrollment made at login.
+  func hostName() -> [UInt8]
+  /// Whether the user belongs to the group (primary or supplementary); nil: no such group.
+  func isMember(_ account: UserAccount, ofGroup group: [UInt8]) -> Bool?
   /// Asks the application to pause after a failure (pam_fail_delay).
   func requestFailureDelay()
   /// Seconds since the epoch.
@@ -108,6 +114,21 @@ public enum LoginFlow {
       host.log(.notice, who + ": unknown user")
       return .unknownUser
     }
+    // Policy by group: break-glass accounts pass; outside require_group a code is optional.
+    var mustUseCode = true
+    for (group, exempt) in [(options.exemptGroup, true), (options.requireGroup, false)] {
+      guard let group else { continue }
+      guard let member = host.isMember(account, ofGroup: group) else {
+        host.log(.error, "configuration error: group " + group.text + " does not exist; refusing every login")
+        return .configurationError
+      }
+      if exempt && member {
+        host.log(.notice, who + ": member of exempt_group " + group.text + ": no code asked")
+        return .notEnrolledAllowed
+      }
+      if !exempt && !member { mustUseCode = false }
+    }
+
     let path: String
     do throws(FileError) {
       path = try PathTemplate.expand(options.secretPath, user: account.name, home: account.home)
@@ -121,12 +142,10 @@ public enum LoginFlow {
     do throws(FileError) {
       enrollment = try secrets.read()
     } catch .notFound {
-      if options.nullOK {
-        if options.debug { host.log(.debug, who + ": not enrolled (" + path + "), nullok: ignoring") }
-        return .notEnrolledAllowed
+      if mustUseCode && options.enrollAtLogin && !(options.enrollDeadline.map { host.now() >= $0 } ?? false) {
+        return LoginEnrollment.run(host: host, store: store, secrets: secrets, options: options, who: who)
       }
-      host.log(.notice, who + ": not enrolled: " + path + " does not exist; denied")
-      return .denied
+      return notEnrolled(host: host, options: options, who: who, path: path, mustUseCode: mustUseCode)
     } catch {
       host.log(.error, who + ": secret file " + path + " " + error.description + "; denied")
       return .denied
@@ -134,8 +153,17 @@ public enum LoginFlow {
     defer { enrollment.wipe() }
 
     // Tell a locked-out user before they type; the decision itself is made under the lock.
-    if let state = try? store.peek(user: account.name), state.isLocked(at: host.now()) {
+    let known = try? store.peek(user: account.name)
+    if let state = known, state.isLocked(at: host.now()) {
       return refuseLocked(host: host, who: who, until: state.lockedUntil)
+    }
+    // remember=: a host this user typed a code from recently needs none (never without a host).
+    let remoteHost = rememberableHost(context, options: options)
+    if let remoteHost, let state = known,
+      state.remembers(remoteHost, at: host.now(), forgetBefore: enrollment.forgetBefore)
+    {
+      host.log(.info, who + ": remembered host: no code asked")
+      return .accepted
     }
 
     guard var typed = host.prompt(prompt, echo: false) else {
@@ -149,7 +177,10 @@ public enum LoginFlow {
     let verdict: Verdict
     do throws(FileError) {
       verdict = try store.update(user: account.name) { state in
-        decide(&state, answer: answer, enrollment: enrollment, secrets: secrets, options: options, now: host.now())
+        let verdict = decide(
+          &state, answer: answer, enrollment: enrollment, secrets: secrets, options: options, now: host.now())
+        if let remoteHost, verdict.isSuccess { state.remember(remoteHost, at: host.now(), for: options.remember) }
+        return verdict
       }
     } catch {
       host.log(.error, who + ": state file in " + options.stateDirectory + " " + error.description + "; denied")
@@ -185,6 +216,35 @@ public enum LoginFlow {
     }
   }
 
+  /// The host to remember after a success, when `remember=` is on and the login has one.
+  static func rememberableHost(_ context: LoginContext, options: ModuleOptions) -> [UInt8]? {
+    guard options.remember > 0, let host = context.remoteHost, UserState.isStorableHost(host) else { return nil }
+    return host
+  }
+
+  /// A user without a secret file: pass, refuse, or (enroll=login) enroll them now.
+  static func notEnrolled(
+    host: some LoginHost, options: ModuleOptions, who: String, path: String, mustUseCode: Bool
+  ) -> LoginOutcome {
+    if !mustUseCode {
+      if options.debug { host.log(.debug, who + ": not in require_group and not enrolled: ignoring") }
+      return .notEnrolledAllowed
+    }
+    if let deadline = options.enrollDeadline, host.now() >= deadline {
+      host.log(.notice, who + ": not enrolled after the enrollment deadline; denied")
+      host.tell(
+        "Two-factor login was required from " + CivilDate.format(days: deadline / 86_400) + ". To set it up, contact "
+          + options.contact + ".", isError: true)
+      return .denied
+    }
+    if options.nullOK {
+      if options.debug { host.log(.debug, who + ": not enrolled (" + path + "), nullok: ignoring") }
+      return .notEnrolledAllowed
+    }
+    host.log(.notice, who + ": not enrolled: " + path + " does not exist; denied")
+    return .denied
+  }
+
   /// What happened to one attempt, decided under the user's lock.
   enum Verdict {
     case accepted(authenticator: Int)
@@ -197,6 +257,13 @@ public enum LoginFlow {
     case replayed(failures: Int, lockedFor: Int64)
     /// The secret file could not be rewritten, so a backup code could not be used up.
     case backupCodeUnavailable(FileError)
+
+    var isSuccess: Bool {
+      switch self {
+      case .accepted, .acceptedBackupCode: return true
+      default: return false
+      }
+    }
   }
 
   static func decide<Privileges: PrivilegeSwitch>(

@@ -39,6 +39,19 @@ public struct ModuleOptions {
   public var failInterval: Int64 = 15 * 60
   /// Seconds of the first lockout; each further one in a row doubles, up to `maxUnlockTime`.
   public var unlockTime: Int64 = 5 * 60
+  /// Only members of this group must use a code; others pass as with `nullok`.
+  public var requireGroup: [UInt8]?
+  /// Members of this group pass without a code (break-glass accounts).
+  public var exemptGroup: [UInt8]?
+  /// `enroll=login`: walk a user without an enrollment through it inside the login.
+  public var enrollAtLogin = false
+  /// After the end of this day (UTC, seconds since the epoch of the next midnight), a user
+  /// without an enrollment is refused instead of being offered enrollment.
+  public var enrollDeadline: Int64?
+  /// Whom to contact, in messages to users who are refused for policy reasons.
+  public var contact = "your system administrator"
+  /// Seconds a remote host stays remembered after a successful code; 0: never remembered.
+  public var remember: Int64 = 0
   /// The configuration file that was read (for `debug`).
   public var configPath = ModuleOptions.defaultConfigPath
 
@@ -46,7 +59,10 @@ public struct ModuleOptions {
   /// `apply` refuses anything else, and a test holds this list and pam_mfa(8) to each other.
   public static let names: [[UInt8]] = [
     "secret", "nullok", "window", "deny", "fail_interval", "unlock_time", "state_dir", "conf", "debug",
+    "require_group", "exempt_group", "enroll", "enroll_deadline", "contact", "remember",
   ].map { Array($0.utf8) }
+
+  public static let rememberRange: ClosedRange<Int64> = 60...(90 * 86_400)
 
   public static let windowRange = 0...10
   public static let denyRange = 1...100
@@ -140,6 +156,34 @@ public struct ModuleOptions {
       failInterval = try ModuleOptions.duration(name, value, range: ModuleOptions.failIntervalRange)
     } else if name == [UInt8]("unlock_time") {
       unlockTime = try ModuleOptions.duration(name, value, range: ModuleOptions.unlockTimeRange)
+    } else if name == [UInt8]("require_group") {
+      requireGroup = try ModuleOptions.groupName(name, value)
+    } else if name == [UInt8]("exempt_group") {
+      exemptGroup = try ModuleOptions.groupName(name, value)
+    } else if name == [UInt8]("enroll") {
+      if value == [UInt8]("login") {
+        enrollAtLogin = true
+      } else if value == [UInt8]("off") {
+        enrollAtLogin = false
+      } else {
+        throw .invalidValue(option: name.text, reason: "must be login or off")
+      }
+    } else if name == [UInt8]("enroll_deadline") {
+      guard let value, let day = CivilDate.parse(value) else {
+        throw .invalidValue(option: name.text, reason: "must be a date YYYY-MM-DD")
+      }
+      enrollDeadline = (day + 1) * 86_400
+    } else if name == [UInt8]("contact") {
+      guard let value, !value.isEmpty, value.count <= 200, !value.contains(where: { $0 < 0x20 }) else {
+        throw .invalidValue(option: name.text, reason: "needs a short text, e.g. the help desk's address")
+      }
+      contact = value.text
+    } else if name == [UInt8]("remember") {
+      if value == [UInt8]("0") || value == [UInt8]("off") {
+        remember = 0
+      } else {
+        remember = try ModuleOptions.duration(name, value, range: ModuleOptions.rememberRange)
+      }
     } else if name == [UInt8]("conf") && fromArguments {
       // Handled by resolve(); naming another file from inside a file is not allowed.
       _ = try ModuleOptions.path(name, value)
@@ -152,7 +196,11 @@ public struct ModuleOptions {
   public var summary: String {
     "conf=" + configPath + " secret=" + secretPath + " state_dir=" + stateDirectory + " window="
       + String(window) + " deny=" + String(deny) + " fail_interval=" + String(failInterval)
-      + " unlock_time=" + String(unlockTime) + (nullOK ? " nullok" : "") + (debug ? " debug" : "")
+      + " unlock_time=" + String(unlockTime) + " remember=" + String(remember)
+      + (requireGroup.map { " require_group=" + $0.text } ?? "")
+      + (exemptGroup.map { " exempt_group=" + $0.text } ?? "")
+      + (enrollAtLogin ? " enroll=login" : "") + (enrollDeadline.map { " enroll_deadline=" + String($0) } ?? "")
+      + (nullOK ? " nullok" : "") + (debug ? " debug" : "")
   }
 
   /// How long the `lockouts`-th lockout in a row lasts: `unlockTime` doubled each time, capped.
@@ -169,6 +217,15 @@ public struct ModuleOptions {
   static func splitOption(_ argument: [UInt8]) -> ([UInt8], [UInt8]?) {
     guard let equals = argument.firstIndex(of: ASCII.equals) else { return (argument, nil) }
     return (Array(argument[0..<equals]), Array(argument[(equals + 1)...]))
+  }
+
+  static func groupName(_ name: [UInt8], _ value: [UInt8]?) throws(OptionError) -> [UInt8] {
+    guard let value, !value.isEmpty, value.count <= 64,
+      !value.contains(where: { $0 <= 0x20 || $0 == ASCII.slash || $0 == 0x3A })
+    else {
+      throw .invalidValue(option: name.text, reason: "needs a group name")
+    }
+    return value
   }
 
   static func noValue(_ name: [UInt8], _ value: [UInt8]?) throws(OptionError) {

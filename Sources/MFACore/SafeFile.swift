@@ -177,7 +177,8 @@ public enum SafeFile {
     var written = 0
     while written < contents.count {
       let count = contents.withUnsafeBytes { raw in
-        CLibc.write(fd, raw.baseAddress! + written, raw.count - written)
+        guard let base = raw.baseAddress else { return 0 }
+        return CLibc.write(fd, base + written, raw.count - written)
       }
       if count < 0 {
         if mfa_errno() == EINTR { continue }

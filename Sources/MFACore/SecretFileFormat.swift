@@ -34,6 +34,7 @@ public enum SecretFileFormat {
     var sawHeader = false
     var authenticators: [Authenticator] = []
     var backupCodes: [BackupCodeHash] = []
+    var forgetBefore: Int64 = 0
     var lineNumber = 0
     for rawLine in lines(contents) {
       lineNumber += 1
@@ -60,6 +61,12 @@ public enum SecretFileFormat {
           throw FormatError(line: lineNumber, "duplicate authenticator name")
         }
         authenticators.append(authenticator)
+      } else if words[0] == [UInt8]("forget") {
+        guard words.count == 2, words[1].starts(with: [UInt8]("before=")),
+          let before = parseDecimal(Array(words[1].dropFirst(7)))
+        else { throw FormatError(line: lineNumber, "expected forget before=TIME") }
+        if forgetBefore != 0 { throw FormatError(line: lineNumber, "duplicate forget record") }
+        forgetBefore = before
       } else if words[0] == [UInt8]("backup") {
         backupCodes.append(try parseBackup(Array(words.dropFirst()), line: lineNumber))
       } else {
@@ -68,7 +75,9 @@ public enum SecretFileFormat {
     }
     if !sawHeader { throw FormatError(line: 0, "empty file (no 'pam_mfa 1' header)") }
     if authenticators.isEmpty { throw FormatError(line: 0, "no authenticator in the file") }
-    return Enrollment(authenticators: authenticators, backupCodes: backupCodes)
+    var enrollment = Enrollment(authenticators: authenticators, backupCodes: backupCodes)
+    enrollment.forgetBefore = forgetBefore
+    return enrollment
   }
 
   public static func serialize(_ enrollment: Enrollment) -> [UInt8] {
@@ -86,6 +95,7 @@ public enum SecretFileFormat {
       out += Base32.encode(authenticator.key, padding: false)
       out.append(ASCII.newline)
     }
+    if enrollment.forgetBefore > 0 { out += [UInt8]("forget before=" + String(enrollment.forgetBefore) + "\n") }
     for code in enrollment.backupCodes {
       out += [UInt8]("backup kdf=pbkdf2-sha256 iterations=" + String(code.iterations) + " salt=")
       out += Base32.encode(code.salt, padding: false)

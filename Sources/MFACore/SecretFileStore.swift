@@ -1,3 +1,5 @@
+import CLibc
+
 /// Runs file work with a user's privileges. The module uses pam_modutil_drop_priv, the CLI
 /// seteuid; tests simply run the body.
 public protocol PrivilegeSwitch {
@@ -48,6 +50,33 @@ public struct SecretFileStore<Privileges: PrivilegeSwitch> {
           try SafeFile.write(path: path, contents: contents, mode: 0o600)
         }
         return result
+      }
+    }
+  }
+
+  /// Writes a new secret file (never over an existing one): parent directories 0700, the file
+  /// 0600, atomically under the lock.
+  public func create(_ enrollment: Enrollment) throws(FileError) {
+    var contents = SecretFileFormat.serialize(enrollment)
+    defer { contents.wipe() }
+    let (directory, _) = try SafeFile.split(path)
+    try withAccess { () throws(FileError) in
+      try SafeFile.makeDirectories(directory, mode: 0o700)
+      try withExclusiveLock(path + ".lock") { () throws(FileError) in
+        try SafeFile.write(path: path, contents: contents, mode: 0o600, replace: false)
+      }
+    }
+  }
+
+  /// Removes the secret file (the enrollment), under its lock.
+  public func remove() throws(FileError) {
+    try withAccess { () throws(FileError) in
+      try withExclusiveLock(path + ".lock") { () throws(FileError) in
+        // Only a file we would have read: never follow or remove something else.
+        let fd = try SafeFile.openChecked(
+          path, flags: O_RDONLY, owners: isRootStore ? [0, account.uid] : [account.uid], forbiddenMode: 0)
+        close(fd)
+        if path.withCString({ unlink($0) }) != 0 { throw FileError.system(.last("unlink")) }
       }
     }
   }

@@ -96,7 +96,8 @@ public struct FileStateStore: StateStore {
       var written = 0
       while written < slot.count {
         let count = slot.withUnsafeBytes { raw in
-          pwrite(fd, raw.baseAddress! + written, raw.count - written, off_t(offset + written))
+          guard let base = raw.baseAddress else { return 0 }
+          return pwrite(fd, base + written, raw.count - written, off_t(offset + written))
         }
         if count < 0 {
           if mfa_errno() == EINTR { continue }

@@ -7,7 +7,8 @@ public enum SystemRandom {
     var filled = 0
     while filled < count {
       let result = buffer.withUnsafeMutableBytes { raw in
-        getrandom(raw.baseAddress! + filled, count - filled, 0)
+        guard let base = raw.baseAddress else { return 0 }
+        return getrandom(base + filled, count - filled, 0)
       }
       if result < 0 {
         let code = mfa_errno()

@@ -19,6 +19,18 @@ public struct UserState: Equatable {
   public var lockedUntil: Int64 = 0
   /// The last successful login (0: never).
   public var lastSuccess: Int64 = 0
+  /// Remote hosts that need no code until `until` (`remember=`), newest last.
+  public var remembered: [RememberedHost] = []
+
+  public struct RememberedHost: Equatable {
+    public var host: [UInt8]
+    /// When the code was typed from there.
+    public var since: Int64
+    public var until: Int64
+  }
+
+  /// At most this many hosts are kept per user; the oldest goes first.
+  public static let maxRemembered = 16
 
   public init() {}
 
@@ -35,6 +47,23 @@ public struct UserState: Equatable {
   }
 
   public func isLocked(at now: Int64) -> Bool { lockedUntil > now }
+
+  /// Whether `host` is remembered at `now`, counting only entries made after `forgetBefore`.
+  public func remembers(_ host: [UInt8], at now: Int64, forgetBefore: Int64) -> Bool {
+    remembered.contains { $0.host == host && $0.until > now && $0.since >= forgetBefore }
+  }
+
+  public mutating func remember(_ host: [UInt8], at now: Int64, for duration: Int64) {
+    remembered.removeAll { $0.host == host || $0.until <= now }
+    remembered.append(RememberedHost(host: host, since: now, until: now + duration))
+    if remembered.count > UserState.maxRemembered { remembered.removeFirst(remembered.count - UserState.maxRemembered) }
+  }
+
+  /// A host name that can be stored and logged as one word.
+  public static func isStorableHost(_ host: [UInt8]) -> Bool {
+    // 128 bytes × 16 hosts keeps the state well inside one 4 KiB slot.
+    !host.isEmpty && host.count <= 128 && !host.contains { $0 <= 0x20 || $0 >= 0x7F || $0 == ASCII.hash }
+  }
 
   /// Clears failures and lockouts (a success, or root's `unlock`).
   public mutating func clearFailures() {
@@ -92,6 +121,13 @@ public enum UserStateFormat {
       } else if record == [UInt8]("lockouts"), words.count == 3, numbers.count == 2 {
         state.lockouts = Int(numbers[0])
         state.lockedUntil = numbers[1]
+      } else if record == [UInt8]("remember") {
+        // Several remember lines are allowed; undo the duplicate check for them.
+        seen.removeLast()
+        guard words.count == 4, UserState.isStorableHost(words[1]), let since = parseDecimal(words[2]),
+          let until = parseDecimal(words[3])
+        else { throw FormatError(line: lineNumber, "bad remember record") }
+        state.remembered.append(UserState.RememberedHost(host: words[1], since: since, until: until))
       } else if record == [UInt8]("last-success"), words.count == 2, numbers.count == 1 {
         state.lastSuccess = numbers[0]
       } else {
@@ -116,6 +152,11 @@ public enum UserStateFormat {
       out += [UInt8]("lockouts " + String(state.lockouts) + " " + String(state.lockedUntil) + "\n")
     }
     if state.lastSuccess > 0 { out += [UInt8]("last-success " + String(state.lastSuccess) + "\n") }
+    for entry in state.remembered {
+      out += [UInt8]("remember ")
+      out += entry.host
+      out += [UInt8](" " + String(entry.since) + " " + String(entry.until) + "\n")
+    }
     return out
   }
 }

@@ -73,6 +73,31 @@ struct PAMBridge: LoginHost {
     if let ignored { free(ignored) }
   }
 
+  func isMember(_ account: UserAccount, ofGroup group: [UInt8]) -> Bool? {
+    let result = account.name.text.withCString { user in
+      group.text.withCString { name in mfa_user_in_group(user, account.gid, name) }
+    }
+    return result < 0 ? nil : result == 1
+  }
+
+  func qrCode(_ text: String) -> (width: Int, modules: [Bool])? {
+    // Version 40 is 177 modules wide; an otpauth URI needs far less.
+    var buffer = [UInt8](repeating: 0, count: 177 * 177)
+    let width = text.withCString { source in
+      buffer.withUnsafeMutableBufferPointer { mfa_qr_matrix(source, $0.baseAddress, Int32($0.count)) }
+    }
+    guard width > 0 else { return nil }
+    return (Int(width), buffer[0..<Int(width * width)].map { $0 == 1 })
+  }
+
+  func hostName() -> [UInt8] {
+    var buffer = [CChar](repeating: 0, count: 256)
+    guard buffer.withUnsafeMutableBufferPointer({ mfa_hostname($0.baseAddress, $0.count) }) == 0 else {
+      return [UInt8]("localhost".utf8)
+    }
+    return buffer.withUnsafeBufferPointer { $0.baseAddress.map(PAMBridge.bytes) } ?? [UInt8]("localhost".utf8)
+  }
+
   func requestFailureDelay() {
     // libpam applies it once, after the whole stack, and only when the stack failed.
     _ = pam_fail_delay(handle, PAMBridge.failureDelayMicroseconds)

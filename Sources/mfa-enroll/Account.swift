@@ -76,14 +76,14 @@ struct CLIPrivileges: PrivilegeSwitch {
 func hostName() -> String {
   var buffer = [CChar](repeating: 0, count: 256)
   guard gethostname(&buffer, buffer.count - 1) == 0 else { return "localhost" }
-  return buffer.withUnsafeBufferPointer { String(cString: $0.baseAddress!) }
+  return String(decoding: buffer.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
 }
 
 /// The current working directory, to make a relative path absolute.
 func currentDirectory() -> String {
   var buffer = [CChar](repeating: 0, count: Int(PATH_MAX) + 1)
   guard getcwd(&buffer, buffer.count) != nil else { return "/" }
-  return buffer.withUnsafeBufferPointer { String(cString: $0.baseAddress!) }
+  return String(decoding: buffer.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
 }
 
 func absolute(_ path: String) -> String {

@@ -52,12 +52,12 @@ enum DoctorChecks {
         findings.append(
           Finding(
             level: .failure, message: "\(place): pam_mfa is 'sufficient': a right code alone skips the password",
-            fix: "change it to:  auth required \(rule.module) \(rule.arguments.joined(separator: " "))"))
+            fix: "change it to:  " + (["auth", "required", rule.module] + rule.arguments).joined(separator: " ")))
       case "optional":
         findings.append(
           Finding(
             level: .failure, message: "\(place): pam_mfa is 'optional': a wrong code still logs in",
-            fix: "change it to:  auth required \(rule.module) \(rule.arguments.joined(separator: " "))"))
+            fix: "change it to:  " + (["auth", "required", rule.module] + rule.arguments).joined(separator: " ")))
       default:
         findings.append(
           Finding(
@@ -79,7 +79,7 @@ enum DoctorChecks {
   /// The keys of `sshd -T` output that matter here, lower-cased as sshd prints them.
   static func sshdSettings(_ output: String) -> [String: String] {
     var settings: [String: String] = [:]
-    for line in output.split(separator: "\n") {
+    for line in output.split(whereSeparator: \.isNewline) {
       let parts = line.split(separator: " ", maxSplits: 1)
       guard parts.count == 2 else { continue }
       settings[String(parts[0]).lowercased()] = String(parts[1])
@@ -110,7 +110,12 @@ enum DoctorChecks {
     }
     let methods = settings["authenticationmethods"] ?? "any"
     let lists = methods == "any" ? [] : methods.split(separator: " ").map { $0.split(separator: ",").map(String.init) }
-    let withPassword = stack.map { stack in stack.mfaRules.contains { stack.hasPasswordCheck(before: $0) } } ?? false
+    // Without a pam_mfa line (already a failure above) judge the password by the stack alone.
+    let withPassword =
+      stack.map { stack in
+        stack.mfaRules.isEmpty
+          ? stack.hasPasswordModule : stack.mfaRules.contains { stack.hasPasswordCheck(before: $0) }
+      } ?? false
     if methods == "any" {
       let keys = settings["pubkeyauthentication"] != "no"
       findings.append(
@@ -134,14 +139,14 @@ enum DoctorChecks {
         findings.append(
           Finding(
             level: .warning,
-            message: "sshd: key, then password and code: /etc/pam.d/sshd still includes the password check",
-            fix: "for key + code only, comment out  @include common-auth  in /etc/pam.d/sshd"))
+            message: "sshd: key, then password and code: the sshd PAM stack still includes the password check",
+            fix: "for key + code only, comment out  @include common-auth  in the sshd PAM stack"))
       } else if !keyFirst && !withPassword {
         findings.append(
           Finding(
             level: .failure,
             message:
-              "sshd: AuthenticationMethods '\(methods)' with no password in /etc/pam.d/sshd: the code is the only factor",
+              "sshd: AuthenticationMethods '\(methods)' with no password in the sshd PAM stack: the code is the only factor",
             fix:
               "keep  @include common-auth  before pam_mfa, or use  AuthenticationMethods publickey,keyboard-interactive"
           ))

@@ -48,7 +48,10 @@ struct Doctor: ParsableCommand {
     if let sshdStack {
       findings += DoctorChecks.stack(sshdStack, moduleDirectory: moduleDir, requireMFA: true)
     } else {
-      findings.append(Finding(level: .warning, message: "\(pamDir)/sshd does not exist (no sshd PAM stack)"))
+      findings.append(
+        Finding(
+          level: .warning, message: "\(pamDir)/sshd does not exist (no sshd PAM stack)",
+          fix: "install openssh-server; then add pam_mfa to \(pamDir)/sshd"))
     }
     for service in ["sudo", "login", "su"] {
       if let stack = PAMStack.load(service: service, directory: pamDir) {
@@ -65,13 +68,20 @@ struct Doctor: ParsableCommand {
   }
 
   func checkSSHD(stack: PAMStack?) -> [Finding] {
-    guard let binary = sshd ?? findExecutable(["/usr/sbin/sshd", "/usr/local/sbin/sshd"]) else {
-      return [Finding(level: .warning, message: "sshd: not installed here; skipped its checks")]
+    guard let binary = sshd ?? findExecutable(["/usr/sbin/sshd", "/usr/local/sbin/sshd"]), access(binary, X_OK) == 0
+    else {
+      return [
+        Finding(
+          level: .warning, message: "sshd: not installed here; skipped its checks",
+          fix: "install openssh-server, or name the binary with --sshd PATH")
+      ]
     }
     var arguments = [binary, "-T"]
     if let sshdConfig { arguments += ["-f", sshdConfig] }
     guard let result = runProgram(arguments), result.status == 0 else {
-      let output = runProgram(arguments)?.output.split(separator: "\n").first.map(String.init) ?? "could not run"
+      // sshd ends lines with \r\n, which Swift counts as one Character: split on any newline.
+      let output =
+        runProgram(arguments)?.output.split(whereSeparator: \.isNewline).first.map(String.init) ?? "could not run"
       return [
         Finding(
           level: .failure, message: "sshd: `\(arguments.joined(separator: " "))` failed: \(output)",
@@ -114,7 +124,8 @@ func multiarch() -> String {
 }
 
 extension String {
-  func padding(_ width: Int) -> String { self + String(repeating: " ", count: max(0, width - count)) }
+  /// Left-aligned in `width` columns, always followed by at least one space.
+  func padding(_ width: Int) -> String { self + String(repeating: " ", count: max(1, width - count)) }
 }
 
 extension CLIError {

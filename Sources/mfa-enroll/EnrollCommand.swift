@@ -94,6 +94,8 @@ struct Enroll: ParsableCommand {
     // Backup codes exist only once the app is proven to work; the file gets their hashes.
     let (codes, hashes) = try backup.generate()
     confirmed.backupCodes = hashes
+    // A new secret: hosts remembered for the old one must ask again.
+    confirmed.forgetBefore = Int64(time(nil))
     try save(confirmed, to: path, target: target)
     if target.actingForOther {
       AuditLog.record("enrolled user=\(account.name) secret=\(path)")

@@ -11,7 +11,9 @@ struct MFAEnroll: ParsableCommand {
       code from the app. Root can act for another user with --user NAME (e.g. to enroll a user \
       into a root-owned store, or `mfa-enroll --user NAME --unlock` after a lockout).
       """,
-    subcommands: [Enroll.self, MakeBackupCodes.self, Status.self, Unlock.self, Doctor.self],
+    subcommands: [
+      Enroll.self, MakeBackupCodes.self, Status.self, Disable.self, Forget.self, Reset.self, Unlock.self, Doctor.self,
+    ],
     defaultSubcommand: Enroll.self
   )
 

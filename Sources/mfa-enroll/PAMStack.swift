@@ -61,15 +61,23 @@ struct PAMStack {
   var authRules: [PAMRule] { rules.filter { $0.type == "auth" } }
   var mfaRules: [PAMRule] { authRules.filter(\.isPAMMFA) }
 
+  static let passwordModules = ["pam_unix.so", "pam_sss.so", "pam_ldap.so", "pam_krb5.so", "pam_winbind.so"]
+
+  static func checksPassword(_ rule: PAMRule) -> Bool {
+    passwordModules.contains { rule.module.hasSuffix($0) }
+  }
+
   /// An auth module that checks a password (pam_unix and friends) before pam_mfa.
   func hasPasswordCheck(before rule: PAMRule) -> Bool {
-    let passwordModules = ["pam_unix.so", "pam_sss.so", "pam_ldap.so", "pam_krb5.so", "pam_winbind.so"]
     for other in authRules {
       if other.file == rule.file && other.line == rule.line { return false }
-      if passwordModules.contains(where: { other.module.hasSuffix($0) }) { return true }
+      if PAMStack.checksPassword(other) { return true }
     }
     return false
   }
+
+  /// A password module anywhere in the auth stack.
+  var hasPasswordModule: Bool { authRules.contains(where: PAMStack.checksPassword) }
 
   /// Whether some other auth module would make the stack succeed when pam_mfa returns
   /// PAM_IGNORE (nullok): libpam refuses a stack in which every module ignored.

@@ -12,10 +12,24 @@ struct Status: ParsableCommand {
   @Option(help: ArgumentHelp("The secret file (default: as for enroll).", valueName: "path"))
   var secretFile: String?
 
+  @Flag(help: "Every user with an enrollment, one line each (root only).")
+  var all = false
+
+  @Flag(help: "With --all: JSON for scripts.")
+  var json = false
+
+  func validate() throws {
+    if json && !all { throw ValidationError("--json goes with --all") }
+  }
+
   func run() throws {
     try CLIError.reporting { () throws(CLIError) in
       try root.refuseUnlockFlag("status")
-      try show()
+      if all {
+        try StatusReport.all(root.global, json: json)
+      } else {
+        try show()
+      }
     }
   }
 

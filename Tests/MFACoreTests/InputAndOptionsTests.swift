@@ -58,13 +58,18 @@ import Testing
   @Test func everyListedOptionIsAcceptedAndNothingElse() throws {
     let samples = [
       "secret": "=/x", "window": "=2", "deny": "=4", "fail_interval": "=1m", "unlock_time": "=1m",
-      "state_dir": "=/s", "conf": "=/c",
+      "state_dir": "=/s", "conf": "=/c", "require_group": "=mfa", "exempt_group": "=breakglass",
+      "enroll": "=login", "enroll_deadline": "=2027-01-31", "contact": "=helpdesk", "remember": "=30d",
     ]
     for name in ModuleOptions.names.map({ String(decoding: $0, as: UTF8.self) }) {
       _ = try parse([name + (samples[name] ?? "")])
     }
-    #expect(ModuleOptions.names.count == 9)
-    #expect(throws: OptionError.self) { try parse(["remember=1d"]) }
+    #expect(ModuleOptions.names.count == 15)
+    #expect(throws: OptionError.self) { try parse(["remember_me=1d"]) }
+    #expect(throws: OptionError.self) { try parse(["enroll=yes"]) }
+    #expect(throws: OptionError.self) { try parse(["enroll_deadline=2027-02-30"]) }
+    #expect(throws: OptionError.self) { try parse(["require_group=a/b"]) }
+    #expect(throws: OptionError.self) { try parse(["remember=10s"]) }
   }
 
   @Test func unknownOptionIsNamed() {

@@ -36,8 +36,17 @@ final class FakeHost: LoginHost {
   func readConfigFile(_ path: String) throws(FileError) -> [UInt8]? { config }
   func tell(_ text: String, isError: Bool) { told.append(text) }
   func requestFailureDelay() { delays += 1 }
+  var groups: [String: [String]] = [:]
+  func qrCode(_ text: String) -> (width: Int, modules: [Bool])? { (21, [Bool](repeating: true, count: 441)) }
+  func hostName() -> [UInt8] { [UInt8]("testhost") }
+  func isMember(_ account: UserAccount, ofGroup group: [UInt8]) -> Bool? {
+    groups[group.text].map { $0.contains(account.name.text) }
+  }
+  /// When set, answers prompts instead of `answers` (for answers that depend on what was shown).
+  var answerProvider: ((FakeHost) -> [UInt8]?)?
   func prompt(_ text: String, echo: Bool) -> [UInt8]? {
     prompts.append(text + (echo ? " [echo]" : ""))
+    if let answerProvider { return answerProvider(self) }
     return answers.isEmpty ? nil : answers.removeFirst()
   }
   func now() -> Int64 { time }

@@ -100,7 +100,11 @@ def parse_secret_file(path) -> tuple:
     m = TOTP_RE.fullmatch(lines[1])
     assert m, text
     backups = []
-    for ln in lines[2:]:
+    rest = lines[2:]
+    # a fresh enrollment voids earlier remembered hosts: one `forget before=TIME` record
+    if rest and re.fullmatch(r"forget before=\d+", rest[0]):
+        rest = rest[1:]
+    for ln in rest:
         b = BACKUP_RE.fullmatch(ln)
         assert b, f"not a well-formed backup line: {ln!r}"
         salt, digest = b32(b.group(2)), b32(b.group(3))

@@ -149,6 +149,13 @@ def sample_args(env, option: str, secret_arg: str, state: Path) -> list:
         "state_dir": [],            # always given below
         "conf": [f"conf={conf}"],
         "debug": ["debug"],
+        # alice's primary group is alice; she is not in bob's group
+        "require_group": ["require_group=alice"],
+        "exempt_group": ["exempt_group=bob"],
+        "enroll": ["enroll=login"],
+        "enroll_deadline": ["enroll_deadline=2099-12-31"],
+        "contact": ["contact=helpdesk"],
+        "remember": ["remember=1h"],
     }
     assert option in samples, f"no sample value for the documented option {option!r}: add one"
     args = [a for a in samples[option] if a != secret_arg]
@@ -171,7 +178,7 @@ def test_documented_options_are_accepted_by_the_module(env):
         assert run.result == "PAM_SERVICE_ERR", f"{option}x: {run}"
 
 
-@pytest.mark.parametrize("argument", ["remember=1d", "nullok=yes", "window=11"])
+@pytest.mark.parametrize("argument", ["remember_me=1d", "nullok=yes", "window=11", "enroll=yes"])
 def test_undocumented_or_invalid_option_is_a_service_error(env, argument):
     _, secret = env.write_secret()
     run = env.run_pam([f"secret={env.secret_path()}", argument], answers=[code(secret)])

@@ -38,4 +38,8 @@ int mfa_getpwnam(const char *name, struct passwd *entry, char *buffer, size_t le
 int mfa_getpwuid(uid_t uid, struct passwd *entry, char *buffer, size_t length,
                  struct passwd **found);
 
+/// 1 when `user` (primary group `base`) belongs to the group named `group`, 0 when not,
+/// -1 when no such group exists or the lookup fails.
+int mfa_user_in_group(const char *user, gid_t base, const char *group);
+
 #endif

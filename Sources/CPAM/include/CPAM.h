@@ -18,4 +18,12 @@ void *mfa_drop_priv(pam_handle_t *pamh, const char *name, uid_t uid, gid_t gid);
 /// Regains root and frees the token; returns PAM_SUCCESS or PAM_SESSION_ERR.
 int mfa_regain_priv(pam_handle_t *pamh, void *token);
 
+/// The QR code of `text` as width×width bytes (1 = dark module) in `out`; returns the width,
+/// or -1 when libqrencode cannot be loaded (it is dlopen'ed on first use, never linked: hosts
+/// that do not enroll at login never load it) or the text does not fit `capacity`.
+int mfa_qr_matrix(const char *text, unsigned char *out, int capacity);
+
+/// gethostname into `buffer`; 0 on success.
+int mfa_hostname(char *buffer, size_t length);
+
 #endif

@@ -1,0 +1,99 @@
+/// `enroll=login`: a user without an enrollment, who has already passed the stack's earlier
+/// factor, sets up the authenticator inside the login: QR code and setup key as text through the
+/// conversation, a first code (three tries), then the secret file and backup codes. Nothing is
+/// written unless a right code was typed.
+enum LoginEnrollment {
+  static let prompt = "Code from your app: "
+  static let tries = 3
+
+  static func run<Host: LoginHost, Store: StateStore, Privileges: PrivilegeSwitch>(
+    host: Host, store: Store, secrets: SecretFileStore<Privileges>, options: ModuleOptions, who: String
+  ) -> LoginOutcome {
+    var key: [UInt8]
+    do throws(SystemError) {
+      key = try SystemRandom.bytes(20)
+    } catch {
+      host.log(.error, who + ": enrollment at login: " + error.description + "; denied")
+      return .denied
+    }
+    var enrollment = Enrollment(authenticators: [
+      Authenticator(name: Authenticator.defaultName, algorithm: .sha1, digits: 6, period: 30, key: key)
+    ])
+    key.wipe()
+    defer { enrollment.wipe() }
+
+    let machine = host.hostName().text
+    let label = secrets.account.name.text + "@" + machine
+    let uri = OTPAuthURI.totp(issuer: machine, label: label, authenticator: enrollment.authenticators[0])
+    host.log(.notice, who + ": not enrolled: offering enrollment at login")
+    var intro = "Two-factor login is required for this account. Set it up now:\n"
+    intro += "scan this QR code with your authenticator app (Microsoft Authenticator, Google Authenticator, FreeOTP...)"
+    host.tell(intro, isError: false)
+    if let qr = host.qrCode(uri) {
+      var picture = ""
+      for line in QRText.halfBlocks(width: qr.width, modules: qr.modules) { picture += line + "\n" }
+      host.tell(picture, isError: false)
+    }
+    host.tell(
+      "Or add an account by hand: " + label + ", setup key " + OTPAuthURI.groupedKey(enrollment.authenticators[0].key)
+        + " (time-based, 6 digits).", isError: false)
+
+    for attempt in 1...tries {
+      guard var typed = host.prompt(prompt, echo: false) else {
+        host.log(.error, who + ": conversation failed during enrollment at login; nothing saved")
+        return .conversationFailed
+      }
+      defer { typed.wipe() }
+      if var code = try? CodeInput.digits(typed) {
+        defer { code.wipe() }
+        if let match = TOTPVerifier.matches(code: code, enrollment: enrollment, time: host.now(), window: 1).first {
+          return save(
+            host: host, store: store, secrets: secrets, enrollment: &enrollment, step: match.step, who: who,
+            contact: options.contact)
+        }
+      }
+      if attempt < tries { host.tell("That code is not right. Check the app and try again.", isError: true) }
+    }
+    host.log(.notice, who + ": enrollment at login: no right code after \(tries) tries; nothing saved; denied")
+    host.tell("No right code after \(tries) tries; nothing was saved.", isError: true)
+    return .denied
+  }
+
+  static func save<Host: LoginHost, Store: StateStore, Privileges: PrivilegeSwitch>(
+    host: Host, store: Store, secrets: SecretFileStore<Privileges>, enrollment: inout Enrollment, step: Int64,
+    who: String, contact: String
+  ) -> LoginOutcome {
+    enrollment.authenticators[0].confirmedStep = step
+    let codes: [[UInt8]]
+    do throws(SystemError) {
+      let made = try BackupCodes.generate(count: BackupCodes.defaultCount)
+      codes = made.codes
+      enrollment.backupCodes = made.hashes
+    } catch {
+      host.log(.error, who + ": enrollment at login: " + error.description + "; denied")
+      return .denied
+    }
+    do throws(FileError) {
+      // State first: if it cannot be written, no file appears whose first code could be replayed.
+      let name = enrollment.authenticators[0].name
+      let now = host.now()
+      try store.update(user: secrets.account.name) { state in
+        state.setLastStep(max(step, state.lastStep(of: name) ?? step), of: name)
+        state.clearFailures()
+        state.lastSuccess = now
+      }
+      try secrets.create(enrollment)
+    } catch {
+      host.log(
+        .error, who + ": enrollment at login: cannot save " + secrets.path + " " + error.description + "; denied")
+      host.tell("The enrollment could not be saved; nothing changed. Contact " + contact + ".", isError: true)
+      return .denied
+    }
+    var text = "Saved. Your backup codes (each works once if you lose your phone; they are not shown again):\n"
+    for code in codes { text += "    " + BackupCodes.display(code) + "\n" }
+    text += "Store them somewhere safe now."
+    host.tell(text, isError: false)
+    host.log(.notice, who + ": enrolled at login (" + secrets.path + ")")
+    return .accepted
+  }
+}

@@ -1,0 +1,110 @@
+import Glibc
+import MFACore
+
+/// `mfa-enroll status --all [--json]`: one line (or JSON object) per enrolled user.
+enum StatusReport {
+  struct Row {
+    let user: String
+    let path: String
+    let store: String
+    let algorithm: String
+    let backupCodes: Int
+    let locked: Bool
+    let lastSuccess: Int64
+    let problem: String?
+  }
+
+  static func all(_ global: GlobalOptions, json: Bool) throws(CLIError) {
+    guard getuid() == 0 else { throw CLIError("only root can list every user (status --all)") }
+    var base = global
+    base.user = nil
+    let options = try Target.resolve(base).options
+    let now = Int64(time(nil))
+    var rows: [Row] = []
+    for account in allAccounts() {
+      guard
+        let path = try? PathTemplate.expand(
+          options.secretPath, user: Array(account.name.utf8), home: Array(account.home.utf8))
+      else { continue }
+      let store = SecretFileStore(path: path, account: account.core, privileges: CLIPrivileges())
+      let kind = store.isRootStore ? "root" : "home"
+      let state = try? FileStateStore(directory: options.stateDirectory).peek(user: Array(account.name.utf8))
+      do throws(FileError) {
+        let enrollment = try store.read()
+        rows.append(
+          Row(
+            user: account.name, path: path, store: kind,
+            algorithm: enrollment.authenticators.map { $0.algorithm.name }.joined(separator: ","),
+            backupCodes: enrollment.backupCodes.count, locked: state?.isLocked(at: now) ?? false,
+            lastSuccess: state?.lastSuccess ?? 0, problem: nil))
+      } catch .notFound {
+        continue
+      } catch .system(_) {
+        // No home, or a path root cannot walk as the user: not an enrollment to report.
+        continue
+      } catch {
+        rows.append(
+          Row(
+            user: account.name, path: path, store: kind, algorithm: "", backupCodes: 0,
+            locked: state?.isLocked(at: now) ?? false, lastSuccess: state?.lastSuccess ?? 0,
+            problem: error.description))
+      }
+    }
+    if json {
+      print("[" + rows.map(jsonObject).joined(separator: ",\n ") + "]")
+      return
+    }
+    print(
+      "USER".padding(16) + "STORE".padding(6) + "ALGORITHM".padding(10) + "BACKUP".padding(7) + "LOCKED".padding(7)
+        + "LAST SUCCESS")
+    for row in rows {
+      let last = row.lastSuccess > 0 ? formatTime(row.lastSuccess) : "-"
+      let algorithm = row.problem == nil ? row.algorithm : "unusable: " + (row.problem ?? "")
+      print(
+        row.user.padding(16) + row.store.padding(6) + algorithm.padding(10) + String(row.backupCodes).padding(7)
+          + (row.locked ? "yes" : "no").padding(7) + last)
+    }
+  }
+
+  static func allAccounts() -> [LocalAccount] {
+    var accounts: [LocalAccount] = []
+    setpwent()
+    defer { endpwent() }
+    while let entry = getpwent() {
+      if let account = LocalAccount(entry.pointee) { accounts.append(account) }
+    }
+    return accounts
+  }
+
+  static func jsonObject(_ row: Row) -> String {
+    var fields = [
+      "\"user\": " + jsonString(row.user), "\"secret_file\": " + jsonString(row.path),
+      "\"store\": " + jsonString(row.store), "\"algorithm\": " + jsonString(row.algorithm),
+      "\"backup_codes_left\": \(row.backupCodes)", "\"locked\": \(row.locked)",
+      "\"last_success\": " + (row.lastSuccess > 0 ? jsonString(formatTime(row.lastSuccess)) : "null"),
+    ]
+    fields.append("\"problem\": " + (row.problem.map(jsonString) ?? "null"))
+    return "{" + fields.joined(separator: ", ") + "}"
+  }
+
+  /// A JSON string literal: quotes, backslashes and control characters escaped.
+  static func jsonString(_ text: String) -> String {
+    var out = "\""
+    for scalar in text.unicodeScalars {
+      switch scalar {
+      case "\"": out += "\\\""
+      case "\\": out += "\\\\"
+      case "\n": out += "\\n"
+      case "\t": out += "\\t"
+      default:
+        if scalar.value < 0x20 {
+          let hex = String(scalar.value, radix: 16)
+          out += "\\u" + String(repeating: "0", count: 4 - hex.count) + hex
+        } else {
+          out.unicodeScalars.append(scalar)
+        }
+      }
+    }
+    return out + "\""
+  }
+}

@@ -1,0 +1,1093 @@
+#!/usr/bin/env python3
+"""`make bench`: pam_mfa beside pam_google_authenticator and pam_oath.
+
+Measures, for each module, a whole pamtester login (interleaved with the
+other modules and with pam_permit, the floor), what one dlopen() costs in
+time and memory, and whether a long-lived host's memory grows over thousands
+of logins; and for pam_mfa alone its core costs (from mfa-bench) and 200
+concurrent logins over 50 users.  Prints a Markdown report and writes it to
+BENCHMARKS.md (--output), with the command, the date and the machine.
+
+Runs as root.  Everything lives in one temporary directory, removed at the
+end: nothing in /etc is read or written (pamtester runs under pam_wrapper
+with its own service directory; the helpers use pam_start_confdir).  Secrets,
+TOTP codes and backup codes are made at run time and never stored in the
+repository.  TOTP codes come from oathtool.
+
+    python3 Tests/Bench/bench.py            # full run (make bench)
+    python3 Tests/Bench/bench.py --quick    # a few rounds, to try the script
+    MFA_BENCH_QUICK=1 make bench            # the same through make
+"""
+
+from __future__ import annotations
+
+import argparse
+import base64
+import datetime
+import hashlib
+import os
+import random
+import re
+import shlex
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[2]
+BUILD = REPO / "build"
+BENCH_BUILD = BUILD / "bench"
+TOOLS_SRC = REPO / "Tests" / "tools"
+TEST_TOOLS = BUILD / "test-tools"
+PAMDRIVE = TEST_TOOLS / "pamdrive"
+SYSLOGCAP = TEST_TOOLS / "syslogcap.so"
+DLOPEN_PROBE = BENCH_BUILD / "dlopen_probe"
+CYCLE_HOST = BENCH_BUILD / "cycle_host"
+
+PAM_WRAPPER = "libpam_wrapper.so"
+NSS_WRAPPER = "libnss_wrapper.so"
+
+GA = "pam_google_authenticator"
+OATH = "pam_oath"
+MFA = "pam_mfa"
+PERMIT = "pam_permit"
+GA_REUSE = "pam_google_authenticator +DISALLOW_REUSE"
+
+PERIOD = 30
+GROWTH_LIMIT_KB = 64
+BACKUP_ALPHABET = "23456789abcdefghijkmnpqrstuvwxyz"
+BACKUP_ITERATIONS = 10_000
+BACKUP_COUNT = 10  # per user, as mfa-enroll makes them; the module checks every one
+
+
+# ---------------------------------------------------------------------------
+# small helpers
+# ---------------------------------------------------------------------------
+
+
+def die(message: str) -> None:
+    print(f"bench: {message}", file=sys.stderr)
+    sys.exit(1)
+
+
+def run(cmd, **kw) -> subprocess.CompletedProcess:
+    kw.setdefault("capture_output", True)
+    kw.setdefault("text", True)
+    return subprocess.run([str(c) for c in cmd], **kw)
+
+
+def median(values):
+    s = sorted(values)
+    n = len(s)
+    if n == 0:
+        return float("nan")
+    return s[n // 2] if n % 2 else (s[n // 2 - 1] + s[n // 2]) / 2
+
+
+def percentile(values, p: float):
+    """Nearest-rank percentile (p in 0..100)."""
+    s = sorted(values)
+    if not s:
+        return float("nan")
+    rank = max(1, -(-len(s) * p // 100))  # ceil
+    return s[int(rank) - 1]
+
+
+def ratio(value, base) -> str:
+    if base is None or value is None or base <= 0:
+        return "–"
+    return f"{value / base:.2f}×"
+
+
+def b32(data: bytes) -> str:
+    return base64.b32encode(data).decode().rstrip("=")
+
+
+def new_secret() -> str:
+    return b32(os.urandom(20))
+
+
+def write_file(path: Path, text: str, mode: int = 0o600, uid: int = 0) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW, mode)
+    with os.fdopen(fd, "w") as f:
+        f.write(text)
+    os.chown(path, uid, uid)
+    os.chmod(path, mode)
+
+
+def restore(pristine: Path, target: Path) -> None:
+    """Put a pristine copy in place atomically (owner and mode kept)."""
+    tmp = target.with_name(target.name + ".bench-tmp")
+    shutil.copy2(pristine, tmp)
+    st = os.stat(pristine)
+    os.chown(tmp, st.st_uid, st.st_gid)
+    os.replace(tmp, target)
+
+
+class Codes:
+    """TOTP codes from oathtool, cached per step."""
+
+    def __init__(self, secret: str):
+        self.secret = secret
+        self.cache: dict[int, str] = {}
+
+    def at(self, t: float) -> str:
+        step = int(t) // PERIOD
+        if step not in self.cache:
+            out = run(["oathtool", "--totp", "-b", self.secret, "-N", f"@{step * PERIOD}"],
+                      check=True).stdout.strip()
+            if not re.fullmatch(r"\d{6}", out):
+                die(f"oathtool printed {out!r}")
+            self.cache[step] = out
+        return self.cache[step]
+
+    def now(self) -> str:
+        return self.at(time.time())
+
+    def steps_from_now(self, count: int) -> list[tuple[int, str]]:
+        """(step, code) for the current step and the count-1 after it."""
+        step = int(time.time()) // PERIOD
+        out = run(["oathtool", "--totp", "-b", self.secret, "-N", f"@{step * PERIOD}",
+                   "-w", str(count - 1)], check=True).stdout.split()
+        if len(out) != count:
+            die(f"oathtool -w printed {len(out)} codes, not {count}")
+        return [(step + k, c) for k, c in enumerate(out)]
+
+
+def seconds_left_in_step() -> float:
+    return PERIOD - (time.time() % PERIOD)
+
+
+def wait_for_step_margin(margin: float) -> None:
+    """Sleep into the next step when fewer than `margin` seconds are left in this one."""
+    left = seconds_left_in_step()
+    if left < margin:
+        time.sleep(left + 0.2)
+
+
+# ---------------------------------------------------------------------------
+# the machine and the modules
+# ---------------------------------------------------------------------------
+
+
+def package_so(package: str, name: str) -> Path | None:
+    proc = run(["dpkg", "-L", package])
+    if proc.returncode != 0:
+        return None
+    for line in proc.stdout.splitlines():
+        if line.endswith("/" + name) and Path(line).exists():
+            return Path(line)
+    return None
+
+
+def package_version(package: str) -> str:
+    proc = run(["dpkg-query", "-W", "-f=${Version}", package])
+    return proc.stdout.strip() if proc.returncode == 0 and proc.stdout.strip() else "not installed"
+
+
+def needed(path: Path) -> list[str]:
+    out = run(["readelf", "-d", path]).stdout
+    return re.findall(r"\(NEEDED\)\s+Shared library: \[([^\]]+)\]", out)
+
+
+def resolved_library(path: Path, soname: str) -> Path | None:
+    out = run(["ldd", path]).stdout
+    m = re.search(re.escape(soname) + r" => (\S+)", out)
+    return Path(m.group(1)) if m else None
+
+
+def machine_facts() -> dict:
+    cpu = "unknown"
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    return {
+        "nproc": os.cpu_count(),
+        "cpu": cpu,
+        "kernel": os.uname().release,
+        "os": _os_release(),
+    }
+
+
+def _os_release() -> str:
+    try:
+        for line in Path("/etc/os-release").read_text().splitlines():
+            if line.startswith("PRETTY_NAME="):
+                return line.split("=", 1)[1].strip('"')
+    except OSError:
+        pass
+    return "unknown"
+
+
+def loadavg() -> str:
+    try:
+        return " ".join(Path("/proc/loadavg").read_text().split()[:3])
+    except OSError:
+        return "?"
+
+
+def pam_mfa_identity(module: Path) -> str:
+    version = "?"
+    try:
+        first = (REPO / "debian" / "changelog").read_text().splitlines()[0]
+        m = re.search(r"\(([^)]+)\)", first)
+        if m:
+            version = m.group(1)
+    except (OSError, IndexError):
+        pass
+    commit = run(["git", "-C", REPO, "rev-parse", "--short", "HEAD"]).stdout.strip() or "?"
+    dirty = run(["git", "-C", REPO, "status", "--porcelain", "--untracked-files=no"]).stdout.strip()
+    digest = hashlib.sha256(module.read_bytes()).hexdigest()[:12]
+    return (f"{version} (source), commit {commit}{' with local changes' if dirty else ''}, "
+            f"{module.name} sha256 {digest}…")
+
+
+# ---------------------------------------------------------------------------
+# helpers in C
+# ---------------------------------------------------------------------------
+
+
+def _stale(target: Path, source: Path) -> bool:
+    return not target.exists() or target.stat().st_mtime < source.stat().st_mtime
+
+
+def _compile(cmd: list, target: Path) -> None:
+    target.parent.mkdir(parents=True, exist_ok=True)
+    tmp = target.with_name(target.name + f".tmp{os.getpid()}")
+    proc = run([str(tmp) if c == "@OUT@" else c for c in cmd])
+    if proc.returncode != 0:
+        die(f"compiling {target.name} failed:\n{proc.stderr}")
+    os.replace(tmp, target)
+
+
+def build_helpers() -> None:
+    jobs = [
+        (PAMDRIVE, TOOLS_SRC / "pamdrive.c", ["-lpam", "-ldl"], []),
+        (DLOPEN_PROBE, TOOLS_SRC / "dlopen_probe.c", ["-lpam", "-ldl"], []),
+        (CYCLE_HOST, TOOLS_SRC / "cycle_host.c", ["-lpam"], ["-pthread"]),
+    ]
+    for target, src, libs, flags in jobs:
+        if _stale(target, src):
+            _compile(["cc", "-O2", "-Wall", "-Wextra", *flags, "-o", "@OUT@", src, *libs], target)
+    src = TOOLS_SRC / "syslogcap.c"
+    if _stale(SYSLOGCAP, src):
+        _compile(["cc", "-shared", "-fPIC", "-O2", "-Wall", "-o", "@OUT@", src], SYSLOGCAP)
+
+
+# ---------------------------------------------------------------------------
+# the world: service files, secrets, pristine copies
+# ---------------------------------------------------------------------------
+
+
+class World:
+    def __init__(self, base: Path, modules: dict[str, Path]):
+        self.base = base
+        self.modules = modules
+        self.secret = new_secret()
+        self.codes = Codes(self.secret)
+        self.syslog_null = {"MFA_TEST_SYSLOG": "/dev/null"}
+
+        # pamtester's service directory: only what the rounds use (pam_wrapper
+        # copies every file of it at each start, the same for every module).
+        self.pamd = base / "pam.d"
+        self.pamd.mkdir()
+        (self.pamd / "other").write_text("auth required pam_deny.so\naccount required pam_deny.so\n")
+
+        # pam_google_authenticator: no RATE_LIMIT, no DISALLOW_REUSE, so it never
+        # rewrites the file and the same code logs in again.
+        self.ga_secret = base / "ga" / "secret"
+        write_file(self.ga_secret, f'{self.secret}\n" TOTP_AUTH\n', 0o400)
+        # ... and for reference with reuse protection, as pam_mfa and pam_oath have.
+        self.gar_secret = base / "ga-reuse" / "secret"
+        self.gar_pristine = base / "ga-reuse" / "pristine"
+        write_file(self.gar_pristine, f'{self.secret}\n" TOTP_AUTH\n" DISALLOW_REUSE\n', 0o400)
+        restore(self.gar_pristine, self.gar_secret)
+
+        # pam_oath: it records the last code and rewrites its usersfile, so a
+        # pristine copy goes back before each login.
+        hexkey = base64.b32decode(self.secret + "=" * (-len(self.secret) % 8)).hex()
+        self.oath_pristine = base / "oath" / "users.pristine"
+        self.oath_users = base / "oath" / "users"
+        write_file(self.oath_pristine, f"HOTP/T30/6\troot\t-\t{hexkey}\n")
+        restore(self.oath_pristine, self.oath_users)
+
+        # pam_mfa: its own (empty) configuration file, so /etc/security is not read.
+        self.mfa_conf = base / "mfa" / "pam_mfa.conf"
+        write_file(self.mfa_conf, "", 0o644)
+        self.mfa_secret = base / "mfa" / "secret"
+        write_file(self.mfa_secret, f"pam_mfa 1\ntotp secret={self.secret}\n")
+        self.mfa_state = base / "mfa" / "state"
+        self.mfa_state_pristine = base / "mfa" / "state.pristine"
+
+        self.lines = {
+            PERMIT: "pam_permit.so",
+            GA: f"{modules[GA]} secret={self.ga_secret}",
+            GA_REUSE: f"{modules[GA]} secret={self.gar_secret}",
+            OATH: f"{modules[OATH]} usersfile={self.oath_users} window=1 digits=6",
+            MFA: self.mfa_line(self.mfa_state),
+        }
+        self.services = {PERMIT: "permit", GA: "ga", GA_REUSE: "ga-reuse", OATH: "oath", MFA: "mfa"}
+        for name, svc in self.services.items():
+            (self.pamd / svc).write_text(f"auth required {self.lines[name]}\n"
+                                         "account required pam_permit.so\n")
+        self.make_mfa_pristine_state()
+
+    def mfa_line(self, state_dir: Path, secret: Path | str | None = None, extra: str = "") -> str:
+        secret = self.mfa_secret if secret is None else secret
+        return (f"{self.modules[MFA]} conf={self.mfa_conf} secret={secret} "
+                f"state_dir={state_dir} window=1{extra}")
+
+    def make_mfa_pristine_state(self) -> None:
+        """A state file as a user who logged in one step ago has: every login with
+        the current code then takes the steady path (update in place + fdatasync)."""
+        wait_for_step_margin(3)
+        code = self.codes.at(time.time() - PERIOD)
+        out = self.pamtester(MFA, code)
+        if not out[0]:
+            die(f"pam_mfa refused the setup login:\n{out[1]}")
+        shutil.copy2(self.mfa_state / "root", self.mfa_state_pristine)
+
+    def pamtester_env(self) -> dict:
+        env = {k: v for k, v in os.environ.items()
+               if not k.startswith(("NSS_WRAPPER", "PAM_WRAPPER", "LD_PRELOAD", "MFA_TEST_SYSLOG"))}
+        # syslogcap: every module's syslog() goes to /dev/null, not to a console.
+        env.update(LD_PRELOAD=f"{PAM_WRAPPER} {SYSLOGCAP}", PAM_WRAPPER="1",
+                   PAM_WRAPPER_SERVICE_DIR=str(self.pamd), **self.syslog_null)
+        return env
+
+    def prepare(self, name: str) -> None:
+        """Untimed: undo what the previous login recorded."""
+        if name == OATH:
+            restore(self.oath_pristine, self.oath_users)
+        elif name == GA_REUSE:
+            restore(self.gar_pristine, self.gar_secret)
+        elif name == MFA:
+            restore(self.mfa_state_pristine, self.mfa_state / "root")
+
+    def pamtester(self, name: str, code: str, env: dict | None = None) -> tuple[bool, str, int]:
+        cmd = ["pamtester", self.services[name], "root", "authenticate"]
+        start = time.perf_counter_ns()
+        proc = subprocess.run(cmd, input=(code + "\n").encode(), capture_output=True,
+                              env=env or self.pamtester_env())
+        elapsed = time.perf_counter_ns() - start
+        text = (proc.stdout + proc.stderr).decode(errors="replace")
+        return proc.returncode == 0 and "successfully authenticated" in text, text, elapsed
+
+
+# ---------------------------------------------------------------------------
+# measurements
+# ---------------------------------------------------------------------------
+
+
+def measure_pamtester(world: World, rounds: int, warmup: int = 3) -> dict[str, list[float]]:
+    names = [PERMIT, GA, GA_REUSE, OATH, MFA]
+    env = world.pamtester_env()
+    times: dict[str, list[float]] = {n: [] for n in names}
+    for r in range(warmup + rounds):
+        code = world.codes.now()
+        order = names[:]
+        random.shuffle(order)
+        for name in order:
+            world.prepare(name)
+            ok, text, ns = world.pamtester(name, code, env)
+            if not ok:
+                die(f"pamtester login through {name} failed (round {r}):\n{text}")
+            if r >= warmup:
+                times[name].append(ns / 1e6)
+    return times
+
+
+def measure_dlopen(targets: list[tuple[str, list[str]]], samples: int) -> dict[str, dict]:
+    raw: dict[str, list[tuple]] = {label: [] for label, _ in targets}
+    for k in range(samples + 1):
+        order = targets[:]
+        random.shuffle(order)
+        for label, args in order:
+            proc = run([DLOPEN_PROBE, *args])
+            m = re.search(r"DLOPEN ns=(\d+) rss_before_kb=(\d+) anon_before_kb=(\d+) "
+                          r"rss_after_kb=(\d+) anon_after_kb=(\d+)", proc.stdout)
+            if proc.returncode != 0 or not m:
+                die(f"dlopen_probe {label} failed:\n{proc.stdout}{proc.stderr}")
+            ns, rb, ab, ra, aa = map(int, m.groups())
+            sample = [ns, aa - ab, (ra - aa) - (rb - ab)]
+            h = re.search(r"HMAC ns=(\d+) rss_after_kb=(\d+) anon_after_kb=(\d+)", proc.stdout)
+            if h:
+                hns, hr, ha = map(int, h.groups())
+                sample += [hns, ha - aa, (hr - ha) - (ra - aa)]
+            if k > 0:  # the first pass only warms the page cache
+                raw[label].append(sample)
+    result = {}
+    for label, v in raw.items():
+        result[label] = {"us": median([x[0] for x in v]) / 1000, "anon": median([x[1] for x in v]),
+                         "file": median([x[2] for x in v]), "n": len(v)}
+        if v and len(v[0]) > 3:
+            result[label].update(hmac_us=median([x[3] for x in v]) / 1000,
+                                 hmac_anon=median([x[4] for x in v]),
+                                 hmac_file=median([x[5] for x in v]))
+    return result
+
+
+def writable_sections_kb(path: Path) -> dict[str, float]:
+    """Sizes of the sections that relocation and start-up make private (anonymous) pages."""
+    out = run(["readelf", "-SW", path]).stdout
+    sizes = {}
+    for m in re.finditer(r"\]\s+(\.data\.rel\.ro|\.got|\.got\.plt|\.data|\.bss)\s+\S+\s+\S+\s+\S+\s+"
+                         r"([0-9a-f]+)", out):
+        sizes[m.group(1)] = int(m.group(2), 16) / 1024
+    return sizes
+
+
+def measure_cycle(world: World, name: str, threads: int, iterations: int) -> dict:
+    """One long-lived host process: threads x iterations logins."""
+    base = world.base / "cycle" / name.replace(" ", "_")
+    confdir = base / "pam.d"
+    confdir.mkdir(parents=True)
+    (confdir / "other").write_text("auth required pam_deny.so\n")
+    reset: list[str] = []
+    if name == OATH:
+        # one usersfile per thread, each put back before every login
+        for i in range(threads):
+            d = base / f"oath{i}"
+            d.mkdir(mode=0o700)
+            (confdir / f"svc{i}").write_text(
+                f"auth required {world.modules[OATH]} usersfile={d}/users window=1 digits=6\n")
+        reset = ["--reset", str(world.oath_pristine), f"{base}/oath{{i}}/users"]
+        service = "svc{i}"
+    elif name == MFA:
+        # one state directory per thread; the pristine state (last step: one ago)
+        # goes back before every login, so each one is accepted and rewrites it.
+        for i in range(threads):
+            d = base / f"state{i}"
+            d.mkdir(mode=0o700)
+            (confdir / f"svc{i}").write_text(f"auth required {world.mfa_line(d)}\n")
+        reset = ["--reset", str(world.mfa_state_pristine), f"{base}/state{{i}}/root"]
+        service = "svc{i}"
+    else:
+        (confdir / "svc").write_text(f"auth required {world.lines[name]}\n")
+        service = "svc"
+    codes = []
+    for step, code in world.codes.steps_from_now(40):
+        codes += ["--code-at", str(step), code]
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("LD_PRELOAD", "MFA_TEST_SYSLOG"))}
+    env.update(LD_PRELOAD=str(SYSLOGCAP), **world.syslog_null)
+    cmd = [CYCLE_HOST, "--confdir", confdir, "--service", service, "--user", "root",
+           *codes, "--threads", threads, "--iterations", iterations, "--warmup", 100, *reset]
+    proc = run(cmd, env=env, timeout=1800)
+    if proc.returncode != 0:
+        die(f"cycle_host {name} failed ({proc.returncode}):\n{proc.stdout}{proc.stderr}")
+    mem = {}
+    for m in re.finditer(r"MEM phase=(\w+) iter=(\d+) rss_kb=(-?\d+) anon_kb=(-?\d+)", proc.stdout):
+        mem.setdefault(m.group(1), []).append((int(m.group(2)), int(m.group(3)), int(m.group(4))))
+    res = re.search(r"RESULTS success=(\d+) failure=(\d+) first_failure=(.*)", proc.stdout)
+    el = re.search(r"ELAPSED ns=(\d+)", proc.stdout)
+    if not res or not el or "warm" not in mem or "end" not in mem:
+        die(f"cycle_host {name}: unexpected output:\n{proc.stdout}{proc.stderr}")
+    _, warm_rss, warm_anon = mem["warm"][0]
+    _, end_rss, end_anon = mem["end"][0]
+    _, start_rss, start_anon = mem["start"][0]
+    total = threads * iterations
+    return {
+        "logins": total, "threads": threads, "success": int(res.group(1)),
+        "failure": int(res.group(2)), "first_failure": res.group(3).strip(),
+        "start": (start_rss, start_anon), "warm": (warm_rss, warm_anon), "end": (end_rss, end_anon),
+        "progress": [(i, r, a) for i, r, a in mem.get("progress", [])],
+        "seconds": int(el.group(1)) / 1e9,
+    }
+
+
+def make_backup_code() -> str:
+    while True:
+        code = "".join(random.SystemRandom().choice(BACKUP_ALPHABET) for _ in range(12))
+        if not code.isdigit():
+            return code
+
+
+def backup_line(salt: bytes, digest: bytes) -> str:
+    return (f"backup kdf=pbkdf2-sha256 iterations={BACKUP_ITERATIONS} "
+            f"salt={b32(salt)} hash={b32(digest)}")
+
+
+def measure_concurrency(world: World, users: int, bursts: int = 1, codes: str = "steps") -> dict:
+    """users x (3 TOTP codes + 1 backup code) logins, all started at once.
+
+    codes="steps": each user's TOTP codes are those of steps t-30 s, t, t+30 s of
+    one authenticator (pam_mfa refuses a step at or below the last accepted one,
+    so some of them lose to a newer step: replays).  codes="authenticators": each
+    user has three authenticators and logs in with each one's current code, so
+    every login can succeed in any order."""
+    n_auth = 3 if codes == "authenticators" else 1
+    base = world.base / "burst"
+    homes = base / "home"
+    homes.mkdir(parents=True)
+    os.chmod(base, 0o755)
+    os.chmod(homes, 0o755)
+    confdir = base / "pam.d"
+    confdir.mkdir()
+    (confdir / "other").write_text("auth required pam_deny.so\naccount required pam_deny.so\n")
+    passwd, group = ["root:x:0:0:root:/root:/bin/sh\n"], ["root:x:0:\n"]
+    people = []
+    for n in range(users):
+        name, uid = f"bench{n:02d}", 5100 + n
+        home = homes / name
+        home.mkdir(mode=0o700)
+        os.chown(home, uid, uid)
+        passwd.append(f"{name}:x:{uid}:{uid}:{name}:{home}:/bin/sh\n")
+        group.append(f"{name}:x:{uid}:\n")
+        secrets = [new_secret() for _ in range(n_auth)]
+        # One real backup code (its hash made here, the code kept in memory only)
+        # among BACKUP_COUNT entries: the module hashes the typed code with every salt.
+        code = make_backup_code()
+        salt = os.urandom(16)
+        lines = [backup_line(salt, hashlib.pbkdf2_hmac("sha256", code.encode(), salt,
+                                                       BACKUP_ITERATIONS))]
+        lines += [backup_line(os.urandom(16), os.urandom(32)) for _ in range(BACKUP_COUNT - 1)]
+        random.shuffle(lines)
+        text = "pam_mfa 1\n" + "".join(f"totp name=a{k} secret={sec}\n" for k, sec in enumerate(secrets))
+        text += "".join(line + "\n" for line in lines)
+        pristine = base / "pristine" / name
+        write_file(pristine, text, 0o600, uid)
+        people.append({"name": name, "uid": uid, "home": home, "codes": [Codes(x) for x in secrets],
+                       "backup": code, "pristine": pristine})
+    (base / "passwd").write_text("".join(passwd))
+    (base / "group").write_text("".join(group))
+    env = {k: v for k, v in os.environ.items()
+           if not k.startswith(("NSS_WRAPPER", "PAM_WRAPPER", "LD_PRELOAD", "MFA_TEST_SYSLOG"))}
+    env.update(LD_PRELOAD=f"{NSS_WRAPPER} {SYSLOGCAP}", NSS_WRAPPER_PASSWD=str(base / "passwd"),
+               NSS_WRAPPER_GROUP=str(base / "group"))
+
+    results = []
+    for k in range(bursts):
+        state = base / f"state{k}"  # fresh replay state for each burst
+        (confdir / "mfa").write_text(
+            f"auth required {world.mfa_line(state, '~/mfa-secret', ' deny=100')}\n"
+            "account required pam_permit.so\n")
+        syslog = base / f"syslog{k}.txt"
+        syslog.touch()
+        os.chmod(syslog, 0o666)
+        env["MFA_TEST_SYSLOG"] = str(syslog)
+        for p in people:
+            restore(p["pristine"], p["home"] / "mfa-secret")
+        # All codes of a burst must stay in the window: start well inside a step.
+        wait_for_step_margin(12)
+        now = time.time()
+        jobs = []
+        for p in people:
+            if codes == "authenticators":
+                for c in p["codes"]:
+                    jobs.append(("totp", p["name"], c.at(now)))
+            else:
+                for d in (-1, 0, 1):
+                    jobs.append(("totp", p["name"], p["codes"][0].at(now + d * PERIOD)))
+            jobs.append(("backup", p["name"], p["backup"]))
+        random.shuffle(jobs)
+        outdir = base / f"out{k}"
+        outdir.mkdir()
+        latencies, wall = _burst(jobs, confdir, env, outdir)
+        kinds = {"totp": [0, 0], "backup": [0, 0]}
+        for i, (kind, _, _) in enumerate(jobs):
+            out = (outdir / f"{i}.out").read_text(errors="replace")
+            ok = "RESULT PAM_SUCCESS 0" in out
+            if "RESULT " not in out:
+                die(f"burst login {i} ended without a RESULT line:\n{out}")
+            kinds[kind][0 if ok else 1] += 1
+        log = syslog.read_text(errors="replace")
+        results.append({
+            "logins": len(jobs), "wall": wall, "latencies": [ms for _, ms in latencies],
+            "totp_latencies": [ms for i, ms in latencies if jobs[i][0] == "totp"],
+            "backup_latencies": [ms for i, ms in latencies if jobs[i][0] == "backup"],
+            "totp_ok": kinds["totp"][0], "totp_refused": kinds["totp"][1],
+            "backup_ok": kinds["backup"][0], "backup_refused": kinds["backup"][1],
+            "replays": log.count("replay: an already used code was refused"),
+            "wrong": log.count(": wrong code") + log.count("wrong backup code"),
+        })
+    return {"users": users, "bursts": results, "codes": codes}
+
+
+def _burst(jobs, confdir: Path, env: dict, outdir: Path) -> tuple[list[tuple[int, float]], float]:
+    """Fork one pamdrive per job; all wait on one pipe and start when it closes.
+    Latency: from the start signal to the process's exit, in ms, as (job, ms);
+    and the wall time in s."""
+    r, w = os.pipe()
+    pids = {}
+    for i, (_, user, answer) in enumerate(jobs):
+        argv = [str(PAMDRIVE), "--confdir", str(confdir), "--service", "mfa",
+                "--user", user, "--answer", answer]
+        out = os.open(outdir / f"{i}.out", os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        pid = os.fork()
+        if pid == 0:  # the child: wait for the signal, then become pamdrive
+            try:
+                os.close(w)
+                os.dup2(out, 1)
+                os.dup2(out, 2)
+                os.read(r, 1)
+                os.execve(argv[0], argv, env)
+            finally:
+                os._exit(127)
+        os.close(out)
+        pids[pid] = i
+    os.close(r)
+    start = time.perf_counter_ns()
+    os.close(w)
+    latencies = []
+    while pids:
+        pid, status = os.waitpid(-1, 0)
+        end = time.perf_counter_ns()
+        i = pids.pop(pid, None)
+        if i is None:
+            continue
+        if not os.WIFEXITED(status) or os.WEXITSTATUS(status) != 0:
+            die(f"burst login {i} ended with status {status:#x}: "
+                f"{(outdir / f'{i}.out').read_text(errors='replace')}")
+        latencies.append((i, (end - start) / 1e6))
+    return latencies, max(ms for _, ms in latencies) / 1000
+
+
+def run_mfa_bench(path: Path) -> tuple[str, dict[str, tuple[float, str]]]:
+    proc = run([path], timeout=900)
+    if proc.returncode != 0:
+        die(f"{path} failed:\n{proc.stdout}{proc.stderr}")
+    rows = {}
+    for line in proc.stdout.splitlines():
+        m = re.match(r"^(.+?)\s+([\d.]+) (µs|ms)(?:\s+(.*))?$", line)
+        if m:
+            value = float(m.group(2)) * (1000 if m.group(3) == "ms" else 1)
+            rows[m.group(1).strip()] = (value, (m.group(4) or "").strip())
+    return proc.stdout, rows
+
+
+def mfa_row(rows: dict, prefix: str):
+    for name, value in rows.items():
+        if name.startswith(prefix):
+            return name, value[0]
+    return None, None
+
+
+def fmt_us(us) -> str:
+    if us is None:
+        return "–"
+    return f"{us / 1000:.1f} ms" if us >= 1000 else f"{us:.1f} µs"
+
+
+# ---------------------------------------------------------------------------
+# the report
+# ---------------------------------------------------------------------------
+
+
+def report(ctx: dict) -> str:
+    out = []
+    w = out.append
+    cfg = ctx["cfg"]
+    w("# Benchmarks: pam_mfa beside pam_google_authenticator and pam_oath")
+    w("")
+    if cfg["quick"]:
+        w("**Quick run (`--quick`): few rounds, for trying the script; not for comparing.**")
+        w("")
+    w(f"Command: `{ctx['command']}`  ")
+    w(f"Date: {ctx['date']}  ")
+    m = ctx["machine"]
+    w(f"Machine: {m['nproc']} cores, {m['cpu']}, kernel {m['kernel']}, {m['os']}; "
+      f"load average {ctx['load_before']} before, {ctx['load_after']} after  ")
+    v = ctx["versions"]
+    w(f"Modules: pam_google_authenticator {v['libpam-google-authenticator']} "
+      f"(libpam-google-authenticator), pam_oath {v['libpam-oath']} (libpam-oath, liboath0 "
+      f"{v['liboath0']}), pam_permit {v['libpam-modules']} (libpam-modules), pam_mfa "
+      f"{ctx['mfa_identity']}; libpam0g {v['libpam0g']}, pamtester {v['pamtester']}, "
+      f"libssl3 {v['libssl3']}")
+    w("")
+
+    # -- pamtester --------------------------------------------------------
+    t = ctx["pamtester"]
+    ga_med = median(t[GA])
+    permit_med = median(t[PERMIT])
+    w(f"## Whole logins: `pamtester SERVICE root authenticate` ({cfg['rounds']} interleaved rounds)")
+    w("")
+    w("Each round runs every module once, in a new random order, with the current TOTP code "
+      "on pamtester's standard input; a fresh process each time (exec, libpam, service file, "
+      "dlopen, the check, exit). Untimed before each login: pam_oath's usersfile, pam_mfa's "
+      "state file (last step: one ago, so the login takes the steady path: update in place and "
+      "fdatasync) and the DISALLOW_REUSE file are put back.")
+    w("")
+    w("| module | median ms | p90 ms | × google-authenticator | above pam_permit, ms |")
+    w("| --- | ---: | ---: | ---: | ---: |")
+    for name in (PERMIT, GA, OATH, MFA, GA_REUSE):
+        med = median(t[name])
+        label = name + (" (floor)" if name == PERMIT else "") + (
+            " (reference)" if name == GA_REUSE else "")
+        w(f"| {label} | {med:.2f} | {percentile(t[name], 90):.2f} | {ratio(med, ga_med)} "
+          f"| {med - permit_med:+.2f} |")
+    w("")
+
+    # -- dlopen -----------------------------------------------------------
+    d = ctx["dlopen"]
+    dga = d[GA]
+    w(f"## dlopen(module, RTLD_NOW) in a fresh process linked with libpam "
+      f"({cfg['dlopen_samples']} samples each, interleaved)")
+    w("")
+    w("Memory from /proc/self/smaps_rollup just before and after: anonymous = `Anonymous`, "
+      "file-backed = `Rss` − `Anonymous`. Medians.")
+    w("")
+    w("| what is loaded | time µs | × g-a | anon KB added | × g-a | file-backed KB added | × g-a |")
+    w("| --- | ---: | ---: | ---: | ---: | ---: | ---: |")
+    for label in ctx["dlopen_order"]:
+        x = d[label]
+        w(f"| {label} | {x['us']:.0f} | {ratio(x['us'], dga['us'])} | {x['anon']:.0f} "
+          f"| {ratio(x['anon'], dga['anon'])} | {x['file']:.0f} | {ratio(x['file'], dga['file'])} |")
+        if "hmac_us" in x:
+            w(f"| … then the first HMAC-SHA1 in the process (OpenSSL 3 start-up) | {x['hmac_us']:.0f} "
+              f"| | {x['hmac_anon']:.0f} | | {x['hmac_file']:.0f} | |")
+    w("")
+    w("NEEDED: " + "; ".join(f"{n}: {', '.join(libs)}" for n, libs in ctx["needed"].items()))
+    w("")
+
+    # -- cycle --------------------------------------------------------------
+    c = ctx["cycle"]
+    w(f"## Long-lived host: {cfg['threads']} threads × {cfg['iterations']} × "
+      f"(pam_start_confdir, pam_authenticate, pam_end)")
+    w("")
+    w(f"One process (`cycle_host`). *Warm* is after the first 100 logins (libpam, libc, the "
+      f"module's one-time setup and every thread's malloc arena exist by then), *end* after "
+      f"the last, while the threads still live. **Growth** means end − warm > "
+      f"{GROWTH_LIMIT_KB} KB of RSS or of anonymous memory.")
+    w("")
+    w("| module | logins ok | RSS KB warm → end | Δ RSS | anon KB warm → end | Δ anon | logins/s | growth |")
+    w("| --- | ---: | ---: | ---: | ---: | ---: | ---: | --- |")
+    for name in (PERMIT, GA, OATH, MFA):
+        x = c[name]
+        drss = x["end"][0] - x["warm"][0]
+        danon = x["end"][1] - x["warm"][1]
+        grows = drss > GROWTH_LIMIT_KB or danon > GROWTH_LIMIT_KB
+        label = name + (" (floor)" if name == PERMIT else "")
+        w(f"| {label} | {x['success']}/{x['logins']} | {x['warm'][0]:,} → {x['end'][0]:,} "
+          f"| {drss:+,} | {x['warm'][1]:,} → {x['end'][1]:,} | {danon:+,} "
+          f"| {x['logins'] / x['seconds']:,.0f} | {'**yes**' if grows else 'no'} |")
+    w("")
+
+    # -- pam_mfa's own costs -------------------------------------------------
+    rows = ctx["mfa_rows"]
+    w("## pam_mfa's own costs")
+    w("")
+    w("| what | value | note |")
+    w("| --- | ---: | --- |")
+    for prefix, label in (("TOTP check", "one TOTP check in process (window 1: 3 HMAC-SHA1)"),
+                          ("backup code check, right", "one backup-code check (right code; all 10 hashed)"),
+                          ("backup code check, wrong", "one backup-code check (wrong code; all 10 hashed)"),
+                          ("state update in place", "one state rewrite (pwrite + fdatasync)"),
+                          ("secret file rewrite", "secret file rewrite (lock, tmp, fsync, rename)")):
+        name, value = mfa_row(rows, prefix)
+        w(f"| {label} | {fmt_us(value)} | mfa-bench median{'' if name else ': row missing'} |")
+    b = ctx["burst"]
+    bs = b["bursts"]
+    walls = [x["wall"] for x in bs]
+    p50s = [median(x["latencies"]) for x in bs]
+    p99s = [percentile(x["latencies"], 99) for x in bs]
+    n = bs[0]["logins"]
+    ok = [x["totp_ok"] + x["backup_ok"] for x in bs]
+    w(f"| {n} concurrent logins over {b['users']} users: accepted | "
+      f"{' / '.join(str(o) for o in ok)} of {n} | per burst; refused: "
+      f"{' / '.join(str(x['replays']) for x in bs)} as replays, "
+      f"{' / '.join(str(x['wrong']) for x in bs)} as wrong codes |")
+    w(f"| … wall time (start signal → last exit) | {median(walls):.2f} s | "
+      f"median of {len(bs)} burst(s): {', '.join(f'{x:.2f}' for x in walls)} |")
+    w(f"| … throughput | {n / median(walls):,.0f} logins/s | {os.cpu_count()} cores |")
+    w(f"| … latency p50 | {median(p50s):.0f} ms | from the start signal to pamdrive's exit |")
+    w(f"| … latency p99 | {median(p99s):.0f} ms | |")
+    for kind, label in (("totp", "TOTP logins"), ("backup", "backup-code logins")):
+        p50 = median([median(x[kind + "_latencies"]) for x in bs])
+        p99 = median([percentile(x[kind + "_latencies"], 99) for x in bs])
+        w(f"| … {label} only: p50 / p99 | {p50:.0f} / {p99:.0f} ms | |")
+    w("")
+    if b["codes"] == "authenticators":
+        how = ("with the current codes of its three authenticators (each keeps its own last "
+               "step, so every login can succeed)")
+        after = ""
+    else:
+        how = "with the codes of steps t−30 s, t and t+30 s of its authenticator"
+        after = (" pam_mfa keeps the last accepted step per user and refuses any step at or "
+                 "below it, so when a newer step wins the user's lock first, the older codes of "
+                 "that user are refused as replays: only the backup-code logins are certain to "
+                 "succeed (`--burst-codes authenticators` gives each user three authenticators "
+                 "instead).")
+    w(f"Each of the {b['users']} users (nss_wrapper) logs in 4 times at once: {how}, and with one "
+      f"of its {BACKUP_COUNT} backup codes (PBKDF2-HMAC-SHA256, {BACKUP_ITERATIONS:,} rounds); "
+      f"one pamdrive process per login, all forked first and released together.{after}")
+    w("")
+
+    # -- targets ---------------------------------------------------------------
+    w("## Targets")
+    w("")
+    for line in ctx["targets"]:
+        w(f"- {line}")
+    w("")
+    if ctx["notes"]:
+        w("## Notes: why, and what else was seen")
+        w("")
+        for line in ctx["notes"]:
+            w(f"- {line}")
+        w("")
+    w("## Set-up")
+    w("")
+    w("Service lines (one temporary directory, pamtester under pam_wrapper, everything else "
+      "through pam_start_confdir; syslog() of every module goes to /dev/null through "
+      "Tests/tools/syslogcap.so, as there is no syslog daemon here):")
+    w("")
+    w("```")
+    for name in (PERMIT, GA, GA_REUSE, OATH, MFA):
+        line = ctx["lines"][name].replace(ctx["base"], "$BENCH_DIR").replace(str(REPO) + "/", "")
+        w(f"auth required {line}")
+    w("```")
+    w("")
+    w("google-authenticator's file: the secret and `\" TOTP_AUTH` (no RATE_LIMIT, no "
+      "DISALLOW_REUSE: the same code logs in again and the file is never rewritten; the "
+      "reference row adds DISALLOW_REUSE). pam_oath's usersfile: `HOTP/T30/6 root - HEX`. "
+      "pam_mfa's: `pam_mfa 1` and `totp secret=BASE32`. Helpers: Tests/tools/dlopen_probe.c, "
+      "Tests/tools/cycle_host.c, Tests/tools/pamdrive.c; driver: Tests/Bench/bench.py.")
+    w("")
+    return "\n".join(out)
+
+
+def evaluate(ctx: dict) -> tuple[list[str], list[str]]:
+    targets, notes = [], []
+    t, d, c, rows = ctx["pamtester"], ctx["dlopen"], ctx["cycle"], ctx["mfa_rows"]
+
+    # 1. pamtester login <= 1.1x google-authenticator
+    ga, mfa, permit = median(t[GA]), median(t[MFA]), median(t[PERMIT])
+    limit = 1.1 * ga
+    r = mfa / ga
+    if mfa <= limit:
+        targets.append(f"PASS pamtester login ≤ 1.1× google-authenticator: {mfa:.2f} ms vs "
+                       f"{ga:.2f} ms ({r:.2f}×).")
+    else:
+        targets.append(f"MISS pamtester login ≤ 1.1× google-authenticator: {mfa:.2f} ms vs "
+                       f"{ga:.2f} ms = {r:.2f}× (allowed: 1.10×, {limit:.2f} ms): "
+                       f"{mfa - limit:.2f} ms over, {(mfa / limit - 1) * 100:.0f}% above the allowance.")
+        extra = mfa - ga
+        dl = (d[MFA]["us"] - d[GA]["us"]) / 1000
+        _, upd = mfa_row(rows, "state update in place")
+        _, totp = mfa_row(rows, "TOTP check")
+        parts = [f"pam_mfa costs {extra:.2f} ms more per login than google-authenticator "
+                 f"(whose module work above pam_permit is {ga - permit:.2f} ms)"]
+        parts.append(f"loading: dlopen takes {dl:+.2f} ms more (pam_mfa pulls in libcrypto.so.3; "
+                     f"with libcrypto already loaded, as in sshd, pam_mfa's dlopen is "
+                     f"{d['pam_mfa, libcrypto already loaded']['us']:.0f} µs)")
+        if "hmac_us" in d[MFA]:
+            parts.append(f"OpenSSL start-up: the first HMAC in a new process takes "
+                         f"{d[MFA]['hmac_us'] / 1000:.2f} ms (configuration, default provider, "
+                         f"method store; later ones take microseconds)")
+        if upd is not None:
+            parts.append(f"durability: every accepted code is written to the state file with "
+                         f"fdatasync before the answer ({upd / 1000:.2f} ms in mfa-bench), which "
+                         f"this google-authenticator set-up never does (no DISALLOW_REUSE: it "
+                         f"writes nothing); with DISALLOW_REUSE it rewrites and fsyncs its file "
+                         f"too and takes {median(t[GA_REUSE]):.2f} ms "
+                         f"(pam_mfa = {mfa / median(t[GA_REUSE]):.2f}× that), pam_oath "
+                         f"{median(t[OATH]):.2f} ms")
+        if totp is not None:
+            parts.append(f"the check itself is {totp:.1f} µs")
+        known = dl + d[MFA].get("hmac_us", 0) / 1000 + (upd or 0) / 1000
+        parts.append(f"these three account for {known:.2f} of the {extra:.2f} ms (the rest, "
+                     f"{extra - known:.2f} ms, is not broken down here). Every pamtester (and "
+                     f"sudo) login is a new process and pays loading and start-up again; sshd "
+                     f"has libcrypto loaded and started before PAM runs")
+        notes.append("pamtester: " + "; ".join(parts) + ".")
+
+    # 2. dlopen anonymous memory <= 2x
+    a_ga, a_mfa = d[GA]["anon"], d[MFA]["anon"]
+    if a_ga > 0 and a_mfa <= 2 * a_ga:
+        targets.append(f"PASS dlopen anonymous memory ≤ 2× google-authenticator: {a_mfa:.0f} KB vs "
+                       f"{a_ga:.0f} KB ({ratio(a_mfa, a_ga)}).")
+    else:
+        targets.append(f"MISS dlopen anonymous memory ≤ 2× google-authenticator: {a_mfa:.0f} KB vs "
+                       f"{a_ga:.0f} KB = {ratio(a_mfa, a_ga)} (allowed: 2×, {2 * a_ga:.0f} KB): "
+                       f"{a_mfa - 2 * a_ga:.0f} KB over.")
+        crypto = d["libcrypto.so.3 alone"]
+        pre = d["pam_mfa, libcrypto already loaded"]
+        notes.append(
+            f"dlopen memory: pam_mfa needs {', '.join(ctx['needed'][MFA])}; google-authenticator "
+            f"needs only {', '.join(ctx['needed'][GA])} (it carries its own SHA-1/HMAC). "
+            f"libcrypto.so.3 alone adds {crypto['anon']:.0f} KB anonymous and {crypto['file']:.0f} KB "
+            f"file-backed ({crypto['us']:.0f} µs), "
+            f"{crypto['anon'] / a_mfa * 100 if a_mfa else 0:.0f}% of pam_mfa's {a_mfa:.0f} KB: "
+            f"the dynamic linker relocates its "
+            f"{', '.join(f'{k} ({v:.0f} KB)' for k, v in ctx['crypto_sections'].items())}, "
+            f"which become private pages. "
+            f"pam_mfa itself, loaded into a host that has libcrypto already (sshd links "
+            f"libcrypto.so.3), adds {pre['anon']:.0f} KB anonymous ({ratio(pre['anon'], a_ga)} "
+            f"google-authenticator) and {pre['file']:.0f} KB file-backed."
+            + (f" At the first login OpenSSL's start-up adds another {d[MFA]['hmac_anon']:.0f} KB "
+               f"anonymous and {d[MFA]['hmac_file']:.0f} KB file-backed." if "hmac_anon" in d[MFA] else ""))
+
+    # 3. no growth over the cycle
+    grew = []
+    for name in (GA, OATH, MFA, PERMIT):
+        x = c[name]
+        drss, danon = x["end"][0] - x["warm"][0], x["end"][1] - x["warm"][1]
+        if drss > GROWTH_LIMIT_KB or danon > GROWTH_LIMIT_KB:
+            grew.append((name, drss, danon, x))
+    x = c[MFA]
+    drss, danon = x["end"][0] - x["warm"][0], x["end"][1] - x["warm"][1]
+    after = x["logins"] - 100
+    if x["success"] != x["logins"]:
+        targets.append(f"MISS pam_mfa in the long-lived host: only {x['success']} of {x['logins']} "
+                       f"logins succeeded (first failure: {x['first_failure']}).")
+    if drss > GROWTH_LIMIT_KB or danon > GROWTH_LIMIT_KB:
+        targets.append(f"MISS no growth over the cycle (pam_mfa): RSS {drss:+,} KB, anonymous "
+                       f"{danon:+,} KB over {after:,} logins after warm-up (limit "
+                       f"{GROWTH_LIMIT_KB} KB), about {max(drss, danon) * 1024 / after:.0f} bytes per login.")
+    else:
+        targets.append(f"PASS no growth over the cycle (pam_mfa): RSS {drss:+,} KB, anonymous "
+                       f"{danon:+,} KB over {after:,} logins after warm-up (limit {GROWTH_LIMIT_KB} KB).")
+    for name, r_, a_, y in grew:
+        if name != MFA:
+            notes.append(f"{name} grew in the long-lived host: RSS {r_:+,} KB, anonymous {a_:+,} KB "
+                         f"over {y['logins'] - 100:,} logins after warm-up (not ours; shown for "
+                         f"comparison).")
+    g = c[GA]
+    notes.append(f"Memory held by the long-lived host (not a target): with pam_mfa it holds "
+                 f"{x['end'][0] - g['end'][0]:+,} KB RSS and {x['end'][1] - g['end'][1]:+,} KB "
+                 f"anonymous more than with google-authenticator: pam_mfa stays loaded (-z nodelete) "
+                 f"and with it libcrypto and OpenSSL's state after its start-up.")
+    for name in (PERMIT, GA, OATH):
+        y = c[name]
+        if y["success"] != y["logins"]:
+            notes.append(f"{name} in the long-lived host: {y['success']} of {y['logins']} logins "
+                         f"succeeded (first failure: {y['first_failure']}).")
+    return targets, notes
+
+
+# ---------------------------------------------------------------------------
+# main
+# ---------------------------------------------------------------------------
+
+
+def main() -> None:
+    quick_env = os.environ.get("MFA_BENCH_QUICK", "") not in ("", "0")
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
+                                 formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--quick", action="store_true", default=quick_env,
+                    help="few rounds, to try the script (also MFA_BENCH_QUICK=1)")
+    ap.add_argument("--rounds", type=int, help="interleaved pamtester rounds (default 100, quick 12)")
+    ap.add_argument("--dlopen-samples", type=int, help="fresh processes per module (default 60, quick 8)")
+    ap.add_argument("--threads", type=int, help="long-lived host threads (default 4, quick 2)")
+    ap.add_argument("--iterations", type=int,
+                    help="logins per thread in the long-lived host (default 2500, quick 300)")
+    ap.add_argument("--users", type=int, default=50, help="users in the concurrent burst (default 50)")
+    ap.add_argument("--bursts", type=int, help="concurrent bursts (default 3, quick 1)")
+    ap.add_argument("--burst-codes", choices=("steps", "authenticators"), default="steps",
+                    help="each user's 3 TOTP logins: codes of steps t-30/t/t+30 (default) or "
+                         "of 3 authenticators at t")
+    ap.add_argument("--module", type=Path, default=BUILD / "pam_mfa.so", help="pam_mfa.so to measure")
+    ap.add_argument("--mfa-bench", type=Path, default=REPO / ".build" / "release" / "mfa-bench",
+                    help="the mfa-bench executable (swift build -c release --product mfa-bench)")
+    ap.add_argument("--output", type=Path, default=REPO / "BENCHMARKS.md",
+                    help="where to write the report (default: BENCHMARKS.md in the repository)")
+    ap.add_argument("--no-write", action="store_true", help="print the report only")
+    args = ap.parse_args()
+    q = args.quick
+    cfg = {
+        "quick": q,
+        "rounds": args.rounds or (12 if q else 100),
+        "dlopen_samples": args.dlopen_samples or (8 if q else 60),
+        "threads": args.threads or (2 if q else 4),
+        "iterations": args.iterations or (300 if q else 2500),
+        "bursts": args.bursts or (1 if q else 3),
+    }
+    if cfg["threads"] * cfg["iterations"] <= 200:
+        die("the long-lived host needs more than 200 logins (100 are warm-up)")
+
+    if os.geteuid() != 0:
+        die("run as root (the module reads users' files with their privileges; sudo make bench)")
+    module = args.module.resolve()
+    if not module.exists():
+        die(f"{module} does not exist: make build")
+    if not args.mfa_bench.exists():
+        die(f"{args.mfa_bench} does not exist: swift build -c release --product mfa-bench")
+    modules = {MFA: module}
+    for name, pkg in ((GA, "libpam-google-authenticator"), (OATH, "libpam-oath"),
+                      (PERMIT, "libpam-modules")):
+        so = package_so(pkg, name + ".so")
+        if so is None:
+            die(f"{name}.so not found: apt-get install {pkg} (make bench installs it)")
+        modules[name] = so
+    for tool in ("pamtester", "oathtool", "readelf", "ldd", "cc"):
+        if shutil.which(tool) is None:
+            die(f"{tool} is missing (make deps)")
+    libcrypto = resolved_library(module, "libcrypto.so.3")
+    if libcrypto is None:
+        die(f"ldd {module} names no libcrypto.so.3")
+    build_helpers()
+
+    if os.environ.get("MAKELEVEL"):
+        command = "make bench" + (" (quick)" if q else "") + \
+            f" → python3 Tests/Bench/bench.py {shlex.join(sys.argv[1:])}".rstrip()
+    else:
+        command = shlex.join(["python3", "Tests/Bench/bench.py", *sys.argv[1:]])
+    ctx = {
+        "cfg": cfg, "command": command,
+        "date": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
+        "machine": machine_facts(), "load_before": loadavg(),
+        "versions": {p: package_version(p) for p in (
+            "libpam-google-authenticator", "libpam-oath", "liboath0", "libpam-modules",
+            "libpam0g", "pamtester", "libssl3")},
+        "mfa_identity": pam_mfa_identity(module),
+        "needed": {n: needed(modules[n]) for n in (GA, OATH, MFA)},
+        "crypto_sections": writable_sections_kb(libcrypto),
+    }
+
+    base = Path(tempfile.mkdtemp(prefix="pam_mfa_bench."))
+    try:
+        os.chmod(base, 0o755)
+        started = time.monotonic()
+
+        print(f"== mfa-bench ({args.mfa_bench})", flush=True)
+        text, ctx["mfa_rows"] = run_mfa_bench(args.mfa_bench)
+        print(text, end="", flush=True)
+
+        world = World(base, modules)
+        ctx["lines"] = world.lines
+        ctx["base"] = str(base)
+
+        print(f"== pamtester: {cfg['rounds']} interleaved rounds", flush=True)
+        ctx["pamtester"] = measure_pamtester(world, cfg["rounds"])
+
+        print(f"== dlopen: {cfg['dlopen_samples']} fresh processes per module", flush=True)
+        targets = [(PERMIT, [str(modules[PERMIT])]), (GA, [str(modules[GA])]),
+                   (OATH, [str(modules[OATH])]), (MFA, ["--first-hmac", str(module)]),
+                   ("libcrypto.so.3 alone", [str(libcrypto)]),
+                   ("pam_mfa, libcrypto already loaded", ["--preload", str(libcrypto), str(module)])]
+        ctx["dlopen_order"] = [label for label, _ in targets]
+        ctx["dlopen"] = measure_dlopen(targets, cfg["dlopen_samples"])
+
+        ctx["cycle"] = {}
+        for name in (PERMIT, GA, OATH, MFA):
+            print(f"== long-lived host: {name}, {cfg['threads']} threads × {cfg['iterations']}",
+                  flush=True)
+            ctx["cycle"][name] = measure_cycle(world, name, cfg["threads"], cfg["iterations"])
+
+        print(f"== {args.users * 4} concurrent logins over {args.users} users, "
+              f"{cfg['bursts']} burst(s)", flush=True)
+        ctx["burst"] = measure_concurrency(world, args.users, bursts=cfg["bursts"],
+                                           codes=args.burst_codes)
+
+        ctx["load_after"] = loadavg()
+        ctx["targets"], ctx["notes"] = evaluate(ctx)
+        text = report(ctx)
+        text += f"\n_Run time: {time.monotonic() - started:.0f} s._\n"
+    finally:
+        shutil.rmtree(base, ignore_errors=True)
+
+    print()
+    print(text)
+    if not args.no_write:
+        args.output.write_text(text)
+        print(f"(written to {args.output})")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,525 @@
+"""`mfa-enroll doctor` against configurations built in a temp dir.
+
+The good configuration is the shipped one: pam/sshd (with the host's common-*
+files beside it, so `@include common-auth` brings in pam_unix), pam/sudo and
+pam/login, the module given by bare name and found in --module-dir (a temp dir
+with a copy of build/pam_mfa.so), an sshd_config made of pam/sshd_config's
+settings plus a host key (checked by the real `sshd -T -f`), and a secret file
+enrolled for root with the built mfa-enroll.  Each broken configuration
+changes one thing and must give exactly its FAIL line with its fix (exit
+status 1), or its WARN line (exit status 0).
+
+The host is not touched: /run/sshd (which `sshd -T` needs) is created only
+when missing and then removed again, and the temp dir goes.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import subprocess
+import tempfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pytest
+
+from conftest import ENROLL, MODULE, REPO, code, fresh_step
+from test_backup_codes import printed_codes
+from test_hardening import read_until_uri, uri_secret
+from test_sshd import clean_env, run
+
+TIMEOUT = 30
+PRIVSEP_DIR = Path("/run/sshd")
+PAM_SSHD = REPO / "pam/sshd"
+PAM_SUDO = REPO / "pam/sudo"
+PAM_LOGIN = REPO / "pam/login"
+SSHD_CONFIG = REPO / "pam/sshd_config"
+HOST_PAM = Path("/etc/pam.d")
+
+LINE_RE = re.compile(r"(ok   |WARN |FAIL ) (.+)")
+FIX_PREFIX = "      fix: "
+SUMMARY_RE = re.compile(r"(\d+) problem\(s\), (\d+) warning\(s\)\.")
+
+
+# ---------------------------------------------------------------------------
+# the report
+# ---------------------------------------------------------------------------
+
+
+@dataclass
+class Finding:
+    level: str            # "ok", "WARN", "FAIL"
+    message: str
+    fix: str | None = None
+
+
+@dataclass
+class Report:
+    rc: int
+    out: str
+    err: str
+    findings: list = field(default_factory=list)
+
+    def level(self, level: str) -> list:
+        return [f for f in self.findings if f.level == level]
+
+    @property
+    def fails(self) -> list:
+        """The failures, without the clock's (it depends on the host, not on the files)."""
+        return [f for f in self.level("FAIL") if not f.message.startswith("clock:")]
+
+    def find(self, level: str, message: str) -> Finding | None:
+        found = [f for f in self.findings if f.level == level and f.message == message]
+        assert len(found) <= 1, str(self)
+        return found[0] if found else None
+
+    def __str__(self) -> str:
+        return f"exit {self.rc}\n--- stdout ---\n{self.out}--- stderr ---\n{self.err}"
+
+
+def parse(rc: int, out: str, err: str) -> Report:
+    """Every line of the report is a finding, its fix, the blank line or the summary; the
+    summary's counts and the exit status agree with the findings."""
+    report = Report(rc, out, err)
+    lines = out.split("\n")
+    assert lines[-1] == "", f"no final newline\n{report}"
+    lines = lines[:-1]
+    assert len(lines) >= 3 and lines[-2] == "", f"no blank line before the summary\n{report}"
+    summary = SUMMARY_RE.fullmatch(lines[-1])
+    assert summary, f"no summary line\n{report}"
+    for line in lines[:-2]:
+        if line.startswith(FIX_PREFIX):
+            assert report.findings and report.findings[-1].level != "ok", (
+                f"a fix line without a problem before it: {line!r}\n{report}")
+            assert report.findings[-1].fix is None, f"two fix lines\n{report}"
+            report.findings[-1].fix = line[len(FIX_PREFIX):]
+            continue
+        m = LINE_RE.fullmatch(line)
+        assert m, f"not a finding: {line!r}\n{report}"
+        report.findings.append(Finding(m.group(1).strip(), m.group(2)))
+    for f in report.findings:
+        if f.level != "ok":
+            assert f.fix, f"{f.level} without a fix: {f.message}\n{report}"
+    n_fail, n_warn = len(report.level("FAIL")), len(report.level("WARN"))
+    assert (int(summary.group(1)), int(summary.group(2))) == (n_fail, n_warn), str(report)
+    assert rc == (1 if n_fail else 0), f"exit status does not fit the findings\n{report}"
+    if n_fail:
+        assert err == "", f"nothing is expected on stderr\n{report}"
+    return report
+
+
+# ---------------------------------------------------------------------------
+# building configurations
+# ---------------------------------------------------------------------------
+
+
+def mfa_line_number(text: str) -> int:
+    """The number of the one line of a stack that calls pam_mfa (by bare name or path)."""
+    lines = [i + 1 for i, ln in enumerate(text.split("\n"))
+             if not ln.lstrip().startswith("#")
+             and any(w == "pam_mfa.so" or w.endswith("/pam_mfa.so") for w in ln.split())]
+    assert len(lines) == 1, text
+    return lines[0]
+
+
+def stack_from(src: Path, control: str | None = None, args=(), key_first: bool = False,
+               permit: bool = False, module: str | None = None, drop_mfa: bool = False) -> str:
+    """A shipped stack with its pam_mfa line changed: control, extra arguments, module path;
+    key_first comments out `@include common-auth`, permit adds pam_permit after pam_mfa,
+    drop_mfa removes the pam_mfa line."""
+    out, n, includes = [], 0, 0
+    for line in src.read_text().split("\n"):
+        words = line.split()
+        if words and not words[0].startswith("#") and "pam_mfa.so" in words:
+            n += 1
+            if drop_mfa:
+                continue
+            i = words.index("pam_mfa.so")
+            if control is not None:
+                words[1:i] = [control]
+                i = 2
+            if module is not None:
+                words[i] = module
+            out.append("auth       " + "   ".join(words[1:i]) + "   "
+                       + " ".join([words[i], *words[i + 1:], *args]))
+            if permit:
+                out.append("auth       required     pam_permit.so")
+            continue
+        if key_first and line.strip() == "@include common-auth":
+            out.append("#" + line)
+            includes += 1
+            continue
+        out.append(line)
+    assert n == 1, f"{src} should have one pam_mfa line"
+    assert includes == (1 if key_first else 0), f"{src} has no `@include common-auth`"
+    return "\n".join(out)
+
+
+def sshd_settings(key_first: bool = False, **overrides) -> str:
+    """pam/sshd_config's settings (its key-first alternative when key_first) with overrides
+    (None removes a setting)."""
+    src = SSHD_CONFIG.read_text().split("\n")
+    settings = [ln.strip() for ln in src if ln.strip() and not ln.strip().startswith("#")]
+    if key_first:
+        alternative = [ln.strip().lstrip("#").strip() for ln in src
+                       if re.match(r"\s*#\s*AuthenticationMethods\s+publickey", ln)]
+        assert len(alternative) == 1, "pam/sshd_config lacks the key-first alternative"
+        settings = [s for s in settings if not s.startswith("AuthenticationMethods")]
+        settings += alternative
+    for key, value in overrides.items():
+        settings = [s for s in settings if s.split()[0].lower() != key.lower()]
+        if value is not None:
+            settings.append(f"{key} {value}")
+    return "\n".join(settings) + "\n"
+
+
+@dataclass
+class World:
+    base: Path
+    module_dir: Path            # holds a copy of build/pam_mfa.so
+    empty_module_dir: Path
+    host_key: Path
+    secret: Path                # root's, enrolled, 0600
+    common: dict                # name -> text of the host's common-* files
+
+
+def enroll_root(path: Path) -> str:
+    proc = subprocess.Popen([str(ENROLL), "--secret-file", str(path), "--qr", "none"],
+                            stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, env=clean_env())
+    try:
+        uri, buf = read_until_uri(proc, time.monotonic() + TIMEOUT)
+        assert uri, (buf, proc.stderr.read())
+        out, err = proc.communicate((code(uri_secret(uri), fresh_step()) + "\n").encode(),
+                                    timeout=TIMEOUT)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    text = (buf + out).decode(errors="replace")
+    assert proc.returncode == 0, (proc.returncode, text, err.decode(errors="replace"))
+    assert len(printed_codes(text)) == 10, text
+    return text
+
+
+@pytest.fixture(scope="module")
+def world():
+    errors = []
+    made_privsep = False
+    base = Path(tempfile.mkdtemp(prefix="pam_mfa_doctor."))
+    try:
+        if not PRIVSEP_DIR.exists():
+            PRIVSEP_DIR.mkdir(mode=0o755)
+            made_privsep = True
+        module_dir = base / "modules"
+        module_dir.mkdir()
+        shutil.copy2(MODULE, module_dir / "pam_mfa.so")
+        empty = base / "no-modules"
+        empty.mkdir()
+        host_key = base / "host_ed25519"
+        run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", host_key])
+        secret = base / "secret"
+        enroll_root(secret)
+        st = os.stat(secret)
+        assert st.st_uid == 0 and st.st_mode & 0o777 == 0o600, oct(st.st_mode)
+        common = {p.name: p.read_text() for p in HOST_PAM.glob("common-*")}
+        assert "pam_unix.so" in common.get("common-auth", ""), (
+            "the host's common-auth has no pam_unix: the stacks here would have no password")
+        yield World(base, module_dir, empty, host_key, secret, common)
+    finally:
+        if made_privsep:
+            try:
+                PRIVSEP_DIR.rmdir()
+            except OSError as e:
+                errors.append(f"removing {PRIVSEP_DIR}: {e}")
+        shutil.rmtree(base, ignore_errors=True)
+    assert not errors, "\n".join(errors)
+
+
+class Case:
+    """One configuration in its own directory."""
+
+    def __init__(self, world: World):
+        self.world = world
+        self.dir = Path(tempfile.mkdtemp(prefix="case.", dir=world.base))
+        self.pam_dir = self.dir / "pam.d"
+        self.pam_dir.mkdir()
+        for name, text in world.common.items():
+            (self.pam_dir / name).write_text(text)
+        self.sshd_config = self.dir / "sshd_config"
+        self.module_dir = world.module_dir
+        self.secret = world.secret
+        self.stack("sshd", stack_from(PAM_SSHD))
+        self.config(sshd_settings())
+
+    def stack(self, service: str, text: str | None) -> Path:
+        path = self.pam_dir / service
+        if text is None:
+            path.unlink(missing_ok=True)
+        else:
+            path.write_text(text)
+        return path
+
+    def config(self, settings: str) -> None:
+        self.sshd_config.write_text(settings + f"HostKey {self.world.host_key}\n")
+
+    def doctor(self, *extra) -> Report:
+        cmd = [str(ENROLL), "doctor", "--pam-dir", str(self.pam_dir),
+               "--module-dir", str(self.module_dir), "--sshd-config", str(self.sshd_config),
+               "--secret-file", str(self.secret), *extra]
+        proc = subprocess.run(cmd, capture_output=True, text=True, env=clean_env(),
+                              stdin=subprocess.DEVNULL, timeout=TIMEOUT)
+        report = parse(proc.returncode, proc.stdout, proc.stderr)
+        # every run checks sshd (unless told otherwise), the clock and the secret file
+        assert any(f.message.startswith("clock:") for f in report.findings), str(report)
+        assert any(f.message.startswith(f"secret file {self.secret}")
+                   for f in report.findings), str(report)
+        return report
+
+    def place(self, service: str = "sshd") -> str:
+        path = self.pam_dir / service
+        return f"{path} line {mfa_line_number(path.read_text())}"
+
+
+@pytest.fixture
+def case(world) -> Case:
+    return Case(world)
+
+
+def assert_only_fail(report: Report, message: str, fix: str) -> None:
+    """Exactly this one problem (besides a clock the host may not sync), exit status 1."""
+    assert report.rc == 1, str(report)
+    assert [(f.message, f.fix) for f in report.fails] == [(message, fix)], str(report)
+
+
+def assert_warns_only(report: Report, message: str, fix: str | None = None) -> None:
+    """The warning is there, nothing fails (a host clock aside), and doctor says ok."""
+    found = report.find("WARN", message)
+    assert found is not None, str(report)
+    if fix is not None:
+        assert found.fix == fix, str(report)
+    assert report.fails == [], str(report)
+    if not report.level("FAIL"):
+        assert report.rc == 0, str(report)
+
+
+# ---------------------------------------------------------------------------
+# the good configurations
+# ---------------------------------------------------------------------------
+
+
+def test_shipped_configuration_is_good(case):
+    case.stack("sudo", stack_from(PAM_SUDO))
+    case.stack("login", stack_from(PAM_LOGIN))
+    case.stack("su", (HOST_PAM / "su").read_text())      # no pam_mfa: not a problem
+    r = case.doctor()
+    assert r.fails == [], str(r)
+    mod = f"{case.module_dir}/pam_mfa.so"
+    for service, control in (("sshd", "required"), ("sudo", "required"), ("login", "required")):
+        place = case.place(service)
+        assert r.find("ok", f"{place}: module file {mod} exists"), str(r)
+        assert r.find("ok", f"{place}: pam_mfa is {control}"), str(r)
+    for msg in ("sshd: UsePAM yes", "sshd: KbdInteractiveAuthentication yes",
+                "sshd: AuthenticationMethods keyboard-interactive fits the PAM stack",
+                f"secret file {case.secret}: private, 1 authenticator(s), 10 backup code(s)"):
+        assert r.find("ok", msg), f"missing ok line {msg!r}\n{r}"
+    assert not any("/su " in f.message for f in r.findings), str(r)
+    if not r.level("FAIL"):
+        assert r.rc == 0, str(r)
+
+
+def test_key_first_configuration_is_good(case):
+    """Key, then code: no common-auth, nullok with pam_permit after pam_mfa."""
+    case.stack("sshd", stack_from(PAM_SSHD, args=["nullok"], key_first=True, permit=True))
+    case.config(sshd_settings(key_first=True))
+    r = case.doctor()
+    assert r.fails == [], str(r)
+    assert r.find("ok", "sshd: AuthenticationMethods publickey,keyboard-interactive fits the "
+                        "PAM stack"), str(r)
+    assert not any("nullok" in f.message for f in r.findings), str(r)
+
+
+# ---------------------------------------------------------------------------
+# PAM stacks
+# ---------------------------------------------------------------------------
+
+
+def test_optional_pam_mfa(case):
+    case.stack("sshd", stack_from(PAM_SSHD, control="optional", args=["window=2"]))
+    assert_only_fail(case.doctor(),
+                     f"{case.place()}: pam_mfa is 'optional': a wrong code still logs in",
+                     "change it to:  auth required pam_mfa.so window=2")
+
+
+def test_sufficient_pam_mfa(case):
+    case.stack("sshd", stack_from(PAM_SSHD, control="sufficient", args=["window=2"]))
+    assert_only_fail(case.doctor(),
+                     f"{case.place()}: pam_mfa is 'sufficient': a right code alone skips the "
+                     "password",
+                     "change it to:  auth required pam_mfa.so window=2")
+
+
+def test_module_file_missing(case):
+    case.module_dir = case.world.empty_module_dir
+    assert_only_fail(case.doctor(),
+                     f"{case.place()}: {case.module_dir}/pam_mfa.so does not exist, so every "
+                     "login through this stack fails",
+                     "install libpam-mfa (or `make install`), or give the module's full path "
+                     "in this line")
+
+
+def test_module_given_by_a_missing_full_path(case):
+    missing = f"{case.dir}/nowhere/pam_mfa.so"
+    case.stack("sshd", stack_from(PAM_SSHD, module=missing))
+    assert_only_fail(case.doctor(),
+                     f"{case.place()}: {missing} does not exist, so every login through this "
+                     "stack fails",
+                     "install libpam-mfa (or `make install`), or give the module's full path "
+                     "in this line")
+
+
+def test_nullok_without_another_auth_module(case):
+    case.stack("sshd", stack_from(PAM_SSHD, args=["nullok"], key_first=True))
+    case.config(sshd_settings(key_first=True))
+    assert_only_fail(case.doctor(),
+                     f"{case.place()}: with nullok and no other auth module, users without a "
+                     "secret file are refused (libpam fails a stack in which every module "
+                     "ignored)",
+                     "add after it:  auth required pam_permit.so")
+
+
+def test_sshd_stack_without_pam_mfa(case):
+    case.stack("sshd", stack_from(PAM_SSHD, drop_mfa=True))
+    r = case.doctor()
+    assert_only_fail(r, f"{case.pam_dir}/sshd does not use pam_mfa, so no code is asked",
+                     "add after the password lines:  auth required pam_mfa.so")
+
+
+def test_sudo_stack_with_optional_pam_mfa(case):
+    case.stack("sudo", stack_from(PAM_SUDO, control="optional"))
+    r = case.doctor()
+    assert r.rc == 1, str(r)
+    assert [f.message for f in r.fails] == [
+        f"{case.place('sudo')}: pam_mfa is 'optional': a wrong code still logs in"], str(r)
+    assert r.fails[0].fix.rstrip() == "change it to:  auth required pam_mfa.so", str(r)
+
+
+# ---------------------------------------------------------------------------
+# sshd_config
+# ---------------------------------------------------------------------------
+
+
+def test_usepam_no(case):
+    case.config(sshd_settings(UsePAM="no"))
+    assert_only_fail(case.doctor(), "sshd: UsePAM is no; sshd never asks PAM for a code",
+                     "in /etc/ssh/sshd_config:  UsePAM yes")
+
+
+def test_kbdinteractive_no(case):
+    """sshd itself rejects keyboard-interactive in AuthenticationMethods once it is disabled
+    (see test_sshd_config_that_sshd_rejects), so the setting is checked where sshd -T accepts
+    it: keys off and AuthenticationMethods any, which is only a warning."""
+    case.config(sshd_settings(KbdInteractiveAuthentication="no", AuthenticationMethods="any",
+                              PubkeyAuthentication="no"))
+    r = case.doctor()
+    assert_only_fail(r, "sshd: KbdInteractiveAuthentication is no; the code prompt cannot be "
+                        "shown",
+                     "in /etc/ssh/sshd_config:  KbdInteractiveAuthentication yes")
+    assert r.find("WARN", "sshd: AuthenticationMethods is 'any'; name the methods explicitly")
+
+
+@pytest.mark.parametrize("methods", ["any", None])
+def test_authentication_methods_any(case, methods):
+    """Explicit or by default: a key alone logs in."""
+    case.config(sshd_settings(AuthenticationMethods=methods))
+    assert_only_fail(case.doctor(),
+                     "sshd: AuthenticationMethods is 'any': a user with an SSH key logs in "
+                     "without a code",
+                     "in /etc/ssh/sshd_config:  AuthenticationMethods keyboard-interactive")
+
+
+def test_authentication_methods_any_without_keys_warns(case):
+    case.config(sshd_settings(AuthenticationMethods="any", PubkeyAuthentication="no"))
+    assert_warns_only(case.doctor(),
+                      "sshd: AuthenticationMethods is 'any'; name the methods explicitly")
+
+
+@pytest.mark.parametrize("methods", ["publickey", "publickey,keyboard-interactive password"])
+def test_authentication_methods_without_keyboard_interactive(case, methods):
+    case.config(sshd_settings(AuthenticationMethods=methods))
+    assert_only_fail(case.doctor(),
+                     f"sshd: AuthenticationMethods '{methods}' allows a login without "
+                     "keyboard-interactive (no code)",
+                     "every list must end in keyboard-interactive, e.g.  AuthenticationMethods "
+                     "publickey,keyboard-interactive")
+
+
+def test_code_as_the_only_factor(case):
+    """keyboard-interactive alone while the stack has no password before pam_mfa."""
+    case.stack("sshd", stack_from(PAM_SSHD, key_first=True))
+    assert_only_fail(case.doctor(),
+                     "sshd: AuthenticationMethods 'keyboard-interactive' with no password in "
+                     "the sshd PAM stack: the code is the only factor",
+                     "keep  @include common-auth  before pam_mfa, or use  AuthenticationMethods "
+                     "publickey,keyboard-interactive")
+
+
+def test_key_first_with_password_still_in_the_stack_warns(case):
+    case.config(sshd_settings(key_first=True))
+    assert_warns_only(case.doctor(),
+                      "sshd: key, then password and code: the sshd PAM stack still includes the "
+                      "password check",
+                      "for key + code only, comment out  @include common-auth  in "
+                      "the sshd PAM stack")
+
+
+def test_sshd_config_that_sshd_rejects(case):
+    case.config(sshd_settings(NoSuchOption="yes"))
+    r = case.doctor()
+    assert r.rc == 1, str(r)
+    assert len(r.fails) == 1, str(r)
+    f = r.fails[0]
+    assert f.message.startswith(f"sshd: `/usr/sbin/sshd -T -f {case.sshd_config}` failed: "), str(r)
+    assert f.fix == "fix sshd_config until  sshd -t  is silent", str(r)
+
+
+def test_sshd_not_installed_warns(case):
+    r = case.doctor("--sshd", f"{case.dir}/no/such/sshd")
+    assert_warns_only(r, "sshd: not installed here; skipped its checks")
+    assert not any(f.message.startswith("sshd:") and f.level != "WARN"
+                   for f in r.findings), str(r)
+
+
+# ---------------------------------------------------------------------------
+# the secret file
+# ---------------------------------------------------------------------------
+
+
+def test_secret_file_readable_by_others(case):
+    secret = case.dir / "secret"
+    shutil.copy2(case.world.secret, secret)
+    os.chmod(secret, 0o644)
+    case.secret = secret
+    r = case.doctor()
+    assert r.rc == 1, str(r)
+    assert len(r.fails) == 1, str(r)
+    f = r.fails[0]
+    assert f.message.startswith(f"secret file {secret} "), str(r)
+    assert f.message.endswith("; pam_mfa refuses it"), str(r)
+    assert f.fix == f"chmod 600 {secret}; chown root {secret}", str(r)
+    # control: the same file made private again is fine
+    os.chmod(secret, 0o600)
+    r = case.doctor()
+    assert r.fails == [], str(r)
+    assert r.find("ok", f"secret file {secret}: private, 1 authenticator(s), "
+                        "10 backup code(s)"), str(r)
+
+
+def test_secret_file_missing_warns(case):
+    case.secret = case.dir / "absent" / "secret"
+    assert_warns_only(case.doctor(),
+                      f"secret file {case.secret} does not exist: root is not enrolled",
+                      "run  mfa-enroll")
