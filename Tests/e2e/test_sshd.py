@@ -663,3 +663,35 @@ def test_user_without_enrollment(host, sshd):
                       "keyboard-interactive", command=cmd)
     assert conv.asked[:1] == ["password"], server.why(conv)
     assert refused(conv, printed), server.why(conv)
+
+
+def test_a_remembered_host_is_not_asked_again_until_forgotten(host, sshd):
+    """remember=: after a right code from 127.0.0.1 the same user from there gives only the
+    password; `mfa-enroll forget`, run by the user, brings the code back."""
+    server = sshd(extra=("remember=1h", "window=2"))
+    enr = host.enrolled
+    cmd, printed = token_command()
+    conv = server.ssh(USER, {"password": enr.password, "code": login_code(enr.secret)},
+                      "keyboard-interactive", command=cmd)
+    assert conv.asked == ["password", "code"], server.why(conv)
+    assert logged_in(conv, printed, USER), server.why(conv)
+    # the root-owned state remembers the client's address
+    state = (server.state_dir / USER).read_bytes()
+    assert b"remember 127.0.0.1 " in state, state
+    assert os.stat(server.state_dir / USER).st_uid == 0
+
+    cmd, printed = token_command()
+    conv = server.ssh(USER, {"password": enr.password}, "keyboard-interactive", command=cmd)
+    assert conv.asked == ["password"], server.why(conv)
+    assert logged_in(conv, printed, USER), server.why(conv)
+
+    # the user revokes it from their own account (they cannot write the root-owned state)
+    forget = run(["runuser", "-u", USER, "--", str(ENROLL), "forget"], check=False)
+    assert forget.returncode == 0, (forget.stdout, forget.stderr)
+    assert "forget before=" in enr.secret_file.read_text()
+    cmd, printed = token_command()
+    # a step newer than the one used above (window=2 accepts t+60)
+    conv = server.ssh(USER, {"password": enr.password, "code": code(enr.secret, time.time() + 60)},
+                      "keyboard-interactive", command=cmd)
+    assert conv.asked == ["password", "code"], server.why(conv)
+    assert logged_in(conv, printed, USER), server.why(conv)

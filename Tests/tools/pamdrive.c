@@ -4,7 +4,7 @@
  * Usage:
  *   pamdrive --confdir DIR --service NAME [--user USER] [--rhost HOST]
  *            [--tty TTY] [--answer TEXT]... [--answer-hex HEX]... [--answer-null]...
- *            [--silent] [--setcred]
+ *            [--answer-stdin] [--silent] [--setcred]
  *            [--direct MODULE.so [--arg OPT]...]
  *
  * The service file is read from DIR (pam_start_confdir, Linux-PAM >= 1.5).
@@ -12,7 +12,11 @@
  *     MSG <STYLE> <text>
  * (newlines in the text are shown as "\n"), prompts are answered with the
  * --answer values in the order given; when they run out the conversation
- * returns PAM_CONV_ERR.  The last line is
+ * returns PAM_CONV_ERR, unless --answer-stdin is given: then each further
+ * prompt is answered with the next line read from stdin (without its
+ * newline; EOF fails the conversation), so that a test can compute an answer
+ * from what the module has shown (the MSG lines are flushed before the read).
+ * The last line is
  *     RESULT <PAM_CODE_NAME> <number>
  * and the exit status is 0; it is non-zero only for usage errors.
  * Before it come "FAIL_DELAY_REQUEST <usec>" for each pam_fail_delay() call a
@@ -50,6 +54,8 @@ struct answer {
 static struct answer answers[MAX_ITEMS];
 static int n_answers;
 static int next_answer;
+static int answer_stdin;
+static void add_answer(char *data, size_t len);
 
 static const char *direct_args[MAX_ITEMS];
 static int n_direct_args;
@@ -228,6 +234,18 @@ static int conversation(int num_msg, const struct pam_message **msg,
         int style = msg[i]->msg_style;
         print_msg(style, msg[i]->msg);
         if (style == PAM_PROMPT_ECHO_OFF || style == PAM_PROMPT_ECHO_ON) {
+            if (next_answer >= n_answers && answer_stdin) {
+                char *line = NULL;
+                size_t cap = 0;
+                ssize_t n = getline(&line, &cap, stdin);
+                if (n >= 0) {
+                    if (n > 0 && line[n - 1] == '\n')
+                        line[--n] = '\0';
+                    add_answer(line, (size_t)n);
+                } else {
+                    free(line);
+                }
+            }
             if (next_answer >= n_answers) {
                 printf("CONV no answer left\n");
                 fflush(stdout);
@@ -268,7 +286,7 @@ static void usage(const char *why)
     fprintf(stderr,
             "usage: pamdrive --confdir DIR --service NAME [--user USER] [--rhost HOST]\n"
             "                [--tty TTY] [--answer TEXT]... [--answer-hex HEX]...\n"
-            "                [--answer-null]... [--silent] [--setcred]\n"
+            "                [--answer-null]... [--answer-stdin] [--silent] [--setcred]\n"
             "                [--direct MODULE.so [--arg OPT]...]\n");
     exit(2);
 }
@@ -324,6 +342,8 @@ int main(int argc, char **argv)
             add_answer(buf, n / 2);
         } else if (strcmp(opt, "--answer-null") == 0) {
             add_answer(NULL, 0);
+        } else if (strcmp(opt, "--answer-stdin") == 0) {
+            answer_stdin = 1;
         } else if (strcmp(opt, "--silent") == 0) {
             d.flags |= PAM_SILENT;
         } else if (strcmp(opt, "--setcred") == 0) {
