@@ -1,6 +1,10 @@
 #define _GNU_SOURCE
 #include "CLibc.h"
 
+#include <signal.h>
+#include <spawn.h>
+#include <sys/wait.h>
+
 int mfa_errno(void) { return errno; }
 
 void mfa_set_errno(int value) { errno = value; }
@@ -40,4 +44,53 @@ int mfa_user_in_group(const char *user, gid_t base, const char *group) {
     if (groups[i] == wanted) return 1;
   }
   return 0;
+}
+
+int mfa_run_with_input(const char *program, const char *input, size_t length, int timeout_seconds) {
+  int fds[2];
+  if (pipe2(fds, O_CLOEXEC) != 0) return -1;
+  posix_spawn_file_actions_t actions;
+  posix_spawn_file_actions_init(&actions);
+  posix_spawn_file_actions_adddup2(&actions, fds[0], 0);
+  posix_spawn_file_actions_addopen(&actions, 1, "/dev/null", O_WRONLY, 0);
+  posix_spawn_file_actions_addopen(&actions, 2, "/dev/null", O_WRONLY, 0);
+  /* Nothing of the host's environment: the program gets what it needs on stdin. */
+  char *const argv[] = {(char *)program, NULL};
+  char *const envp[] = {"PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin", NULL};
+  pid_t pid;
+  int started = posix_spawn(&pid, program, &actions, NULL, argv, envp);
+  posix_spawn_file_actions_destroy(&actions);
+  close(fds[0]);
+  if (started != 0) {
+    close(fds[1]);
+    return -1;
+  }
+  /* A program that does not read must not make us block or die of SIGPIPE. */
+  struct sigaction ignore, previous;
+  memset(&ignore, 0, sizeof(ignore));
+  ignore.sa_handler = SIG_IGN;
+  sigaction(SIGPIPE, &ignore, &previous);
+  size_t written = 0;
+  while (written < length) {
+    ssize_t n = write(fds[1], input + written, length - written);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) break;
+    written += (size_t)n;
+  }
+  close(fds[1]);
+  sigaction(SIGPIPE, &previous, NULL);
+  int status = 0;
+  for (int waited = 0;; waited++) {
+    pid_t done = waitpid(pid, &status, WNOHANG);
+    if (done == pid) break;
+    if (done < 0 && errno != EINTR) return -1;
+    if (waited >= timeout_seconds * 20) {
+      kill(pid, SIGKILL);
+      while (waitpid(pid, &status, 0) < 0 && errno == EINTR) {}
+      return -1;
+    }
+    struct timespec pause = {0, 50 * 1000 * 1000};
+    nanosleep(&pause, NULL);
+  }
+  return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
 }

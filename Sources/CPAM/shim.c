@@ -3,6 +3,12 @@
 #include <stdlib.h>
 #include <string.h>
 #include <dlfcn.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <spawn.h>
+#include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 void mfa_pam_syslog(pam_handle_t *pamh, int priority, const char *message) {
@@ -88,3 +94,4 @@ int mfa_hostname(char *buffer, size_t length) {
   buffer[length - 1] = 0;
   return 0;
 }
+

@@ -17,8 +17,9 @@ public struct BackupCodeHash: Equatable, Sendable {
   public static let hashLength = 32
 }
 
-/// Single-use backup codes: 12 characters from a 32-letter alphabet without 0/o and 1/l
-/// (60 bits), shown as `k7dq-2mxp-w9fh`; typing ignores case, dashes and spaces.
+/// Single-use backup codes: 12 characters from a 32-letter alphabet without 0/o and 1/l, the
+/// last one a letter (about 59.6 bits), shown as `k7dq-2mxp-w9fh`; typing ignores case, dashes
+/// and spaces.
 public enum BackupCodes {
   /// 2–9 and a–z without l and o: 32 symbols, so 5 random bits pick one with no bias.
   static let alphabet: [UInt8] = Array("23456789abcdefghijkmnpqrstuvwxyz".utf8)
@@ -41,8 +42,9 @@ public enum BackupCodes {
       var code: [UInt8] = []
       for byte in random { code.append(alphabet[Int(byte & 0x1F)]) }
       random.wipe()
-      // At least one letter, so a backup code can never look like a TOTP code; no duplicates.
-      if code.allSatisfy(ASCII.isDigit) || codes.contains(code) { continue }
+      // Ending in a letter, so a backup code never looks like a one-time code, not even at the end
+      // of a password typed with it in one prompt (forward_pass); 11 × 5 + 4.6 bits. No duplicates.
+      if code.last.map(ASCII.isDigit) ?? true || codes.contains(code) { continue }
       let salt = try SystemRandom.bytes(saltLength)
       guard let hash = pbkdf2(code, salt: salt, iterations: iterations) else {
         throw SystemError("PKCS5_PBKDF2_HMAC", code: 0)
@@ -52,6 +54,18 @@ public enum BackupCodes {
     }
     return (codes, hashes)
   }
+
+  /// Imported codes (google-authenticator's 8-digit scratch codes) hashed like our own.
+  public static func hash(_ code: [UInt8], iterations: Int = defaultIterations) throws(SystemError) -> BackupCodeHash {
+    let salt = try SystemRandom.bytes(saltLength)
+    guard let hash = pbkdf2(code, salt: salt, iterations: iterations) else {
+      throw SystemError("PKCS5_PBKDF2_HMAC", code: 0)
+    }
+    return BackupCodeHash(iterations: iterations, salt: salt, hash: hash)
+  }
+
+  /// Imported scratch codes are 8 digits; they are checked after the one-time codes failed.
+  public static let importedLength = 8
 
   /// The canonical form of what the user typed (lowercase, no dashes or spaces), or nil when it
   /// cannot be a backup code.

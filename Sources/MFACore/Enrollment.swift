@@ -1,6 +1,16 @@
-/// One way a user proves the second factor. Only TOTP exists today; HOTP, e-mail and SMS
-/// authenticators are later record types in the same file.
+/// One way a user proves the second factor: a TOTP app (RFC 6238) or an HOTP token (RFC 4226).
 public struct Authenticator: Equatable, Sendable {
+  public enum Kind: Equatable, Sendable {
+    /// Time-based: the code of the current `period`.
+    case totp
+    /// Counter-based: each button press gives the next counter's code.
+    case hotp
+  }
+
+  public var kind: Kind = .totp
+  /// HOTP: the next counter the file expects (after the code that confirmed the enrollment).
+  /// The module's root-owned state keeps the real position; this is its floor.
+  public var counter: UInt64 = 0
   /// Unique within the user's file ("default", "tablet", ...); keys the replay state.
   public var name: [UInt8]
   public var algorithm: OTPAlgorithm
@@ -42,11 +52,60 @@ public struct Authenticator: Equatable, Sendable {
   }
 }
 
+/// Where codes can be sent when the user has no app at hand: an e-mail address or a phone number
+/// for text messages, confirmed by typing back a code sent to it.
+public struct DeliveryAddress: Equatable, Sendable {
+  public enum Method: Equatable, Sendable {
+    case email
+    case sms
+
+    public var name: String { self == .email ? "email" : "sms" }
+    /// How the prompt and messages name it.
+    public var spoken: String { self == .email ? "e-mail" : "text message" }
+  }
+
+  public var method: Method
+  public var address: [UInt8]
+
+  public init(method: Method, address: [UInt8]) {
+    self.method = method
+    self.address = address
+  }
+
+  /// E-mail: printable ASCII with one "@", at most 254 bytes. SMS: "+" and digits, 6–20.
+  public static func isValid(_ address: [UInt8], for method: Method) -> Bool {
+    switch method {
+    case .email:
+      return address.count <= 254 && address.filter { $0 == 0x40 }.count == 1 && address.first != 0x40
+        && address.last != 0x40 && address.allSatisfy { $0 > 0x20 && $0 < 0x7F && $0 != ASCII.equals }
+    case .sms:
+      let digits = address.first == 0x2B ? Array(address.dropFirst()) : address
+      return (6...20).contains(digits.count) && digits.allSatisfy(ASCII.isDigit)
+    }
+  }
+
+  /// "a***@example.com" / "+49******321": enough to recognise, not to harvest.
+  public var masked: String {
+    switch method {
+    case .email:
+      guard let at = address.firstIndex(of: 0x40), at > 0 else { return "***" }
+      return [address[0]].text + "***" + Array(address[at...]).text
+    case .sms:
+      let keep = 3
+      guard address.count > keep + 3 else { return "***" }
+      return Array(address.prefix(3)).text + String(repeating: "*", count: address.count - keep - 3)
+        + Array(address.suffix(keep)).text
+    }
+  }
+}
+
 /// Everything a user's secret file holds.
 public struct Enrollment: Equatable, Sendable {
   public var authenticators: [Authenticator]
   /// Hashes of the unused backup codes; a used one is removed from the file.
   public var backupCodes: [BackupCodeHash]
+  /// Confirmed addresses codes can be sent to (the first is used).
+  public var deliveries: [DeliveryAddress] = []
 
   /// `mfa-enroll forget`: remote hosts remembered before this time need a code again. (The user
   /// cannot write the root-owned state, so the revocation lives in their own file.)

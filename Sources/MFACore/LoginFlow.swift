@@ -30,6 +30,10 @@ public protocol LoginHost: PrivilegeSwitch {
   func readConfigFile(_ path: String) throws(FileError) -> [UInt8]?
   /// Asks a question; nil when the conversation failed.
   func prompt(_ text: String, echo: Bool) -> [UInt8]?
+  /// PAM_AUTHTOK: a password an earlier module or the application has set (nil when none).
+  func authToken() -> [UInt8]?
+  /// Sets PAM_AUTHTOK for the modules after this one; false when libpam refused.
+  func setAuthToken(_ token: [UInt8]) -> Bool
   /// Shows a line to the user (an error or an information).
   func tell(_ text: String, isError: Bool)
   /// The QR code of `text` (width, modules row by row, true for dark); nil when unavailable.
@@ -87,6 +91,7 @@ public struct LoginContext {
 /// The check itself: settings, user, secret file, lockout, prompt, code, replay state.
 public enum LoginFlow {
   public static let prompt = "Verification code: "
+  public static let combinedPrompt = "Password and verification code: "
 
   /// Reads the configuration file and arguments and runs the check with the file state store.
   public static func run<Host: LoginHost>(host: Host, arguments: [[UInt8]], context: LoginContext) -> LoginOutcome {
@@ -166,9 +171,46 @@ public enum LoginFlow {
       return .accepted
     }
 
-    guard var typed = host.prompt(prompt, echo: false) else {
-      host.log(.error, who + ": conversation failed")
-      return .conversationFailed
+    // One prompt for password and code (forward_pass, use_first_pass, try_first_pass).
+    var password: [UInt8]?
+    defer { password?.wipe() }
+    var typed: [UInt8]
+    if options.forwardPass || options.firstPass != .none {
+      var combined = options.firstPass != .none ? host.authToken() : nil
+      if combined == nil {
+        if options.firstPass == .use {
+          host.log(.error, who + ": use_first_pass, but no earlier module or application set a password; denied")
+          return .denied
+        }
+        combined = host.prompt(combinedPrompt, echo: false)
+      }
+      guard var combined else {
+        host.log(.error, who + ": conversation failed")
+        return .conversationFailed
+      }
+      defer { combined.wipe() }
+      let split = CombinedInput.split(combined, enrollment: enrollment, time: host.now(), window: options.window)
+      password = split.password
+      typed = split.code
+    } else {
+      // With a delivery address, an empty answer sends a code and asks again.
+      let delivery = options.deliverProgram != nil ? enrollment.deliveries.first : nil
+      let text = delivery.map { "Verification code (press Enter to get one by " + $0.method.spoken + "): " } ?? prompt
+      guard var answer = host.prompt(text, echo: false) else {
+        host.log(.error, who + ": conversation failed")
+        return .conversationFailed
+      }
+      if let delivery, let program = options.deliverProgram, answer.trimmed().isEmpty {
+        sendCode(
+          host: host, store: store, options: options, program: program, delivery: delivery, account: account, who: who)
+        answer.wipe()
+        guard let again = host.prompt(prompt, echo: false) else {
+          host.log(.error, who + ": conversation failed")
+          return .conversationFailed
+        }
+        answer = again
+      }
+      typed = answer
     }
     defer { typed.wipe() }
     var answer = Answer(typed)
@@ -186,7 +228,13 @@ public enum LoginFlow {
       host.log(.error, who + ": state file in " + options.stateDirectory + " " + error.description + "; denied")
       return .denied
     }
-    return report(verdict, host: host, who: who, enrollment: enrollment, options: options)
+    let outcome = report(verdict, host: host, who: who, enrollment: enrollment, options: options)
+    // The next module (pam_unix use_first_pass) checks the password part.
+    if outcome == .accepted, let password, !host.setAuthToken(password) {
+      host.log(.error, who + ": cannot pass the password on to the next module; denied")
+      return .denied
+    }
+    return outcome
   }
 
   /// What the user typed, sorted by shape: digits are a one-time code, 12 letters and digits
@@ -212,6 +260,48 @@ public enum LoginFlow {
         code.wipe()
         self = .notACode
       case .notACode: break
+      }
+    }
+  }
+
+  /// An empty answer: a fresh code to the user's first delivery address, if the rate limit
+  /// allows; the user is told either way. A failed delivery never counts as a success.
+  static func sendCode<Host: LoginHost, Store: StateStore>(
+    host: Host, store: Store, options: ModuleOptions, program: String, delivery: DeliveryAddress,
+    account: UserAccount, who: String
+  ) {
+    let now = host.now()
+    let decision: CodeDelivery.Decision
+    do throws(FileError) {
+      decision = try store.update(user: account.name) { CodeDelivery.prepare(&$0, options: options, now: now) }
+    } catch {
+      host.log(.error, who + ": cannot record a code to send: state " + error.description)
+      host.tell("No code could be sent. Use your app or a backup code.", isError: true)
+      return
+    }
+    switch decision {
+    case .rateLimited(let nextAt):
+      host.log(.notice, who + ": code by " + delivery.method.name + " refused: send limit reached")
+      host.tell(
+        "Too many codes sent. The next can be sent in " + describe(seconds: max(1, nextAt - now)) + ".",
+        isError: true)
+    case .failed:
+      host.log(.error, who + ": cannot make a code to send")
+      host.tell("No code could be sent. Use your app or a backup code.", isError: true)
+    case .send(var code):
+      var input = CodeDelivery.input(
+        user: account.name, to: delivery, code: code, host: host.hostName(), ttl: options.deliverTTL)
+      code.wipe()
+      let status = CodeDelivery.run(program: program, input: input)
+      input.wipe()
+      if status == 0 {
+        host.log(.info, who + ": code sent by " + delivery.method.name + " to " + delivery.masked)
+        host.tell(
+          "A code was sent by " + delivery.method.spoken + " to " + delivery.masked + "; it is valid for "
+            + describe(seconds: options.deliverTTL) + ".", isError: false)
+      } else {
+        host.log(.error, who + ": delivery program " + program + " failed (status " + String(status) + ")")
+        host.tell("The code could not be sent. Use your app or a backup code, or try again later.", isError: true)
       }
     }
   }
@@ -249,6 +339,7 @@ public enum LoginFlow {
   enum Verdict {
     case accepted(authenticator: Int)
     case acceptedBackupCode(remaining: Int)
+    case acceptedSentCode
     case locked(until: Int64)
     /// `lockedFor` > 0 when this failure started a lockout.
     case wrongCode(failures: Int, lockedFor: Int64)
@@ -260,7 +351,7 @@ public enum LoginFlow {
 
     var isSuccess: Bool {
       switch self {
-      case .accepted, .acceptedBackupCode: return true
+      case .accepted, .acceptedBackupCode, .acceptedSentCode: return true
       default: return false
       }
     }
@@ -276,24 +367,7 @@ public enum LoginFlow {
       let (failures, lockedFor) = recordFailure(&state, options: options, now: now)
       return .notACode(failures: failures, lockedFor: lockedFor)
     case .backupCode(let code):
-      // Matched and removed under the secret file's lock, durably, before we say yes.
-      let remaining: Int?
-      do throws(FileError) {
-        remaining = try secrets.update { current in
-          guard let index = BackupCodes.match(code, in: current.backupCodes) else { return nil }
-          current.backupCodes.remove(at: index)
-          return current.backupCodes.count
-        }
-      } catch {
-        return .backupCodeUnavailable(error)
-      }
-      guard let remaining else {
-        let (failures, lockedFor) = recordFailure(&state, options: options, now: now)
-        return .wrongBackupCode(failures: failures, lockedFor: lockedFor)
-      }
-      state.clearFailures()
-      state.lastSuccess = now
-      return .acceptedBackupCode(remaining: remaining)
+      return useBackupCode(code, state: &state, secrets: secrets, options: options, now: now)
     case .oneTimeCode(let code):
       let matches = TOTPVerifier.matches(code: code, enrollment: enrollment, time: now, window: options.window)
       for match in matches {
@@ -307,10 +381,53 @@ public enum LoginFlow {
         state.lastSuccess = now
         return .accepted(authenticator: match.authenticator)
       }
+      // HOTP tokens: the counter moves past the code used, under this same lock.
+      let hotp = HOTPVerifier.match(code: code, enrollment: enrollment, lookAhead: options.hotpWindow) {
+        state.hotpCounter(of: $0)
+      }
+      if let hotp {
+        state.setHOTPCounter(hotp.counter + 1, of: enrollment.authenticators[hotp.authenticator].name)
+        state.clearFailures()
+        state.lastSuccess = now
+        return .accepted(authenticator: hotp.authenticator)
+      }
+      // A code sent by e-mail or text message (single use, until it expires).
+      if matches.isEmpty && CodeDelivery.consume(code, state: &state, now: now) {
+        state.clearFailures()
+        state.lastSuccess = now
+        return .acceptedSentCode
+      }
+      // Scratch codes imported from google-authenticator are 8 digits.
+      if matches.isEmpty && code.count == BackupCodes.importedLength && !enrollment.backupCodes.isEmpty {
+        return useBackupCode(code, state: &state, secrets: secrets, options: options, now: now)
+      }
       let (failures, lockedFor) = recordFailure(&state, options: options, now: now)
       return matches.isEmpty
         ? .wrongCode(failures: failures, lockedFor: lockedFor) : .replayed(failures: failures, lockedFor: lockedFor)
     }
+  }
+
+  /// Matched and removed under the secret file's lock, durably, before we say yes.
+  static func useBackupCode<Privileges: PrivilegeSwitch>(
+    _ code: [UInt8], state: inout UserState, secrets: SecretFileStore<Privileges>, options: ModuleOptions, now: Int64
+  ) -> Verdict {
+    let remaining: Int?
+    do throws(FileError) {
+      remaining = try secrets.update { current in
+        guard let index = BackupCodes.match(code, in: current.backupCodes) else { return nil }
+        current.backupCodes.remove(at: index)
+        return current.backupCodes.count
+      }
+    } catch {
+      return .backupCodeUnavailable(error)
+    }
+    guard let remaining else {
+      let (failures, lockedFor) = recordFailure(&state, options: options, now: now)
+      return .wrongBackupCode(failures: failures, lockedFor: lockedFor)
+    }
+    state.clearFailures()
+    state.lastSuccess = now
+    return .acceptedBackupCode(remaining: remaining)
   }
 
   /// Counts a failure in the current interval; the `deny`-th starts a lockout whose length
@@ -337,7 +454,12 @@ public enum LoginFlow {
     let limit = " (failure "
     switch verdict {
     case .accepted(let index):
-      host.log(.info, who + ": accepted totp code (authenticator " + enrollment.authenticators[index].name.text + ")")
+      let authenticator = enrollment.authenticators[index]
+      let method = authenticator.kind == .hotp ? "hotp" : "totp"
+      host.log(.info, who + ": accepted " + method + " code (authenticator " + authenticator.name.text + ")")
+      return .accepted
+    case .acceptedSentCode:
+      host.log(.info, who + ": accepted a code sent by e-mail or text message")
       return .accepted
     case .acceptedBackupCode(let remaining):
       host.log(.info, who + ": accepted backup code (" + String(remaining) + " left)")

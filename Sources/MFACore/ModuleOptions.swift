@@ -50,8 +50,33 @@ public struct ModuleOptions {
   public var enrollDeadline: Int64?
   /// Whom to contact, in messages to users who are refused for policy reasons.
   public var contact = "your system administrator"
+  /// HOTP: how many counters are tried, starting at the expected one (a token pressed without
+  /// logging in resynchronises within this many presses).
+  public var hotpWindow = 10
   /// Seconds a remote host stays remembered after a successful code; 0: never remembered.
   public var remember: Int64 = 0
+  /// The program that sends codes by e-mail or text message (user, method, address and the
+  /// message on its standard input); nil: no delivery.
+  public var deliverProgram: String?
+  /// How long a sent code is valid.
+  public var deliverTTL: Int64 = 5 * 60
+  /// At most this many codes are sent to one user per `deliverInterval`.
+  public var deliverLimit = 3
+  public var deliverInterval: Int64 = 15 * 60
+
+  /// forward_pass: ask for password and code in one prompt, and hand the password on to the
+  /// next module as PAM_AUTHTOK.
+  public var forwardPass = false
+  /// use_first_pass / try_first_pass: take password+code from PAM_AUTHTOK (set by the
+  /// application or an earlier module); `use` fails without it, `try` falls back to asking.
+  public var firstPass: FirstPass = .none
+
+  public enum FirstPass {
+    case none
+    case use
+    case `try`
+  }
+
   /// The configuration file that was read (for `debug`).
   public var configPath = ModuleOptions.defaultConfigPath
 
@@ -59,7 +84,9 @@ public struct ModuleOptions {
   /// `apply` refuses anything else, and a test holds this list and pam_mfa(8) to each other.
   public static let names: [[UInt8]] = [
     "secret", "nullok", "window", "deny", "fail_interval", "unlock_time", "state_dir", "conf", "debug",
-    "require_group", "exempt_group", "enroll", "enroll_deadline", "contact", "remember",
+    "require_group", "exempt_group", "enroll", "enroll_deadline", "contact", "remember", "hotp_window",
+    "forward_pass", "use_first_pass", "try_first_pass", "deliver", "deliver_ttl", "deliver_limit",
+    "deliver_interval",
   ].map { Array($0.utf8) }
 
   public static let rememberRange: ClosedRange<Int64> = 60...(90 * 86_400)
@@ -156,6 +183,28 @@ public struct ModuleOptions {
       failInterval = try ModuleOptions.duration(name, value, range: ModuleOptions.failIntervalRange)
     } else if name == [UInt8]("unlock_time") {
       unlockTime = try ModuleOptions.duration(name, value, range: ModuleOptions.unlockTimeRange)
+    } else if name == [UInt8]("deliver") {
+      deliverProgram = try ModuleOptions.path(name, value)
+      guard value?.first == ASCII.slash else {
+        throw .invalidValue(option: name.text, reason: "must be an absolute path")
+      }
+    } else if name == [UInt8]("deliver_ttl") {
+      deliverTTL = try ModuleOptions.duration(name, value, range: 60...3600)
+    } else if name == [UInt8]("deliver_limit") {
+      deliverLimit = Int(try ModuleOptions.number(name, value, range: 1...20))
+    } else if name == [UInt8]("deliver_interval") {
+      deliverInterval = try ModuleOptions.duration(name, value, range: 60...86_400)
+    } else if name == [UInt8]("hotp_window") {
+      hotpWindow = Int(try ModuleOptions.number(name, value, range: 1...100))
+    } else if name == [UInt8]("forward_pass") {
+      try ModuleOptions.noValue(name, value)
+      forwardPass = true
+    } else if name == [UInt8]("use_first_pass") {
+      try ModuleOptions.noValue(name, value)
+      firstPass = .use
+    } else if name == [UInt8]("try_first_pass") {
+      try ModuleOptions.noValue(name, value)
+      firstPass = .try
     } else if name == [UInt8]("require_group") {
       requireGroup = try ModuleOptions.groupName(name, value)
     } else if name == [UInt8]("exempt_group") {
@@ -199,6 +248,8 @@ public struct ModuleOptions {
       + " unlock_time=" + String(unlockTime) + " remember=" + String(remember)
       + (requireGroup.map { " require_group=" + $0.text } ?? "")
       + (exemptGroup.map { " exempt_group=" + $0.text } ?? "")
+      + " hotp_window=" + String(hotpWindow) + (forwardPass ? " forward_pass" : "")
+      + (firstPass == .use ? " use_first_pass" : firstPass == .try ? " try_first_pass" : "")
       + (enrollAtLogin ? " enroll=login" : "") + (enrollDeadline.map { " enroll_deadline=" + String($0) } ?? "")
       + (nullOK ? " nullok" : "") + (debug ? " debug" : "")
   }

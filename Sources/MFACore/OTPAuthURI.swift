@@ -3,7 +3,12 @@ public enum OTPAuthURI {
   /// `otpauth://totp/ISSUER:LABEL?secret=...&issuer=ISSUER&algorithm=...&digits=...&period=...`
   /// with issuer and label percent-encoded (RFC 3986: everything but unreserved characters).
   public static func totp(issuer: String, label: String, authenticator: Authenticator) -> String {
-    var uri: [UInt8] = Array("otpauth://totp/".utf8)
+    uri(issuer: issuer, label: label, authenticator: authenticator)
+  }
+
+  /// `otpauth://totp/...&period=30` or, for an HOTP authenticator, `otpauth://hotp/...&counter=N`.
+  public static func uri(issuer: String, label: String, authenticator: Authenticator) -> String {
+    var uri: [UInt8] = Array((authenticator.kind == .hotp ? "otpauth://hotp/" : "otpauth://totp/").utf8)
     if !issuer.isEmpty {
       uri += percentEncode(Array(issuer.utf8))
       uri.append(0x3A)  // ":" separates issuer and account in the label
@@ -17,7 +22,11 @@ public enum OTPAuthURI {
     }
     uri += Array(("&algorithm=" + authenticator.algorithm.name).utf8)
     uri += Array(("&digits=" + String(authenticator.digits)).utf8)
-    uri += Array(("&period=" + String(authenticator.period)).utf8)
+    if authenticator.kind == .hotp {
+      uri += Array(("&counter=" + String(authenticator.counter)).utf8)
+    } else {
+      uri += Array(("&period=" + String(authenticator.period)).utf8)
+    }
     return uri.text
   }
 

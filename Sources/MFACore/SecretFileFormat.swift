@@ -35,6 +35,7 @@ public enum SecretFileFormat {
     var authenticators: [Authenticator] = []
     var backupCodes: [BackupCodeHash] = []
     var forgetBefore: Int64 = 0
+    var deliveries: [DeliveryAddress] = []
     var lineNumber = 0
     for rawLine in lines(contents) {
       lineNumber += 1
@@ -54,8 +55,9 @@ public enum SecretFileFormat {
         sawHeader = true
         continue
       }
-      if words[0] == [UInt8]("totp") {
-        var authenticator = try parseTOTP(Array(words.dropFirst()), line: lineNumber)
+      if words[0] == [UInt8]("totp") || words[0] == [UInt8]("hotp") {
+        let kind: Authenticator.Kind = words[0] == [UInt8]("hotp") ? .hotp : .totp
+        var authenticator = try parseOTP(Array(words.dropFirst()), kind: kind, line: lineNumber)
         for existing in authenticators where existing.name == authenticator.name {
           authenticator.key.wipe()
           throw FormatError(line: lineNumber, "duplicate authenticator name")
@@ -67,6 +69,16 @@ public enum SecretFileFormat {
         else { throw FormatError(line: lineNumber, "expected forget before=TIME") }
         if forgetBefore != 0 { throw FormatError(line: lineNumber, "duplicate forget record") }
         forgetBefore = before
+      } else if words[0] == [UInt8]("email") || words[0] == [UInt8]("sms") {
+        let method: DeliveryAddress.Method = words[0] == [UInt8]("email") ? .email : .sms
+        guard words.count == 2, words[1].starts(with: [UInt8]("address=")) else {
+          throw FormatError(line: lineNumber, "expected address=")
+        }
+        let address = Array(words[1].dropFirst(8))
+        guard DeliveryAddress.isValid(address, for: method) else {
+          throw FormatError(line: lineNumber, method == .email ? "not an e-mail address" : "not a phone number")
+        }
+        deliveries.append(DeliveryAddress(method: method, address: address))
       } else if words[0] == [UInt8]("backup") {
         backupCodes.append(try parseBackup(Array(words.dropFirst()), line: lineNumber))
       } else {
@@ -74,9 +86,12 @@ public enum SecretFileFormat {
       }
     }
     if !sawHeader { throw FormatError(line: 0, "empty file (no 'pam_mfa 1' header)") }
-    if authenticators.isEmpty { throw FormatError(line: 0, "no authenticator in the file") }
+    if authenticators.isEmpty && deliveries.isEmpty {
+      throw FormatError(line: 0, "no authenticator or delivery address in the file")
+    }
     var enrollment = Enrollment(authenticators: authenticators, backupCodes: backupCodes)
     enrollment.forgetBefore = forgetBefore
+    enrollment.deliveries = deliveries
     return enrollment
   }
 
@@ -85,14 +100,23 @@ public enum SecretFileFormat {
     out += [UInt8]("# pam_mfa secret file, written by mfa-enroll. Keep it private; see pam_mfa.conf(5).\n")
     out += [UInt8]("pam_mfa " + String(version) + "\n")
     for authenticator in enrollment.authenticators {
-      out += [UInt8]("totp name=")
+      out += [UInt8](authenticator.kind == .hotp ? "hotp name=" : "totp name=")
       out += authenticator.name
       out += [UInt8](" algorithm=" + authenticator.algorithm.name)
       out += [UInt8](" digits=" + String(authenticator.digits))
-      out += [UInt8](" period=" + String(authenticator.period))
+      if authenticator.kind == .hotp {
+        out += [UInt8](" counter=" + String(authenticator.counter))
+      } else {
+        out += [UInt8](" period=" + String(authenticator.period))
+      }
       if let confirmed = authenticator.confirmedStep { out += [UInt8](" confirmed=" + String(confirmed)) }
       out += [UInt8](" secret=")
       out += Base32.encode(authenticator.key, padding: false)
+      out.append(ASCII.newline)
+    }
+    for delivery in enrollment.deliveries {
+      out += [UInt8](delivery.method.name + " address=")
+      out += delivery.address
       out.append(ASCII.newline)
     }
     if enrollment.forgetBefore > 0 { out += [UInt8]("forget before=" + String(enrollment.forgetBefore) + "\n") }
@@ -151,7 +175,10 @@ public enum SecretFileFormat {
     return BackupCodeHash(iterations: iterations, salt: salt, hash: hash)
   }
 
-  private static func parseTOTP(_ fields: [[UInt8]], line: Int) throws(FormatError) -> Authenticator {
+  private static func parseOTP(_ fields: [[UInt8]], kind: Authenticator.Kind, line: Int) throws(FormatError)
+    -> Authenticator
+  {
+    var counter: UInt64?
     var name: [UInt8]?
     var algorithm: OTPAlgorithm?
     var digits: Int?
@@ -187,7 +214,14 @@ public enum SecretFileFormat {
           throw FormatError(line: line, "digits must be 6, 7 or 8")
         }
         digits = Int(number)
-      } else if fieldKey == [UInt8]("period") {
+      } else if fieldKey == [UInt8]("counter") && kind == .hotp {
+        duplicate = counter != nil
+        guard let number = parseDecimal(value) else {
+          key?.wipe()
+          throw FormatError(line: line, "counter must be a number")
+        }
+        counter = UInt64(number)
+      } else if fieldKey == [UInt8]("period") && kind == .totp {
         duplicate = period != nil
         guard let number = parseDecimal(value), Authenticator.periodRange.contains(Int(number)) else {
           key?.wipe()
@@ -224,6 +258,8 @@ public enum SecretFileFormat {
       name: name ?? Authenticator.defaultName, algorithm: algorithm ?? .sha1, digits: digits ?? 6,
       period: period ?? 30, key: key)
     authenticator.confirmedStep = confirmed
+    authenticator.kind = kind
+    authenticator.counter = counter ?? 0
     return authenticator
   }
 

@@ -13,7 +13,7 @@ public enum TOTPVerifier {
   ) -> [TOTPMatch] {
     var found: [TOTPMatch] = []
     for (index, authenticator) in enrollment.authenticators.enumerated() {
-      if authenticator.digits != code.count { continue }
+      if authenticator.kind != .totp || authenticator.digits != code.count { continue }
       let now = OTP.timeStep(at: time, period: authenticator.period)
       var offset = window
       while offset >= -window {
@@ -26,6 +26,32 @@ public enum TOTPVerifier {
             algorithm: authenticator.algorithm)
         else { continue }
         if constantTimeEqual(expected, code) { found.append(TOTPMatch(authenticator: index, step: step)) }
+        expected.wipe()
+      }
+    }
+    return found
+  }
+}
+
+/// Checks a code against the HOTP authenticators: counters from the next expected one to
+/// `lookAhead` presses beyond it (a token pressed without logging in resynchronises).
+public enum HOTPVerifier {
+  /// The first (authenticator index, counter) whose code equals `code`; `next(name)` is where
+  /// each token is expected to be. Every candidate is computed and compared in constant time.
+  public static func match(
+    code: [UInt8], enrollment: Enrollment, lookAhead: Int, next: ([UInt8]) -> UInt64
+  ) -> (authenticator: Int, counter: UInt64)? {
+    var found: (authenticator: Int, counter: UInt64)?
+    for (index, authenticator) in enrollment.authenticators.enumerated() {
+      if authenticator.kind != .hotp || authenticator.digits != code.count { continue }
+      let start = max(next(authenticator.name), authenticator.counter)
+      for offset in 0..<UInt64(lookAhead) {
+        guard
+          var expected = OTP.hotp(
+            key: authenticator.key, counter: start + offset, digits: authenticator.digits,
+            algorithm: authenticator.algorithm)
+        else { continue }
+        if constantTimeEqual(expected, code) && found == nil { found = (index, start + offset) }
         expected.wipe()
       }
     }

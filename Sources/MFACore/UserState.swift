@@ -9,6 +9,8 @@ public struct UserState: Equatable {
   }
 
   public var lastSteps: [StepMark] = []
+  /// HOTP: the next counter each token is expected at (under the user's lock).
+  public var hotpCounters: [StepMark] = []
   /// Failures since the last success that fall in the current fail interval.
   public var failures = 0
   /// When the first of those failures happened (seconds since the epoch).
@@ -29,6 +31,17 @@ public struct UserState: Equatable {
     public var until: Int64
   }
 
+  /// Codes sent by e-mail or text message that are still valid: only a salted SHA-256 of each.
+  public var sentCodes: [SentCode] = []
+  /// When codes were sent (for the per-user rate limit).
+  public var sendTimes: [Int64] = []
+
+  public struct SentCode: Equatable {
+    public var salt: [UInt8]
+    public var hash: [UInt8]
+    public var expires: Int64
+  }
+
   /// At most this many hosts are kept per user; the oldest goes first.
   public static let maxRemembered = 16
 
@@ -47,6 +60,18 @@ public struct UserState: Equatable {
   }
 
   public func isLocked(at now: Int64) -> Bool { lockedUntil > now }
+
+  public func hotpCounter(of authenticator: [UInt8]) -> UInt64 {
+    UInt64(hotpCounters.first { $0.authenticator == authenticator }?.step ?? 0)
+  }
+
+  public mutating func setHOTPCounter(_ counter: UInt64, of authenticator: [UInt8]) {
+    if let index = hotpCounters.firstIndex(where: { $0.authenticator == authenticator }) {
+      hotpCounters[index].step = Int64(counter)
+    } else {
+      hotpCounters.append(StepMark(authenticator: authenticator, step: Int64(counter)))
+    }
+  }
 
   /// Whether `host` is remembered at `now`, counting only entries made after `forgetBefore`.
   public func remembers(_ host: [UInt8], at now: Int64, forgetBefore: Int64) -> Bool {
@@ -112,6 +137,15 @@ public enum UserStateFormat {
         state.setLastStep(step, of: words[1])
         continue
       }
+      if record == [UInt8]("hotp-counter"), words.count == 3, Authenticator.isValidName(words[1]),
+        let counter = parseDecimal(words[2])
+      {
+        if state.hotpCounters.contains(where: { $0.authenticator == words[1] }) {
+          throw FormatError(line: lineNumber, "duplicate record")
+        }
+        state.setHOTPCounter(UInt64(counter), of: words[1])
+        continue
+      }
       if seen.contains(record) { throw FormatError(line: lineNumber, "duplicate record") }
       seen.append(record)
       if record == [UInt8]("failures"), words.count == 3, numbers.count == 2 {
@@ -128,6 +162,16 @@ public enum UserStateFormat {
           let until = parseDecimal(words[3])
         else { throw FormatError(line: lineNumber, "bad remember record") }
         state.remembered.append(UserState.RememberedHost(host: words[1], since: since, until: until))
+      } else if record == [UInt8]("sent") {
+        seen.removeLast()
+        guard words.count == 4, let salt = Base32.decode(words[1]), let hash = Base32.decode(words[2]),
+          salt.count == 16, hash.count == 32, let expires = parseDecimal(words[3])
+        else { throw FormatError(line: lineNumber, "bad sent record") }
+        state.sentCodes.append(UserState.SentCode(salt: salt, hash: hash, expires: expires))
+      } else if record == [UInt8]("send-time") {
+        seen.removeLast()
+        guard words.count == 2, numbers.count == 1 else { throw FormatError(line: lineNumber, "bad send-time record") }
+        state.sendTimes.append(numbers[0])
       } else if record == [UInt8]("last-success"), words.count == 2, numbers.count == 1 {
         state.lastSuccess = numbers[0]
       } else {
@@ -145,6 +189,11 @@ public enum UserStateFormat {
       out += mark.authenticator
       out += [UInt8](" " + String(mark.step) + "\n")
     }
+    for mark in state.hotpCounters {
+      out += [UInt8]("hotp-counter ")
+      out += mark.authenticator
+      out += [UInt8](" " + String(mark.step) + "\n")
+    }
     if state.failures > 0 {
       out += [UInt8]("failures " + String(state.failures) + " " + String(state.firstFailure) + "\n")
     }
@@ -152,6 +201,14 @@ public enum UserStateFormat {
       out += [UInt8]("lockouts " + String(state.lockouts) + " " + String(state.lockedUntil) + "\n")
     }
     if state.lastSuccess > 0 { out += [UInt8]("last-success " + String(state.lastSuccess) + "\n") }
+    for code in state.sentCodes {
+      out += [UInt8]("sent ")
+      out += Base32.encode(code.salt, padding: false)
+      out.append(ASCII.space)
+      out += Base32.encode(code.hash, padding: false)
+      out += [UInt8](" " + String(code.expires) + "\n")
+    }
+    for time in state.sendTimes { out += [UInt8]("send-time " + String(time) + "\n") }
     for entry in state.remembered {
       out += [UInt8]("remember ")
       out += entry.host

@@ -67,6 +67,17 @@ struct PAMBridge: LoginHost {
     }
   }
 
+  func authToken() -> [UInt8]? {
+    stringItem(PAM_AUTHTOK)
+  }
+
+  func setAuthToken(_ token: [UInt8]) -> Bool {
+    // Bytes as typed (a password need not be UTF-8), NUL-terminated; libpam copies it.
+    var terminated = token + [0]
+    defer { terminated.wipe() }
+    return terminated.withUnsafeBufferPointer { pam_set_item(handle, PAM_AUTHTOK, $0.baseAddress) } == PAM_SUCCESS
+  }
+
   func tell(_ text: String, isError: Bool) {
     var ignored: UnsafeMutablePointer<CChar>?
     _ = text.withCString { mfa_pam_prompt(handle, isError ? PAM_ERROR_MSG : PAM_TEXT_INFO, &ignored, $0) }

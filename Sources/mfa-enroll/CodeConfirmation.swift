@@ -25,6 +25,12 @@ enum CodeConfirmation {
           confirmed.authenticators[match.authenticator].confirmedStep = max(previous, match.step)
           return confirmed
         }
+        // An HOTP token: any of its next presses; the file's counter moves past it.
+        if let match = HOTPVerifier.match(code: code, enrollment: enrollment, lookAhead: 10, next: { _ in 0 }) {
+          var confirmed = enrollment
+          confirmed.authenticators[match.authenticator].counter = match.counter + 1
+          return confirmed
+        }
       }
       let left = maxTries - attempt
       if left > 0 {

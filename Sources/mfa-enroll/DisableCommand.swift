@@ -24,14 +24,19 @@ struct Disable: ParsableCommand {
     if target.actingForOther {
       throw CLIError("root removes another user's enrollment with: mfa-enroll --user \(target.account.name) reset")
     }
+    let store = try target.secretStore(override: secretFile)
+    let enrollment = try target.readEnrollment(store)
+    try Disable.turnOff(target: target, store: store, enrollment: enrollment)
+  }
+
+  /// The policy check, a code, and the file removed (also `remove` of the last authenticator).
+  static func turnOff(target: Target, store: SecretFileStore<CLIPrivileges>, enrollment: Enrollment) throws(CLIError) {
     let (required, reason) = Policy.requiresCode(target.account, options: target.options)
     if required {
       throw CLIError(
         "your administrator requires a second factor for your account (\(reason)); it cannot be turned off. "
           + "If you lost your phone, use a backup code, or ask them to reset your enrollment.")
     }
-    let store = try target.secretStore(override: secretFile)
-    let enrollment = try target.readEnrollment(store)
     try confirm(enrollment)
     do throws(FileError) {
       try store.remove()
@@ -42,7 +47,7 @@ struct Disable: ParsableCommand {
   }
 
   /// A current code from the app, or a backup code (which is then used up with the file anyway).
-  func confirm(_ enrollment: Enrollment) throws(CLIError) {
+  static func confirm(_ enrollment: Enrollment) throws(CLIError) {
     for attempt in 1...CodeConfirmation.maxTries {
       guard let answer = Terminal.ask("Enter a code from your app, or a backup code: ") else {
         throw CLIError("no code was entered; nothing was changed")
@@ -52,6 +57,10 @@ struct Disable: ParsableCommand {
       if var code = try? CodeInput.digits(typed) {
         defer { code.wipe() }
         if !TOTPVerifier.matches(code: code, enrollment: enrollment, time: Int64(time(nil)), window: 1).isEmpty {
+          return
+        }
+        if HOTPVerifier.match(code: code, enrollment: enrollment, lookAhead: 20, next: { _ in 0 }) != nil { return }
+        if code.count == BackupCodes.importedLength && BackupCodes.match(code, in: enrollment.backupCodes) != nil {
           return
         }
       } else if var code = BackupCodes.normalize(typed) {

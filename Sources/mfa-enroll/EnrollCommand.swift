@@ -15,23 +15,7 @@ struct Enroll: ParsableCommand {
       valueName: "path"))
   var secretFile: String?
 
-  @Option(help: "Issuer shown in the app (default: this host's name).")
-  var issuer: String?
-
-  @Option(help: "Account label shown in the app (default: user@host).")
-  var label: String?
-
-  @Option(help: "Code length: 6, 7 or 8.")
-  var digits: Int = 6
-
-  @Option(help: "Seconds each code is valid: 15 to 300 (most apps support only 30).")
-  var period: Int = 30
-
-  @Option(help: "HMAC algorithm: SHA1, SHA256 or SHA512 (most apps support only SHA1).")
-  var algorithm: AlgorithmChoice = .SHA1
-
-  @Option(help: "How to draw the QR code: utf8, ansi, ascii or none.")
-  var qr: QRStyle = .utf8
+  @OptionGroup var authenticatorOptions: AuthenticatorOptions
 
   @Flag(help: "Replace an existing enrollment (the old secret stops working once the new one is saved).")
   var force = false
@@ -42,12 +26,6 @@ struct Enroll: ParsableCommand {
 
   func validate() throws {
     try backup.validate()
-    guard Authenticator.digitRange.contains(digits) else {
-      throw ValidationError("--digits must be 6, 7 or 8")
-    }
-    guard Authenticator.periodRange.contains(period) else {
-      throw ValidationError("--period must be from 15 to 300 seconds")
-    }
   }
 
   func run() throws {
@@ -68,28 +46,10 @@ struct Enroll: ParsableCommand {
       throw CLIError("\(whose) already enrolled (\(path) exists); use --force to replace it")
     }
 
-    var key: [UInt8]
-    do throws(SystemError) {
-      key = try SystemRandom.bytes(20)
-    } catch {
-      throw CLIError("cannot get random bytes: \(error.description)")
-    }
-    var authenticator = Authenticator(
-      name: Authenticator.defaultName, algorithm: algorithm.value, digits: digits, period: period, key: key)
-    key.wipe()
-    defer { authenticator.key.wipe() }
-
-    let host = hostName()
-    let issuerText = issuer ?? host
-    let labelText = label ?? "\(account.name)@\(host)"
-    let uri = OTPAuthURI.totp(issuer: issuerText, label: labelText, authenticator: authenticator)
-    if target.actingForOther {
-      print("Enrolling \(account.name). Hand the QR code or setup key to them in person; it is their second factor.\n")
-    }
-    show(uri: uri, issuer: issuerText, label: labelText, authenticator: authenticator)
-
-    var confirmed = try CodeConfirmation.ask(
-      for: Enrollment(authenticators: [authenticator]), failure: "nothing was saved")
+    var confirmed = Enrollment(authenticators: [
+      try authenticatorOptions.makeAndConfirm(
+        name: Authenticator.defaultName, for: target, failure: "nothing was saved")
+    ])
     defer { confirmed.wipe() }
     // Backup codes exist only once the app is proven to work; the file gets their hashes.
     let (codes, hashes) = try backup.generate()
@@ -104,26 +64,6 @@ struct Enroll: ParsableCommand {
       print("Saved to \(path). From now on, logins through pam_mfa ask for a code from your app.")
     }
     try backup.present(codes, for: account)
-  }
-
-  func show(uri: String, issuer: String, label: String, authenticator: Authenticator) {
-    if qr != .none {
-      print("Scan this QR code with your authenticator app (or type the setup key below):\n")
-      if let matrix = QRMatrix(encoding: uri) {
-        for line in matrix.render(qr) { print(line) }
-      } else {
-        print("(the QR code could not be drawn; use the setup key)")
-      }
-      print("")
-    }
-    print("Account:   \(label)  (issuer: \(issuer))")
-    print("Setup key: \(OTPAuthURI.groupedKey(authenticator.key))")
-    print(
-      "Type:      time-based, \(authenticator.algorithm.name), \(authenticator.digits) digits, "
-        + "new code every \(authenticator.period) s")
-    print("")
-    print(uri)
-    print("")
   }
 
   /// Parent directories 0700, the file 0600, written atomically: a failure keeps any old file.

@@ -12,7 +12,9 @@ struct MFAEnroll: ParsableCommand {
       into a root-owned store, or `mfa-enroll --user NAME --unlock` after a lockout).
       """,
     subcommands: [
-      Enroll.self, MakeBackupCodes.self, Status.self, Disable.self, Forget.self, Reset.self, Unlock.self, Doctor.self,
+      Enroll.self, Add.self, AddEmail.self, AddSMS.self, List.self, Remove.self, MakeBackupCodes.self, Status.self,
+      Disable.self, Forget.self,
+      Reset.self, Unlock.self, Import.self, Doctor.self,
     ],
     defaultSubcommand: Enroll.self
   )

@@ -49,9 +49,15 @@ struct Status: ParsableCommand {
     }
     print("Enrolled:      yes")
     for authenticator in enrollment.authenticators {
-      print(
-        "Authenticator: \(authenticator.name.text): time-based (TOTP), \(authenticator.algorithm.name), "
-          + "\(authenticator.digits) digits, every \(authenticator.period) s")
+      if authenticator.kind == .hotp {
+        print(
+          "Authenticator: \(authenticator.name.text): counter-based (HOTP), \(authenticator.algorithm.name), "
+            + "\(authenticator.digits) digits")
+      } else {
+        print(
+          "Authenticator: \(authenticator.name.text): time-based (TOTP), \(authenticator.algorithm.name), "
+            + "\(authenticator.digits) digits, every \(authenticator.period) s")
+      }
     }
     let left = enrollment.backupCodes.count
     print("Backup codes:  \(left) left\(left <= 2 ? " (make new ones: mfa-enroll backup-codes)" : "")")

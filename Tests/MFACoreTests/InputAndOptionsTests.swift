@@ -60,11 +60,13 @@ import Testing
       "secret": "=/x", "window": "=2", "deny": "=4", "fail_interval": "=1m", "unlock_time": "=1m",
       "state_dir": "=/s", "conf": "=/c", "require_group": "=mfa", "exempt_group": "=breakglass",
       "enroll": "=login", "enroll_deadline": "=2027-01-31", "contact": "=helpdesk", "remember": "=30d",
+      "hotp_window": "=20", "deliver": "=/usr/local/sbin/mfa-deliver", "deliver_ttl": "=5m", "deliver_limit": "=3",
+      "deliver_interval": "=15m",
     ]
     for name in ModuleOptions.names.map({ String(decoding: $0, as: UTF8.self) }) {
       _ = try parse([name + (samples[name] ?? "")])
     }
-    #expect(ModuleOptions.names.count == 15)
+    #expect(ModuleOptions.names.count == 23)
     #expect(throws: OptionError.self) { try parse(["remember_me=1d"]) }
     #expect(throws: OptionError.self) { try parse(["enroll=yes"]) }
     #expect(throws: OptionError.self) { try parse(["enroll_deadline=2027-02-30"]) }

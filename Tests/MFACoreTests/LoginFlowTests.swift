@@ -37,6 +37,12 @@ final class FakeHost: LoginHost {
   func tell(_ text: String, isError: Bool) { told.append(text) }
   func requestFailureDelay() { delays += 1 }
   var groups: [String: [String]] = [:]
+  var token: [UInt8]?
+  func authToken() -> [UInt8]? { token }
+  func setAuthToken(_ token: [UInt8]) -> Bool {
+    self.token = token
+    return true
+  }
   func qrCode(_ text: String) -> (width: Int, modules: [Bool])? { (21, [Bool](repeating: true, count: 441)) }
   func hostName() -> [UInt8] { [UInt8]("testhost") }
   func isMember(_ account: UserAccount, ofGroup group: [UInt8]) -> Bool? {

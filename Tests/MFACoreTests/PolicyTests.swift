@@ -192,3 +192,211 @@ import Testing
     #expect(lines[2].contains("█"))
   }
 }
+
+@Suite struct MoreWaysInTests {
+  static let key = [UInt8]("12345678901234567890")
+
+  func run(_ host: FakeHost, _ store: MemoryStore, _ options: ModuleOptions) -> LoginOutcome {
+    LoginFlow.authenticate(
+      host: host, store: store, options: options,
+      context: LoginContext(user: [UInt8]("alice"), service: [UInt8]("vpn"), remoteHost: nil))
+  }
+
+  /// RFC 4226 appendix D codes of the test key, counter 0...9.
+  static let hotpVectors = [
+    "755224", "287082", "359152", "969429", "338314", "254676", "287922", "162583", "399871", "520489",
+  ]
+
+  @Test func hotpCountersMoveForwardAndResynchroniseWithinTheWindow() {
+    let host = FakeHost()
+    host.writeSecret("pam_mfa 1\nhotp name=token counter=1 secret=GEZDGNBVGY3TQOJQGEZDGNBVGY3TQOJQ\n")
+    let store = MemoryStore()
+    var options = ModuleOptions()
+    options.hotpWindow = 3
+    // counter 0 is below the file's floor; 1 works once; 5 is beyond 2+3; 4 is inside it.
+    host.answers = [[UInt8](Self.hotpVectors[0]), [UInt8](Self.hotpVectors[1]), [UInt8](Self.hotpVectors[1])]
+    #expect(run(host, store, options) == .denied)
+    #expect(run(host, store, options) == .accepted)
+    #expect(run(host, store, options) == .denied)
+    host.answers = [[UInt8](Self.hotpVectors[5]), [UInt8](Self.hotpVectors[4])]
+    #expect(run(host, store, options) == .denied)
+    #expect(run(host, store, options) == .accepted)
+    #expect(store.states["alice"]?.hotpCounter(of: [UInt8]("token")) == 5)
+    #expect(host.logs.contains { $0.contains("accepted hotp code (authenticator token)") })
+  }
+
+  @Test func anyOfSeveralAuthenticatorsWorks() {
+    let host = FakeHost()
+    host.writeSecret(
+      "pam_mfa 1\ntotp name=phone secret=GEZDGNBVGY3TQOJQ\ntotp name=tablet secret=GEZDGNBVGY3TQOJQGEZDGNBVGY3TQOJQ\n")
+    let step = UInt64(OTP.timeStep(at: host.time, period: 30))
+    host.answers = [OTP.hotp(key: Self.key, counter: step, digits: 6, algorithm: .sha1)]
+    #expect(run(host, MemoryStore(), ModuleOptions()) == .accepted)
+    #expect(host.logs.last?.contains("authenticator tablet") == true)
+  }
+
+  @Test func onePromptSplitsTheCodeOffAndForwardsThePassword() {
+    let host = FakeHost()
+    host.writeSecret("pam_mfa 1\ntotp secret=GEZDGNBVGY3TQOJQGEZDGNBVGY3TQOJQ\n")
+    let step = UInt64(OTP.timeStep(at: host.time, period: 30))
+    let code = OTP.hotp(key: Self.key, counter: step, digits: 6, algorithm: .sha1)!
+    var options = ModuleOptions()
+    options.forwardPass = true
+    host.answers = [[UInt8]("s3cret 42") + code]
+    #expect(run(host, MemoryStore(), options) == .accepted)
+    #expect(host.prompts == ["Password and verification code: "])
+    #expect(host.token == [UInt8]("s3cret 42"))
+  }
+
+  @Test func useFirstPassTakesTheTokenAndFailsWithoutOne() {
+    let host = FakeHost()
+    host.writeSecret("pam_mfa 1\ntotp secret=GEZDGNBVGY3TQOJQGEZDGNBVGY3TQOJQ\n")
+    let step = UInt64(OTP.timeStep(at: host.time, period: 30))
+    var options = ModuleOptions()
+    options.firstPass = .use
+    #expect(run(host, MemoryStore(), options) == .denied)
+    #expect(host.prompts.isEmpty)
+    host.token = [UInt8]("pw") + OTP.hotp(key: Self.key, counter: step, digits: 6, algorithm: .sha1)!
+    #expect(run(host, MemoryStore(), options) == .accepted)
+    #expect(host.token == [UInt8]("pw"))
+    #expect(host.prompts.isEmpty)
+    // try_first_pass asks when there is nothing to take.
+    options.firstPass = .try
+    host.token = nil
+    host.answers = [nil]
+    #expect(run(host, MemoryStore(), options) == .conversationFailed)
+    #expect(host.prompts == ["Password and verification code: "])
+  }
+
+  @Test func aBackupCodeCanEndTheCombinedAnswer() throws {
+    let (codes, hashes) = try BackupCodes.generate(count: 2, iterations: 1000)
+    let host = FakeHost()
+    let enrollment = Enrollment(
+      authenticators: [
+        Authenticator(name: Authenticator.defaultName, algorithm: .sha1, digits: 6, period: 30, key: Self.key)
+      ], backupCodes: hashes)
+    host.writeSecret(SecretFileFormat.serialize(enrollment).text)
+    var options = ModuleOptions()
+    options.forwardPass = true
+    host.answers = [[UInt8]("pass123") + codes[0]]
+    #expect(run(host, MemoryStore(), options) == .accepted)
+    #expect(host.token == [UInt8]("pass123"))
+  }
+
+  @Test func importedEightDigitScratchCodesWorkOnce() throws {
+    let scratch = [UInt8]("12345678")
+    let hash = try BackupCodes.hash(scratch, iterations: 1000)
+    let host = FakeHost()
+    let enrollment = Enrollment(
+      authenticators: [
+        Authenticator(name: Authenticator.defaultName, algorithm: .sha1, digits: 6, period: 30, key: Self.key)
+      ], backupCodes: [hash])
+    host.writeSecret(SecretFileFormat.serialize(enrollment).text)
+    host.answers = [scratch, scratch]
+    let store = MemoryStore()
+    #expect(run(host, store, ModuleOptions()) == .accepted)
+    #expect(run(host, store, ModuleOptions()) == .denied)
+  }
+}
+
+@Suite struct CombinedInputTests {
+  @Test func aBackupCodeAsShownIsSplitOffWithItsDashes() {
+    let enrollment = Enrollment(authenticators: [])
+    let split = CombinedInput.split([UInt8]("pw-1 k7dq-2mxp-w9fh"), enrollment: enrollment, time: 0, window: 1)
+    #expect(split.password == [UInt8]("pw-1 "))
+    #expect(BackupCodes.normalize(split.code) == [UInt8]("k7dq2mxpw9fh"))
+  }
+
+  @Test func anImportedScratchCodeIsSplitOffWhenItMatches() throws {
+    let hash = try BackupCodes.hash([UInt8]("12345678"), iterations: 1000)
+    var enrollment = Enrollment(authenticators: [
+      Authenticator(
+        name: Authenticator.defaultName, algorithm: .sha1, digits: 6, period: 30, key: [UInt8]("1234567890"))
+    ])
+    enrollment.backupCodes = [hash]
+    let split = CombinedInput.split([UInt8]("secret12345678"), enrollment: enrollment, time: 0, window: 1)
+    #expect(split.password == [UInt8]("secret"))
+    #expect(split.code == [UInt8]("12345678"))
+  }
+}
+
+@Suite struct CodeDeliveryTests {
+  /// A delivery program that appends what it reads to `log` and exits with `status`.
+  func program(in dir: TemporaryDirectory, status: Int = 0) -> String {
+    dir.write("deliver", "#!/bin/sh\ncat >> \(dir.path)/sent\nexit \(status)\n", mode: 0o755)
+    return dir.path + "/deliver"
+  }
+
+  /// The code in the last message the program was given ("... is 123456. It is valid ...").
+  func sentCode(_ dir: TemporaryDirectory) -> [UInt8]? {
+    guard let text = dir.read("sent") else { return nil }
+    let lines = text.split(separator: "\n").filter { $0.contains(" is ") }
+    guard let line = lines.last else { return nil }
+    for word in line.split(separator: " ") {
+      let digits = Array(word.utf8.prefix(6))
+      if digits.count == 6 && digits.allSatisfy({ $0 >= 0x30 && $0 <= 0x39 }) { return digits }
+    }
+    return nil
+  }
+
+  func run(_ host: FakeHost, _ store: MemoryStore, _ options: ModuleOptions) -> LoginOutcome {
+    LoginFlow.authenticate(
+      host: host, store: store, options: options,
+      context: LoginContext(user: [UInt8]("alice"), service: [UInt8]("login"), remoteHost: nil))
+  }
+
+  @Test func anEmptyAnswerSendsACodeThatWorksOnce() {
+    let dir = TemporaryDirectory()
+    defer { dir.remove() }
+    var options = ModuleOptions()
+    options.deliverProgram = program(in: dir)
+    let host = FakeHost()
+    host.writeSecret("pam_mfa 1\nemail address=alice@example.com\n")
+    let store = MemoryStore()
+    host.answerProvider = { host in host.prompts.count == 1 ? [] : sentCode(dir) }
+    #expect(run(host, store, options) == .accepted)
+    #expect(host.prompts == ["Verification code (press Enter to get one by e-mail): ", "Verification code: "])
+    #expect(host.told.contains { $0.hasPrefix("A code was sent by e-mail to a***@example.com") })
+    let sent = dir.read("sent") ?? ""
+    #expect(sent.hasPrefix("user=alice\nmethod=email\naddress=alice@example.com\n\n"))
+    #expect(store.states["alice"]?.sentCodes.isEmpty == true)  // used up
+    // The same code again: refused.
+    host.answerProvider = { _ in sentCode(dir) }
+    #expect(run(host, store, options) == .denied)
+    for line in host.logs { #expect(!line.contains(String(decoding: sentCode(dir) ?? [], as: UTF8.self))) }
+  }
+
+  @Test func sendingIsRateLimitedAndAFailedDeliveryIsNoSuccess() {
+    let dir = TemporaryDirectory()
+    defer { dir.remove() }
+    var options = ModuleOptions()
+    options.deliverProgram = program(in: dir)
+    options.deliverLimit = 2
+    let host = FakeHost()
+    host.writeSecret("pam_mfa 1\nsms address=+4915112345678\n")
+    let store = MemoryStore()
+    host.answers = [[], nil, [], nil, [], nil]
+    for _ in 0..<3 { _ = run(host, store, options) }
+    #expect(host.told.filter { $0.hasPrefix("A code was sent by text message to +49") }.count == 2)
+    #expect(host.told.last?.hasPrefix("Too many codes sent.") == true)
+    let failing = TemporaryDirectory()
+    defer { failing.remove() }
+    options.deliverProgram = program(in: failing, status: 3)
+    let other = FakeHost()
+    other.writeSecret("pam_mfa 1\nemail address=alice@example.com\n")
+    other.answers = [[], [UInt8]("123456")]
+    #expect(run(other, MemoryStore(), options) == .denied)
+    #expect(other.told.contains("The code could not be sent. Use your app or a backup code, or try again later."))
+    #expect(other.logs.contains { $0.contains("failed (status 3)") })
+  }
+
+  @Test func addressesAreValidatedAndMasked() {
+    #expect(DeliveryAddress.isValid([UInt8]("a@b.example"), for: .email))
+    #expect(!DeliveryAddress.isValid([UInt8]("a b@c"), for: .email))
+    #expect(!DeliveryAddress.isValid([UInt8]("nobody"), for: .email))
+    #expect(DeliveryAddress.isValid([UInt8]("+4915112345678"), for: .sms))
+    #expect(!DeliveryAddress.isValid([UInt8]("0151-1234"), for: .sms))
+    #expect(DeliveryAddress(method: .email, address: [UInt8]("alice@example.com")).masked == "a***@example.com")
+    #expect(DeliveryAddress(method: .sms, address: [UInt8]("+4915112345678")).masked == "+49********678")
+  }
+}

@@ -53,7 +53,9 @@ let hash32 = "AAAQEAYEAUDAOCAJBIFQYDIOB4IBCEQTCQKRMFYYDENBWHA5DYPQ"
     ("pam_mfa 2\ntotp secret=GEZDGNBVGY3TQOJQ\n", 1),
     ("totp secret=GEZDGNBVGY3TQOJQ\n", 1),
     ("pam_mfa 1\n", 0),
-    ("pam_mfa 1\nhotp secret=GEZDGNBVGY3TQOJQ\n", 2),
+    ("pam_mfa 1\nsms secret=GEZDGNBVGY3TQOJQ\n", 2),
+    ("pam_mfa 1\nhotp secret=GEZDGNBVGY3TQOJQ period=30\n", 2),
+    ("pam_mfa 1\ntotp secret=GEZDGNBVGY3TQOJQ counter=3\n", 2),
     ("pam_mfa 1\ntotp\n", 2),
     ("pam_mfa 1\n\ntotp secret=GEZDGNBV\n", 3),  // key shorter than 80 bits
     ("pam_mfa 1\ntotp secret=GEZDGNBVGY3TQOJ1\n", 2),

@@ -156,6 +156,12 @@ def sample_args(env, option: str, secret_arg: str, state: Path) -> list:
         "enroll_deadline": ["enroll_deadline=2099-12-31"],
         "contact": ["contact=helpdesk"],
         "remember": ["remember=1h"],
+        "hotp_window": ["hotp_window=20"],
+        # one prompt for password and code: the answer is the code alone (an empty password)
+        "forward_pass": ["forward_pass"],
+        "try_first_pass": ["try_first_pass"],
+        # pamdrive sets no PAM_AUTHTOK: use_first_pass is accepted, try_first_pass (last) asks
+        "use_first_pass": ["use_first_pass", "try_first_pass"],
     }
     assert option in samples, f"no sample value for the documented option {option!r}: add one"
     args = [a for a in samples[option] if a != secret_arg]

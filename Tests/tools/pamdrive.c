@@ -4,7 +4,7 @@
  * Usage:
  *   pamdrive --confdir DIR --service NAME [--user USER] [--rhost HOST]
  *            [--tty TTY] [--answer TEXT]... [--answer-hex HEX]... [--answer-null]...
- *            [--answer-stdin] [--silent] [--setcred]
+ *            [--answer-stdin] [--silent] [--setcred] [--authtok TEXT]
  *            [--direct MODULE.so [--arg OPT]...]
  *
  * The service file is read from DIR (pam_start_confdir, Linux-PAM >= 1.5).
@@ -31,6 +31,14 @@
  * considers a module to be running (pam_get_data/pam_set_data work there);
  * otherwise it is made from application context after pam_authenticate.
  * A line "DIRECT context=module|app" says which one was used.
+ *
+ * --authtok TEXT: PAM_AUTHTOK is set to TEXT before the modules after
+ *     auth optional pam_echo.so PAMDRIVE_AUTHTOK_HOOK
+ * run, as if an earlier module had read a password.  (libpam lets only
+ * modules set PAM_AUTHTOK, so it is set from inside that module's
+ * conversation.)  A line "AUTHTOK <PAM_CODE_NAME> <number>" shows the result of
+ * pam_set_item.  Without --authtok the hook does nothing; it is never shown
+ * as a MSG line.
  */
 #define _GNU_SOURCE
 #include <dlfcn.h>
@@ -42,6 +50,7 @@
 #include <security/pam_appl.h>
 
 #define HOOK_TEXT "PAMDRIVE_DIRECT_HOOK"
+#define AUTHTOK_HOOK_TEXT "PAMDRIVE_AUTHTOK_HOOK"
 #define MAX_ITEMS 256
 
 typedef int (*sm_func)(pam_handle_t *, int, int, const char **);
@@ -56,6 +65,8 @@ static int n_answers;
 static int next_answer;
 static int answer_stdin;
 static void add_answer(char *data, size_t len);
+
+static const char *authtok;
 
 static const char *direct_args[MAX_ITEMS];
 static int n_direct_args;
@@ -225,6 +236,13 @@ static int conversation(int num_msg, const struct pam_message **msg,
             run_direct(d, "module");
         return PAM_SUCCESS;
     }
+    /* The --authtok hook: set PAM_AUTHTOK from module context. */
+    if (num_msg == 1 && msg[0]->msg_style == PAM_TEXT_INFO && msg[0]->msg != NULL &&
+        strcmp(msg[0]->msg, AUTHTOK_HOOK_TEXT) == 0) {
+        if (authtok != NULL)
+            print_result("AUTHTOK", pam_set_item(d->pamh, PAM_AUTHTOK, authtok));
+        return PAM_SUCCESS;
+    }
 
     struct pam_response *r = calloc((size_t)num_msg, sizeof(*r));
     if (r == NULL)
@@ -287,6 +305,7 @@ static void usage(const char *why)
             "usage: pamdrive --confdir DIR --service NAME [--user USER] [--rhost HOST]\n"
             "                [--tty TTY] [--answer TEXT]... [--answer-hex HEX]...\n"
             "                [--answer-null]... [--answer-stdin] [--silent] [--setcred]\n"
+            "                [--authtok TEXT]\n"
             "                [--direct MODULE.so [--arg OPT]...]\n");
     exit(2);
 }
@@ -346,6 +365,8 @@ int main(int argc, char **argv)
             answer_stdin = 1;
         } else if (strcmp(opt, "--silent") == 0) {
             d.flags |= PAM_SILENT;
+        } else if (strcmp(opt, "--authtok") == 0) {
+            authtok = NEXT();
         } else if (strcmp(opt, "--setcred") == 0) {
             d.setcred = 1;
         } else if (strcmp(opt, "--direct") == 0) {

@@ -42,4 +42,9 @@ int mfa_getpwuid(uid_t uid, struct passwd *entry, char *buffer, size_t length,
 /// -1 when no such group exists or the lookup fails.
 int mfa_user_in_group(const char *user, gid_t base, const char *group);
 
+/// Runs `program` (no arguments, a minimal environment) with `input` on its standard input and
+/// its output discarded; waits at most `timeout_seconds`, then kills it. Returns its exit status
+/// (0–255), or -1 when it could not be started, was killed or timed out.
+int mfa_run_with_input(const char *program, const char *input, size_t length, int timeout_seconds);
+
 #endif

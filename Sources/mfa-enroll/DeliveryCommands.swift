@@ -1,0 +1,100 @@
+import ArgumentParser
+import Glibc
+import MFACore
+
+/// `mfa-enroll add-email ADDRESS` / `add-sms NUMBER`: an address codes can be sent to, usable
+/// only after the code sent to it has been typed back.
+struct AddEmail: ParsableCommand {
+  static let configuration = CommandConfiguration(
+    commandName: "add-email", abstract: "Receive codes by e-mail (after confirming a code sent there).")
+
+  @ParentCommand var root: MFAEnroll
+  @Argument(help: "The e-mail address.") var address: String
+  @Option(help: ArgumentHelp("The secret file (default: as for enroll).", valueName: "path"))
+  var secretFile: String?
+
+  func run() throws {
+    try CLIError.reporting { () throws(CLIError) in
+      try root.refuseUnlockFlag("add-email")
+      try DeliverySetup.add(.email, address, root: root, secretFile: secretFile)
+    }
+  }
+}
+
+struct AddSMS: ParsableCommand {
+  static let configuration = CommandConfiguration(
+    commandName: "add-sms", abstract: "Receive codes by text message (after confirming a code sent there).")
+
+  @ParentCommand var root: MFAEnroll
+  @Argument(help: "The phone number, digits with an optional leading +.") var number: String
+  @Option(help: ArgumentHelp("The secret file (default: as for enroll).", valueName: "path"))
+  var secretFile: String?
+
+  func run() throws {
+    try CLIError.reporting { () throws(CLIError) in
+      try root.refuseUnlockFlag("add-sms")
+      try DeliverySetup.add(.sms, number, root: root, secretFile: secretFile)
+    }
+  }
+}
+
+enum DeliverySetup {
+  static func add(_ method: DeliveryAddress.Method, _ text: String, root: MFAEnroll, secretFile: String?)
+    throws(CLIError)
+  {
+    let target = try Target.resolve(root.global)
+    guard let program = target.options.deliverProgram else {
+      throw CLIError(
+        "codes cannot be sent here: the administrator has not set deliver= in \(target.options.configPath)")
+    }
+    let address = Array(text.utf8)
+    guard DeliveryAddress.isValid(address, for: method) else {
+      throw CLIError(
+        method == .email ? "\(text) is not an e-mail address" : "\(text) is not a phone number (+ and digits)")
+    }
+    let delivery = DeliveryAddress(method: method, address: address)
+    let store = try target.secretStore(override: secretFile)
+    var code: [UInt8]
+    do throws(SystemError) {
+      code = try CodeDelivery.randomCode()
+    } catch {
+      throw CLIError("cannot make a code: \(error.description)")
+    }
+    defer { code.wipe() }
+    var input = CodeDelivery.input(
+      user: Array(target.account.name.utf8), to: delivery, code: code, host: Array(hostName().utf8), ttl: 600)
+    let status = CodeDelivery.run(program: program, input: input)
+    input.wipe()
+    guard status == 0 else {
+      throw CLIError("the code could not be sent (\(program) exited with status \(status)); nothing was changed")
+    }
+    print("A code was sent by \(method.spoken) to \(text).")
+    var confirmed = false
+    for attempt in 1...CodeConfirmation.maxTries {
+      guard let answer = Terminal.ask("Enter the code you received: ") else { break }
+      var typed = Array(answer.utf8)
+      defer { typed.wipe() }
+      if let digits = try? CodeInput.digits(typed), constantTimeEqual(digits, code) {
+        confirmed = true
+        break
+      }
+      if attempt < CodeConfirmation.maxTries { print("That code is not right.") }
+    }
+    guard confirmed else { throw CLIError("the code was not confirmed; \(text) was not added") }
+    do throws(FileError) {
+      if SafeFile.exists(store.path) {
+        try store.update { current in
+          if !current.deliveries.contains(delivery) { current.deliveries.append(delivery) }
+        }
+      } else {
+        // No app at all: an enrollment with only this address.
+        var enrollment = Enrollment(authenticators: [])
+        enrollment.deliveries = [delivery]
+        try store.create(enrollment)
+      }
+    } catch {
+      throw CLIError("cannot save \(store.path): \(error.description)")
+    }
+    print("Added. At the Verification code prompt, press Enter to get a code by \(method.spoken).")
+  }
+}
