@@ -73,9 +73,15 @@ public enum CodeDelivery {
     return text
   }
 
-  /// Runs the program; true only for exit status 0.
+  /// Runs the program and returns its exit status (0: sent). It runs as root inside the PAM
+  /// host, so, like the configuration file, it must be a regular file owned by root that no one
+  /// else can write (-2 otherwise).
   public static func run(program: String, input: [UInt8]) -> Int32 {
-    input.withUnsafeBufferPointer { buffer in
+    var info = stat()
+    // Missing: it cannot be started (-1), reported like any failure to start.
+    guard program.withCString({ stat($0, &info) }) == 0 else { return -1 }
+    guard info.st_mode & 0o170000 == 0o100000, info.st_uid == 0, info.st_mode & 0o022 == 0 else { return -2 }
+    return input.withUnsafeBufferPointer { buffer in
       buffer.withMemoryRebound(to: CChar.self) { chars in
         program.withCString { mfa_run_with_input($0, chars.baseAddress, chars.count, 15) }
       }

@@ -77,7 +77,8 @@ public struct DeliveryAddress: Equatable, Sendable {
     switch method {
     case .email:
       return address.count <= 254 && address.filter { $0 == 0x40 }.count == 1 && address.first != 0x40
-        && address.last != 0x40 && address.allSatisfy { $0 > 0x20 && $0 < 0x7F && $0 != ASCII.equals }
+        && address.last != 0x40
+        && address.allSatisfy { $0 > 0x20 && $0 < 0x7F && !Array(",;:<>()[]\\\"'`=|&$".utf8).contains($0) }
     case .sms:
       let digits = address.first == 0x2B ? Array(address.dropFirst()) : address
       return (6...20).contains(digits.count) && digits.allSatisfy(ASCII.isDigit)

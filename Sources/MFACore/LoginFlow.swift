@@ -300,7 +300,12 @@ public enum LoginFlow {
           "A code was sent by " + delivery.method.spoken + " to " + delivery.masked + "; it is valid for "
             + describe(seconds: options.deliverTTL) + ".", isError: false)
       } else {
-        host.log(.error, who + ": delivery program " + program + " failed (status " + String(status) + ")")
+        host.log(
+          .error,
+          who + ": delivery program " + program
+            + (status == -2
+              ? " refused: it must be a regular file owned by root and writable by no one else"
+              : " failed (status " + String(status) + ")"))
         host.tell("The code could not be sent. Use your app or a backup code, or try again later.", isError: true)
       }
     }

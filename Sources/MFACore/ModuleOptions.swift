@@ -191,7 +191,7 @@ public struct ModuleOptions {
     } else if name == [UInt8]("deliver_ttl") {
       deliverTTL = try ModuleOptions.duration(name, value, range: 60...3600)
     } else if name == [UInt8]("deliver_limit") {
-      deliverLimit = Int(try ModuleOptions.number(name, value, range: 1...20))
+      deliverLimit = Int(try ModuleOptions.number(name, value, range: 1...10))
     } else if name == [UInt8]("deliver_interval") {
       deliverInterval = try ModuleOptions.duration(name, value, range: 60...86_400)
     } else if name == [UInt8]("hotp_window") {

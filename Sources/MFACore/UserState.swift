@@ -43,7 +43,7 @@ public struct UserState: Equatable {
   }
 
   /// At most this many hosts are kept per user; the oldest goes first.
-  public static let maxRemembered = 16
+  public static let maxRemembered = 12
 
   public init() {}
 

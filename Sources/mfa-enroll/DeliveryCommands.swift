@@ -95,6 +95,7 @@ enum DeliverySetup {
     } catch {
       throw CLIError("cannot save \(store.path): \(error.description)")
     }
+    if target.actingForOther { AuditLog.record("added \(method.name) address user=\(target.account.name)") }
     print("Added. At the Verification code prompt, press Enter to get a code by \(method.spoken).")
   }
 }

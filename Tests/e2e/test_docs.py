@@ -162,6 +162,11 @@ def sample_args(env, option: str, secret_arg: str, state: Path) -> list:
         "try_first_pass": ["try_first_pass"],
         # pamdrive sets no PAM_AUTHTOK: use_first_pass is accepted, try_first_pass (last) asks
         "use_first_pass": ["use_first_pass", "try_first_pass"],
+        # alice has no delivery address here, so nothing is sent
+        "deliver": ["deliver=/bin/false"],
+        "deliver_ttl": ["deliver_ttl=10m"],
+        "deliver_limit": ["deliver_limit=5"],
+        "deliver_interval": ["deliver_interval=1h"],
     }
     assert option in samples, f"no sample value for the documented option {option!r}: add one"
     args = [a for a in samples[option] if a != secret_arg]

@@ -1,0 +1,813 @@
+"""Codes by e-mail and text message (deliver=, `mfa-enroll add-email` / `add-sms`), proven
+through the built build/pam_mfa.so (real libpam, pamdrive) and build/mfa-enroll.
+
+The delivery program is a fake: a root-owned 0755 shell script in the test's directory that
+records, for every run, its pid, its argument count, its uid, its standard input and the
+environment it was started with (read from /proc/$$/environ, so nothing the shell adds counts),
+and then exits with the status written in a control file (0 when the file is empty; `hang`
+makes it sleep for a minute instead).  The code a test types is always the one the module or
+the CLI handed to that program.
+
+What the module keeps of a sent code is read here from the state file independently: the
+checksummed slots as test_hardening parses them, the `sent SALT HASH EXPIRES` and
+`send-time T` records parsed here, and the salted SHA-256 recomputed with hashlib.
+
+Expiry and the end of the rate-limit interval are proven with a small LD_PRELOAD shim
+(compiled into the test's directory) that moves time() by MFA_TEST_TIME_OFFSET seconds; the
+module takes "now" from time() only.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import os
+import re
+import select
+import socket
+import stat
+import subprocess
+import shutil
+import tempfile
+import time
+from pathlib import Path
+
+import pytest
+
+from conftest import ALICE_UID, ENROLL, PROMPT, code, fresh_step, pam_result
+from test_hardening import error_msgs, mfa_lines, parse_slot, write_conf
+
+TIMEOUT = 30
+HOST = socket.gethostname()
+EMAIL = "alice@example.com"
+PHONE = "+4915112345678"
+EMAIL_PROMPT = "Verification code (press Enter to get one by e-mail): "
+SMS_PROMPT = "Verification code (press Enter to get one by text message): "
+SENT_EMAIL = f"A code was sent by e-mail to a***@example.com; it is valid for 5 minutes."
+SENT_SMS = "A code was sent by text message to +49********678; it is valid for 5 minutes."
+NOT_SENT = "The code could not be sent. Use your app or a backup code, or try again later."
+LIMIT_RE = re.compile(r"Too many codes sent\. The next can be sent in "
+                      r"(?:(\d+) seconds?|(\d+) minutes?)\.")
+PATH_ONLY = ["PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"]
+CLI_PROMPT = b"Enter the code you received: "
+STDIN_RE = re.compile(r"user=([^\n]*)\nmethod=(email|sms)\naddress=([^\n]*)\n\n"
+                      r"Your verification code for ([^\n]*) is (\d{6})\. "
+                      r"It is valid for ([^\n]*)\.\n")
+RUN_RE = re.compile(r"run pid=(\d+) argc=(\d+) uid=(\d+) stdin=([0-9a-f]*) environ=([0-9a-f]*)")
+
+
+# ---------------------------------------------------------------------------
+# the fake delivery program
+# ---------------------------------------------------------------------------
+
+SCRIPT = """#!/bin/sh
+# Fake pam_mfa delivery program (tests only): records what it was given, exits as told.
+input=$(od -An -v -tx1 | tr -d ' \\n')
+environ=$(od -An -v -tx1 < /proc/$$/environ | tr -d ' \\n')
+printf 'run pid=%s argc=%s uid=%s stdin=%s environ=%s\\n' "$$" "$#" "$(id -u)" \\
+  "$input" "$environ" >> '@RECORD@'
+status=$(cat '@CONTROL@')
+if [ "$status" = hang ]; then exec sleep 60; fi
+exit "${status:-0}"
+"""
+
+
+class Delivery:
+    """The fake program in ENV/deliver (root-owned, 0755 all the way down from /tmp, so a user
+    can run it too); the record file is writable by everyone, as the CLI runs it as the user."""
+
+    def __init__(self, base: Path):
+        self.dir = base / "deliver"
+        self.dir.mkdir(mode=0o755)
+        os.chmod(self.dir, 0o755)
+        self.record = self.dir / "record"
+        self.control = self.dir / "control"
+        self.program = self.dir / "send-code"
+        self.record.touch()
+        os.chmod(self.record, 0o666)
+        self.control.write_text("")
+        os.chmod(self.control, 0o644)
+        self.program.write_text(SCRIPT.replace("@RECORD@", str(self.record))
+                                .replace("@CONTROL@", str(self.control)))
+        os.chown(self.program, 0, 0)
+        os.chmod(self.program, 0o755)
+
+    def exit_with(self, status) -> None:
+        self.control.write_text(f"{status}\n")
+
+    def runs(self) -> list:
+        """Every run so far: dicts with pid, argc, uid, stdin (text), environ (list)."""
+        runs = []
+        for line in self.record.read_text().splitlines():
+            m = RUN_RE.fullmatch(line)
+            assert m, f"bad record line {line!r}"
+            environ = bytes.fromhex(m.group(5)).decode(errors="replace")
+            runs.append(dict(pid=int(m.group(1)), argc=int(m.group(2)), uid=int(m.group(3)),
+                             stdin=bytes.fromhex(m.group(4)).decode(errors="replace"),
+                             environ=[e for e in environ.split("\0") if e]))
+        return runs
+
+    def last_code(self) -> str:
+        runs = self.runs()
+        assert runs, "the delivery program never ran"
+        m = STDIN_RE.fullmatch(runs[-1]["stdin"])
+        assert m, f"unexpected input to the delivery program: {runs[-1]['stdin']!r}"
+        return m.group(5)
+
+
+@pytest.fixture
+def delivery(env):
+    return Delivery(env.base)
+
+
+def expected_input(code_: str, method: str = "email", address: str = EMAIL, user: str = "alice",
+                   valid: str = "5 minutes") -> str:
+    return (f"user={user}\nmethod={method}\naddress={address}\n\n"
+            f"Your verification code for {HOST} is {code_}. It is valid for {valid}.\n")
+
+
+def check_run(run: dict, code_: str, uid: int = 0, **kw) -> None:
+    """One run of the program: the right input, no arguments, nothing of our environment."""
+    assert run["stdin"] == expected_input(code_, **kw), run
+    assert run["argc"] == 0, run
+    assert run["uid"] == uid, run
+    assert run["environ"] == PATH_ONLY, run
+
+
+# ---------------------------------------------------------------------------
+# files and state
+# ---------------------------------------------------------------------------
+
+
+def secret_file(env, *records: str, user: str = "alice") -> Path:
+    """A secret file with just these records (after the header)."""
+    text = "pam_mfa 1\n" + "".join(r + "\n" for r in records)
+    path, _ = env.write_secret(user=user, text=text)
+    return path
+
+
+def totp_record(secret: str) -> str:
+    return f"totp name=default algorithm=SHA1 digits=6 period=30 secret={secret}"
+
+
+def b32(text: str) -> bytes:
+    return base64.b32decode(text + "=" * (-len(text) % 8))
+
+
+def read_state(env, user: str = "alice") -> dict:
+    """The newest intact slot of the user's state: {'sent': [(salt, hash, expires)],
+    'send-time': [t], 'other': [lines]}."""
+    data = (env.state_dir / user).read_bytes()
+    assert len(data) == 8192, len(data)
+    slots = [s for s in (parse_slot(data[:4096]), parse_slot(data[4096:])) if s]
+    assert slots, "no intact slot"
+    lines = [ln for ln in max(slots)[1].decode("ascii").split("\n") if ln]
+    assert lines[0] == "pam_mfa-state 1", lines
+    state = {"sent": [], "send-time": [], "other": []}
+    for ln in lines[1:]:
+        w = ln.split(" ")
+        if w[0] == "sent":
+            assert len(w) == 4 and re.fullmatch(r"\d+", w[3]), ln
+            salt, digest = b32(w[1]), b32(w[2])
+            assert len(salt) == 16 and len(digest) == 32, ln
+            state["sent"].append((salt, digest, int(w[3])))
+        elif w[0] == "send-time":
+            assert len(w) == 2, ln
+            state["send-time"].append(int(w[1]))
+        else:
+            state["other"].append(ln)
+    return state
+
+
+def stores_only_a_salted_hash(env, code_: str, user: str = "alice") -> None:
+    """The code is not in the state file (timestamps aside); a sent record holds
+    SHA-256(salt + code)."""
+    raw = (env.state_dir / user).read_bytes()
+    assert code_.encode() not in re.sub(rb"(?<= )\d{9,11}(?=[ \n])", b"", raw), raw
+    state = read_state(env, user)
+    assert any(hashlib.sha256(salt + code_.encode()).digest() == digest
+               for salt, digest, _ in state["sent"]), state
+
+
+def not_code(*codes: str) -> str:
+    """A six-digit code that is none of codes."""
+    n = 123456
+    while f"{n:06d}" in codes:
+        n = (n + 7919) % 1_000_000
+    return f"{n:06d}"
+
+
+# ---------------------------------------------------------------------------
+# driving a login and the CLI
+# ---------------------------------------------------------------------------
+
+
+def converse(env, module_args, replies, user: str = "alice", time_offset: int | None = None,
+             timeout: float = TIMEOUT):
+    """One pamdrive run with --answer-stdin.  replies[k] answers the k-th prompt: a string,
+    None (the conversation fails) or a function of the messages so far returning either;
+    prompts past the list fail the conversation.  time_offset moves the module's clock."""
+    cmd = env.pam_command(module_args, user=user) + ["--answer-stdin"]
+    run_env = env.env()
+    if time_offset is not None:
+        run_env = env.env(extra_preload=[str(time_shim(env))])
+        run_env["MFA_TEST_TIME_OFFSET"] = str(time_offset)
+    before = env.syslog_path.stat().st_size
+    proc = subprocess.Popen(cmd, env=run_env, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE)
+    lines, messages, buf, prompts = [], [], b"", 0
+    deadline = time.monotonic() + timeout
+    try:
+        fd = proc.stdout.fileno()
+        while True:
+            left = deadline - time.monotonic()
+            assert left > 0, "pamdrive did not finish:\n" + "\n".join(lines)
+            ready, _, _ = select.select([fd], [], [], left)
+            if not ready:
+                continue
+            chunk = os.read(fd, 65536)
+            if not chunk:
+                break
+            buf += chunk
+            while b"\n" in buf:
+                raw, buf = buf.split(b"\n", 1)
+                line = raw.decode(errors="replace")
+                lines.append(line)
+                if not line.startswith("MSG "):
+                    continue
+                parts = line.split(" ", 2)
+                text = (parts[2] if len(parts) > 2 else "").replace("\\n", "\n")
+                messages.append((parts[1], text))
+                if not parts[1].startswith("PROMPT_"):
+                    continue
+                reply = replies[prompts] if prompts < len(replies) else None
+                prompts += 1
+                if callable(reply):
+                    reply = reply(list(messages))
+                if reply is None:
+                    proc.stdin.close()
+                else:
+                    env._remember_answer(reply)
+                    proc.stdin.write((reply + "\n").encode())
+                    proc.stdin.flush()
+        err = proc.stderr.read()
+        proc.wait(timeout=timeout)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+        for f in (proc.stdin, proc.stdout, proc.stderr):
+            if not f.closed:
+                try:
+                    f.close()
+                except BrokenPipeError:
+                    pass
+    with open(env.syslog_path, "rb") as f:
+        f.seek(before)
+        new = f.read().decode(errors="replace")
+    stdout = "\n".join(lines + ([buf.decode(errors="replace")] if buf else []))
+    return pam_result(stdout, err, proc.returncode, [ln for ln in new.split("\n") if ln])
+
+
+TIME_SHIM = r"""
+#define _GNU_SOURCE
+#include <stdlib.h>
+#include <time.h>
+/* time() moved by MFA_TEST_TIME_OFFSET seconds (tests only). */
+time_t time(time_t *out) {
+    struct timespec now;
+    clock_gettime(CLOCK_REALTIME, &now);
+    const char *offset = getenv("MFA_TEST_TIME_OFFSET");
+    time_t value = now.tv_sec + (offset ? atol(offset) : 0);
+    if (out) *out = value;
+    return value;
+}
+"""
+
+
+def time_shim(env) -> Path:
+    so = env.base / "timeshift.so"
+    if not so.exists():
+        src = env.base / "timeshift.c"
+        src.write_text(TIME_SHIM)
+        subprocess.run(["cc", "-shared", "-fPIC", "-O2", "-Wall", "-o", str(so), str(src)],
+                       check=True, capture_output=True, timeout=TIMEOUT)
+    return so
+
+
+def mfa_enroll(env, args, replies=(), uid: int | None = ALICE_UID, timeout: float = TIMEOUT):
+    """mfa-enroll with the fake users (as uid unless None: root), stdin a pipe.  replies[k] is
+    a function of the output so far that answers the k-th "Enter the code you received: "
+    (None closes stdin).  Returns (exit status, stdout, stderr)."""
+    kw = dict(user=uid, group=uid, extra_groups=[]) if uid is not None else {}
+    proc = subprocess.Popen([str(ENROLL), *[str(a) for a in args]], env=env.env(),
+                            cwd=env.base, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, **kw)
+    out, answered = b"", 0
+    deadline = time.monotonic() + timeout
+    try:
+        fd = proc.stdout.fileno()
+        while True:
+            left = deadline - time.monotonic()
+            assert left > 0, f"mfa-enroll did not finish: {out!r}"
+            ready, _, _ = select.select([fd], [], [], left)
+            if not ready:
+                continue
+            chunk = os.read(fd, 65536)
+            if not chunk:
+                break
+            out += chunk
+            while answered < out.count(CLI_PROMPT):
+                reply = replies[answered] if answered < len(replies) else None
+                answered += 1
+                reply = reply(out.decode()) if callable(reply) else reply
+                if reply is None:
+                    proc.stdin.close()
+                else:
+                    env._remember_answer(reply)
+                    proc.stdin.write((reply + "\n").encode())
+                    proc.stdin.flush()
+        err = proc.stderr.read()
+        proc.wait(timeout=timeout)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+        for f in (proc.stdin, proc.stdout, proc.stderr):
+            if not f.closed:
+                try:
+                    f.close()
+                except BrokenPipeError:
+                    pass
+    return proc.returncode, out.decode(errors="replace"), err.decode(errors="replace")
+
+
+def infos(run) -> list:
+    return [m[1] for m in run.messages if m[0] == "TEXT_INFO"]
+
+
+def errors(run) -> list:
+    return [m[1] for m in error_msgs(run)]
+
+
+def prompts(run) -> list:
+    return [m[1] for m in run.prompts]
+
+
+def has_log(run, needle: str) -> bool:
+    return any(needle in ln for ln in mfa_lines(run))
+
+
+# ---------------------------------------------------------------------------
+# 1. e-mail: Enter sends a code, the code logs in once
+# ---------------------------------------------------------------------------
+
+
+def test_enter_sends_a_code_by_email_that_works_once(env, delivery):
+    path = secret_file(env, f"email address={EMAIL}")
+    args = [f"secret={path}", f"deliver={delivery.program}", "deny=100"]
+    seen = {}
+
+    def answer_sent_code(messages):
+        # What the module keeps while the code is out: a salted hash, expiring in 5 minutes.
+        seen["code"] = c = delivery.last_code()
+        env.remember(c)
+        state = read_state(env)
+        assert len(state["sent"]) == 1 and len(state["send-time"]) == 1, state
+        seen["state"] = state
+        stores_only_a_salted_hash(env, c)
+        return c
+
+    t0 = int(time.time())
+    run = converse(env, args, ["", answer_sent_code])
+    t1 = int(time.time())
+    assert run.result == "PAM_SUCCESS", str(run)
+    c = seen["code"]
+    assert prompts(run) == [EMAIL_PROMPT, PROMPT], str(run)
+    # the information comes after the first prompt and before the second
+    assert run.messages[1] == ("TEXT_INFO", SENT_EMAIL), str(run)
+    assert errors(run) == [], str(run)
+    assert not any(c in m[1] for m in run.messages), str(run)
+    runs = delivery.runs()
+    assert len(runs) == 1, runs
+    check_run(runs[0], c)
+    sent_time = seen["state"]["send-time"][0]
+    assert t0 <= sent_time <= t1, (t0, sent_time, t1)
+    assert seen["state"]["sent"][0][2] == sent_time + 300, seen["state"]
+    assert has_log(run, f"user=alice service=mfa-test: code sent by email to a***@example.com"), \
+        str(run)
+    assert has_log(run, "accepted a code sent by e-mail or text message"), str(run)
+
+    # single use: the record is gone, only the send time (for the rate limit) stays
+    state = read_state(env)
+    assert state["sent"] == [] and state["send-time"] == [sent_time], state
+    raw = (env.state_dir / "alice").read_bytes()
+    assert c.encode() not in re.sub(rb"(?<= )\d{9,11}(?=[ \n])", b"", raw), raw
+
+    again = converse(env, args, [c])
+    assert again.result == "PAM_AUTH_ERR", str(again)
+    assert prompts(again) == [EMAIL_PROMPT], str(again)
+    assert has_log(again, "wrong code (failure 1 of 100)"), str(again)
+
+    wrong = converse(env, args, [not_code(c)])
+    assert wrong.result == "PAM_AUTH_ERR", str(wrong)
+    assert has_log(wrong, "wrong code (failure 2 of 100)"), str(wrong)
+    # neither the replay nor the wrong code sent anything
+    assert len(delivery.runs()) == 1
+    assert c not in env.read_syslog()
+
+
+def test_a_code_for_alice_does_not_log_in_bob(env, delivery):
+    template = f"secret={env.base}/secrets/${{USER}}/secret"
+    secret_file(env, f"email address={EMAIL}")
+    secret_file(env, "email address=bob@example.com", user="bob")
+    args = [template, f"deliver={delivery.program}", "deny=100"]
+    got = {}
+
+    def grab(messages):
+        got["code"] = c = delivery.last_code()
+        env.remember(c)
+        return None   # alice gives up
+
+    run = converse(env, args, ["", grab])
+    assert run.result == "PAM_CONV_ERR", str(run)
+    c = got["code"]
+    bob = converse(env, args, [c], user="bob")
+    assert bob.result == "PAM_AUTH_ERR", str(bob)
+    # and alice's code is still good for alice
+    alice = converse(env, args, [c])
+    assert alice.result == "PAM_SUCCESS", str(alice)
+
+
+# ---------------------------------------------------------------------------
+# 2. how long a code lives (deliver_ttl), checked in the state and with a moved clock
+# ---------------------------------------------------------------------------
+
+
+def test_sent_code_expires_after_deliver_ttl(env, delivery):
+    path = secret_file(env, f"email address={EMAIL}")
+    args = [f"secret={path}", f"deliver={delivery.program}", "deliver_ttl=1m",
+            "deliver_limit=2", "deliver_interval=2m", "deny=100"]
+    codes = []
+
+    def keep(messages):
+        codes.append(delivery.last_code())
+        env.remember(codes[-1])
+        return None
+
+    t0 = int(time.time())
+    first = converse(env, args, ["", keep])
+    second = converse(env, args, ["", keep])
+    t1 = int(time.time())
+    for run in (first, second):
+        assert infos(run) == [SENT_EMAIL.replace("5 minutes", "1 minute")], str(run)
+    runs = delivery.runs()
+    assert [r["stdin"] for r in runs] == [expected_input(c, valid="1 minute") for c in codes]
+    state = read_state(env)
+    assert len(state["sent"]) == 2 and len(state["send-time"]) == 2, state
+    for (_, _, expires), sent in zip(state["sent"], state["send-time"]):
+        assert t0 <= sent <= t1 and expires == sent + 60, state
+    for c in codes:
+        stores_only_a_salted_hash(env, c)
+
+    # 45 s later the second code still works ...
+    ok = converse(env, args, [codes[1]], time_offset=45)
+    assert ok.result == "PAM_SUCCESS", str(ok)
+    # ... 61 s later the first no longer does, and is dropped from the state
+    late = converse(env, args, [codes[0]], time_offset=61)
+    assert late.result == "PAM_AUTH_ERR", str(late)
+    assert read_state(env)["sent"] == [], read_state(env)
+    # within deliver_interval of both sends nothing more is sent ...
+    limited = converse(env, args, ["", None], time_offset=61)
+    assert len(errors(limited)) == 1 and LIMIT_RE.fullmatch(errors(limited)[0]), str(limited)
+    assert len(delivery.runs()) == 2
+    # ... after it, a new code is sent and works
+    fresh = converse(env, args, ["", lambda m: delivery.last_code()], time_offset=125)
+    assert fresh.result == "PAM_SUCCESS", str(fresh)
+    assert len(delivery.runs()) == 3
+    env.remember(delivery.last_code())
+
+
+# ---------------------------------------------------------------------------
+# 3. the rate limit
+# ---------------------------------------------------------------------------
+
+
+def test_rate_limit_sends_at_most_deliver_limit_codes(env, delivery):
+    path = secret_file(env, f"email address={EMAIL}")
+    args = [f"secret={path}", f"deliver={delivery.program}", "deliver_limit=2",
+            "deliver_interval=60s", "deny=100"]
+    first = converse(env, args, ["", None])
+    assert first.result == "PAM_CONV_ERR" and infos(first) == [SENT_EMAIL], str(first)
+    code1 = delivery.last_code()
+    env.remember(code1)
+    second = converse(env, args, ["", lambda m: not_code(*[
+        STDIN_RE.fullmatch(r["stdin"]).group(5) for r in delivery.runs()])])
+    assert second.result == "PAM_AUTH_ERR" and infos(second) == [SENT_EMAIL], str(second)
+    env.remember(delivery.last_code())
+    assert len(delivery.runs()) == 2
+
+    t = int(time.time())
+    third = converse(env, args, ["", code1])
+    assert len(delivery.runs()) == 2, delivery.runs()
+    assert infos(third) == [], str(third)
+    assert len(errors(third)) == 1, str(third)
+    m = LIMIT_RE.fullmatch(errors(third)[0])
+    assert m, str(third)
+    wait = int(m.group(1)) if m.group(1) else 60 * int(m.group(2))
+    first_sent = min(read_state(env)["send-time"])
+    assert 1 <= wait <= 60 and abs(wait - (first_sent + 60 - t)) <= 2, (wait, first_sent, t)
+    assert has_log(third, "code by email refused: send limit reached"), str(third)
+    # the limit stops sending, not the codes already sent
+    assert prompts(third) == [EMAIL_PROMPT, PROMPT], str(third)
+    assert third.result == "PAM_SUCCESS", str(third)
+
+
+# ---------------------------------------------------------------------------
+# 4. failed deliveries
+# ---------------------------------------------------------------------------
+
+
+def test_failed_delivery_is_reported_and_never_a_success(env, delivery):
+    path = secret_file(env, f"email address={EMAIL}")
+    args = [f"secret={path}", f"deliver={delivery.program}", "deny=100"]
+    delivery.exit_with(3)
+    run = converse(env, args, ["", ""])
+    assert run.result == "PAM_AUTH_ERR", str(run)
+    assert prompts(run) == [EMAIL_PROMPT, PROMPT], str(run)
+    assert errors(run) == [NOT_SENT] and infos(run) == [], str(run)
+    assert has_log(run, f"delivery program {delivery.program} failed (status 3)"), str(run)
+    assert len(delivery.runs()) == 1
+    env.remember(delivery.last_code())
+    # a wrong code after a failed send is refused too
+    run = converse(env, args, ["", lambda m: not_code(delivery.last_code())])
+    assert run.result == "PAM_AUTH_ERR" and errors(run) == [NOT_SENT], str(run)
+    env.remember(delivery.last_code())
+
+
+@pytest.mark.parametrize("what", ["missing", "not-executable"])
+def test_unusable_delivery_program(env, delivery, what):
+    path = secret_file(env, f"email address={EMAIL}")
+    program = env.base / "no-such-program"
+    if what == "not-executable":
+        program = delivery.program
+        os.chmod(program, 0o644)
+    args = [f"secret={path}", f"deliver={program}", "deny=100"]
+    run = converse(env, args, ["", ""])
+    assert run.result == "PAM_AUTH_ERR", str(run)
+    assert errors(run) == [NOT_SENT] and infos(run) == [], str(run)
+    assert any(re.search(rf"delivery program {re.escape(str(program))} failed "
+                         r"\(status -?\d+\)", ln) for ln in mfa_lines(run)), str(run)
+    assert delivery.runs() == []
+
+
+def test_hanging_delivery_program_is_killed(env, delivery):
+    """The module waits 15 s for the program, then kills it (this test takes about 15 s)."""
+    path = secret_file(env, f"email address={EMAIL}")
+    args = [f"secret={path}", f"deliver={delivery.program}", "deny=100"]
+    delivery.exit_with("hang")
+    pid = None
+    try:
+        started = time.monotonic()
+        run = converse(env, args, ["", ""])
+        took = time.monotonic() - started
+        runs = delivery.runs()
+        assert len(runs) == 1, runs
+        pid = runs[0]["pid"]
+        env.remember(delivery.last_code())
+        assert 14 <= took <= 20, took
+        assert run.result == "PAM_AUTH_ERR", str(run)
+        assert errors(run) == [NOT_SENT], str(run)
+        assert any(re.search(r"delivery program \S+ failed \(status -?\d+\)", ln)
+                   for ln in mfa_lines(run)), str(run)
+        # killed and reaped: no sleeping program left behind
+        with pytest.raises(ProcessLookupError):
+            os.kill(pid, 0)
+    finally:
+        if pid is not None:
+            try:
+                if Path(f"/proc/{pid}/cmdline").read_bytes().startswith(b"sleep\0"):
+                    os.kill(pid, 9)
+            except (FileNotFoundError, ProcessLookupError):
+                pass
+
+
+# ---------------------------------------------------------------------------
+# 5. text messages
+# ---------------------------------------------------------------------------
+
+
+def test_text_message(env, delivery):
+    path = secret_file(env, f"sms address={PHONE}", f"email address={EMAIL}")
+    args = [f"secret={path}", f"deliver={delivery.program}", "deny=100"]
+    got = {}
+
+    def sent(messages):
+        got["code"] = delivery.last_code()
+        env.remember(got["code"])
+        return got["code"]
+
+    run = converse(env, args, ["", sent])
+    assert run.result == "PAM_SUCCESS", str(run)
+    # the first address in the file is the one used
+    assert prompts(run) == [SMS_PROMPT, PROMPT], str(run)
+    assert infos(run) == [SENT_SMS], str(run)
+    runs = delivery.runs()
+    assert len(runs) == 1
+    check_run(runs[0], got["code"], method="sms", address=PHONE)
+    assert has_log(run, "code sent by sms to +49********678"), str(run)
+    assert PHONE not in env.read_syslog()
+
+
+# ---------------------------------------------------------------------------
+# 6. an app and an address
+# ---------------------------------------------------------------------------
+
+
+def test_app_code_still_works_beside_an_address(env, delivery):
+    secret = "JBSWY3DPEHPK3PXPJBSWY3DPEHPK3PXP"
+    env.remember(secret)
+    path = secret_file(env, totp_record(secret), f"email address={EMAIL}")
+    args = [f"secret={path}", f"deliver={delivery.program}", "deny=100"]
+    t = fresh_step()
+    run = converse(env, args, [code(secret, t)])
+    assert run.result == "PAM_SUCCESS", str(run)
+    assert prompts(run) == [EMAIL_PROMPT], str(run)
+    assert has_log(run, "accepted totp code (authenticator default)"), str(run)
+    assert delivery.runs() == []
+
+    run = converse(env, args, ["", lambda m: delivery.last_code()])
+    assert run.result == "PAM_SUCCESS", str(run)
+    assert infos(run) == [SENT_EMAIL], str(run)
+    assert len(delivery.runs()) == 1
+    env.remember(delivery.last_code())
+    assert has_log(run, "accepted a code sent by e-mail or text message"), str(run)
+
+
+# ---------------------------------------------------------------------------
+# 7. without deliver= (or without an address) Enter is just a wrong answer
+# ---------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("case", ["no-deliver", "no-address"])
+def test_empty_answer_without_delivery_is_a_failure(env, delivery, case):
+    secret = "GEZDGNBVGY3TQOJQGEZDGNBVGY3TQOJQ"
+    env.remember(secret)
+    if case == "no-deliver":
+        path = secret_file(env, totp_record(secret), f"email address={EMAIL}")
+        args = [f"secret={path}", "deny=100"]
+    else:
+        path = secret_file(env, totp_record(secret))
+        args = [f"secret={path}", f"deliver={delivery.program}", "deny=100"]
+    run = converse(env, args, [""])
+    assert run.result == "PAM_AUTH_ERR", str(run)
+    assert prompts(run) == [PROMPT], str(run)
+    assert infos(run) == [] and errors(run) == [], str(run)
+    assert has_log(run, "the answer is not a code"), str(run)
+    assert delivery.runs() == []
+    assert read_state(env)["send-time"] == []
+
+
+def test_address_only_file_without_deliver_cannot_log_in(env, delivery):
+    path = secret_file(env, f"email address={EMAIL}")
+    run = converse(env, [f"secret={path}", "deny=100"], ["123456"])
+    assert run.result == "PAM_AUTH_ERR", str(run)
+    assert prompts(run) == [PROMPT], str(run)
+    assert delivery.runs() == []
+
+
+@pytest.mark.parametrize("bad", ["deliver=relative/send-code", "deliver", "deliver=",
+                                 "deliver_ttl=59", "deliver_ttl=2h", "deliver_ttl=5x",
+                                 "deliver_limit=0", "deliver_limit=21",
+                                 "deliver_interval=59s", "deliver_interval=2d"])
+def test_bad_delivery_settings_are_a_service_error(env, delivery, bad):
+    path = secret_file(env, f"email address={EMAIL}")
+    run = converse(env, [f"secret={path}", f"deliver={delivery.program}", bad], [""])
+    assert run.result == "PAM_SERVICE_ERR", str(run)
+    assert run.prompts == [], str(run)
+    assert has_log(run, "configuration error"), str(run)
+    assert delivery.runs() == []
+
+
+# ---------------------------------------------------------------------------
+# 8. mfa-enroll add-email / add-sms
+# ---------------------------------------------------------------------------
+
+
+def cli_conf(env, delivery, deliver: bool = True) -> Path:
+    text = f"state_dir = {env.state_dir}\n"
+    if deliver:
+        text += f"deliver = {delivery.program}\n"
+    return write_conf(env, text, name="delivery.conf" if deliver else "no-delivery.conf")
+
+
+def records(path: Path) -> list:
+    return [ln for ln in path.read_text().splitlines() if ln and not ln.startswith("#")]
+
+
+def test_add_email_and_sms_then_log_in_by_email(env, delivery):
+    conf = cli_conf(env, delivery)
+    path = env.default_secret_path("alice")
+
+    # three wrong codes: nothing is written
+    rc, out, err = mfa_enroll(env, ["add-email", EMAIL, "--config", conf],
+                              [lambda o: not_code(delivery.last_code())] * 3)
+    env.remember(delivery.last_code())
+    assert rc == 1, (out, err)
+    assert out.count("That code is not right.") == 2, out
+    assert f"{EMAIL} was not added" in err, err
+    assert not path.exists() and not (env.home("alice") / ".config").exists()
+    assert len(delivery.runs()) == 1
+
+    # the right code: the file is created with just the address
+    rc, out, err = mfa_enroll(env, ["add-email", EMAIL, "--config", conf],
+                              [lambda o: delivery.last_code()])
+    assert rc == 0, (out, err)
+    assert f"A code was sent by e-mail to {EMAIL}." in out, out
+    assert "Added." in out, out
+    runs = delivery.runs()
+    assert len(runs) == 2
+    c = delivery.last_code()
+    env.remember(c)
+    check_run(runs[-1], c, uid=ALICE_UID, valid="10 minutes")
+    assert records(path) == ["pam_mfa 1", f"email address={EMAIL}"], path.read_text()
+    st = os.lstat(path)
+    assert (st.st_uid, st.st_gid, stat.S_IMODE(st.st_mode)) == (ALICE_UID, ALICE_UID, 0o600)
+
+    # a text message number is added to the existing file
+    rc, out, err = mfa_enroll(env, ["--config", conf, "add-sms", PHONE],
+                              [lambda o: delivery.last_code()])
+    env.remember(delivery.last_code())
+    assert rc == 0, (out, err)
+    assert f"A code was sent by text message to {PHONE}." in out, out
+    check_run(delivery.runs()[-1], delivery.last_code(), uid=ALICE_UID, method="sms",
+              address=PHONE, valid="10 minutes")
+    assert records(path) == ["pam_mfa 1", f"email address={EMAIL}", f"sms address={PHONE}"], \
+        path.read_text()
+
+    rc, out, err = mfa_enroll(env, ["--config", conf, "list"])
+    assert rc == 0, (out, err)
+    assert f"email: {EMAIL} (press Enter at the prompt to get a code)" in out, out
+    assert f"sms: {PHONE} (press Enter at the prompt to get a code)" in out, out
+
+    # the module, with the same configuration file, sends to the first address
+    args = [f"conf={conf}", "deny=100"]
+    run = converse(env, args, ["", lambda m: delivery.last_code()])
+    assert run.result == "PAM_SUCCESS", str(run)
+    assert prompts(run) == [EMAIL_PROMPT, PROMPT] and infos(run) == [SENT_EMAIL], str(run)
+    check_run(delivery.runs()[-1], delivery.last_code())
+    env.remember(delivery.last_code())
+    # the code typed to confirm the address is no login code
+    again = converse(env, args, [c])
+    assert again.result == "PAM_AUTH_ERR", str(again)
+
+
+def test_add_address_refusals(env, delivery):
+    conf = cli_conf(env, delivery)
+    path = env.default_secret_path("alice")
+
+    rc, out, err = mfa_enroll(env, ["add-sms", "12ab", "--config", conf])
+    assert rc == 1 and "not a phone number" in err, (out, err)
+    rc, out, err = mfa_enroll(env, ["add-email", "not-an-address", "--config", conf])
+    assert rc == 1 and "is not an e-mail address" in err, (out, err)
+
+    no_deliver = cli_conf(env, delivery, deliver=False)
+    rc, out, err = mfa_enroll(env, ["add-email", EMAIL, "--config", no_deliver])
+    assert rc == 1 and "deliver=" in err, (out, err)
+
+    delivery.exit_with(3)
+    rc, out, err = mfa_enroll(env, ["add-email", EMAIL, "--config", conf])
+    env.remember(delivery.last_code())
+    assert rc == 1, (out, err)
+    assert f"{delivery.program} exited with status 3" in err and "nothing was changed" in err, err
+    assert "A code was sent" not in out, out
+    delivery.exit_with(0)
+
+    # no answer at all (end of input)
+    rc, out, err = mfa_enroll(env, ["add-email", EMAIL, "--config", conf], [None])
+    env.remember(delivery.last_code())
+    assert rc == 1 and "was not added" in err, (out, err)
+
+    assert len(delivery.runs()) == 2, delivery.runs()
+    assert not path.exists()
+
+
+def test_a_delivery_program_others_can_write_is_never_run(env):
+    """The module runs the program as root: like pam_mfa.conf, it must be root's and
+    writable by no one else, or nothing is sent."""
+    base = Path(tempfile.mkdtemp(prefix="pam_mfa_deliver_unsafe."))
+    try:
+        os.chmod(base, 0o755)
+        marker = base / "ran"
+        prog = base / "deliver"
+        prog.write_text(f"#!/bin/sh\ntouch {marker}\ncat >/dev/null\nexit 0\n")
+        os.chmod(prog, 0o777)
+        path, _ = env.write_secret()
+        with open(path, "a") as f:
+            f.write("email address=alice@example.com\n")
+        run = env.run_pam([f"secret={path}", f"deliver={prog}"], answers=["", "000000"])
+        assert run.result == "PAM_AUTH_ERR", str(run)
+        assert not marker.exists(), "a group/world-writable delivery program was run as root"
+        assert any("must be a regular file owned by root" in ln for ln in run.syslog), str(run)
+    finally:
+        shutil.rmtree(base, ignore_errors=True)
