@@ -18,17 +18,19 @@ public struct SecretFileStore<Privileges: PrivilegeSwitch> {
   public let path: String
   public let account: UserAccount
   public let privileges: Privileges
+  /// Whether the file is in a root-owned store, decided once from the existing directory: the
+  /// check walks every directory from `/`, and a login reads and may rewrite the file.
+  public let isRootStore: Bool
 
   public init(path: String, account: UserAccount, privileges: Privileges) {
     self.path = path
     self.account = account
     self.privileges = privileges
-  }
-
-  /// Whether the file is in a root-owned store (checked on the existing directory).
-  public var isRootStore: Bool {
-    guard let (directory, _) = try? SafeFile.split(path) else { return false }
-    return SafeFile.isRootOwnedDirectory(directory)
+    if let (directory, _) = try? SafeFile.split(path) {
+      isRootStore = SafeFile.isRootOwnedDirectory(directory)
+    } else {
+      isRootStore = false
+    }
   }
 
   public func read() throws(FileError) -> Enrollment {
@@ -57,15 +59,24 @@ public struct SecretFileStore<Privileges: PrivilegeSwitch> {
   /// Writes a new secret file (never over an existing one): parent directories 0700, the file
   /// 0600, atomically under the lock.
   public func create(_ enrollment: Enrollment) throws(FileError) {
+    try save(enrollment, replace: false)
+  }
+
+  /// Writes the whole file: parent directories 0700, the file 0600, atomically under the lock;
+  /// a failure leaves any old file as it was. `asRoot` overrides the store kind for a store
+  /// whose directory root is about to create (mfa-enroll --user).
+  public func save(_ enrollment: Enrollment, replace: Bool, asRoot: Bool? = nil) throws(FileError) {
     var contents = SecretFileFormat.serialize(enrollment)
     defer { contents.wipe() }
     let (directory, _) = try SafeFile.split(path)
-    try withAccess { () throws(FileError) in
+    let write = { () throws(FileError) in
       try SafeFile.makeDirectories(directory, mode: 0o700)
       try withExclusiveLock(path + ".lock") { () throws(FileError) in
-        try SafeFile.write(path: path, contents: contents, mode: 0o600, replace: false)
+        try SafeFile.write(path: path, contents: contents, mode: 0o600, replace: replace)
       }
     }
+    if asRoot ?? isRootStore { return try write() }
+    try privileges.asUser(account, write)
   }
 
   /// Removes the secret file (the enrollment), under its lock.

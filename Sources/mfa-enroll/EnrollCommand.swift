@@ -40,7 +40,8 @@ struct Enroll: ParsableCommand {
   func enroll() throws(CLIError) {
     let target = try Target.resolve(root.global)
     let account = target.account
-    let path = try target.secretPath(override: secretFile)
+    let store = try target.secretStore(override: secretFile)
+    let path = store.path
     if SafeFile.exists(path) && !force {
       let whose = target.actingForOther ? "\(account.name) is" : "you are"
       throw CLIError("\(whose) already enrolled (\(path) exists); use --force to replace it")
@@ -56,7 +57,14 @@ struct Enroll: ParsableCommand {
     confirmed.backupCodes = hashes
     // A new secret: hosts remembered for the old one must ask again.
     confirmed.forgetBefore = Int64(time(nil))
-    try save(confirmed, to: path, target: target)
+    do throws(FileError) {
+      try store.save(confirmed, replace: force, asRoot: target.isRootStore(store))
+    } catch {
+      if case .system(let system) = error, system.code == EEXIST {
+        throw CLIError("\(path) appeared while enrolling; nothing was changed (use --force)")
+      }
+      throw CLIError("cannot save \(path): \(error.description); nothing was changed")
+    }
     if target.actingForOther {
       AuditLog.record("enrolled user=\(account.name) secret=\(path)")
       print("Saved to \(path). Logins of \(account.name) through pam_mfa now ask for a code.")
@@ -64,33 +72,6 @@ struct Enroll: ParsableCommand {
       print("Saved to \(path). From now on, logins through pam_mfa ask for a code from your app.")
     }
     try backup.present(codes, for: account)
-  }
-
-  /// Parent directories 0700, the file 0600, written atomically: a failure keeps any old file.
-  /// In a root-owned store root writes it; in a home directory it is written as the user.
-  func save(_ enrollment: Enrollment, to path: String, target: Target) throws(CLIError) {
-    var contents = SecretFileFormat.serialize(enrollment)
-    defer { contents.wipe() }
-    let directory = String(path[..<(path.lastIndex(of: "/") ?? path.startIndex)])
-    let write = { () throws(FileError) in
-      if !directory.isEmpty { try SafeFile.makeDirectories(directory, mode: 0o700) }
-      // The lock serialises rewrites of this file (another mfa-enroll, the module).
-      try withExclusiveLock(path + ".lock") { () throws(FileError) in
-        try SafeFile.write(path: path, contents: contents, mode: 0o600, replace: force)
-      }
-    }
-    do throws(FileError) {
-      if target.isRootStore(path) {
-        try write()
-      } else {
-        try CLIPrivileges().asUser(target.account.core, write)
-      }
-    } catch {
-      if case .system(let system) = error, system.code == EEXIST {
-        throw CLIError("\(path) appeared while enrolling; nothing was changed (use --force)")
-      }
-      throw CLIError("cannot save \(path): \(error.description); nothing was changed")
-    }
   }
 }
 

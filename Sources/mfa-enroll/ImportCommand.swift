@@ -50,20 +50,7 @@ struct Import: ParsableCommand {
       var imported = try GoogleAuthenticatorFile.parse(text, path: path)
       defer { imported.enrollment.wipe() }
       do throws(FileError) {
-        let directory = String(store.path[..<(store.path.lastIndex(of: "/") ?? store.path.startIndex)])
-        var contents = SecretFileFormat.serialize(imported.enrollment)
-        defer { contents.wipe() }
-        let write = { () throws(FileError) in
-          try SafeFile.makeDirectories(directory, mode: 0o700)
-          try withExclusiveLock(store.path + ".lock") { () throws(FileError) in
-            try SafeFile.write(path: store.path, contents: contents, mode: 0o600, replace: force)
-          }
-        }
-        if target.isRootStore(store.path) {
-          try write()
-        } else {
-          try CLIPrivileges().asUser(target.account.core, write)
-        }
+        try store.save(imported.enrollment, replace: force, asRoot: target.isRootStore(store))
       } catch {
         throw CLIError("cannot save \(store.path): \(error.description); nothing was changed")
       }

@@ -63,10 +63,10 @@ struct Target {
   /// A root-owned store (written by root, owned by root) rather than a file in the user's home:
   /// the module's rule for an existing directory, and for a new one, root setting up a path
   /// outside the user's home.
-  func isRootStore(_ path: String) -> Bool {
-    if SecretFileStore(path: path, account: account.core, privileges: CLIPrivileges()).isRootStore { return true }
+  func isRootStore(_ store: SecretFileStore<CLIPrivileges>) -> Bool {
+    if store.isRootStore { return true }
     let home = account.home.hasSuffix("/") ? account.home : account.home + "/"
-    return getuid() == 0 && account.uid != 0 && !path.hasPrefix(home)
+    return getuid() == 0 && account.uid != 0 && !store.path.hasPrefix(home)
   }
 
   func secretStore(override: String?) throws(CLIError) -> SecretFileStore<CLIPrivileges> {
