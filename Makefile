@@ -5,6 +5,10 @@ PYTHON ?= python3
 BUILD := build
 MODULE := $(BUILD)/pam_mfa.so
 CLI := $(BUILD)/mfa-enroll
+# The LDAP store (store=ldap): a plugin the module loads only when configured, so hosts using
+# files never load libldap. Installed in PAMDIR/pam_mfa/, where the module looks for it.
+PLUGIN := $(BUILD)/pam_mfa/store_ldap.so
+DATADIR ?= $(PREFIX)/share
 TOOLS := $(BUILD)/test-tools
 
 # Install locations. libpam finds modules by bare name only in its own directory, so PAMDIR does
@@ -23,7 +27,8 @@ DEPS := $(if $(SKIP_DEPS),,deps)
 # Debian packages the build and the tests need (a fresh machine has none of them).
 APT_PACKAGES := libpam0g-dev libssl-dev libqrencode-dev pkg-config \
 	oathtool zbar-tools pamtester libpam-wrapper libnss-wrapper util-linux \
-	debhelper dpkg-dev lintian mandoc openssh-server openssh-client sudo
+	debhelper dpkg-dev lintian mandoc openssh-server openssh-client sudo \
+	libldap-dev slapd ldap-utils
 
 .PHONY: all build deps test unit-test e2e-test demo format lint clean test-tools fuzz asan bench install uninstall deb
 
@@ -38,6 +43,7 @@ deps:
 		guard=; if [ ! -e /usr/sbin/policy-rc.d ]; then guard=1; \
 			printf '#!/bin/sh\n# make deps: install services without starting them\nexit 101\n' | $$SUDO tee /usr/sbin/policy-rc.d >/dev/null; \
 			$$SUDO chmod 755 /usr/sbin/policy-rc.d; fi; \
+		echo "slapd slapd/no_configuration boolean true" | $$SUDO debconf-set-selections; \
 		$$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq $$missing >/dev/null; \
 		status=$$?; [ -n "$$guard" ] && $$SUDO rm -f /usr/sbin/policy-rc.d; [ $$status = 0 ] || exit $$status; \
 	fi
@@ -55,6 +61,15 @@ build: $(DEPS)
 	$(SWIFT) build -c release --product mfa-enroll --static-swift-stdlib
 	strip -o $(CLI).new .build/release/mfa-enroll
 	cmp -s $(CLI).new $(CLI) && rm $(CLI).new || mv $(CLI).new $(CLI)
+	@$(MAKE) --no-print-directory $(PLUGIN)
+
+# C on purpose: it only carries one LDAP operation at a time; every decision is in the Swift core.
+$(PLUGIN): plugins/ldap/store_ldap.c plugins/ldap/store_ldap.map Sources/CLibc/include/mfa_store_plugin.h
+	@mkdir -p $(dir $@)
+	cc -O2 -Wall -Wextra -Werror -fPIC -shared -fvisibility=hidden -D_FORTIFY_SOURCE=2 -fstack-protector-strong \
+		-I Sources/CLibc/include -Wl,--version-script=plugins/ldap/store_ldap.map \
+		-Wl,-z,now,-z,relro,-z,nodelete -o $@ plugins/ldap/store_ldap.c -lldap -llber
+	strip --strip-unneeded $@
 
 $(TOOLS)/pamdrive: Tests/tools/pamdrive.c
 	@mkdir -p $(TOOLS)
@@ -111,6 +126,9 @@ install: build
 	install -D -m 0644 man/pam_mfa.conf.5 $(DESTDIR)$(MANDIR)/man5/pam_mfa.conf.5
 	install -D -m 0644 man/mfa-enroll.1 $(DESTDIR)$(MANDIR)/man1/mfa-enroll.1
 	install -D -m 0644 pam/pam-configs/mfa $(DESTDIR)$(PAMCONFIGDIR)/mfa
+	install -D -m 0644 $(PLUGIN) $(DESTDIR)$(PAMDIR)/pam_mfa/store_ldap.so
+	install -D -m 0644 -t $(DESTDIR)$(DATADIR)/pam_mfa/ldap ldap/pam_mfa.schema ldap/pam_mfa.ldif ldap/acl-example.ldif
+	install -D -m 0644 man/pam_mfa-ldap.5 $(DESTDIR)$(MANDIR)/man5/pam_mfa-ldap.5
 	@if [ -e $(DESTDIR)$(SYSCONFDIR)/security/pam_mfa.conf ]; then \
 		echo "keeping existing $(DESTDIR)$(SYSCONFDIR)/security/pam_mfa.conf"; \
 	else \
@@ -121,13 +139,16 @@ install: build
 uninstall:
 	rm -f $(DESTDIR)$(PAMDIR)/pam_mfa.so $(DESTDIR)$(BINDIR)/mfa-enroll \
 		$(DESTDIR)$(MANDIR)/man8/pam_mfa.8 $(DESTDIR)$(MANDIR)/man5/pam_mfa.conf.5 \
-		$(DESTDIR)$(MANDIR)/man1/mfa-enroll.1 $(DESTDIR)$(PAMCONFIGDIR)/mfa
+		$(DESTDIR)$(MANDIR)/man1/mfa-enroll.1 $(DESTDIR)$(PAMCONFIGDIR)/mfa \
+		$(DESTDIR)$(PAMDIR)/pam_mfa/store_ldap.so $(DESTDIR)$(MANDIR)/man5/pam_mfa-ldap.5
+	rm -rf $(DESTDIR)$(DATADIR)/pam_mfa/ldap
+	-rmdir $(DESTDIR)$(PAMDIR)/pam_mfa $(DESTDIR)$(DATADIR)/pam_mfa 2>/dev/null
 
 # libpam-mfa and mfa-enroll .debs in build/deb (dpkg-buildpackage puts them in the parent dir).
 deb: $(DEPS)
 	dpkg-buildpackage -us -uc -b
 	@mkdir -p $(BUILD)/deb
-	mv ../libpam-mfa_*.deb ../mfa-enroll_*.deb ../pam-mfa_*.changes ../pam-mfa_*.buildinfo $(BUILD)/deb/
+	mv ../libpam-mfa_*.deb ../libpam-mfa-ldap_*.deb ../mfa-enroll_*.deb ../pam-mfa_*.changes ../pam-mfa_*.buildinfo $(BUILD)/deb/
 	lintian --fail-on error,warning $(BUILD)/deb/*.deb
 
 # Enroll into a scratch file and log in through libpam + the built module; touches nothing in /etc.

@@ -18,6 +18,8 @@ public enum FileError: Error {
   case malformed(FormatError)
   /// The path itself is not acceptable (relative, empty, ...).
   case invalidPath(String)
+  /// The LDAP directory could not be used (unreachable, too slow, refused); names the server.
+  case directory(String)
 
   public var description: String {
     switch self {
@@ -32,6 +34,7 @@ public enum FileError: Error {
     case .tooLarge: return "is too large"
     case .malformed(let error): return "is malformed: " + error.description
     case .invalidPath(let reason): return "invalid path: " + reason
+    case .directory(let reason): return reason
     }
   }
 }

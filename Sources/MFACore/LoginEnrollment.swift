@@ -6,8 +6,8 @@ enum LoginEnrollment {
   static let prompt = "Code from your app: "
   static let tries = 3
 
-  static func run<Host: LoginHost, Store: StateStore, Privileges: PrivilegeSwitch>(
-    host: Host, store: Store, secrets: SecretFileStore<Privileges>, options: ModuleOptions, who: String
+  static func run<Host: LoginHost, Store: CredentialStore & EnrollmentStore>(
+    host: Host, store: Store, account: UserAccount, options: ModuleOptions, who: String
   ) -> LoginOutcome {
     var key: [UInt8]
     do throws(SystemError) {
@@ -23,7 +23,7 @@ enum LoginEnrollment {
     defer { enrollment.wipe() }
 
     let machine = host.hostName().text
-    let label = secrets.account.name.text + "@" + machine
+    let label = account.name.text + "@" + machine
     let uri = OTPAuthURI.totp(issuer: machine, label: label, authenticator: enrollment.authenticators[0])
     host.log(.notice, who + ": not enrolled: offering enrollment at login")
     var intro = "Two-factor login is required for this account. Set it up now:\n"
@@ -48,8 +48,7 @@ enum LoginEnrollment {
         defer { code.wipe() }
         if let match = TOTPVerifier.matches(code: code, enrollment: enrollment, time: host.now(), window: 1).first {
           return save(
-            host: host, store: store, secrets: secrets, enrollment: &enrollment, step: match.step, who: who,
-            contact: options.contact)
+            host: host, store: store, enrollment: &enrollment, step: match.step, who: who, contact: options.contact)
         }
       }
       if attempt < tries { host.tell("That code is not right. Check the app and try again.", isError: true) }
@@ -59,9 +58,8 @@ enum LoginEnrollment {
     return .denied
   }
 
-  static func save<Host: LoginHost, Store: StateStore, Privileges: PrivilegeSwitch>(
-    host: Host, store: Store, secrets: SecretFileStore<Privileges>, enrollment: inout Enrollment, step: Int64,
-    who: String, contact: String
+  static func save<Host: LoginHost, Store: CredentialStore & EnrollmentStore>(
+    host: Host, store: Store, enrollment: inout Enrollment, step: Int64, who: String, contact: String
   ) -> LoginOutcome {
     enrollment.authenticators[0].confirmedStep = step
     let codes: [[UInt8]]
@@ -74,18 +72,13 @@ enum LoginEnrollment {
       return .denied
     }
     do throws(FileError) {
-      // State first: if it cannot be written, no file appears whose first code could be replayed.
-      let name = enrollment.authenticators[0].name
-      let now = host.now()
-      try store.update(user: secrets.account.name) { state in
-        state.setLastStep(max(step, state.lastStep(of: name) ?? step), of: name)
-        state.clearFailures()
-        state.lastSuccess = now
-      }
-      try secrets.create(enrollment)
+      // State first: if it cannot be written, no enrollment appears whose first code could be
+      // replayed. A watermark already past this step (an earlier enrollment) is as good.
+      _ = try store.acceptStep(step, of: enrollment.authenticators[0].name, now: host.now())
+      try store.create(enrollment)
     } catch {
       host.log(
-        .error, who + ": enrollment at login: cannot save " + secrets.path + " " + error.description + "; denied")
+        .error, who + ": enrollment at login: cannot save to " + store.location + " " + error.description + "; denied")
       host.tell("The enrollment could not be saved; nothing changed. Contact " + contact + ".", isError: true)
       return .denied
     }
@@ -93,7 +86,7 @@ enum LoginEnrollment {
     for code in codes { text += "    " + BackupCodes.display(code) + "\n" }
     text += "Store them somewhere safe now."
     host.tell(text, isError: false)
-    host.log(.notice, who + ": enrolled at login (" + secrets.path + ")")
+    host.log(.notice, who + ": enrolled at login (" + store.location + ")")
     return .accepted
   }
 }

@@ -93,7 +93,7 @@ public enum LoginFlow {
   public static let prompt = "Verification code: "
   public static let combinedPrompt = "Password and verification code: "
 
-  /// Reads the configuration file and arguments and runs the check with the file state store.
+  /// Reads the configuration file and arguments and runs the check against the configured store.
   public static func run<Host: LoginHost>(host: Host, arguments: [[UInt8]], context: LoginContext) -> LoginOutcome {
     let options: ModuleOptions
     do throws(OptionError) {
@@ -104,36 +104,47 @@ public enum LoginFlow {
       host.log(.error, "configuration error: " + error.description + "; refusing every login")
       return .configurationError
     }
-    let store = FileStateStore(directory: options.stateDirectory)
-    return authenticate(host: host, store: store, options: options, context: context)
+    let local = FileStateStore(directory: options.stateDirectory)
+    guard options.store == .ldap else {
+      return authenticate(host: host, store: local, options: options, context: context)
+    }
+    host.requestFailureDelay()
+    let account: UserAccount
+    let mustUseCode: Bool
+    switch admit(host: host, options: options, context: context) {
+    case .decided(let outcome): return outcome
+    case .check(let user, let required):
+      account = user
+      mustUseCode = required
+    }
+    // Only now, for a user who needs a code, is the directory contacted.
+    let connection: PluginConnection
+    do throws(FileError) {
+      connection = try PluginConnection.open(options.directory)
+    } catch {
+      host.log(.error, context.audit + ": directory unavailable: " + error.description + "; denied")
+      return .denied
+    }
+    let store = DirectoryCredentialStore(
+      connection: connection, user: account.name, base: options.directory.base ?? [])
+    return check(
+      host: host, store: store, local: local, options: options, context: context, account: account,
+      mustUseCode: mustUseCode)
   }
 
-  public static func authenticate<Host: LoginHost, Store: StateStore>(
-    host: Host, store: Store, options: ModuleOptions, context: LoginContext
+  /// The check with the files of this host: the secret file and `store` for the state.
+  public static func authenticate<Host: LoginHost, Local: StateStore>(
+    host: Host, store: Local, options: ModuleOptions, context: LoginContext
   ) -> LoginOutcome {
     host.requestFailureDelay()
-    let who = context.audit
-    if options.debug { host.log(.debug, "settings: " + options.summary) }
-
-    guard PathTemplate.isSafeUserName(context.user), let account = host.lookupUser(context.user) else {
-      host.log(.notice, who + ": unknown user")
-      return .unknownUser
+    let account: UserAccount
+    let mustUseCode: Bool
+    switch admit(host: host, options: options, context: context) {
+    case .decided(let outcome): return outcome
+    case .check(let user, let required):
+      account = user
+      mustUseCode = required
     }
-    // Policy by group: break-glass accounts pass; outside require_group a code is optional.
-    var mustUseCode = true
-    for (group, exempt) in [(options.exemptGroup, true), (options.requireGroup, false)] {
-      guard let group else { continue }
-      guard let member = host.isMember(account, ofGroup: group) else {
-        host.log(.error, "configuration error: group " + group.text + " does not exist; refusing every login")
-        return .configurationError
-      }
-      if exempt && member {
-        host.log(.notice, who + ": member of exempt_group " + group.text + ": no code asked")
-        return .notEnrolledAllowed
-      }
-      if !exempt && !member { mustUseCode = false }
-    }
-
     let path: String
     do throws(FileError) {
       path = try PathTemplate.expand(options.secretPath, user: account.name, home: account.home)
@@ -141,30 +152,78 @@ public enum LoginFlow {
       host.log(.error, "configuration error: secret=" + options.secretPath + ": " + error.description)
       return .configurationError
     }
-
     let secrets = SecretFileStore(path: path, account: account, privileges: host)
+    return check(
+      host: host, store: LocalCredentialStore(secrets: secrets, state: store), local: store, options: options,
+      context: context, account: account, mustUseCode: mustUseCode)
+  }
+
+  enum Admission {
+    case decided(LoginOutcome)
+    case check(UserAccount, mustUseCode: Bool)
+  }
+
+  /// Who is this, and does the policy ask them for a code at all?
+  static func admit<Host: LoginHost>(host: Host, options: ModuleOptions, context: LoginContext) -> Admission {
+    let who = context.audit
+    if options.debug { host.log(.debug, "settings: " + options.summary) }
+
+    guard PathTemplate.isSafeUserName(context.user), let account = host.lookupUser(context.user) else {
+      host.log(.notice, who + ": unknown user")
+      return .decided(.unknownUser)
+    }
+    // Policy by group: break-glass accounts pass; outside require_group a code is optional.
+    var mustUseCode = true
+    for (group, exempt) in [(options.exemptGroup, true), (options.requireGroup, false)] {
+      guard let group else { continue }
+      guard let member = host.isMember(account, ofGroup: group) else {
+        host.log(.error, "configuration error: group " + group.text + " does not exist; refusing every login")
+        return .decided(.configurationError)
+      }
+      if exempt && member {
+        host.log(.notice, who + ": member of exempt_group " + group.text + ": no code asked")
+        return .decided(.notEnrolledAllowed)
+      }
+      if !exempt && !member { mustUseCode = false }
+    }
+    return .check(account, mustUseCode: mustUseCode)
+  }
+
+  /// The check itself, against any store: enrollment, lockout, prompt, then the store's atomic
+  /// operations. `local` holds what stays per host (remembered hosts, codes sent).
+  static func check<Host: LoginHost, Store: CredentialStore & EnrollmentStore, Local: StateStore>(
+    host: Host, store: Store, local: Local, options: ModuleOptions, context: LoginContext,
+    account: UserAccount, mustUseCode: Bool
+  ) -> LoginOutcome {
+    let who = context.audit
     var enrollment: Enrollment
     do throws(FileError) {
-      enrollment = try secrets.read()
+      enrollment = try store.readEnrollment()
     } catch .notFound {
       if mustUseCode && options.enrollAtLogin && !(options.enrollDeadline.map { host.now() >= $0 } ?? false) {
-        return LoginEnrollment.run(host: host, store: store, secrets: secrets, options: options, who: who)
+        return LoginEnrollment.run(host: host, store: store, account: account, options: options, who: who)
       }
-      return notEnrolled(host: host, options: options, who: who, path: path, mustUseCode: mustUseCode)
+      return notEnrolled(host: host, options: options, who: who, location: store.location, mustUseCode: mustUseCode)
     } catch {
-      host.log(.error, who + ": secret file " + path + " " + error.description + "; denied")
+      host.log(.error, who + ": " + store.location + " " + error.description + "; denied")
       return .denied
     }
     defer { enrollment.wipe() }
 
-    // Tell a locked-out user before they type; the decision itself is made under the lock.
-    let known = try? store.peek(user: account.name)
-    if let state = known, state.isLocked(at: host.now()) {
-      return refuseLocked(host: host, who: who, until: state.lockedUntil)
+    // Tell a locked-out user before they type; the decision itself is made by countFailure.
+    let shared: UserState
+    do throws(FileError) {
+      shared = try store.readState()
+    } catch {
+      host.log(.error, who + ": state in " + store.location + " " + error.description + "; denied")
+      return .denied
+    }
+    if shared.isLocked(at: host.now()) {
+      return refuseLocked(host: host, who: who, until: shared.lockedUntil)
     }
     // remember=: a host this user typed a code from recently needs none (never without a host).
     let remoteHost = rememberableHost(context, options: options)
-    if let remoteHost, let state = known,
+    if let remoteHost, let state = try? local.peek(user: account.name),
       state.remembers(remoteHost, at: host.now(), forgetBefore: enrollment.forgetBefore)
     {
       host.log(.info, who + ": remembered host: no code asked")
@@ -202,7 +261,7 @@ public enum LoginFlow {
       }
       if let delivery, let program = options.deliverProgram, answer.trimmed().isEmpty {
         sendCode(
-          host: host, store: store, options: options, program: program, delivery: delivery, account: account, who: who)
+          host: host, store: local, options: options, program: program, delivery: delivery, account: account, who: who)
         answer.wipe()
         guard let again = host.prompt(prompt, echo: false) else {
           host.log(.error, who + ": conversation failed")
@@ -218,14 +277,21 @@ public enum LoginFlow {
 
     let verdict: Verdict
     do throws(FileError) {
-      verdict = try store.update(user: account.name) { state in
-        let verdict = decide(
-          &state, answer: answer, enrollment: enrollment, secrets: secrets, options: options, now: host.now())
-        if let remoteHost, verdict.isSuccess { state.remember(remoteHost, at: host.now(), for: options.remember) }
-        return verdict
+      // Counted before it is checked: parallel attempts, on any host, cannot outrun `deny`.
+      switch try store.countFailure(options: options, now: host.now()) {
+      case .locked(let until):
+        verdict = .locked(until: until)
+      case .counted(let failures, let lockedFor):
+        let attempt = Attempt(failures: failures, lockedFor: lockedFor)
+        verdict = try decide(
+          answer, attempt: attempt, enrollment: enrollment, shared: shared, store: store, local: local,
+          options: options, user: account.name, now: host.now())
+      }
+      if let remoteHost, verdict.isSuccess {
+        try local.update(user: account.name) { $0.remember(remoteHost, at: host.now(), for: options.remember) }
       }
     } catch {
-      host.log(.error, who + ": state file in " + options.stateDirectory + " " + error.description + "; denied")
+      host.log(.error, who + ": " + store.location + " " + error.description + "; denied")
       return .denied
     }
     let outcome = report(verdict, host: host, who: who, enrollment: enrollment, options: options)
@@ -319,7 +385,7 @@ public enum LoginFlow {
 
   /// A user without a secret file: pass, refuse, or (enroll=login) enroll them now.
   static func notEnrolled(
-    host: some LoginHost, options: ModuleOptions, who: String, path: String, mustUseCode: Bool
+    host: some LoginHost, options: ModuleOptions, who: String, location: String, mustUseCode: Bool
   ) -> LoginOutcome {
     if !mustUseCode {
       if options.debug { host.log(.debug, who + ": not in require_group and not enrolled: ignoring") }
@@ -333,26 +399,24 @@ public enum LoginFlow {
       return .denied
     }
     if options.nullOK {
-      if options.debug { host.log(.debug, who + ": not enrolled (" + path + "), nullok: ignoring") }
+      if options.debug { host.log(.debug, who + ": not enrolled (" + location + "), nullok: ignoring") }
       return .notEnrolledAllowed
     }
-    host.log(.notice, who + ": not enrolled: " + path + " does not exist; denied")
+    host.log(.notice, who + ": not enrolled: no enrollment in " + location + "; denied")
     return .denied
   }
 
-  /// What happened to one attempt, decided under the user's lock.
+  /// What happened to one attempt.
   enum Verdict {
     case accepted(authenticator: Int)
     case acceptedBackupCode(remaining: Int)
     case acceptedSentCode
     case locked(until: Int64)
     /// `lockedFor` > 0 when this failure started a lockout.
-    case wrongCode(failures: Int, lockedFor: Int64)
-    case wrongBackupCode(failures: Int, lockedFor: Int64)
-    case notACode(failures: Int, lockedFor: Int64)
-    case replayed(failures: Int, lockedFor: Int64)
-    /// The secret file could not be rewritten, so a backup code could not be used up.
-    case backupCodeUnavailable(FileError)
+    case wrongCode(Attempt)
+    case wrongBackupCode(Attempt)
+    case notACode(Attempt)
+    case replayed(Attempt)
 
     var isSuccess: Bool {
       switch self {
@@ -362,95 +426,57 @@ public enum LoginFlow {
     }
   }
 
-  static func decide<Privileges: PrivilegeSwitch>(
-    _ state: inout UserState, answer: Answer, enrollment: Enrollment, secrets: SecretFileStore<Privileges>,
-    options: ModuleOptions, now: Int64
-  ) -> Verdict {
-    if state.isLocked(at: now) { return .locked(until: state.lockedUntil) }
+  /// This attempt's place in the failure budget: the n-th, and whether it started a lockout.
+  struct Attempt {
+    var failures: Int
+    var lockedFor: Int64
+  }
+
+  /// Checks an answer that was already counted; a right one is made to stick through the
+  /// store's atomic operations, which also clear the count.
+  static func decide<Store: CredentialStore, Local: StateStore>(
+    _ answer: Answer, attempt: Attempt, enrollment: Enrollment, shared: UserState, store: Store,
+    local: Local, options: ModuleOptions, user: [UInt8], now: Int64
+  ) throws(FileError) -> Verdict {
     switch answer {
     case .notACode:
-      let (failures, lockedFor) = recordFailure(&state, options: options, now: now)
-      return .notACode(failures: failures, lockedFor: lockedFor)
+      return .notACode(attempt)
     case .backupCode(let code):
-      return useBackupCode(code, state: &state, secrets: secrets, options: options, now: now)
+      guard let remaining = try store.consumeBackupCode(code, now: now) else { return .wrongBackupCode(attempt) }
+      return .acceptedBackupCode(remaining: remaining)
     case .oneTimeCode(let code):
       let matches = TOTPVerifier.matches(code: code, enrollment: enrollment, time: now, window: options.window)
       for match in matches {
         let authenticator = enrollment.authenticators[match.authenticator]
-        let name = authenticator.name
-        if let last = state.lastStep(of: name), last >= match.step { continue }
         // The step typed to confirm the enrollment counts as used too.
         if let confirmed = authenticator.confirmedStep, confirmed >= match.step { continue }
-        state.setLastStep(match.step, of: name)
-        state.clearFailures()
-        state.lastSuccess = now
-        return .accepted(authenticator: match.authenticator)
+        if try store.acceptStep(match.step, of: authenticator.name, now: now) {
+          return .accepted(authenticator: match.authenticator)
+        }
       }
-      // HOTP tokens: the counter moves past the code used, under this same lock.
+      // HOTP tokens: the counter moves past the code used, if no other login moved it first.
       let hotp = HOTPVerifier.match(code: code, enrollment: enrollment, lookAhead: options.hotpWindow) {
-        state.hotpCounter(of: $0)
+        shared.hotpCounter(of: $0)
       }
       if let hotp {
-        state.setHOTPCounter(hotp.counter + 1, of: enrollment.authenticators[hotp.authenticator].name)
-        state.clearFailures()
-        state.lastSuccess = now
-        return .accepted(authenticator: hotp.authenticator)
+        let name = enrollment.authenticators[hotp.authenticator].name
+        if try store.advanceCounter(of: name, from: shared.hotpCounter(of: name), to: hotp.counter + 1, now: now) {
+          return .accepted(authenticator: hotp.authenticator)
+        }
+        return .replayed(attempt)
       }
-      // A code sent by e-mail or text message (single use, until it expires).
-      if matches.isEmpty && CodeDelivery.consume(code, state: &state, now: now) {
-        state.clearFailures()
-        state.lastSuccess = now
+      // A code sent by e-mail or text message (single use, until it expires; kept per host).
+      if matches.isEmpty, try local.update(user: user, { CodeDelivery.consume(code, state: &$0, now: now) }) {
+        try store.reset(success: now)
         return .acceptedSentCode
       }
       // Scratch codes imported from google-authenticator are 8 digits.
       if matches.isEmpty && code.count == BackupCodes.importedLength && !enrollment.backupCodes.isEmpty {
-        return useBackupCode(code, state: &state, secrets: secrets, options: options, now: now)
+        guard let remaining = try store.consumeBackupCode(code, now: now) else { return .wrongBackupCode(attempt) }
+        return .acceptedBackupCode(remaining: remaining)
       }
-      let (failures, lockedFor) = recordFailure(&state, options: options, now: now)
-      return matches.isEmpty
-        ? .wrongCode(failures: failures, lockedFor: lockedFor) : .replayed(failures: failures, lockedFor: lockedFor)
+      return matches.isEmpty ? .wrongCode(attempt) : .replayed(attempt)
     }
-  }
-
-  /// Matched and removed under the secret file's lock, durably, before we say yes.
-  static func useBackupCode<Privileges: PrivilegeSwitch>(
-    _ code: [UInt8], state: inout UserState, secrets: SecretFileStore<Privileges>, options: ModuleOptions, now: Int64
-  ) -> Verdict {
-    let remaining: Int?
-    do throws(FileError) {
-      remaining = try secrets.update { current in
-        guard let index = BackupCodes.match(code, in: current.backupCodes) else { return nil }
-        current.backupCodes.remove(at: index)
-        return current.backupCodes.count
-      }
-    } catch {
-      return .backupCodeUnavailable(error)
-    }
-    guard let remaining else {
-      let (failures, lockedFor) = recordFailure(&state, options: options, now: now)
-      return .wrongBackupCode(failures: failures, lockedFor: lockedFor)
-    }
-    state.clearFailures()
-    state.lastSuccess = now
-    return .acceptedBackupCode(remaining: remaining)
-  }
-
-  /// Counts a failure in the current interval; the `deny`-th starts a lockout whose length
-  /// doubles for each lockout in a row. Returns (failures so far, lockout seconds or 0).
-  static func recordFailure(_ state: inout UserState, options: ModuleOptions, now: Int64) -> (Int, Int64) {
-    if state.failures > 0 && now - state.firstFailure >= options.failInterval { state.failures = 0 }
-    // A lockout that ended long ago does not make the next one longer.
-    if state.lockouts > 0 && now - state.lockedUntil >= options.failInterval { state.lockouts = 0 }
-    if state.failures == 0 { state.firstFailure = now }
-    state.failures += 1
-    let failures = state.failures
-    guard failures >= options.deny else { return (failures, 0) }
-    state.lockouts += 1
-    let duration = options.lockoutDuration(consecutive: state.lockouts)
-    state.lockedUntil = now + duration
-    state.failures = 0
-    state.firstFailure = 0
-    return (failures, duration)
   }
 
   static func report(
@@ -470,30 +496,29 @@ public enum LoginFlow {
       host.log(.info, who + ": accepted backup code (" + String(remaining) + " left)")
       tellRemaining(host: host, remaining)
       return .accepted
-    case .backupCodeUnavailable(let error):
-      host.log(
-        .error, who + ": backup code not checked: cannot rewrite the secret file " + error.description + "; denied")
-      return .denied
-    case .wrongBackupCode(let failures, let lockedFor):
-      host.log(
-        .notice, who + ": wrong backup code" + limit + String(failures) + " of " + String(options.deny) + "); denied")
-      return failed(host: host, who: who, lockedFor: lockedFor)
-    case .locked(let until):
-      return refuseLocked(host: host, who: who, until: until)
-    case .wrongCode(let failures, let lockedFor):
-      host.log(.notice, who + ": wrong code" + limit + String(failures) + " of " + String(options.deny) + "); denied")
-      return failed(host: host, who: who, lockedFor: lockedFor)
-    case .notACode(let failures, let lockedFor):
+    case .wrongBackupCode(let attempt):
       host.log(
         .notice,
-        who + ": the answer is not a code" + limit + String(failures) + " of " + String(options.deny) + "); denied")
-      return failed(host: host, who: who, lockedFor: lockedFor)
-    case .replayed(let failures, let lockedFor):
+        who + ": wrong backup code" + limit + String(attempt.failures) + " of " + String(options.deny) + "); denied")
+      return failed(host: host, who: who, lockedFor: attempt.lockedFor)
+    case .locked(let until):
+      return refuseLocked(host: host, who: who, until: until)
+    case .wrongCode(let attempt):
+      host.log(
+        .notice, who + ": wrong code" + limit + String(attempt.failures) + " of " + String(options.deny) + "); denied")
+      return failed(host: host, who: who, lockedFor: attempt.lockedFor)
+    case .notACode(let attempt):
+      host.log(
+        .notice,
+        who + ": the answer is not a code" + limit + String(attempt.failures) + " of " + String(options.deny)
+          + "); denied")
+      return failed(host: host, who: who, lockedFor: attempt.lockedFor)
+    case .replayed(let attempt):
       host.log(
         .warning,
-        who + ": replay: an already used code was refused" + limit + String(failures) + " of " + String(options.deny)
-          + "); denied")
-      return failed(host: host, who: who, lockedFor: lockedFor)
+        who + ": replay: an already used code was refused" + limit + String(attempt.failures) + " of "
+          + String(options.deny) + "); denied")
+      return failed(host: host, who: who, lockedFor: attempt.lockedFor)
     }
   }
 

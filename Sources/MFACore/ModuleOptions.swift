@@ -77,6 +77,16 @@ public struct ModuleOptions {
     case `try`
   }
 
+  /// Where enrollments and the shared login state live: the files (secret file + `state_dir`)
+  /// or an LDAP directory the whole fleet shares (`store=ldap`, settings below).
+  public var store: StoreKind = .files
+  public var directory = DirectorySettings()
+
+  public enum StoreKind {
+    case files
+    case ldap
+  }
+
   /// The configuration file that was read (for `debug`).
   public var configPath = ModuleOptions.defaultConfigPath
 
@@ -86,7 +96,8 @@ public struct ModuleOptions {
     "secret", "nullok", "window", "deny", "fail_interval", "unlock_time", "state_dir", "conf", "debug",
     "require_group", "exempt_group", "enroll", "enroll_deadline", "contact", "remember", "hotp_window",
     "forward_pass", "use_first_pass", "try_first_pass", "deliver", "deliver_ttl", "deliver_limit",
-    "deliver_interval",
+    "deliver_interval", "store", "store_plugin", "ldap_uri", "ldap_base", "ldap_ca", "ldap_cert", "ldap_key",
+    "ldap_bind_dn", "ldap_password_file", "ldap_timeout",
   ].map { Array($0.utf8) }
 
   public static let rememberRange: ClosedRange<Int64> = 60...(90 * 86_400)
@@ -103,6 +114,7 @@ public struct ModuleOptions {
   public static func parse(_ arguments: [[UInt8]]) throws(OptionError) -> ModuleOptions {
     var options = ModuleOptions()
     for argument in arguments { try options.apply(argument, fromArguments: true) }
+    try options.checkStore()
     return options
   }
 
@@ -133,7 +145,24 @@ public struct ModuleOptions {
       throw .configFile(path: options.configPath, .notFound)
     }
     for argument in arguments { try options.apply(argument, fromArguments: true) }
+    try options.checkStore()
     return options
+  }
+
+  /// `store=ldap` needs a server, a base, a CA and one way to authenticate.
+  func checkStore() throws(OptionError) {
+    guard store == .ldap else { return }
+    let missing: String? =
+      directory.uri == nil
+      ? "ldap_uri" : directory.base == nil ? "ldap_base" : directory.caFile == nil ? "ldap_ca" : nil
+    if let missing { throw .invalidValue(option: "store", reason: "store=ldap needs " + missing) }
+    if (directory.certFile == nil) != (directory.keyFile == nil) {
+      throw .invalidValue(option: "store", reason: "ldap_cert and ldap_key go together")
+    }
+    if directory.certFile == nil && (directory.bindDN == nil || directory.passwordFile == nil) {
+      throw .invalidValue(
+        option: "store", reason: "store=ldap needs ldap_cert and ldap_key, or ldap_bind_dn and ldap_password_file")
+    }
   }
 
   /// `key=value` or `key` lines, `#` comments; the same names as the module arguments.
@@ -233,6 +262,39 @@ public struct ModuleOptions {
       } else {
         remember = try ModuleOptions.duration(name, value, range: ModuleOptions.rememberRange)
       }
+    } else if name == [UInt8]("store") {
+      if value == [UInt8]("files") {
+        store = .files
+      } else if value == [UInt8]("ldap") {
+        store = .ldap
+      } else {
+        throw .invalidValue(option: name.text, reason: "must be files or ldap")
+      }
+    } else if name == [UInt8]("store_plugin") {
+      directory.plugin = try ModuleOptions.absolutePath(name, value)
+    } else if name == [UInt8]("ldap_uri") {
+      guard let value, value.starts(with: [UInt8]("ldap://")) || value.starts(with: [UInt8]("ldaps://")),
+        !value.contains(where: { $0 <= 0x20 || $0 >= 0x7F })
+      else {
+        throw .invalidValue(
+          option: name.text, reason: "must be one ldap:// (StartTLS) or ldaps:// URI; TLS is required")
+      }
+      directory.uri = value.text
+    } else if name == [UInt8]("ldap_base") || name == [UInt8]("ldap_bind_dn") {
+      guard let value, !value.isEmpty, value.count <= 512, !value.contains(where: { $0 < 0x20 }) else {
+        throw .invalidValue(option: name.text, reason: "needs a DN such as ou=mfa,dc=example,dc=org")
+      }
+      if name == [UInt8]("ldap_base") { directory.base = value } else { directory.bindDN = value }
+    } else if name == [UInt8]("ldap_ca") {
+      directory.caFile = try ModuleOptions.absolutePath(name, value)
+    } else if name == [UInt8]("ldap_cert") {
+      directory.certFile = try ModuleOptions.absolutePath(name, value)
+    } else if name == [UInt8]("ldap_key") {
+      directory.keyFile = try ModuleOptions.absolutePath(name, value)
+    } else if name == [UInt8]("ldap_password_file") {
+      directory.passwordFile = try ModuleOptions.absolutePath(name, value)
+    } else if name == [UInt8]("ldap_timeout") {
+      directory.timeout = try ModuleOptions.duration(name, value, range: 1...60)
     } else if name == [UInt8]("conf") && fromArguments {
       // Handled by resolve(); naming another file from inside a file is not allowed.
       _ = try ModuleOptions.path(name, value)
@@ -252,6 +314,9 @@ public struct ModuleOptions {
       + (firstPass == .use ? " use_first_pass" : firstPass == .try ? " try_first_pass" : "")
       + (enrollAtLogin ? " enroll=login" : "") + (enrollDeadline.map { " enroll_deadline=" + String($0) } ?? "")
       + (nullOK ? " nullok" : "") + (debug ? " debug" : "")
+      + (store == .ldap
+        ? " store=ldap ldap_uri=" + (directory.uri ?? "") + " ldap_base=" + (directory.base?.text ?? "")
+          + " ldap_timeout=" + String(directory.timeout) : "")
   }
 
   /// How long the `lockouts`-th lockout in a row lasts: `unlockTime` doubled each time, capped.
@@ -277,6 +342,13 @@ public struct ModuleOptions {
       throw .invalidValue(option: name.text, reason: "needs a group name")
     }
     return value
+  }
+
+  static func absolutePath(_ name: [UInt8], _ value: [UInt8]?) throws(OptionError) -> String {
+    guard value?.first == ASCII.slash else {
+      throw .invalidValue(option: name.text, reason: "must be an absolute path")
+    }
+    return try path(name, value)
   }
 
   static func noValue(_ name: [UInt8], _ value: [UInt8]?) throws(OptionError) {

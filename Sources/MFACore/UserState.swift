@@ -61,6 +61,24 @@ public struct UserState: Equatable {
 
   public func isLocked(at now: Int64) -> Bool { lockedUntil > now }
 
+  /// The failure fields as the one value both stores count with.
+  public var failureRecord: FailureRecord {
+    get {
+      var record = FailureRecord()
+      record.failures = failures
+      record.firstFailure = firstFailure
+      record.lockouts = lockouts
+      record.lockedUntil = lockedUntil
+      return record
+    }
+    set {
+      failures = newValue.failures
+      firstFailure = newValue.firstFailure
+      lockouts = newValue.lockouts
+      lockedUntil = newValue.lockedUntil
+    }
+  }
+
   public func hotpCounter(of authenticator: [UInt8]) -> UInt64 {
     UInt64(hotpCounters.first { $0.authenticator == authenticator }?.step ?? 0)
   }

@@ -82,7 +82,7 @@ enum DeliverySetup {
     }
     guard confirmed else { throw CLIError("the code was not confirmed; \(text) was not added") }
     do throws(FileError) {
-      if SafeFile.exists(store.path) {
+      if store.exists {
         try store.update { current in
           if !current.deliveries.contains(delivery) { current.deliveries.append(delivery) }
         }

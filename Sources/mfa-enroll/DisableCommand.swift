@@ -30,7 +30,7 @@ struct Disable: ParsableCommand {
   }
 
   /// The policy check, a code, and the file removed (also `remove` of the last authenticator).
-  static func turnOff(target: Target, store: SecretFileStore<CLIPrivileges>, enrollment: Enrollment) throws(CLIError) {
+  static func turnOff(target: Target, store: CLIStore, enrollment: Enrollment) throws(CLIError) {
     let (required, reason) = Policy.requiresCode(target.account, options: target.options)
     if required {
       throw CLIError(
@@ -100,6 +100,8 @@ struct Reset: ParsableCommand {
         throw CLIError("cannot remove \(store.path): \(error.description)")
       }
       do throws(FileError) {
+        // The directory keeps the step watermarks: a re-enrollment cannot reuse an old code.
+        try store.directory?.reset(success: nil)
         try target.stateStore.update(user: Array(target.account.name.utf8)) { state in
           state.clearFailures()
           state.remembered = []

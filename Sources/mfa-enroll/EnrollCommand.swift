@@ -42,7 +42,7 @@ struct Enroll: ParsableCommand {
     let account = target.account
     let store = try target.secretStore(override: secretFile)
     let path = store.path
-    if SafeFile.exists(path) && !force {
+    if store.exists && !force {
       let whose = target.actingForOther ? "\(account.name) is" : "you are"
       throw CLIError("\(whose) already enrolled (\(path) exists); use --force to replace it")
     }

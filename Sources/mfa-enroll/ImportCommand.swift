@@ -34,7 +34,7 @@ struct Import: ParsableCommand {
       let target = try Target.resolve(root.global)
       let path = absolute(file ?? target.account.home + "/.google_authenticator")
       let store = try target.secretStore(override: secretFile)
-      if SafeFile.exists(store.path) && !force {
+      if store.exists && !force {
         throw CLIError("already enrolled (\(store.path) exists); use --force to replace it")
       }
       // Read as the user, like the module reads its own files: no links followed, private file.

@@ -37,7 +37,11 @@ struct Status: ParsableCommand {
     let target = try Target.resolve(root.global)
     let store = try target.secretStore(override: secretFile)
     print("User:          \(target.account.name)")
-    print("Secret file:   \(store.path)\(store.isRootStore ? " (root-owned store)" : "")")
+    if store.directory != nil {
+      print("Store:         \(store.path)")
+    } else {
+      print("Secret file:   \(store.path)\(store.isRootStore ? " (root-owned store)" : "")")
+    }
     let enrollment: Enrollment
     do throws(FileError) {
       enrollment = try store.read()
@@ -63,7 +67,12 @@ struct Status: ParsableCommand {
     print("Backup codes:  \(left) left\(left <= 2 ? " (make new ones: mfa-enroll backup-codes)" : "")")
     if geteuid() == 0 {
       do throws(FileError) {
-        let state = try target.stateStore.peek(user: Array(target.account.name.utf8))
+        let state: UserState
+        if let directory = store.directory {
+          state = try directory.readState()
+        } else {
+          state = try target.stateStore.peek(user: Array(target.account.name.utf8))
+        }
         print("Last login:    \(state.lastSuccess > 0 ? formatTime(state.lastSuccess) : "none recorded")")
         let now = Int64(time(nil))
         if state.isLocked(at: now) {

@@ -21,7 +21,10 @@ enum StatusReport {
     let options = try Target.resolve(base).options
     let now = Int64(time(nil))
     var rows: [Row] = []
-    for account in allAccounts() {
+    if options.store == .ldap {
+      rows = try directoryRows(Target.resolve(base), now: now)
+    }
+    for account in allAccounts() where options.store == .files {
       guard
         let path = try? PathTemplate.expand(
           options.secretPath, user: Array(account.name.utf8), home: Array(account.home.utf8))
@@ -64,6 +67,36 @@ enum StatusReport {
         row.user.padding(16) + row.store.padding(6) + algorithm.padding(10) + String(row.backupCodes).padding(7)
           + (row.locked ? "yes" : "no").padding(7) + last)
     }
+  }
+
+  /// With store=ldap: every local account that has an entry in the directory (one connection).
+  static func directoryRows(_ target: Target, now: Int64) throws(CLIError) -> [Row] {
+    let first = try target.directoryStore(for: target.account.name)
+    var rows: [Row] = []
+    for account in allAccounts() {
+      let store = DirectoryCredentialStore(
+        connection: first.connection, user: Array(account.name.utf8), base: target.options.directory.base ?? [])
+      do throws(FileError) {
+        let enrollment = try store.readEnrollment()
+        let state = try? store.readState()
+        rows.append(
+          Row(
+            user: account.name, path: store.dn.text, store: "ldap",
+            algorithm: enrollment.authenticators.map { $0.algorithm.name }.joined(separator: ","),
+            backupCodes: enrollment.backupCodes.count, locked: state?.isLocked(at: now) ?? false,
+            lastSuccess: state?.lastSuccess ?? 0, problem: nil))
+      } catch .notFound {
+        continue
+      } catch .directory(let reason) {
+        throw CLIError("directory unavailable: \(reason)")
+      } catch {
+        rows.append(
+          Row(
+            user: account.name, path: store.dn.text, store: "ldap", algorithm: "", backupCodes: 0, locked: false,
+            lastSuccess: 0, problem: error.description))
+      }
+    }
+    return rows
   }
 
   static func allAccounts() -> [LocalAccount] {

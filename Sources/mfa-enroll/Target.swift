@@ -63,23 +63,20 @@ struct Target {
   /// A root-owned store (written by root, owned by root) rather than a file in the user's home:
   /// the module's rule for an existing directory, and for a new one, root setting up a path
   /// outside the user's home.
-  func isRootStore(_ store: SecretFileStore<CLIPrivileges>) -> Bool {
+  func isRootStore(_ store: CLIStore) -> Bool {
     if store.isRootStore { return true }
     let home = account.home.hasSuffix("/") ? account.home : account.home + "/"
     return getuid() == 0 && account.uid != 0 && !store.path.hasPrefix(home)
   }
 
-  func secretStore(override: String?) throws(CLIError) -> SecretFileStore<CLIPrivileges> {
-    SecretFileStore(path: try secretPath(override: override), account: account.core, privileges: CLIPrivileges())
-  }
-
   /// The enrollment, or a message saying how to enroll.
-  func readEnrollment(_ store: SecretFileStore<CLIPrivileges>) throws(CLIError) -> Enrollment {
+  func readEnrollment(_ store: CLIStore) throws(CLIError) -> Enrollment {
     do throws(FileError) {
       return try store.read()
     } catch .notFound {
       let who = actingForOther ? "\(account.name) is" : "you are"
-      throw CLIError("\(who) not enrolled (\(store.path) does not exist); run mfa-enroll first")
+      let missing = store.directory == nil ? "\(store.path) does not exist" : "no enrollment in \(store.path)"
+      throw CLIError("\(who) not enrolled (\(missing)); run mfa-enroll first")
     } catch {
       throw CLIError("cannot read \(store.path): \(error.description)")
     }

@@ -18,14 +18,25 @@ struct Unlock: ParsableCommand {
     let name = Array(target.account.name.utf8)
     let now = Int64(time(nil))
     let before: UserState
-    do throws(FileError) {
-      before = try target.stateStore.update(user: name) { state in
-        let old = state
-        state.clearFailures()
-        return old
+    if target.options.store == .ldap {
+      // The lockout is the fleet's: clearing it in the directory unlocks every host at once.
+      let store = try target.directoryStore(for: target.account.name)
+      do throws(FileError) {
+        before = try store.readState()
+        try store.reset(success: nil)
+      } catch {
+        throw CLIError("cannot update \(store.location): \(error.description)")
       }
-    } catch {
-      throw CLIError("cannot update the state in \(target.options.stateDirectory): \(error.description)")
+    } else {
+      do throws(FileError) {
+        before = try target.stateStore.update(user: name) { state in
+          let old = state
+          state.clearFailures()
+          return old
+        }
+      } catch {
+        throw CLIError("cannot update the state in \(target.options.stateDirectory): \(error.description)")
+      }
     }
     AuditLog.record("unlock user=\(target.account.name) failures=\(before.failures) locked=\(before.isLocked(at: now))")
     if before.isLocked(at: now) {

@@ -239,12 +239,13 @@ final class MemoryStore: StateStore {
     #expect(options.lockoutDuration(consecutive: 2) == 600)
     #expect(options.lockoutDuration(consecutive: 3) == 1200)
     #expect(options.lockoutDuration(consecutive: 40) == 86_400)
-    var state = UserState()
+    var record = FailureRecord()
     options.deny = 1
-    _ = LoginFlow.recordFailure(&state, options: options, now: 1000)
-    #expect(state.lockedUntil == 1300)
-    _ = LoginFlow.recordFailure(&state, options: options, now: 1300)
-    #expect(state.lockedUntil == 1900)
+    #expect(record.count(options: options, now: 1000) == .counted(failures: 1, lockedFor: 300))
+    #expect(record.lockedUntil == 1300)
+    #expect(record.count(options: options, now: 1299) == .locked(until: 1300))
+    _ = record.count(options: options, now: 1300)
+    #expect(record.lockedUntil == 1900)
   }
 
   @Test func replaysCountAsFailures() {

@@ -22,6 +22,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "mfa_store_plugin.h"
+
 /// errno is a macro over a thread-local; Swift reads it through this.
 int mfa_errno(void);
 void mfa_set_errno(int value);

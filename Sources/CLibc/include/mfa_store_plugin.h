@@ -1,0 +1,48 @@
+// The ABI between pam_mfa (module and CLI) and a store plugin such as store_ldap.so. Everything
+// crosses as flat byte buffers, so neither side needs the other's structures beyond this file.
+#ifndef MFA_STORE_PLUGIN_H
+#define MFA_STORE_PLUGIN_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#define MFA_STORE_PLUGIN_ABI 1
+#define MFA_STORE_PLUGIN_SYMBOL "mfa_store_plugin_v1"
+
+/// Results of read/modify/add (negative: an error, described in `error`).
+enum {
+  MFA_STORE_DONE = 0,
+  /// modify: an assertion failed or a value to delete was gone / to add was there;
+  /// add: the entry exists.
+  MFA_STORE_CONFLICT = 1,
+  /// read/modify: no such entry.
+  MFA_STORE_NO_ENTRY = 2,
+  MFA_STORE_ERROR = -1,
+};
+
+/// Change buffers: per change `op(1) namelen(2, big-endian) name count(4) (len(4) bytes)*`;
+/// op 0 add, 1 delete, 2 replace. Read buffers: per attribute `namelen(2) name count(4)
+/// (len(4) bytes)*`. Settings: `key=value\0` pairs (uri, ca, cert, key, bind_dn, password,
+/// timeout_ms).
+struct mfa_store_plugin {
+  uint32_t abi;
+  /// Connects, starts TLS and binds; NULL on failure.
+  void *(*open)(const unsigned char *settings, size_t length, char *error, size_t error_length);
+  int (*read)(void *handle, const char *dn, unsigned char **out, size_t *out_length, char *error,
+              size_t error_length);
+  /// One LDAP modify, applied atomically; `assertion` (may be NULL) is an RFC 4528 filter.
+  int (*modify)(void *handle, const char *dn, const unsigned char *changes, size_t length,
+                const char *assertion, char *error, size_t error_length);
+  int (*add)(void *handle, const char *dn, const unsigned char *attributes, size_t length,
+             char *error, size_t error_length);
+  void (*release)(unsigned char *buffer, size_t length);
+  void (*close)(void *handle);
+};
+
+/// Loads the plugin at `path` once per process and never unloads it. The file must be a
+/// regular file owned by root and writable by no one else; it is opened without following
+/// links and loaded through that descriptor. NULL on failure, with a reason in `error`.
+const struct mfa_store_plugin *mfa_store_plugin_load(const char *path, char *error,
+                                                     size_t error_length);
+
+#endif

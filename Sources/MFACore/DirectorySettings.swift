@@ -1,0 +1,28 @@
+/// How to reach the LDAP directory of `store=ldap` (from pam_mfa.conf).
+public struct DirectorySettings {
+  /// One `ldap://` (StartTLS) or `ldaps://` URI: a single writable server (see pam_mfa-ldap(5)).
+  public var uri: String?
+  /// Entries are `uid=USER,<base>`.
+  public var base: [UInt8]?
+  public var caFile: String?
+  /// Client certificate and key: SASL EXTERNAL.
+  public var certFile: String?
+  public var keyFile: String?
+  /// Or a simple bind with a password read from a root-only file.
+  public var bindDN: [UInt8]?
+  public var passwordFile: String?
+  /// Seconds any one exchange with the server may take before the login is denied.
+  public var timeout: Int64 = 5
+  /// The plugin that speaks LDAP, so the module itself never links libldap.
+  public var plugin = DirectorySettings.defaultPlugin
+
+  #if arch(x86_64)
+    public static let defaultPlugin = "/usr/lib/x86_64-linux-gnu/security/pam_mfa/store_ldap.so"
+  #elseif arch(arm64)
+    public static let defaultPlugin = "/usr/lib/aarch64-linux-gnu/security/pam_mfa/store_ldap.so"
+  #else
+    public static let defaultPlugin = "/usr/lib/security/pam_mfa/store_ldap.so"
+  #endif
+
+  public init() {}
+}

@@ -1,0 +1,31 @@
+/// Where a user's enrollment is written: their secret file, or their entry in the directory.
+/// `mfa-enroll` and enrollment at login work through this alone.
+public protocol EnrollmentStore {
+  /// For messages: "secret file /path" or "directory ldaps://host (uid=alice,ou=mfa,...)".
+  var location: String { get }
+  func read() throws(FileError) -> Enrollment
+  /// Runs `body` on the current enrollment and stores the result atomically if it changed.
+  func update<Result>(_ body: (inout Enrollment) -> Result) throws(FileError) -> Result
+  /// Stores a new enrollment, never over an existing one (EEXIST).
+  func create(_ enrollment: Enrollment) throws(FileError)
+  /// Stores the whole enrollment; `replace: false` as `create`. `asRoot` only matters to files.
+  func save(_ enrollment: Enrollment, replace: Bool, asRoot: Bool?) throws(FileError)
+  /// Removes the enrollment (keeping the replay state, so a re-enrollment cannot reuse a code).
+  func remove() throws(FileError)
+}
+
+extension SecretFileStore: EnrollmentStore {
+  public var location: String { "secret file " + path }
+}
+
+extension LocalCredentialStore: EnrollmentStore {
+  public func read() throws(FileError) -> Enrollment { try secrets.read() }
+  public func update<Result>(_ body: (inout Enrollment) -> Result) throws(FileError) -> Result {
+    try secrets.update(body)
+  }
+  public func create(_ enrollment: Enrollment) throws(FileError) { try secrets.create(enrollment) }
+  public func save(_ enrollment: Enrollment, replace: Bool, asRoot: Bool?) throws(FileError) {
+    try secrets.save(enrollment, replace: replace, asRoot: asRoot)
+  }
+  public func remove() throws(FileError) { try secrets.remove() }
+}

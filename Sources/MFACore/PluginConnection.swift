@@ -1,0 +1,190 @@
+import CLibc
+
+/// A connection to the directory through the store plugin (store_ldap.so), which pam_mfa
+/// loads only when `store=ldap` is set: hosts that use files never load libldap.
+public final class PluginConnection: DirectoryConnection {
+  let plugin: UnsafePointer<mfa_store_plugin>
+  let handle: UnsafeMutableRawPointer
+  public let server: String
+
+  static let errorSize = 512
+
+  init(plugin: UnsafePointer<mfa_store_plugin>, handle: UnsafeMutableRawPointer, server: String) {
+    self.plugin = plugin
+    self.handle = handle
+    self.server = server
+  }
+
+  deinit { plugin.pointee.close?(handle) }
+
+  /// Loads the plugin, connects with TLS and binds; errors name the server.
+  public static func open(_ settings: DirectorySettings) throws(FileError) -> PluginConnection {
+    let server = settings.uri ?? "(no ldap_uri)"
+    var message = [CChar](repeating: 0, count: errorSize)
+    let loaded = settings.plugin.withCString { path in
+      message.withUnsafeMutableBufferPointer { mfa_store_plugin_load(path, $0.baseAddress, $0.count) }
+    }
+    guard let plugin = loaded, let open = plugin.pointee.open else {
+      throw .directory("store plugin " + text(message))
+    }
+    var password: [UInt8]?
+    if let file = settings.passwordFile, settings.certFile == nil {
+      do throws(FileError) {
+        // The password file is root's alone, like the key it replaces.
+        var contents = try SafeFile.read(path: file, owners: [0], maxSize: 4096, forbiddenMode: 0o077)
+        defer { contents.wipe() }
+        password = SecretFileFormat.lines(contents).first?.trimmed() ?? []
+      } catch {
+        throw .directory("ldap_password_file " + file + " " + error.description)
+      }
+    }
+    var buffer: [UInt8] = []
+    defer {
+      buffer.wipe()
+      password?.wipe()
+    }
+    func put(_ key: String, _ value: [UInt8]?) {
+      guard let value else { return }
+      buffer += [UInt8](key) + [ASCII.equals] + value + [0]
+    }
+    put("uri", settings.uri.map { [UInt8]($0) })
+    put("ca", settings.caFile.map { [UInt8]($0) })
+    put("cert", settings.certFile.map { [UInt8]($0) })
+    put("key", settings.keyFile.map { [UInt8]($0) })
+    put("bind_dn", settings.bindDN)
+    put("password", password)
+    put("timeout_ms", [UInt8](String(settings.timeout * 1000)))
+    let handle = buffer.withUnsafeBufferPointer { bytes in
+      message.withUnsafeMutableBufferPointer { open(bytes.baseAddress, bytes.count, $0.baseAddress, $0.count) }
+    }
+    guard let handle else { throw .directory(text(message)) }
+    return PluginConnection(plugin: plugin, handle: handle, server: server)
+  }
+
+  public func read(_ dn: [UInt8]) throws(FileError) -> DirectoryEntry? {
+    guard let read = plugin.pointee.read else { throw .directory(server + ": plugin without read") }
+    var message = [CChar](repeating: 0, count: PluginConnection.errorSize)
+    var out: UnsafeMutablePointer<UInt8>?
+    var length = 0
+    let status = PluginConnection.withCString(dn) { name in
+      message.withUnsafeMutableBufferPointer { read(handle, name, &out, &length, $0.baseAddress, $0.count) }
+    }
+    defer { plugin.pointee.release?(out, length) }
+    if Int(status) == Int(MFA_STORE_NO_ENTRY) { return nil }
+    guard Int(status) == Int(MFA_STORE_DONE), let out else { throw .directory(PluginConnection.text(message)) }
+    guard let entry = PluginConnection.decode(UnsafeBufferPointer(start: out, count: length)) else {
+      throw .directory(server + ": the plugin returned a malformed entry")
+    }
+    return entry
+  }
+
+  public func modify(_ dn: [UInt8], _ changes: [DirectoryChange], assertion: [UInt8]?) throws(FileError)
+    -> DirectoryResult
+  {
+    guard let modify = plugin.pointee.modify else { throw .directory(server + ": plugin without modify") }
+    var encoded = PluginConnection.encode(changes)
+    defer { encoded.wipe() }
+    var message = [CChar](repeating: 0, count: PluginConnection.errorSize)
+    let status = PluginConnection.withCString(dn) { name in
+      PluginConnection.withOptionalCString(assertion) { filter in
+        encoded.withUnsafeBufferPointer { bytes in
+          message.withUnsafeMutableBufferPointer {
+            modify(handle, name, bytes.baseAddress, bytes.count, filter, $0.baseAddress, $0.count)
+          }
+        }
+      }
+    }
+    return try result(status, message)
+  }
+
+  public func add(_ dn: [UInt8], _ attributes: [DirectoryChange]) throws(FileError) -> DirectoryResult {
+    guard let add = plugin.pointee.add else { throw .directory(server + ": plugin without add") }
+    var encoded = PluginConnection.encode(attributes)
+    defer { encoded.wipe() }
+    var message = [CChar](repeating: 0, count: PluginConnection.errorSize)
+    let status = PluginConnection.withCString(dn) { name in
+      encoded.withUnsafeBufferPointer { bytes in
+        message.withUnsafeMutableBufferPointer {
+          add(handle, name, bytes.baseAddress, bytes.count, $0.baseAddress, $0.count)
+        }
+      }
+    }
+    return try result(status, message)
+  }
+
+  func result(_ status: Int32, _ message: [CChar]) throws(FileError) -> DirectoryResult {
+    if Int(status) == Int(MFA_STORE_DONE) { return .done }
+    if Int(status) == Int(MFA_STORE_CONFLICT) { return .conflict }
+    if Int(status) == Int(MFA_STORE_NO_ENTRY) { return .noEntry }
+    throw .directory(PluginConnection.text(message))
+  }
+
+  /// `op(1) namelen(2) name count(4) (len(4) bytes)*` per change (mfa_store_plugin.h).
+  static func encode(_ changes: [DirectoryChange]) -> [UInt8] {
+    var out: [UInt8] = []
+    for change in changes {
+      out.append(change.operation.rawValue)
+      out += [
+        UInt8(truncatingIfNeeded: change.attribute.count >> 8), UInt8(truncatingIfNeeded: change.attribute.count),
+      ]
+      out += change.attribute
+      appendLength(&out, change.values.count)
+      for value in change.values {
+        appendLength(&out, value.count)
+        out += value
+      }
+    }
+    return out
+  }
+
+  static func appendLength(_ out: inout [UInt8], _ value: Int) {
+    for shift in [24, 16, 8, 0] { out.append(UInt8(truncatingIfNeeded: value >> shift)) }
+  }
+
+  /// `namelen(2) name count(4) (len(4) bytes)*` per attribute.
+  static func decode(_ bytes: UnsafeBufferPointer<UInt8>) -> DirectoryEntry? {
+    var attributes: [(name: [UInt8], values: [[UInt8]])] = []
+    var at = 0
+    func take(_ count: Int) -> [UInt8]? {
+      guard count >= 0, bytes.count - at >= count else { return nil }
+      defer { at += count }
+      return Array(bytes[at..<(at + count)])
+    }
+    func number(_ size: Int) -> Int? {
+      guard let raw = take(size) else { return nil }
+      return raw.reduce(0) { $0 << 8 | Int($1) }
+    }
+    while at < bytes.count {
+      guard let nameLength = number(2), let name = take(nameLength), let count = number(4) else { return nil }
+      var values: [[UInt8]] = []
+      for _ in 0..<count {
+        guard let length = number(4), let value = take(length) else { return nil }
+        values.append(value)
+      }
+      attributes.append((name, values))
+    }
+    return DirectoryEntry(attributes: attributes)
+  }
+
+  static func text(_ message: [CChar]) -> String {
+    var bytes: [UInt8] = []
+    for char in message {
+      if char == 0 { break }
+      bytes.append(UInt8(bitPattern: char))
+    }
+    return bytes.text
+  }
+
+  /// NUL-terminated (an embedded NUL is dropped: DNs and filters never hold one).
+  static func withCString<R>(_ bytes: [UInt8], _ body: (UnsafePointer<CChar>?) -> R) -> R {
+    let terminated = bytes.filter { $0 != 0 } + [0]
+    return terminated.withUnsafeBufferPointer { buffer in
+      buffer.withMemoryRebound(to: CChar.self) { body($0.baseAddress) }
+    }
+  }
+
+  static func withOptionalCString<R>(_ bytes: [UInt8]?, _ body: (UnsafePointer<CChar>?) -> R) -> R {
+    guard let bytes else { return body(nil) }
+    return withCString(bytes) { body($0) }
+  }
+}

@@ -1,0 +1,354 @@
+/* pam_mfa's LDAP store plugin: the transport only. pam_mfa.so and mfa-enroll load it with
+   dlopen when store=ldap; every decision (which value to compare-and-swap, what a conflict
+   means) is made by the Swift core, which sends one LDAP operation at a time through here.
+   Kept apart so that hosts using files never load libldap. */
+#define _GNU_SOURCE
+#define LDAP_DEPRECATED 0
+#include <errno.h>
+#include <lber.h>
+#include <ldap.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/time.h>
+
+#include "mfa_store_plugin.h"
+
+struct connection {
+  LDAP *ld;
+  char uri[512];
+  struct timeval timeout;
+};
+
+static void fail(char *error, size_t length, const char *uri, const char *what, const char *why) {
+  if (length) snprintf(error, length, "%s: %s%s%s", uri, what, why ? ": " : "", why ? why : "");
+}
+
+static const char *setting(const unsigned char *settings, size_t length, const char *key) {
+  size_t key_length = strlen(key);
+  const char *at = (const char *)settings, *end = at + length;
+  while (at < end) {
+    const char *stop = memchr(at, '\0', (size_t)(end - at));
+    if (!stop) return NULL;
+    if ((size_t)(stop - at) > key_length && memcmp(at, key, key_length) == 0 && at[key_length] == '=')
+      return at + key_length + 1;
+    at = stop + 1;
+  }
+  return NULL;
+}
+
+/* A stopped or slow server must not hold the login past the timeout, TLS handshake included. */
+static int on_connect(LDAP *ld, Sockbuf *sb, LDAPURLDesc *srv, struct sockaddr *addr,
+                      struct ldap_conncb *ctx) {
+  (void)srv;
+  (void)addr;
+  (void)ctx;
+  int fd = -1;
+  struct timeval *timeout = NULL;
+  if (ber_sockbuf_ctrl(sb, LBER_SB_OPT_GET_FD, &fd) != 1 || fd < 0) return 0;
+  if (ldap_get_option(ld, LDAP_OPT_TIMEOUT, &timeout) == LDAP_OPT_SUCCESS && timeout) {
+    setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, timeout, sizeof(*timeout));
+    setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, timeout, sizeof(*timeout));
+    ldap_memfree(timeout);
+  }
+  return 0;
+}
+
+static void on_disconnect(LDAP *ld, Sockbuf *sb, struct ldap_conncb *ctx) {
+  (void)ld;
+  (void)sb;
+  (void)ctx;
+}
+
+static struct ldap_conncb connect_callback = {on_connect, on_disconnect, NULL};
+
+static void store_close(void *handle) {
+  struct connection *c = handle;
+  if (!c) return;
+  if (c->ld) ldap_unbind_ext_s(c->ld, NULL, NULL);
+  free(c);
+}
+
+static void *store_open(const unsigned char *settings, size_t length, char *error,
+                        size_t error_length) {
+  const char *uri = setting(settings, length, "uri");
+  const char *ca = setting(settings, length, "ca");
+  const char *cert = setting(settings, length, "cert");
+  const char *key = setting(settings, length, "key");
+  const char *bind_dn = setting(settings, length, "bind_dn");
+  const char *password = setting(settings, length, "password");
+  const char *timeout_ms = setting(settings, length, "timeout_ms");
+  if (!uri) uri = "(no uri)";
+  int starttls = strncmp(uri, "ldap://", 7) == 0;
+  /* TLS is not optional: secrets and the replay state cross this connection. */
+  if (!starttls && strncmp(uri, "ldaps://", 8) != 0) {
+    fail(error, error_length, uri, "only ldap:// (with StartTLS) and ldaps:// are allowed", NULL);
+    return NULL;
+  }
+  if (!ca) {
+    fail(error, error_length, uri, "no CA certificate (ldap_ca) to check the server with", NULL);
+    return NULL;
+  }
+  struct connection *c = calloc(1, sizeof(*c));
+  if (!c) return NULL;
+  snprintf(c->uri, sizeof(c->uri), "%s", uri);
+  long ms = timeout_ms ? strtol(timeout_ms, NULL, 10) : 5000;
+  if (ms <= 0) ms = 5000;
+  c->timeout.tv_sec = ms / 1000;
+  c->timeout.tv_usec = (ms % 1000) * 1000;
+
+  int rc = ldap_initialize(&c->ld, uri);
+  if (rc != LDAP_SUCCESS) {
+    fail(error, error_length, uri, "bad URI", ldap_err2string(rc));
+    store_close(c);
+    return NULL;
+  }
+  int version = LDAP_VERSION3, demand = LDAP_OPT_X_TLS_DEMAND, no_new = 0;
+  ldap_set_option(c->ld, LDAP_OPT_PROTOCOL_VERSION, &version);
+  ldap_set_option(c->ld, LDAP_OPT_REFERRALS, LDAP_OPT_OFF);
+  ldap_set_option(c->ld, LDAP_OPT_NETWORK_TIMEOUT, &c->timeout);
+  ldap_set_option(c->ld, LDAP_OPT_TIMEOUT, &c->timeout);
+  ldap_set_option(c->ld, LDAP_OPT_CONNECT_CB, &connect_callback);
+  ldap_set_option(c->ld, LDAP_OPT_X_TLS_REQUIRE_CERT, &demand);
+  ldap_set_option(c->ld, LDAP_OPT_X_TLS_CACERTFILE, ca);
+  if (cert && key) {
+    ldap_set_option(c->ld, LDAP_OPT_X_TLS_CERTFILE, cert);
+    ldap_set_option(c->ld, LDAP_OPT_X_TLS_KEYFILE, key);
+  }
+  /* A TLS context of this handle's own, so these settings never leak into the host's. */
+  rc = ldap_set_option(c->ld, LDAP_OPT_X_TLS_NEWCTX, &no_new);
+  if (rc != LDAP_OPT_SUCCESS) {
+    fail(error, error_length, uri, "cannot set up TLS (check ldap_ca, ldap_cert, ldap_key)", NULL);
+    store_close(c);
+    return NULL;
+  }
+  if (starttls) {
+    rc = ldap_start_tls_s(c->ld, NULL, NULL);
+    if (rc != LDAP_SUCCESS) {
+      fail(error, error_length, uri, "StartTLS failed", ldap_err2string(rc));
+      store_close(c);
+      return NULL;
+    }
+  }
+  struct berval credentials = {0, NULL};
+  if (cert && key) {
+    /* SASL EXTERNAL: the client certificate is the identity. An empty (present) initial
+       response asks for the identity the certificate maps to. */
+    credentials.bv_val = "";
+    rc = ldap_sasl_bind_s(c->ld, NULL, "EXTERNAL", &credentials, NULL, NULL, NULL);
+  } else if (bind_dn && password) {
+    credentials.bv_val = (char *)password;
+    credentials.bv_len = strlen(password);
+    rc = ldap_sasl_bind_s(c->ld, bind_dn, LDAP_SASL_SIMPLE, &credentials, NULL, NULL, NULL);
+  } else {
+    fail(error, error_length, uri,
+         "no credentials: set ldap_cert and ldap_key, or ldap_bind_dn and ldap_password_file", NULL);
+    store_close(c);
+    return NULL;
+  }
+  if (rc != LDAP_SUCCESS) {
+    fail(error, error_length, uri, "bind failed", ldap_err2string(rc));
+    store_close(c);
+    return NULL;
+  }
+  return c;
+}
+
+/* Appends n bytes to a growing buffer; 0 on allocation failure. */
+struct buffer {
+  unsigned char *data;
+  size_t length, capacity;
+};
+
+static int put(struct buffer *b, const void *bytes, size_t n) {
+  if (b->length + n > b->capacity) {
+    size_t capacity = (b->capacity ? b->capacity * 2 : 1024);
+    while (capacity < b->length + n) capacity *= 2;
+    unsigned char *grown = realloc(b->data, capacity);
+    if (!grown) return 0;
+    b->data = grown;
+    b->capacity = capacity;
+  }
+  memcpy(b->data + b->length, bytes, n);
+  b->length += n;
+  return 1;
+}
+
+static int put_u16(struct buffer *b, size_t v) {
+  unsigned char x[2] = {(unsigned char)(v >> 8), (unsigned char)v};
+  return put(b, x, 2);
+}
+
+static int put_u32(struct buffer *b, size_t v) {
+  unsigned char x[4] = {(unsigned char)(v >> 24), (unsigned char)(v >> 16), (unsigned char)(v >> 8),
+                        (unsigned char)v};
+  return put(b, x, 4);
+}
+
+static void store_release(unsigned char *data, size_t length) {
+  if (!data) return;
+  explicit_bzero(data, length);
+  free(data);
+}
+
+static int store_read(void *handle, const char *dn, unsigned char **out, size_t *out_length,
+                      char *error, size_t error_length) {
+  struct connection *c = handle;
+  *out = NULL;
+  *out_length = 0;
+  LDAPMessage *result = NULL;
+  char *all[] = {"*", NULL};
+  int rc = ldap_search_ext_s(c->ld, dn, LDAP_SCOPE_BASE, "(objectClass=*)", all, 0, NULL, NULL,
+                             &c->timeout, 1, &result);
+  if (rc == LDAP_NO_SUCH_OBJECT) {
+    ldap_msgfree(result);
+    return MFA_STORE_NO_ENTRY;
+  }
+  if (rc != LDAP_SUCCESS) {
+    ldap_msgfree(result);
+    fail(error, error_length, c->uri, "search failed", ldap_err2string(rc));
+    return MFA_STORE_ERROR;
+  }
+  LDAPMessage *entry = ldap_first_entry(c->ld, result);
+  if (!entry) {
+    ldap_msgfree(result);
+    return MFA_STORE_NO_ENTRY;
+  }
+  struct buffer b = {0};
+  int ok = 1;
+  BerElement *ber = NULL;
+  for (char *name = ldap_first_attribute(c->ld, entry, &ber); name && ok;
+       name = ldap_next_attribute(c->ld, entry, ber)) {
+    struct berval **values = ldap_get_values_len(c->ld, entry, name);
+    size_t count = values ? (size_t)ldap_count_values_len(values) : 0;
+    ok = put_u16(&b, strlen(name)) && put(&b, name, strlen(name)) && put_u32(&b, count);
+    for (size_t i = 0; ok && i < count; i++)
+      ok = put_u32(&b, values[i]->bv_len) && put(&b, values[i]->bv_val, values[i]->bv_len);
+    ldap_value_free_len(values);
+    ldap_memfree(name);
+  }
+  if (ber) ber_free(ber, 0);
+  ldap_msgfree(result);
+  if (!ok) {
+    store_release(b.data, b.capacity);
+    fail(error, error_length, c->uri, "out of memory", NULL);
+    return MFA_STORE_ERROR;
+  }
+  *out = b.data;
+  *out_length = b.length;
+  return MFA_STORE_DONE;
+}
+
+static uint32_t get_u32(const unsigned char *p) {
+  return ((uint32_t)p[0] << 24) | ((uint32_t)p[1] << 16) | ((uint32_t)p[2] << 8) | p[3];
+}
+
+static void free_mods(LDAPMod **mods) {
+  if (!mods) return;
+  for (LDAPMod **m = mods; *m; m++) {
+    free((*m)->mod_type);
+    if ((*m)->mod_bvalues) {
+      for (struct berval **v = (*m)->mod_bvalues; *v; v++) free(*v);
+      free((*m)->mod_bvalues);
+    }
+    free(*m);
+  }
+  free(mods);
+}
+
+/* Changes from the flat buffer into LDAPMod structures (values point into the buffer). */
+static LDAPMod **parse_mods(const unsigned char *p, size_t length) {
+  size_t capacity = 16, count = 0;
+  LDAPMod **mods = calloc(capacity + 1, sizeof(*mods));
+  if (!mods) return NULL;
+  const unsigned char *end = p + length;
+  while (p < end) {
+    if (end - p < 3 || count == capacity) goto bad;
+    int op = p[0];
+    size_t name_length = ((size_t)p[1] << 8) | p[2];
+    p += 3;
+    if ((size_t)(end - p) < name_length + 4 || op > 2) goto bad;
+    LDAPMod *mod = calloc(1, sizeof(*mod));
+    if (!mod) goto bad;
+    mods[count++] = mod;
+    mod->mod_op = LDAP_MOD_BVALUES | (op == 0 ? LDAP_MOD_ADD : op == 1 ? LDAP_MOD_DELETE : LDAP_MOD_REPLACE);
+    mod->mod_type = strndup((const char *)p, name_length);
+    p += name_length;
+    uint32_t values = get_u32(p);
+    p += 4;
+    if (!mod->mod_type || values > 4096) goto bad;
+    mod->mod_bvalues = calloc(values + 1, sizeof(struct berval *));
+    if (!mod->mod_bvalues) goto bad;
+    for (uint32_t i = 0; i < values; i++) {
+      if (end - p < 4) goto bad;
+      uint32_t n = get_u32(p);
+      p += 4;
+      if ((size_t)(end - p) < n) goto bad;
+      struct berval *v = malloc(sizeof(*v));
+      if (!v) goto bad;
+      v->bv_len = n;
+      v->bv_val = (char *)p;
+      mod->mod_bvalues[i] = v;
+      p += n;
+    }
+  }
+  return mods;
+bad:
+  free_mods(mods);
+  return NULL;
+}
+
+static int store_modify(void *handle, const char *dn, const unsigned char *changes, size_t length,
+                        const char *assertion, char *error, size_t error_length) {
+  struct connection *c = handle;
+  LDAPMod **mods = parse_mods(changes, length);
+  if (!mods) {
+    fail(error, error_length, c->uri, "malformed change list", NULL);
+    return MFA_STORE_ERROR;
+  }
+  LDAPControl *control = NULL;
+  LDAPControl *controls[2] = {NULL, NULL};
+  if (assertion) {
+    /* Critical: a server that ignores the assertion must refuse rather than write blindly. */
+    int rc = ldap_create_assertion_control(c->ld, (char *)assertion, 1, &control);
+    if (rc != LDAP_SUCCESS) {
+      free_mods(mods);
+      fail(error, error_length, c->uri, "cannot build the assertion", ldap_err2string(rc));
+      return MFA_STORE_ERROR;
+    }
+    controls[0] = control;
+  }
+  int rc = ldap_modify_ext_s(c->ld, dn, mods, assertion ? controls : NULL, NULL);
+  if (control) ldap_control_free(control);
+  free_mods(mods);
+  switch (rc) {
+  case LDAP_SUCCESS: return MFA_STORE_DONE;
+  case LDAP_ASSERTION_FAILED:
+  case LDAP_NO_SUCH_ATTRIBUTE:
+  case LDAP_TYPE_OR_VALUE_EXISTS: return MFA_STORE_CONFLICT;
+  case LDAP_NO_SUCH_OBJECT: return MFA_STORE_NO_ENTRY;
+  default: fail(error, error_length, c->uri, "modify failed", ldap_err2string(rc)); return MFA_STORE_ERROR;
+  }
+}
+
+static int store_add(void *handle, const char *dn, const unsigned char *attributes, size_t length,
+                     char *error, size_t error_length) {
+  struct connection *c = handle;
+  LDAPMod **mods = parse_mods(attributes, length);
+  if (!mods) {
+    fail(error, error_length, c->uri, "malformed attribute list", NULL);
+    return MFA_STORE_ERROR;
+  }
+  for (LDAPMod **m = mods; *m; m++) (*m)->mod_op = LDAP_MOD_BVALUES | LDAP_MOD_ADD;
+  int rc = ldap_add_ext_s(c->ld, dn, mods, NULL, NULL);
+  free_mods(mods);
+  if (rc == LDAP_SUCCESS) return MFA_STORE_DONE;
+  if (rc == LDAP_ALREADY_EXISTS) return MFA_STORE_CONFLICT;
+  fail(error, error_length, c->uri, "add failed", ldap_err2string(rc));
+  return MFA_STORE_ERROR;
+}
+
+__attribute__((visibility("default"))) const struct mfa_store_plugin mfa_store_plugin_v1 = {
+    MFA_STORE_PLUGIN_ABI, store_open, store_read, store_modify, store_add, store_release, store_close,
+};
