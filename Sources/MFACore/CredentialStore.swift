@@ -38,7 +38,7 @@ public struct LocalCredentialStore<Privileges: PrivilegeSwitch, State: StateStor
   }
 
   var user: [UInt8] { secrets.account.name }
-  public var location: String { "secret file " + secrets.path }
+  public var location: String { "secret file " + secrets.path + " (state in " + state.location + ")" }
 
   public func readEnrollment() throws(FileError) -> Enrollment { try secrets.read() }
 

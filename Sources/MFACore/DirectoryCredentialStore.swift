@@ -29,6 +29,8 @@ public struct DirectoryCredentialStore<Connection: DirectoryConnection>: Credent
   }
 
   public var location: String { "directory " + connection.server + " (" + dn.text + ")" }
+  public var enrollmentLocation: String { location }
+  public var enrollmentDescription: String { location }
 
   func entry(fresh: Bool) throws(FileError) -> DirectoryEntry {
     if !fresh, let entry = cache.entry { return entry }

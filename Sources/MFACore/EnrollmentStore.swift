@@ -3,6 +3,11 @@
 public protocol EnrollmentStore {
   /// For messages: "secret file /path" or "directory ldaps://host (uid=alice,ou=mfa,...)".
   var location: String { get }
+  /// Where the enrollment itself is, for "enrolled (...)" and "not enrolled: ..." lines:
+  /// the secret file's path, or the directory entry.
+  var enrollmentLocation: String { get }
+  /// The same with its kind, for error lines: "secret file /path" or "directory ...".
+  var enrollmentDescription: String { get }
   func read() throws(FileError) -> Enrollment
   /// Runs `body` on the current enrollment and stores the result atomically if it changed.
   func update<Result>(_ body: (inout Enrollment) -> Result) throws(FileError) -> Result
@@ -16,9 +21,13 @@ public protocol EnrollmentStore {
 
 extension SecretFileStore: EnrollmentStore {
   public var location: String { "secret file " + path }
+  public var enrollmentLocation: String { path }
+  public var enrollmentDescription: String { location }
 }
 
 extension LocalCredentialStore: EnrollmentStore {
+  public var enrollmentLocation: String { secrets.path }
+  public var enrollmentDescription: String { secrets.location }
   public func read() throws(FileError) -> Enrollment { try secrets.read() }
   public func update<Result>(_ body: (inout Enrollment) -> Result) throws(FileError) -> Result {
     try secrets.update(body)

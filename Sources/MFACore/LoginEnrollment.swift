@@ -78,7 +78,8 @@ enum LoginEnrollment {
       try store.create(enrollment)
     } catch {
       host.log(
-        .error, who + ": enrollment at login: cannot save to " + store.location + " " + error.description + "; denied")
+        .error,
+        who + ": enrollment at login: cannot save " + store.enrollmentLocation + " " + error.description + "; denied")
       host.tell("The enrollment could not be saved; nothing changed. Contact " + contact + ".", isError: true)
       return .denied
     }
@@ -86,7 +87,7 @@ enum LoginEnrollment {
     for code in codes { text += "    " + BackupCodes.display(code) + "\n" }
     text += "Store them somewhere safe now."
     host.tell(text, isError: false)
-    host.log(.notice, who + ": enrolled at login (" + store.location + ")")
+    host.log(.notice, who + ": enrolled at login (" + store.enrollmentLocation + ")")
     return .accepted
   }
 }

@@ -203,9 +203,10 @@ public enum LoginFlow {
       if mustUseCode && options.enrollAtLogin && !(options.enrollDeadline.map { host.now() >= $0 } ?? false) {
         return LoginEnrollment.run(host: host, store: store, account: account, options: options, who: who)
       }
-      return notEnrolled(host: host, options: options, who: who, location: store.location, mustUseCode: mustUseCode)
+      return notEnrolled(
+        host: host, options: options, who: who, location: store.enrollmentLocation, mustUseCode: mustUseCode)
     } catch {
-      host.log(.error, who + ": " + store.location + " " + error.description + "; denied")
+      host.log(.error, who + ": " + store.enrollmentDescription + " " + error.description + "; denied")
       return .denied
     }
     defer { enrollment.wipe() }
@@ -402,7 +403,7 @@ public enum LoginFlow {
       if options.debug { host.log(.debug, who + ": not enrolled (" + location + "), nullok: ignoring") }
       return .notEnrolledAllowed
     }
-    host.log(.notice, who + ": not enrolled: no enrollment in " + location + "; denied")
+    host.log(.notice, who + ": not enrolled: " + location + " does not exist; denied")
     return .denied
   }
 

@@ -4,6 +4,8 @@ import CLibc
 /// everything it decides (lockout, replay, failure count) happens under one lock, so parallel
 /// logins can neither reuse a code nor get more guesses than the limit.
 public protocol StateStore {
+  /// For log lines: where the state is.
+  var location: String { get }
   /// The current state without locking: only for telling a locked-out user early.
   func peek(user: [UInt8]) throws(FileError) -> UserState
   /// Runs `body` on the user's state under the user's lock; if `body` changed it, the new
@@ -21,6 +23,8 @@ public struct FileStateStore: StateStore {
   public init(directory: String) {
     self.directory = directory
   }
+
+  public var location: String { directory }
 
   public func peek(user: [UInt8]) throws(FileError) -> UserState {
     let fd: Int32

@@ -63,6 +63,7 @@ final class FakeHost: LoginHost {
 final class MemoryStore: StateStore {
   var states: [String: UserState] = [:]
   var failing = false
+  let location = "memory"
   func peek(user: [UInt8]) throws(FileError) -> UserState { states[user.text] ?? UserState() }
   func update<Result>(user: [UInt8], _ body: (inout UserState) -> Result) throws(FileError) -> Result {
     var state = states[user.text] ?? UserState()

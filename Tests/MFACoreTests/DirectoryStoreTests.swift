@@ -1,0 +1,203 @@
+import Testing
+
+@testable import MFACore
+
+/// A directory in memory with LDAP's modify semantics for what the store sends: changes apply
+/// in order and all-or-nothing; deleting a missing value or adding a present one is a
+/// conflict; the assertion forms are `(!(ATTR=*))` and `(!(ATTR=PREFIX*))`. `beforeModify`
+/// lets a test play "another host" between the store's read and its write.
+final class MemoryDirectory: DirectoryConnection {
+  var entries: [String: [String: [[UInt8]]]] = [:]
+  var beforeModify: ((MemoryDirectory) -> Void)?
+  var modifies = 0
+  let server = "ldaps://memory"
+
+  func read(_ dn: [UInt8]) throws(FileError) -> DirectoryEntry? {
+    guard let entry = entries[dn.text] else { return nil }
+    return DirectoryEntry(attributes: entry.map { (name: [UInt8]($0.key), values: $0.value) })
+  }
+
+  func modify(_ dn: [UInt8], _ changes: [DirectoryChange], assertion: [UInt8]?) throws(FileError) -> DirectoryResult {
+    if let hook = beforeModify {
+      beforeModify = nil
+      hook(self)
+    }
+    modifies += 1
+    guard var entry = entries[dn.text] else { return .noEntry }
+    if let assertion, !holds(assertion, entry) { return .conflict }
+    for change in changes {
+      let name = change.attribute.text
+      var values = entry[name] ?? []
+      switch change.operation {
+      case .add:
+        for value in change.values {
+          if values.contains(value) { return .conflict }
+          values.append(value)
+        }
+      case .delete:
+        if change.values.isEmpty && values.isEmpty { return .conflict }
+        for value in change.values {
+          guard let index = values.firstIndex(of: value) else { return .conflict }
+          values.remove(at: index)
+        }
+        if change.values.isEmpty { values = [] }
+      case .replace:
+        values = change.values
+      }
+      entry[name] = values.isEmpty ? nil : values
+    }
+    entries[dn.text] = entry
+    return .done
+  }
+
+  func add(_ dn: [UInt8], _ attributes: [DirectoryChange]) throws(FileError) -> DirectoryResult {
+    if entries[dn.text] != nil { return .conflict }
+    var entry: [String: [[UInt8]]] = [:]
+    for attribute in attributes { entry[attribute.attribute.text, default: []] += attribute.values }
+    entries[dn.text] = entry
+    return .done
+  }
+
+  /// `(!(ATTR=VALUE*))` with \XX escapes: true when no value of ATTR starts with VALUE.
+  func holds(_ filter: [UInt8], _ entry: [String: [[UInt8]]]) -> Bool {
+    let text = filter.text
+    guard text.hasPrefix("(!("), text.hasSuffix("*))"), let equals = text.firstIndex(of: "=") else { return false }
+    let name = String(text[text.index(text.startIndex, offsetBy: 3)..<equals])
+    var prefix: [UInt8] = []
+    var bytes = Array(text[text.index(after: equals)...].utf8.dropLast(3))
+    while !bytes.isEmpty {
+      let byte = bytes.removeFirst()
+      if byte == 0x5C, bytes.count >= 2, let value = UInt8(String(decoding: bytes[0..<2], as: UTF8.self), radix: 16) {
+        prefix.append(value)
+        bytes.removeFirst(2)
+      } else {
+        prefix.append(byte)
+      }
+    }
+    return !(entry[name] ?? []).contains { $0.starts(with: prefix) }
+  }
+}
+
+@Suite struct DirectoryStoreTests {
+  static let base = [UInt8]("ou=mfa,dc=example,dc=org")
+
+  func store(_ directory: MemoryDirectory, user: String = "alice") -> DirectoryCredentialStore<MemoryDirectory> {
+    DirectoryCredentialStore(connection: directory, user: [UInt8](user), base: Self.base)
+  }
+
+  func enrolled(backupCodes: Int = 0) throws -> (MemoryDirectory, [[UInt8]]) {
+    let directory = MemoryDirectory()
+    var enrollment = Enrollment(authenticators: [
+      Authenticator(
+        name: [UInt8]("default"), algorithm: .sha1, digits: 6, period: 30, key: [UInt8]("12345678901234567890"))
+    ])
+    var codes: [[UInt8]] = []
+    if backupCodes > 0 {
+      let made = try BackupCodes.generate(count: backupCodes, iterations: 1000)
+      enrollment.backupCodes = made.hashes
+      codes = made.codes
+    }
+    try store(directory).create(enrollment)
+    return (directory, codes)
+  }
+
+  func values(_ directory: MemoryDirectory, _ attribute: String) -> [String] {
+    (directory.entries["uid=alice," + Self.base.text]?[attribute] ?? []).map { $0.text }
+  }
+
+  @Test func namesAreEscapedInDNsAndFilters() {
+    #expect(DirectoryText.dn(user: [UInt8]("a,b=c"), base: [UInt8]("o=x")).text == "uid=a\\2cb\\3dc,o=x")
+    #expect(DirectoryText.escaped([UInt8]("x*()\\ y")).text == "x\\2a\\28\\29\\5c\\20y")
+  }
+
+  @Test func createReadAndNotFound() throws {
+    let (directory, _) = try enrolled(backupCodes: 2)
+    let read = try store(directory).readEnrollment()
+    #expect(read.authenticators.count == 1)
+    #expect(read.backupCodes.count == 2)
+    #expect(values(directory, "pamMfaBackupCode").count == 2)
+    #expect(throws: FileError.self) { try store(directory, user: "bob").readEnrollment() }
+    // A second create never overwrites.
+    #expect(throws: FileError.self) { try store(directory).create(read) }
+  }
+
+  @Test func aStepIsAcceptedOnceAndOnlyForward() throws {
+    let (directory, _) = try enrolled()
+    let alice = store(directory)
+    #expect(try alice.acceptStep(100, of: [UInt8]("default"), now: 1))
+    #expect(try !alice.acceptStep(100, of: [UInt8]("default"), now: 2))
+    #expect(try !store(directory).acceptStep(99, of: [UInt8]("default"), now: 3))
+    #expect(try alice.acceptStep(101, of: [UInt8]("default"), now: 4))
+    // Another authenticator has its own mark; a name that is a prefix does not collide.
+    #expect(try alice.acceptStep(50, of: [UInt8]("defaul"), now: 5))
+    #expect(Set(values(directory, "pamMfaStep")) == ["totp:default:101", "totp:defaul:50"])
+    #expect(values(directory, "pamMfaLastSuccess") == ["5"])
+  }
+
+  @Test func anotherHostWinningTheRaceMeansReadAgainAndDecideAgain() throws {
+    let (directory, _) = try enrolled()
+    let alice = store(directory)
+    #expect(try alice.acceptStep(100, of: [UInt8]("default"), now: 1))
+    _ = try alice.readState()
+    // Between our read and our write, another host accepts step 200.
+    directory.beforeModify = { other in
+      other.entries["uid=alice," + Self.base.text]?["pamMfaStep"] = [[UInt8]("totp:default:200")]
+    }
+    #expect(try !alice.acceptStep(150, of: [UInt8]("default"), now: 2))
+    #expect(values(directory, "pamMfaStep") == ["totp:default:200"])
+    // A first write races too: the assertion stops the second one.
+    let (fresh, _) = try enrolled()
+    fresh.beforeModify = { other in
+      other.entries["uid=alice," + Self.base.text]?["pamMfaStep"] = [[UInt8]("totp:default:300")]
+    }
+    #expect(try !store(fresh).acceptStep(300, of: [UInt8]("default"), now: 3))
+  }
+
+  @Test func failuresCountAcrossHostsUpToALockout() throws {
+    let (directory, _) = try enrolled()
+    var options = ModuleOptions()
+    options.deny = 3
+    options.unlockTime = 300
+    #expect(try store(directory).countFailure(options: options, now: 1000) == .counted(failures: 1, lockedFor: 0))
+    // The other host's count lands between our read and our write: ours becomes the third.
+    let hostA = store(directory)
+    _ = try hostA.readState()
+    directory.beforeModify = { _ in
+      _ = try? DirectoryStoreTests().store(directory).countFailure(options: options, now: 1001)
+    }
+    #expect(try hostA.countFailure(options: options, now: 1002) == .counted(failures: 3, lockedFor: 300))
+    #expect(try store(directory).countFailure(options: options, now: 1003) == .locked(until: 1302))
+    #expect(try store(directory).readState().isLocked(at: 1100))
+    // A success clears it; so does root's unlock.
+    try store(directory).reset(success: nil)
+    #expect(try !store(directory).readState().isLocked(at: 1100))
+    #expect(values(directory, "pamMfaFailures").isEmpty)
+  }
+
+  @Test func aBackupCodeIsUsedOnceAndUpdatesNeverBringOneBack() throws {
+    let (directory, codes) = try enrolled(backupCodes: 3)
+    #expect(try store(directory).consumeBackupCode(codes[0], now: 1) == 2)
+    #expect(try store(directory).consumeBackupCode(codes[0], now: 2) == nil)
+    // Root adds an authenticator while a login uses code 1: the used code stays used.
+    let admin = store(directory)
+    directory.beforeModify = { _ in _ = try? DirectoryStoreTests().store(directory).consumeBackupCode(codes[1], now: 3)
+    }
+    try admin.update { enrollment in
+      enrollment.authenticators.append(
+        Authenticator(
+          name: [UInt8]("phone2"), algorithm: .sha1, digits: 6, period: 30, key: [UInt8]("abcdefghijabcdefghij")))
+    }
+    let after = try store(directory).readEnrollment()
+    #expect(after.authenticators.count == 2)
+    #expect(after.backupCodes.count == 1)
+    #expect(try store(directory).consumeBackupCode(codes[2], now: 4) == 0)
+  }
+
+  @Test func removeKeepsTheWatermarks() throws {
+    let (directory, _) = try enrolled()
+    #expect(try store(directory).acceptStep(100, of: [UInt8]("default"), now: 1))
+    try store(directory).remove()
+    #expect(throws: FileError.self) { try store(directory).readEnrollment() }
+    #expect(values(directory, "pamMfaStep") == ["totp:default:100"])
+  }
+}
