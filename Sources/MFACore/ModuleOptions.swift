@@ -274,7 +274,7 @@ public struct ModuleOptions {
       directory.plugin = try ModuleOptions.absolutePath(name, value)
     } else if name == [UInt8]("ldap_uri") {
       guard let value, value.starts(with: [UInt8]("ldap://")) || value.starts(with: [UInt8]("ldaps://")),
-        !value.contains(where: { $0 <= 0x20 || $0 >= 0x7F })
+        !value.contains(where: { $0 <= 0x20 || $0 >= 0x7F || $0 == 0x2C })
       else {
         throw .invalidValue(
           option: name.text, reason: "must be one ldap:// (StartTLS) or ldaps:// URI; TLS is required")

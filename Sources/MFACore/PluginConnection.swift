@@ -27,6 +27,15 @@ public final class PluginConnection: DirectoryConnection {
     guard let plugin = loaded, let open = plugin.pointee.open else {
       throw .directory("store plugin " + text(message))
     }
+    // The client key is the host's identity: root's alone, as for the password file.
+    if let key = settings.keyFile {
+      do throws(FileError) {
+        let fd = try SafeFile.openChecked(key, flags: O_RDONLY, owners: [0], forbiddenMode: 0o077)
+        close(fd)
+      } catch {
+        throw .directory("ldap_key " + key + " " + error.description)
+      }
+    }
     var password: [UInt8]?
     if let file = settings.passwordFile, settings.certFile == nil {
       do throws(FileError) {

@@ -167,6 +167,18 @@ def sample_args(env, option: str, secret_arg: str, state: Path) -> list:
         "deliver_ttl": ["deliver_ttl=10m"],
         "deliver_limit": ["deliver_limit=5"],
         "deliver_interval": ["deliver_interval=1h"],
+        # the LDAP settings are only checked for their form and stored unless store=ldap:
+        # with store=files (the default) the login uses the secret file, never the plugin
+        "store": ["store=files"],
+        "store_plugin": ["store_plugin=/nonexistent/store_ldap.so"],
+        "ldap_uri": ["ldap_uri=ldaps://ldap.example.org"],
+        "ldap_base": ["ldap_base=ou=mfa,dc=example,dc=org"],
+        "ldap_ca": ["ldap_ca=/etc/ssl/certs/ca-certificates.crt"],
+        "ldap_cert": ["ldap_cert=/nonexistent/host.pem", "ldap_key=/nonexistent/host.key"],
+        "ldap_key": ["ldap_key=/nonexistent/host.key"],
+        "ldap_bind_dn": ["ldap_bind_dn=cn=host-a,ou=hosts,dc=example,dc=org"],
+        "ldap_password_file": ["ldap_password_file=/nonexistent/ldap-password"],
+        "ldap_timeout": ["ldap_timeout=10s"],
     }
     assert option in samples, f"no sample value for the documented option {option!r}: add one"
     args = [a for a in samples[option] if a != secret_arg]

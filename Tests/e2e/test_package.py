@@ -41,7 +41,8 @@ from test_hardening import read_until_uri, uri_secret
 DEB_DIR = BUILD / "deb"
 BUILT_MODULE = BUILD / "pam_mfa.so"
 BUILT_CLI = BUILD / "mfa-enroll"
-PACKAGES = ("libpam-mfa", "mfa-enroll")
+BUILT_PLUGIN = BUILD / "pam_mfa" / "store_ldap.so"
+PACKAGES = ("libpam-mfa", "libpam-mfa-ldap", "mfa-enroll")
 USER = "mfapkg"        # enrolled
 USER2 = "mfapkg2"      # never enrolled
 SERVICE_PREFIX = "mfa-pkgtest-"
@@ -351,7 +352,7 @@ def installed(debs):
     inst = Installed(debs=debs, before=before)
     errors = []
     try:
-        run(["dpkg", "-i", debs["libpam-mfa"], debs["mfa-enroll"]], timeout=300)
+        run(["dpkg", "-i", debs["libpam-mfa"], debs["libpam-mfa-ldap"], debs["mfa-enroll"]], timeout=300)
         for pkg in PACKAGES:
             listed = run(["dpkg", "-L", pkg]).stdout.split("\n")
             inst.owned[pkg] = sorted(p for p in listed
@@ -506,6 +507,13 @@ def test_installed_files(installed):
     assert not extra, f"unexpected files in the packages: {sorted(extra)}"
     assert str(INSTALLED_CLI) in installed.owned["mfa-enroll"]
     assert str(INSTALLED_MODULE) in installed.owned["libpam-mfa"]
+    # The LDAP store is its own package: hosts using files never get libldap.
+    plugin = PAMDIR / "pam_mfa" / "store_ldap.so"
+    ldap_files = {str(plugin), "/usr/share/man/man5/pam_mfa-ldap.5.gz",
+                  *(f"/usr/share/pam_mfa/ldap/{n}" for n in ("pam_mfa.schema", "pam_mfa.ldif", "acl-example.ldif"))}
+    assert ldap_files <= set(installed.owned["libpam-mfa-ldap"]), installed.owned["libpam-mfa-ldap"]
+    assert plugin.stat().st_uid == 0 and stat.S_IMODE(plugin.stat().st_mode) == 0o644
+    assert "libldap" not in run(["readelf", "-d", str(INSTALLED_MODULE)]).stdout
 
 
 def test_profile_is_registered_but_not_enabled(installed):
@@ -643,6 +651,10 @@ def test_make_install_and_uninstall():
             "usr/share/man/man1/mfa-enroll.1": (REPO / "man/mfa-enroll.1", 0o644),
             "usr/share/pam-configs/mfa": (PROFILE_SRC, 0o644),
             "etc/security/pam_mfa.conf": (CONF_SRC, 0o644),
+            f"usr/lib/{MULTIARCH}/security/pam_mfa/store_ldap.so": (BUILT_PLUGIN, 0o644),
+            "usr/share/man/man5/pam_mfa-ldap.5": (REPO / "man/pam_mfa-ldap.5", 0o644),
+            **{f"usr/share/pam_mfa/ldap/{n}": (REPO / "ldap" / n, 0o644)
+               for n in ("pam_mfa.schema", "pam_mfa.ldif", "acl-example.ldif")},
         }
         assert install_tree(dest) == set(expected), sorted(install_tree(dest))
         for rel, (src, mode) in expected.items():
