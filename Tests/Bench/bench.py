@@ -5,8 +5,11 @@ Measures, for each module, a whole pamtester login (interleaved with the
 other modules and with pam_permit, the floor), what one dlopen() costs in
 time and memory, and whether a long-lived host's memory grows over thousands
 of logins; and for pam_mfa alone its core costs (from mfa-bench) and 200
-concurrent logins over 50 users.  Prints a Markdown report and writes it to
-BENCHMARKS.md (--output), with the command, the date and the machine.
+concurrent logins over 50 users.  The whole-login rounds also run pam_mfa
+with store=ldap against a private slapd on 127.0.0.1 (Tests/e2e/ldapdir.py);
+without slapd or the store plugin that row reads "not measured: <reason>".
+Prints a Markdown report and writes it to BENCHMARKS.md (--output), with the
+command, the date and the machine.
 
 Runs as root.  Everything lives in one temporary directory, removed at the
 end: nothing in /etc is read or written (pamtester runs under pam_wrapper
@@ -45,6 +48,8 @@ PAMDRIVE = TEST_TOOLS / "pamdrive"
 SYSLOGCAP = TEST_TOOLS / "syslogcap.so"
 DLOPEN_PROBE = BENCH_BUILD / "dlopen_probe"
 CYCLE_HOST = BENCH_BUILD / "cycle_host"
+STORE_PLUGIN = BUILD / "pam_mfa" / "store_ldap.so"
+E2E_DIR = REPO / "Tests" / "e2e"  # ldapdir.py: the private slapd of the store=ldap tests
 
 PAM_WRAPPER = "libpam_wrapper.so"
 NSS_WRAPPER = "libnss_wrapper.so"
@@ -54,6 +59,7 @@ OATH = "pam_oath"
 MFA = "pam_mfa"
 PERMIT = "pam_permit"
 GA_REUSE = "pam_google_authenticator +DISALLOW_REUSE"
+MFA_LDAP = "pam_mfa store=ldap"
 
 PERIOD = 30
 GROWTH_LIMIT_KB = 64
@@ -188,6 +194,17 @@ def package_version(package: str) -> str:
     return proc.stdout.strip() if proc.returncode == 0 and proc.stdout.strip() else "not installed"
 
 
+def libldap_package(plugin: Path) -> str:
+    """'libldap-2.5-0 2.5.13+dfsg-5': the package of the libldap the store plugin links."""
+    if not plugin.exists():
+        return "?"
+    m = re.search(r"^\s*(libldap\S*) => ", run(["ldd", plugin]).stdout, re.M)
+    if not m:
+        return "?"
+    owner = run(["dpkg", "-S", m.group(1)]).stdout.split(":", 1)[0].strip()
+    return f"{owner} {package_version(owner)}" if owner else m.group(1)
+
+
 def needed(path: Path) -> list[str]:
     out = run(["readelf", "-d", path]).stdout
     return re.findall(r"\(NEEDED\)\s+Shared library: \[([^\]]+)\]", out)
@@ -282,14 +299,177 @@ def build_helpers() -> None:
 
 
 # ---------------------------------------------------------------------------
+# store=ldap: a private slapd for the LDAP-store row
+# ---------------------------------------------------------------------------
+
+
+def one_line(error: BaseException | str, limit: int = 240) -> str:
+    """The first meaningful line of an error, fit for a table cell."""
+    text = str(error)
+    line = next((x.strip() for x in text.splitlines() if x.strip()), type(error).__name__)
+    line = line.replace("|", "/")
+    return line if len(line) <= limit else line[:limit - 1] + "…"
+
+
+def last_line(text: str) -> str:
+    """The last meaningful line (pamtester's verdict, ldapmodify's complaint), for a table cell."""
+    lines = [x for x in str(text).splitlines() if x.strip()]
+    return one_line(lines[-1] if lines else text)
+
+
+class LdapStore:
+    """The directory of the `pam_mfa store=ldap` row: Tests/e2e/ldapdir.py's slapd on
+    127.0.0.1 (its test CA, StartTLS; the module binds with host-a's client certificate,
+    SASL EXTERNAL) and root's entry uid=root,<base>.
+
+    Never fatal: whatever keeps the row from working is kept in `reason`, and the row
+    reads "not measured: <reason>" while the rest of the bench goes on."""
+
+    USER = "root"  # whom pamtester logs in, as in the other rows
+    AUTHENTICATOR = "default"
+
+    def __init__(self, base: Path, plugin: Path = STORE_PLUGIN):
+        self.dir = base / "ldap"
+        self.plugin = plugin
+        self.directory = None
+        self.reason: str | None = None
+        self.dn = ""
+        self.cert = self.key = None
+        self.ops: dict | None = None  # what slapd's log shows for one login (set up in World)
+
+    @property
+    def ok(self) -> bool:
+        return self.directory is not None and self.reason is None
+
+    def fail(self, reason: str) -> None:
+        if self.reason is None:
+            self.reason = reason
+            print(f"bench: pam_mfa store=ldap not measured: {reason}", file=sys.stderr, flush=True)
+
+    def _missing(self) -> str | None:
+        try:
+            st = self.plugin.stat()
+        except OSError as e:
+            return f"{self.plugin}: {e.strerror} (make build)"
+        if st.st_uid != 0 or st.st_mode & 0o022:
+            return (f"{self.plugin.name} must be owned by root and writable by no one else "
+                    "(pam_mfa refuses it)")
+        for tool in ("ldapmodify", "ldapsearch", "ldapwhoami", "openssl"):
+            if shutil.which(tool) is None:
+                return f"{tool} is missing (apt-get install ldap-utils openssl; make deps)"
+        return None
+
+    def start(self) -> bool:
+        """Start slapd (ldapdir.Directory); False, with `reason`, when that is not possible."""
+        why = self._missing()
+        if why:
+            self.fail(why)
+            return False
+        try:
+            if str(E2E_DIR) not in sys.path:
+                sys.path.insert(0, str(E2E_DIR))
+            import ldapdir  # noqa: E402 (Tests/e2e, only now: the bench runs without it)
+        except Exception as e:  # noqa: BLE001
+            self.fail(f"cannot import Tests/e2e/ldapdir.py: {one_line(e)}")
+            return False
+        for path in (ldapdir.SLAPD, ldapdir.SLAPADD):
+            if not Path(path).exists():
+                self.fail(f"{path} is missing (apt-get install slapd; make deps)")
+                return False
+        try:
+            self.dir.mkdir(mode=0o755)
+            os.chmod(self.dir, 0o755)
+            self.directory = ldapdir.Directory(self.dir)
+            self.directory.start()
+            self.cert, self.key = self.directory.host_cert("host-a")
+        except Exception as e:  # noqa: BLE001
+            print(f"bench: slapd: {e}", file=sys.stderr)
+            self.fail(f"slapd did not start: {one_line(e)}")
+            self.stop()
+            return False
+        self.dn = f"uid={self.USER},{self.directory.base}"
+        return True
+
+    def stop(self) -> None:
+        if self.directory is not None:
+            try:
+                self.directory.stop()
+            except Exception as e:  # noqa: BLE001
+                print(f"bench: stopping slapd: {e}", file=sys.stderr)
+
+    def settings(self, conf: Path, state_dir: Path) -> str:
+        """The module arguments of the row (the same conf= as pam_mfa's file row: empty)."""
+        d = self.directory
+        return (f"conf={conf} store=ldap ldap_uri={d.uri} ldap_base={d.base} ldap_ca={d.ca} "
+                f"ldap_cert={self.cert} ldap_key={self.key} store_plugin={self.plugin} "
+                f"state_dir={state_dir} window=1")
+
+    def enroll(self, secret: str) -> None:
+        """uid=root,<base> with the enrollment (the secret file's text in one value)."""
+        text = (f"pam_mfa 1\ntotp name={self.AUTHENTICATOR} algorithm=SHA1 digits=6 "
+                f"period={PERIOD} secret={secret}\n")
+        value = base64.b64encode(text.encode()).decode()
+        self.directory.modify(f"dn: {self.dn}\nchangetype: add\nobjectClass: pamMfaAccount\n"
+                              f"uid: {self.USER}\npamMfaEnrollment:: {value}\n")
+
+    def prepare(self, step: int) -> None:
+        """Untimed, as the file row's pristine state file: the last accepted step is the one
+        before `step` (so the login takes the steady path: the old value deleted, the new one
+        added) and no failure count is left."""
+        self.directory.modify(
+            f"dn: {self.dn}\nchangetype: modify\n"
+            f"replace: pamMfaStep\npamMfaStep: totp:{self.AUTHENTICATOR}:{step - 1}\n-\n"
+            "replace: pamMfaFailures\n-\n")
+
+    def marks(self) -> list[str]:
+        entry = self.directory.search(self.dn, "pamMfaStep") or {}
+        return sorted(v.decode(errors="replace") for v in entry.get("pamMfaStep", []))
+
+    def log_size(self) -> int:
+        try:
+            return self.directory.log.stat().st_size
+        except OSError:
+            return 0
+
+    def count_ops(self, since: int) -> dict:
+        """The requests slapd logged (stats level) from `since` on, for connections over TCP:
+        {"connections": n, "ops": {"SRCH": n, ...}, "errors": [...], "tls": "..."}."""
+        time.sleep(0.3)  # let slapd log the unbind and the close
+        with open(self.directory.log, "rb") as f:
+            f.seek(since)
+            text = f.read().decode(errors="replace")
+        tcp = set(re.findall(r"conn=(\d+) fd=\d+ ACCEPT from IP=", text))
+        seen: dict[tuple[str, str], str] = {}
+        for conn, op, verb in re.findall(
+                r"conn=(\d+) op=(\d+) (EXT|STARTTLS|BIND|SRCH|MOD|ADD|DEL|CMP|MODRDN|UNBIND|ABANDON)\b",
+                text):
+            if conn in tcp:
+                seen.setdefault((conn, op), verb)
+        starttls = set(re.findall(r"conn=(\d+) op=(\d+) EXT oid=1\.3\.6\.1\.4\.1\.1466\.20037\b",
+                                  text))
+        ops: dict[str, int] = {}
+        for key, verb in seen.items():
+            verb = "EXT (StartTLS)" if verb == "EXT" and key in starttls else verb
+            ops[verb] = ops.get(verb, 0) + 1
+        errors = [f"op={op} {m}" for conn, op, m in re.findall(
+            r"conn=(\d+) op=(\d+) RESULT (tag=\d+ err=[1-9]\d*[^\n]*)", text) if conn in tcp]
+        tls = re.search(r"conn=\d+ fd=\d+ TLS established (tls_ssf=\S+ ssf=\S+)?\s*(tls_proto=\S+)?"
+                        r"\s*(tls_cipher=\S+)?", text)
+        tls_text = " ".join(g for g in (tls.groups() if tls else ()) if g)
+        return {"connections": len(tcp), "ops": ops, "errors": errors, "tls": tls_text}
+
+
+# ---------------------------------------------------------------------------
 # the world: service files, secrets, pristine copies
 # ---------------------------------------------------------------------------
 
 
 class World:
-    def __init__(self, base: Path, modules: dict[str, Path]):
+    def __init__(self, base: Path, modules: dict[str, Path], ldap: LdapStore | None = None):
         self.base = base
         self.modules = modules
+        self.ldap = ldap
+        self.step = int(time.time()) // PERIOD  # the TOTP step of the current round's code
         self.secret = new_secret()
         self.codes = Codes(self.secret)
         self.syslog_null = {"MFA_TEST_SYSLOG": "/dev/null"}
@@ -334,10 +514,54 @@ class World:
             MFA: self.mfa_line(self.mfa_state),
         }
         self.services = {PERMIT: "permit", GA: "ga", GA_REUSE: "ga-reuse", OATH: "oath", MFA: "mfa"}
+        # pam_mfa with store=ldap: the same secret in root's directory entry; the module's own
+        # state directory holds only what stays per host (nothing, in these logins).
+        if ldap is not None and ldap.ok:
+            self.mfa_ldap_state = base / "mfa-ldap" / "state"
+            self.lines[MFA_LDAP] = f"{modules[MFA]} {ldap.settings(self.mfa_conf, self.mfa_ldap_state)}"
+            self.services[MFA_LDAP] = "mfa-ldap"
         for name, svc in self.services.items():
             (self.pamd / svc).write_text(f"auth required {self.lines[name]}\n"
                                          "account required pam_permit.so\n")
         self.make_mfa_pristine_state()
+        if MFA_LDAP in self.services:
+            self.setup_ldap()
+
+    @property
+    def measure_ldap(self) -> bool:
+        return MFA_LDAP in self.services and self.ldap.ok
+
+    def setup_ldap(self) -> None:
+        """root's entry, then one login to see that the row works (and which requests it
+        makes); on any failure the row is not measured and the bench goes on."""
+        ldap = self.ldap
+        syslog = self.base / "mfa-ldap" / "setup-syslog.txt"
+        try:
+            syslog.parent.mkdir(exist_ok=True)
+            ldap.enroll(self.secret)
+            wait_for_step_margin(3)
+            t = time.time()
+            self.step = int(t) // PERIOD
+            ldap.prepare(self.step)
+            since = ldap.log_size()
+            env = self.pamtester_env()
+            # pam_wrapper keeps pam_syslog() to itself unless asked; then syslogcap takes it.
+            env.update(MFA_TEST_SYSLOG=str(syslog), PAM_WRAPPER_USE_SYSLOG="1")
+            ok, text, _ = self.pamtester(MFA_LDAP, self.codes.at(t), env)
+            ops = ldap.count_ops(since)
+            if not ok:
+                log = syslog.read_text(errors="replace").strip() if syslog.exists() else ""
+                log = re.sub(r"(?m)^\d+ ", "", log)  # syslogcap's priority number
+                ldap.fail(f"the first login was refused: {last_line(log or text)}")
+                return
+            want = f"totp:{ldap.AUTHENTICATOR}:{self.step}"
+            marks = ldap.marks()
+            if marks != [want]:
+                ldap.fail(f"after the first login pamMfaStep is {marks}, not [{want!r}]")
+                return
+            ldap.ops = ops
+        except Exception as e:  # noqa: BLE001 (ldapmodify, ldapsearch, a log that is not there)
+            ldap.fail(f"setting up root's entry failed: {last_line(e)}")
 
     def mfa_line(self, state_dir: Path, secret: Path | str | None = None, extra: str = "") -> str:
         secret = self.mfa_secret if secret is None else secret
@@ -370,6 +594,8 @@ class World:
             restore(self.gar_pristine, self.gar_secret)
         elif name == MFA:
             restore(self.mfa_state_pristine, self.mfa_state / "root")
+        elif name == MFA_LDAP:
+            self.ldap.prepare(self.step)
 
     def pamtester(self, name: str, code: str, env: dict | None = None) -> tuple[bool, str, int]:
         cmd = ["pamtester", self.services[name], "root", "authenticate"]
@@ -387,16 +613,31 @@ class World:
 
 
 def measure_pamtester(world: World, rounds: int, warmup: int = 3) -> dict[str, list[float]]:
-    names = [PERMIT, GA, GA_REUSE, OATH, MFA]
+    names = [PERMIT, GA, GA_REUSE, OATH, MFA] + ([MFA_LDAP] if world.measure_ldap else [])
     env = world.pamtester_env()
     times: dict[str, list[float]] = {n: [] for n in names}
     for r in range(warmup + rounds):
-        code = world.codes.now()
+        t = time.time()
+        code = world.codes.at(t)
+        world.step = int(t) // PERIOD
         order = names[:]
         random.shuffle(order)
         for name in order:
-            world.prepare(name)
-            ok, text, ns = world.pamtester(name, code, env)
+            if name == MFA_LDAP:
+                # The LDAP row never stops the bench: a failure is reported in its row.
+                try:
+                    world.prepare(name)
+                    ok, text, ns = world.pamtester(name, code, env)
+                except Exception as e:  # noqa: BLE001 (ldapmodify failed: slapd gone?)
+                    ok, text, ns = False, f"putting back root's entry: {last_line(e)}", 0
+                if not ok:
+                    world.ldap.fail(f"the login of round {r} failed: {last_line(text)}")
+                    names.remove(MFA_LDAP)
+                    del times[MFA_LDAP]
+                    continue
+            else:
+                world.prepare(name)
+                ok, text, ns = world.pamtester(name, code, env)
             if not ok:
                 die(f"pamtester login through {name} failed (round {r}):\n{text}")
             if r >= warmup:
@@ -699,7 +940,7 @@ def report(ctx: dict) -> str:
       f"(libpam-google-authenticator), pam_oath {v['libpam-oath']} (libpam-oath, liboath0 "
       f"{v['liboath0']}), pam_permit {v['libpam-modules']} (libpam-modules), pam_mfa "
       f"{ctx['mfa_identity']}; libpam0g {v['libpam0g']}, pamtester {v['pamtester']}, "
-      f"libssl3 {v['libssl3']}")
+      f"libssl3 {v['libssl3']}; for store=ldap: slapd {v['slapd']}, {ctx['libldap']}")
     w("")
 
     # -- pamtester --------------------------------------------------------
@@ -712,16 +953,24 @@ def report(ctx: dict) -> str:
       "on pamtester's standard input; a fresh process each time (exec, libpam, service file, "
       "dlopen, the check, exit). Untimed before each login: pam_oath's usersfile, pam_mfa's "
       "state file (last step: one ago, so the login takes the steady path: update in place and "
-      "fdatasync) and the DISALLOW_REUSE file are put back.")
+      "fdatasync) and the DISALLOW_REUSE file are put back; for store=ldap, root's directory "
+      "entry gets the same state back (pamMfaStep: one step ago, no pamMfaFailures) through "
+      "ldapmodify as the rootdn.")
     w("")
     w("| module | median ms | p90 ms | × google-authenticator | above pam_permit, ms |")
     w("| --- | ---: | ---: | ---: | ---: |")
-    for name in (PERMIT, GA, OATH, MFA, GA_REUSE):
+    ldap = ctx["ldap"]
+    for name in (PERMIT, GA, OATH, MFA, MFA_LDAP, GA_REUSE):
+        if name == MFA_LDAP and not t.get(name):
+            w(f"| {name} (not measured: {ldap['reason'] or 'no logins'}) | – | – | – | – |")
+            continue
         med = median(t[name])
         label = name + (" (floor)" if name == PERMIT else "") + (
             " (reference)" if name == GA_REUSE else "")
         w(f"| {label} | {med:.2f} | {percentile(t[name], 90):.2f} | {ratio(med, ga_med)} "
           f"| {med - permit_med:+.2f} |")
+    w("")
+    w(ldap_paragraph(ctx))
     w("")
 
     # -- dlopen -----------------------------------------------------------
@@ -838,7 +1087,9 @@ def report(ctx: dict) -> str:
       "Tests/tools/syslogcap.so, as there is no syslog daemon here):")
     w("")
     w("```")
-    for name in (PERMIT, GA, GA_REUSE, OATH, MFA):
+    for name in (PERMIT, GA, GA_REUSE, OATH, MFA, MFA_LDAP):
+        if name not in ctx["lines"]:
+            continue
         line = ctx["lines"][name].replace(ctx["base"], "$BENCH_DIR").replace(str(REPO) + "/", "")
         w(f"auth required {line}")
     w("```")
@@ -846,10 +1097,49 @@ def report(ctx: dict) -> str:
     w("google-authenticator's file: the secret and `\" TOTP_AUTH` (no RATE_LIMIT, no "
       "DISALLOW_REUSE: the same code logs in again and the file is never rewritten; the "
       "reference row adds DISALLOW_REUSE). pam_oath's usersfile: `HOTP/T30/6 root - HEX`. "
-      "pam_mfa's: `pam_mfa 1` and `totp secret=BASE32`. Helpers: Tests/tools/dlopen_probe.c, "
+      "pam_mfa's: `pam_mfa 1` and `totp secret=BASE32`. pam_mfa store=ldap: slapd from "
+      "Tests/e2e/ldapdir.py (its own CA, cn=config and mdb database under $BENCH_DIR/ldap, the "
+      "schema ldap/pam_mfa.ldif and the access rules of ldap/acl-example.ldif), listening on "
+      "127.0.0.1 only; the module binds as host-a (client certificate, SASL EXTERNAL, member of "
+      "cn=pam-mfa-hosts); root's entry `uid=root,ou=mfa,dc=pam-mfa,dc=test` (objectClass "
+      "pamMfaAccount) holds the same secret in pamMfaEnrollment. Helpers: Tests/tools/dlopen_probe.c, "
       "Tests/tools/cycle_host.c, Tests/tools/pamdrive.c; driver: Tests/Bench/bench.py.")
     w("")
     return "\n".join(out)
+
+
+def ldap_paragraph(ctx: dict) -> str:
+    """The store=ldap row in words: its ratios and what one of its logins does."""
+    t, ldap = ctx["pamtester"], ctx["ldap"]
+    if not t.get(MFA_LDAP):
+        return (f"**{MFA_LDAP}: not measured: {ldap['reason'] or 'no logins'}.** (It needs slapd and "
+                f"ldap-utils, `make deps`, and {STORE_PLUGIN.relative_to(REPO)}, `make build`.)")
+    x = t[MFA_LDAP]
+    med, p90 = median(x), percentile(x, 90)
+    files, ga = median(t[MFA]), median(t[GA])
+    text = (f"**{MFA_LDAP}**: median {med:.2f} ms, p90 {p90:.2f} ms: {ratio(med, files)} pam_mfa with "
+            f"the file store ({med - files:+.2f} ms), {ratio(med, ga)} google-authenticator. "
+            f"What one such login adds (LoginFlow.run → PluginConnection.open → "
+            f"DirectoryCredentialStore; plugins/ldap/store_ldap.c): in the new process, dlopen of "
+            f"store_ldap.so with libldap, liblber, libsasl2 and GnuTLS; a TCP connection to slapd "
+            f"on 127.0.0.1; StartTLS (TLS handshake with host-a's client certificate); a SASL "
+            f"EXTERNAL bind; one base search of {ldap['dn']} (enrollment and state, read once and "
+            f"kept for the login); two modifies, each committed by slapd to its mdb database: the "
+            f"attempt counted before the code is checked (pamMfaFailures added under the assertion "
+            f"`(!(pamMfaFailures=*))`), then the step moved (the value read deleted, the new one "
+            f"added) with pamMfaFailures cleared and pamMfaLastSuccess set; then an unbind. Five "
+            f"requests the server answers (StartTLS, bind, search, two modifies), one round trip "
+            f"each, plus the TCP and TLS handshakes.")
+    ops = ldap.get("ops")
+    if ops:
+        order = ("EXT (StartTLS)", "EXT", "STARTTLS", "BIND", "SRCH", "MOD", "ADD", "DEL", "CMP", "MODRDN",
+                 "UNBIND", "ABANDON")
+        counted = ", ".join(f"{verb} {ops['ops'][verb]}" for verb in order if verb in ops["ops"])
+        text += (f" slapd's log for the set-up login: {ops['connections']} connection(s); "
+                 f"{counted or 'no requests'}"
+                 + (f"; {ops['tls']}" if ops["tls"] else "")
+                 + (f"; errors: {'; '.join(ops['errors'])}" if ops["errors"] else "") + ".")
+    return text
 
 
 def evaluate(ctx: dict) -> tuple[list[str], list[str]]:
@@ -1034,13 +1324,15 @@ def main() -> None:
         "machine": machine_facts(), "load_before": loadavg(),
         "versions": {p: package_version(p) for p in (
             "libpam-google-authenticator", "libpam-oath", "liboath0", "libpam-modules",
-            "libpam0g", "pamtester", "libssl3")},
+            "libpam0g", "pamtester", "libssl3", "slapd")},
+        "libldap": libldap_package(STORE_PLUGIN),
         "mfa_identity": pam_mfa_identity(module),
         "needed": {n: needed(modules[n]) for n in (GA, OATH, MFA)},
         "crypto_sections": writable_sections_kb(libcrypto),
     }
 
     base = Path(tempfile.mkdtemp(prefix="pam_mfa_bench."))
+    ldap = LdapStore(base)
     try:
         os.chmod(base, 0o755)
         started = time.monotonic()
@@ -1049,12 +1341,18 @@ def main() -> None:
         text, ctx["mfa_rows"] = run_mfa_bench(args.mfa_bench)
         print(text, end="", flush=True)
 
-        world = World(base, modules)
+        print("== slapd on 127.0.0.1 for pam_mfa store=ldap (Tests/e2e/ldapdir.py)", flush=True)
+        if ldap.start():
+            print(f"   {ldap.directory.uri} (StartTLS), SASL EXTERNAL as host-a", flush=True)
+        world = World(base, modules, ldap)
         ctx["lines"] = world.lines
         ctx["base"] = str(base)
 
         print(f"== pamtester: {cfg['rounds']} interleaved rounds", flush=True)
         ctx["pamtester"] = measure_pamtester(world, cfg["rounds"])
+        ldap.stop()  # the rest measures files only
+        ctx["ldap"] = {"reason": ldap.reason, "ops": ldap.ops, "dn": ldap.dn,
+                       "plugin": ldap.plugin}
 
         print(f"== dlopen: {cfg['dlopen_samples']} fresh processes per module", flush=True)
         targets = [(PERMIT, [str(modules[PERMIT])]), (GA, [str(modules[GA])]),
@@ -1080,6 +1378,7 @@ def main() -> None:
         text = report(ctx)
         text += f"\n_Run time: {time.monotonic() - started:.0f} s._\n"
     finally:
+        ldap.stop()
         shutil.rmtree(base, ignore_errors=True)
 
     print()
