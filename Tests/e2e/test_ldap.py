@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import re
+import shutil
 import subprocess
 import time
 from pathlib import Path
@@ -16,8 +17,8 @@ from pathlib import Path
 import pexpect
 import pytest
 
-from conftest import BUILD, ENROLL, code, fresh_step, new_secret, wrong_code
-from ldapdir import Directory
+from conftest import ALICE_UID, BUILD, ENROLL, code, fresh_step, new_secret, pam_result, wait_next_step, wrong_code
+from ldapdir import Directory, LDAPError
 
 PLUGIN = BUILD / "pam_mfa" / "store_ldap.so"
 
@@ -43,6 +44,8 @@ class Host:
         settings = [
             "store=ldap", f"ldap_uri={directory.uri}", f"ldap_base={directory.base}",
             f"ldap_ca={directory.ca}", f"store_plugin={PLUGIN}", "ldap_timeout=2",
+            # for mfa-enroll (reset clears local state): never the system's /var/lib/pam_mfa
+            f"state_dir={self.state}",
         ]
         if name == "host-b":
             password = env.base / "ldap-password"
@@ -56,10 +59,11 @@ class Host:
         self.conf.write_text("".join(s + "\n" for s in settings))
         os.chmod(self.conf, 0o644)
 
-    def login(self, *answers, user="alice", extra=(), timeout=30):
+    def login(self, *answers, user="alice", extra=(), timeout=30, direct=False):
+        """direct=True: pam_sm_authenticate's raw return (PAM_IGNORE is visible)."""
         return self.env.run_pam(
             [f"conf={self.conf}", f"state_dir={self.state}", *extra], user=user, answers=list(answers),
-            service=f"mfa-{self.name}", add_state_dir=False, timeout=timeout)
+            service=f"mfa-{self.name}", add_state_dir=False, timeout=timeout, direct=direct)
 
     def cli(self, *args, input_text=None, timeout=60):
         return subprocess.run(
@@ -89,11 +93,11 @@ def enroll(host: Host, user="alice", backup_codes=0):
 
 
 def test_smoke_enroll_and_login_through_two_hosts(env, directory):
+    reset_user(directory)
     a, b = Host(env, directory, "host-a"), Host(env, directory, "host-b")
     key, used, _ = enroll(a)
     t = fresh_step(margin=3)
     if int(t // 30) <= int(used // 30):
-        from conftest import wait_next_step
         t = wait_next_step(used)
     c = code(key, t)
     first = a.login(c)
@@ -101,3 +105,565 @@ def test_smoke_enroll_and_login_through_two_hosts(env, directory):
     second = b.login(c)
     assert second.result != "PAM_SUCCESS", str(second)
     assert "replay" in second.syslog_text(), str(second)
+
+
+# ---------------------------------------------------------------------------
+# helpers for the tests below
+# ---------------------------------------------------------------------------
+
+PERIOD = 30
+C4 = "[2-9a-kmnp-z]{4}"
+BACKUP_HEAD = "Your backup codes (each works once, instead of a code from the app):"
+BACKUP_ROW_RE = re.compile(rf"    ({C4}-{C4}-{C4})(?:    ({C4}-{C4}-{C4}))?")
+
+
+def entry_dn(d: Directory, user="alice") -> str:
+    return f"uid={user},{d.base}"
+
+
+def reset_user(d: Directory, user="alice") -> None:
+    """Forget everything the directory holds for user (rootdn deletes the entry, if any)."""
+    try:
+        d.modify(f"dn: {entry_dn(d, user)}\nchangetype: delete\n")
+    except LDAPError as e:
+        if e.returncode != 32:  # noSuchObject: nothing to forget
+            raise
+    assert d.search(entry_dn(d, user)) is None
+
+
+def entry(d: Directory, user="alice") -> dict:
+    """The user's entry as the rootdn sees it, values decoded ({} when there is none)."""
+    found = d.search(entry_dn(d, user))
+    return {k: [v.decode() for v in vs] for k, vs in (found or {}).items()}
+
+
+def steps(d: Directory, user="alice") -> list:
+    return entry(d, user).get("pamMfaStep", [])
+
+
+def step_of(t: float) -> int:
+    return int(t) // PERIOD
+
+
+def unused_code(key: str, last_used: float) -> tuple:
+    """(code, its step) for the step after the one containing last_used, or the current step
+    if time has moved past it. window=1 accepts the step after the current one, so this is
+    valid now without waiting."""
+    step = max(step_of(last_used) + 1, step_of(time.time()))
+    assert step <= step_of(time.time()) + 1, "test too slow: the next step is outside the window"
+    return code(key, step * PERIOD + 1), step
+
+
+def not_enrolled_line(run, d: Directory, host: Host, user="alice") -> bool:
+    """The run logged that user is not enrolled, naming the directory entry, and denied."""
+    where = f"directory {d.uri} ({entry_dn(d, user)})"
+    return any(f"user={user} service=mfa-{host.name}: not enrolled: " in line and where in line
+               and line.endswith("; denied") for line in run.syslog)
+
+
+def printed_backup_codes(out: str) -> list:
+    """The codes of the one block of backup codes in mfa-enroll's output, as displayed."""
+    lines = out.replace("\r\n", "\n").split("\n")
+    heads = [i for i, line in enumerate(lines) if line.strip() == BACKUP_HEAD]
+    assert len(heads) == 1, out
+    codes = []
+    for line in lines[heads[0] + 2:]:
+        m = BACKUP_ROW_RE.fullmatch(line.rstrip())
+        if not m:
+            break
+        codes += [g for g in m.groups() if g]
+    return codes
+
+
+def remember_backup(env, codes) -> None:
+    for c in codes:
+        compact = c.replace("-", "")
+        for spelling in (c, compact, c.upper(), compact.upper()):
+            env.remember(spelling)
+
+
+def host_command(host: Host, *answers, extra=()) -> list:
+    return host.env.pam_command(
+        [f"conf={host.conf}", f"state_dir={host.state}", *extra], user="alice", answers=list(answers),
+        service=f"mfa-{host.name}", add_state_dir=False)
+
+
+def as_alice_cmd(*args) -> list:
+    return ["setpriv", f"--reuid={ALICE_UID}", f"--regid={ALICE_UID}", "--clear-groups", *map(str, args)]
+
+
+# ---------------------------------------------------------------------------
+# 1. replay across hosts
+# ---------------------------------------------------------------------------
+
+
+def test_a_code_used_on_one_host_is_refused_on_the_other(env, directory):
+    d = directory
+    reset_user(d)
+    a, b = Host(env, d, "host-a"), Host(env, d, "host-b")
+    key, enrolled_at, _ = enroll(a)
+
+    # step S+1 (S = the step that confirmed the enrollment, already spent)
+    c1, s1 = unused_code(key, enrolled_at)
+    first = a.login(c1)
+    assert first.result == "PAM_SUCCESS", str(first)
+    assert "service=mfa-host-a: accepted totp code" in first.syslog_text(), str(first)
+    assert steps(d) == [f"totp:default:{s1}"], entry(d)
+
+    again = b.login(c1)
+    assert again.result == "PAM_AUTH_ERR", str(again)
+    assert "service=mfa-host-b: replay: an already used code was refused (failure 1 of 3)" in again.syslog_text(), \
+        str(again)
+    assert "accepted" not in again.syslog_text(), str(again)
+    assert steps(d) == [f"totp:default:{s1}"], entry(d)
+
+    # Into step S+1: a code of S+2 is now in the window; host-b takes it first.
+    wait_next_step(enrolled_at)
+    c2, s2 = unused_code(key, s1 * PERIOD)
+    assert s2 == s1 + 1
+    second = b.login(c2)
+    assert second.result == "PAM_SUCCESS", str(second)
+    assert "service=mfa-host-b: accepted totp code" in second.syslog_text(), str(second)
+    assert steps(d) == [f"totp:default:{s2}"], entry(d)
+    # ... which cleared the failure host-b's replay had counted
+    assert "pamMfaFailures" not in entry(d), entry(d)
+
+    late = a.login(c2)
+    assert late.result == "PAM_AUTH_ERR", str(late)
+    assert "service=mfa-host-a: replay: an already used code was refused" in late.syslog_text(), str(late)
+    # and the earlier, older code is refused too (the mark only moves forward)
+    older = a.login(c1)
+    assert older.result == "PAM_AUTH_ERR", str(older)
+    assert "replay" in older.syslog_text(), str(older)
+    assert steps(d) == [f"totp:default:{s2}"], entry(d)
+
+
+# ---------------------------------------------------------------------------
+# 2. backup codes are single use across the fleet
+# ---------------------------------------------------------------------------
+
+
+def test_backup_codes_work_once_in_total(env, directory):
+    d = directory
+    reset_user(d)
+    a, b = Host(env, d, "host-a"), Host(env, d, "host-b")
+    _, _, out = enroll(a, backup_codes=3)
+    codes = printed_backup_codes(out)
+    remember_backup(env, codes)
+    assert len(codes) == 3 and len(set(codes)) == 3, out
+    stored = entry(d).get("pamMfaBackupCode", [])
+    assert len(stored) == 3, entry(d)
+    for c in codes:  # only hashes are stored
+        assert not any(c.replace("-", "") in v or c in v for v in stored), stored
+
+    first = a.login(codes[0])
+    assert first.result == "PAM_SUCCESS", str(first)
+    assert "service=mfa-host-a: accepted backup code (2 left)" in first.syslog_text(), str(first)
+    assert len(entry(d)["pamMfaBackupCode"]) == 2, entry(d)
+
+    reused = b.login(codes[0])
+    assert reused.result == "PAM_AUTH_ERR", str(reused)
+    assert "service=mfa-host-b: wrong backup code (failure 1 of 3); denied" in reused.syslog_text(), str(reused)
+    assert "accepted" not in reused.syslog_text(), str(reused)
+    assert len(entry(d)["pamMfaBackupCode"]) == 2, entry(d)
+
+    other = b.login(codes[1])
+    assert other.result == "PAM_SUCCESS", str(other)
+    assert "service=mfa-host-b: accepted backup code (1 left)" in other.syslog_text(), str(other)
+    assert ("TEXT_INFO", "Backup code accepted. Only 1 backup code left: "
+            "run 'mfa-enroll backup-codes' to make a new set.") in other.messages, str(other)
+
+    final = entry(d)
+    assert len(final["pamMfaBackupCode"]) == 1, final
+    assert final["pamMfaBackupCode"][0] in stored, final
+    assert "pamMfaFailures" not in final, final
+
+
+# ---------------------------------------------------------------------------
+# 3. failures add up across hosts; unlock clears them for every host
+# ---------------------------------------------------------------------------
+
+
+def test_failures_add_up_across_hosts_and_unlock_clears_them(env, directory):
+    d = directory
+    reset_user(d)
+    a, b = Host(env, d, "host-a"), Host(env, d, "host-b")
+    key, enrolled_at, _ = enroll(a)
+    deny = ["deny=3"]
+
+    for n in (1, 2):
+        run = a.login(wrong_code(key), extra=deny)
+        assert run.result == "PAM_AUTH_ERR", str(run)
+        assert f"service=mfa-host-a: wrong code (failure {n} of 3); denied" in run.syslog_text(), str(run)
+        assert "lockout" not in run.syslog_text(), str(run)
+    third = b.login(wrong_code(key), extra=deny)
+    assert third.result == "PAM_AUTH_ERR", str(third)
+    log = third.syslog_text()
+    assert "service=mfa-host-b: wrong code (failure 3 of 3); denied" in log, str(third)
+    assert "service=mfa-host-b: lockout: too many failures; locked for 300 s" in log, str(third)
+    assert ("ERROR_MSG", "Too many wrong codes. Try again in 5 minutes.") in third.messages, str(third)
+    record = entry(d).get("pamMfaFailures", [])
+    assert len(record) == 1, entry(d)
+    # FAILURES FIRST LOCKOUTS LOCKEDUNTIL: the count restarts with the lockout
+    failures, _, lockouts, until = map(int, record[0].split())
+    assert (failures, lockouts) == (0, 1) and 290 <= until - time.time() <= 301, record
+
+    # The right code through host-a is refused without being looked at (or spent).
+    c, s = unused_code(key, enrolled_at)
+    locked = a.login(c, extra=deny)
+    assert locked.result == "PAM_AUTH_ERR", str(locked)
+    assert re.search(r"service=mfa-host-a: refused: locked out for another \d+ s", locked.syslog_text()), \
+        str(locked)
+    assert "accepted" not in locked.syslog_text(), str(locked)
+    assert locked.prompts == [], str(locked)
+    assert steps(d) == [], entry(d)
+
+    unlock = b.cli("--user", "alice", "unlock")
+    assert unlock.returncode == 0, (unlock.stdout, unlock.stderr)
+    assert re.fullmatch(r"Unlocked alice \(was locked for another \d+ s\)\.\n", unlock.stdout), unlock.stdout
+    assert "pamMfaFailures" not in entry(d), entry(d)
+    assert re.search(r"by=root: unlock user=alice failures=\d+ locked=true", env.read_syslog()), env.read_syslog()
+
+    ok = a.login(c, extra=deny)
+    assert ok.result == "PAM_SUCCESS", str(ok)
+    assert "service=mfa-host-a: accepted totp code" in ok.syslog_text(), str(ok)
+    assert steps(d) == [f"totp:default:{s}"], entry(d)
+
+    again = b.cli("--user", "alice", "unlock")
+    assert again.returncode == 0 and again.stdout == "alice was not locked; nothing to clear.\n", again.stdout
+
+
+# ---------------------------------------------------------------------------
+# 4. one code, 20 parallel logins on two hosts: one success
+# ---------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("deny", [None, 50], ids=["deny-default", "deny-50"])
+def test_parallel_logins_with_one_code_succeed_once(env, directory, deny):
+    d = directory
+    reset_user(d)
+    a, b = Host(env, d, "host-a"), Host(env, d, "host-b")
+    key, enrolled_at, _ = enroll(a)
+    extra = [f"deny={deny}"] if deny else []
+    c, s = unused_code(key, enrolled_at)
+    cmds = [host_command(h, c, extra=extra) for h in (a, b) for _ in range(10)]
+    before = env.syslog_path.stat().st_size
+    procs = [env.spawn_pam(cmd) for cmd in cmds]
+    overlap = f"{sum(p.poll() is None for p in procs)} of 20 still running when the last was started"
+    runs = []
+    try:
+        for p in procs:
+            out, err = p.communicate(timeout=60)
+            runs.append(pam_result(out, err, p.returncode))
+    finally:
+        for p in procs:
+            if p.poll() is None:
+                p.kill()
+                p.wait()
+    with open(env.syslog_path, "rb") as f:
+        f.seek(before)
+        log = f.read().decode(errors="replace")
+    results = [r.result for r in runs]
+    assert results.count("PAM_SUCCESS") == 1, (results, overlap, log)
+    assert set(results) == {"PAM_SUCCESS", "PAM_AUTH_ERR"}, (results, log)
+    assert log.count(": accepted totp code") == 1, log
+    assert "directory unavailable" not in log and "kept changing" not in log, log
+    replays = log.count("replay: an already used code was refused")
+    locked = log.count("refused: locked out")
+    if deny == 50:
+        assert replays == 19 and locked == 0, log
+        assert "lockout" not in log, log
+    else:
+        # every loser either lost the race for the step or found the user locked by the losers
+        assert replays + locked == 19, (replays, locked, log)
+    assert steps(d) == [f"totp:default:{s}"], entry(d)
+
+
+# ---------------------------------------------------------------------------
+# 5. the directory is down or hangs: denied within the timeout
+# ---------------------------------------------------------------------------
+
+TIMEOUT = 2           # ldap_timeout in the hosts' configuration
+BOUND = TIMEOUT + 4   # the login must be refused well within this (pamdrive does not sleep the fail delay)
+
+
+def timed_login(host: Host, *answers, extra=()):
+    """(run, seconds); a login still running after BOUND + 4 s is killed and fails the test."""
+    start = time.monotonic()
+    try:
+        run = host.login(*answers, extra=extra, timeout=BOUND + 4)
+    except subprocess.TimeoutExpired as e:
+        pytest.fail(f"the login hung: killed after {time.monotonic() - start:.1f} s "
+                    f"(ldap_timeout={TIMEOUT}); pamdrive's output so far: {e.output!r}")
+    return run, time.monotonic() - start
+
+
+@pytest.fixture
+def enrolled(env, directory):
+    """alice enrolled afresh: (host-a, host-b, key, a right code not used yet, its step)."""
+    reset_user(directory)
+    a, b = Host(env, directory, "host-a"), Host(env, directory, "host-b")
+    key, enrolled_at, _ = enroll(a)
+    c, s = unused_code(key, enrolled_at)
+    return a, b, key, c, s
+
+
+def test_directory_down_denies_at_once(directory, enrolled):
+    d = directory
+    a, b, key, c, s = enrolled   # a right, unused code: only the directory can refuse it
+    d.stop()
+    try:
+        for host in (a, b):
+            for uri in (d.uri, d.ldaps_uri):
+                run, took = timed_login(host, c, extra=[f"ldap_uri={uri}"])
+                assert run.result == "PAM_AUTH_ERR", str(run)
+                log = run.syslog_text()
+                assert f"service=mfa-{host.name}: directory unavailable: {uri}" in log and "; denied" in log, \
+                    str(run)
+                assert run.prompts == [], str(run)
+                assert took < BOUND, f"stopped directory, {uri} from {host.name}: {took:.2f} s (bound {BOUND} s)"
+    finally:
+        d.start()
+    # started again: the same code is accepted (through ldaps://, which thus works as configured)
+    run = b.login(c, extra=[f"ldap_uri={d.ldaps_uri}"])
+    assert run.result == "PAM_SUCCESS", str(run)
+    assert steps(d) == [f"totp:default:{s}"], entry(d)
+
+
+def hung_logins(d: Directory, hosts, uri: str, c: str) -> dict:
+    """A login through each host while slapd is stopped with SIGSTOP; resumed afterwards, always."""
+    times = {}
+    for host in hosts:
+        d.pause()
+        try:
+            run, took = timed_login(host, c, extra=[f"ldap_uri={uri}"])
+        finally:
+            d.resume()
+        times[host.name] = round(took, 2)
+        assert run.result == "PAM_AUTH_ERR", str(run)
+        log = run.syslog_text()
+        assert f"service=mfa-{host.name}: directory unavailable: {uri}" in log and "; denied" in log, str(run)
+        assert took < BOUND, f"hung directory, {uri} from {host.name}: {took:.2f} s (bound {BOUND} s); {times}"
+        assert took >= TIMEOUT - 0.5, f"gave up before ldap_timeout={TIMEOUT}? {took:.2f} s; {run}"
+    return times
+
+
+def test_directory_hung_starttls_denies_within_the_timeout(directory, enrolled):
+    d = directory
+    a, b, key, c, s = enrolled
+    times = hung_logins(d, (a, b), d.uri, c)
+    assert steps(d) == [], entry(d)
+    run = a.login(c)  # the directory answers again
+    assert run.result == "PAM_SUCCESS", f"{run}; times while hung: {times}"
+
+
+def test_directory_hung_ldaps_denies_within_the_timeout(directory, enrolled):
+    """The TLS handshake of an ldaps:// connection must not outlast ldap_timeout either."""
+    d = directory
+    a, b, key, c, s = enrolled
+    times = hung_logins(d, (a, b), d.ldaps_uri, c)
+    assert steps(d) == [], entry(d)
+    run = b.login(c, extra=[f"ldap_uri={d.ldaps_uri}"])  # the directory answers again
+    assert run.result == "PAM_SUCCESS", f"{run}; times while hung: {times}"
+
+
+# ---------------------------------------------------------------------------
+# 6. nobody but the hosts reads the secrets
+# ---------------------------------------------------------------------------
+
+
+def test_a_user_cannot_read_or_change_their_own_secret(env, directory):
+    d = directory
+    reset_user(d)
+    a = Host(env, d, "host-a")
+    key, enrolled_at, out = enroll(a)
+    assert key in out
+    dn = entry_dn(d)
+    password = "alice-ldap-pw"
+    person = f"uid=alice,ou=people,{d.suffix}"
+    if d.search(person) is None:
+        assert d.add_person("alice", password) == person
+    me = (person, password)
+
+    # alice binds fine and sees her own person entry, but not her pam_mfa entry
+    assert d.search(person, "uid", as_user=me) is not None
+    assert d.search(dn, as_user=me) is None
+    assert d.search(dn, "pamMfaEnrollment", as_user=me) is None
+    # ... and cannot change it
+    proc = subprocess.run(
+        ["ldapmodify", "-x", "-ZZ", "-H", d.uri, "-D", person, "-w", password],
+        input=f"dn: {dn}\nchangetype: modify\ndelete: pamMfaEnrollment\n-\nreplace: pamMfaFailures\n"
+              f"pamMfaFailures: 0 0 0 0\n",
+        capture_output=True, text=True, env=d.client_env(), timeout=60)
+    assert proc.returncode != 0, (proc.stdout, proc.stderr)
+    assert proc.returncode in (32, 50), (proc.returncode, proc.stdout, proc.stderr)
+
+    # the rootdn sees the enrollment, unchanged
+    seen = entry(d)
+    assert len(seen.get("pamMfaEnrollment", [])) == 1, seen
+    assert f"secret={key}" in seen["pamMfaEnrollment"][0], "the enrollment does not hold the key?"
+    assert "pamMfaFailures" not in seen, seen
+
+    # logins (a wrong one and a right one) log nothing of the key or the codes
+    bad = a.login(wrong_code(key))
+    assert bad.result == "PAM_AUTH_ERR", str(bad)
+    c, _ = unused_code(key, enrolled_at)
+    good = a.login(c)
+    assert good.result == "PAM_SUCCESS", str(good)
+    text = env.read_syslog()
+    assert "pam_mfa" in text
+    assert key not in text and key.lower() not in text
+    env.check_no_leaks()
+
+
+# ---------------------------------------------------------------------------
+# 7. TLS and configuration mistakes deny
+# ---------------------------------------------------------------------------
+
+
+def test_tls_and_configuration_mistakes_deny(env, directory):
+    d = directory
+    reset_user(d)
+    a, b = Host(env, d, "host-a"), Host(env, d, "host-b")
+    key, enrolled_at, _ = enroll(a)
+    c, s = unused_code(key, enrolled_at)  # right and unused: each refusal below is the setting's
+
+    # no TLS at all
+    run = a.login(c, extra=[f"ldap_uri={d.ldapi_uri}"])
+    assert run.result == "PAM_SERVICE_ERR", str(run)
+    assert "configuration error" in run.syslog_text() and "ldap_uri" in run.syslog_text(), str(run)
+
+    # a CA that did not sign the server's certificate
+    other = env.base / "other-ca"
+    other.mkdir()
+    subprocess.run(["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes",
+                    "-keyout", str(other / "ca.key"), "-out", str(other / "ca.pem"), "-days", "1",
+                    "-subj", "/CN=not the test CA"], check=True, capture_output=True)
+    for host in (a, b):
+        run = host.login(c, extra=[f"ldap_ca={other / 'ca.pem'}"])
+        assert run.result == "PAM_AUTH_ERR", str(run)
+        assert "directory unavailable" in run.syslog_text() and d.uri in run.syslog_text(), str(run)
+        run = host.login(c, extra=[f"ldap_ca={other / 'ca.pem'}", f"ldap_uri={d.ldaps_uri}"])
+        assert run.result == "PAM_AUTH_ERR", str(run)
+        assert "directory unavailable" in run.syslog_text() and d.ldaps_uri in run.syslog_text(), str(run)
+
+    # a plugin someone other than root could replace
+    plugins = env.base / "plugins"
+    plugins.mkdir(mode=0o755)
+    copy = plugins / "store_ldap.so"
+    shutil.copyfile(PLUGIN, copy)
+    os.chmod(copy, 0o644)
+    os.chown(copy, ALICE_UID, ALICE_UID)
+    run = a.login(c, extra=[f"store_plugin={copy}"])
+    assert run.result == "PAM_AUTH_ERR", str(run)
+    assert "directory unavailable" in run.syslog_text() and "owned by root" in run.syslog_text(), str(run)
+    # ... or that anyone may write
+    os.chown(copy, 0, 0)
+    os.chmod(copy, 0o666)
+    run = a.login(c, extra=[f"store_plugin={copy}"])
+    assert run.result == "PAM_AUTH_ERR", str(run)
+    assert "owned by root" in run.syslog_text(), str(run)
+
+    # store=ldap without ldap_ca
+    conf = env.base / "no-ca.conf"
+    conf.write_text("".join(line + "\n" for line in a.conf.read_text().splitlines()
+                            if not line.startswith("ldap_ca=")))
+    os.chmod(conf, 0o644)
+    run = a.login(c, extra=[f"conf={conf}"])
+    assert run.result == "PAM_SERVICE_ERR", str(run)
+    assert "store=ldap needs ldap_ca" in run.syslog_text(), str(run)
+
+    assert steps(d) == [], entry(d)
+    # the same code with the right settings: accepted
+    run = a.login(c)
+    assert run.result == "PAM_SUCCESS", str(run)
+    assert steps(d) == [f"totp:default:{s}"], entry(d)
+
+
+# ---------------------------------------------------------------------------
+# 8. mfa-enroll against the directory
+# ---------------------------------------------------------------------------
+
+
+def test_cli_status_backup_codes_and_reset(env, directory):
+    d = directory
+    reset_user(d)
+    a, b = Host(env, d, "host-a"), Host(env, d, "host-b")
+    key, enrolled_at, out = enroll(a, backup_codes=2)
+    old = printed_backup_codes(out)
+    remember_backup(env, old)
+    assert len(old) == 2, out
+
+    status = b.cli("--user", "alice", "status")
+    assert status.returncode == 0, (status.stdout, status.stderr)
+    assert f"Store:         directory {d.uri} ({entry_dn(d)})\n" in status.stdout, status.stdout
+    assert "Enrolled:      yes\n" in status.stdout, status.stdout
+    assert "Backup codes:  2 left" in status.stdout, status.stdout
+    assert "Secret file:" not in status.stdout, status.stdout
+    assert key not in status.stdout
+
+    made = a.cli("--user", "alice", "backup-codes", "--backup-codes", "4")
+    assert made.returncode == 0, (made.stdout, made.stderr)
+    assert "A new set of 4 backup codes replaced the old one." in made.stdout, made.stdout
+    new = printed_backup_codes(made.stdout)
+    remember_backup(env, new)
+    assert len(new) == 4 and not set(new) & set(old), made.stdout
+    assert len(entry(d)["pamMfaBackupCode"]) == 4, entry(d)
+
+    run = b.login(old[0])
+    assert run.result == "PAM_AUTH_ERR", str(run)
+    assert "wrong backup code" in run.syslog_text(), str(run)
+    run = b.login(new[0])
+    assert run.result == "PAM_SUCCESS", str(run)
+    assert "accepted backup code (3 left)" in run.syslog_text(), str(run)
+
+    # a TOTP login leaves a step mark, which reset must keep
+    c, s = unused_code(key, enrolled_at)
+    run = a.login(c)
+    assert run.result == "PAM_SUCCESS", str(run)
+    assert steps(d) == [f"totp:default:{s}"], entry(d)
+
+    reset = b.cli("--user", "alice", "reset")
+    assert reset.returncode == 0, (reset.stdout, reset.stderr)
+    assert reset.stdout.startswith(f"Reset alice: directory {d.uri} ({entry_dn(d)}) removed"), reset.stdout
+    after = entry(d)
+    assert "pamMfaEnrollment" not in after and "pamMfaBackupCode" not in after, after
+    assert after.get("pamMfaStep") == [f"totp:default:{s}"], after
+
+    run = a.login(wrong_code(key))
+    assert run.result == "PAM_AUTH_ERR", str(run)
+    assert not_enrolled_line(run, d, a), str(run)
+    assert run.prompts == [], str(run)
+    run = b.login(new[1], extra=["nullok"], direct=True)
+    assert run.result == "PAM_IGNORE", str(run)
+
+    status = a.cli("--user", "alice", "status")
+    assert status.returncode == 0 and "Enrolled:      no" in status.stdout, (status.stdout, status.stderr)
+
+    # a user cannot reach the directory: they are sent to an administrator
+    for argv in (["status"], ["--qr", "none"], ["backup-codes"]):
+        proc = subprocess.run(as_alice_cmd(ENROLL, "--config", b.conf, *argv), capture_output=True, text=True,
+                              env=env.env(), timeout=60, input="")
+        assert proc.returncode != 0, (argv, proc.stdout, proc.stderr)
+        assert "only root can reach it; ask an administrator" in proc.stderr, (argv, proc.stdout, proc.stderr)
+    assert entry(d) == after
+
+
+# ---------------------------------------------------------------------------
+# 9. no entry at all
+# ---------------------------------------------------------------------------
+
+
+def test_a_user_without_an_entry_is_not_enrolled(env, directory):
+    d = directory
+    reset_user(d, "bob")
+    a, b = Host(env, d, "host-a"), Host(env, d, "host-b")
+    for host in (a, b):
+        run = host.login("123456", user="bob", extra=["nullok"], direct=True)
+        assert run.result == "PAM_IGNORE", str(run)
+        assert run.prompts == [], str(run)
+        run = host.login("123456", user="bob")
+        assert run.result == "PAM_AUTH_ERR", str(run)
+        assert not_enrolled_line(run, d, host, "bob"), str(run)
+        assert run.prompts == [], str(run)
+    assert d.search(entry_dn(d, "bob")) is None

@@ -5,6 +5,8 @@
 #define _GNU_SOURCE
 #define LDAP_DEPRECATED 0
 #include <errno.h>
+#include <pthread.h>
+#include <time.h>
 #include <lber.h>
 #include <ldap.h>
 #include <stdio.h>
@@ -70,8 +72,8 @@ static void store_close(void *handle) {
   free(c);
 }
 
-static void *store_open(const unsigned char *settings, size_t length, char *error,
-                        size_t error_length) {
+static void *open_now(const unsigned char *settings, size_t length, char *error,
+                      size_t error_length) {
   const char *uri = setting(settings, length, "uri");
   const char *ca = setting(settings, length, "ca");
   const char *cert = setting(settings, length, "cert");
@@ -347,6 +349,96 @@ static int store_add(void *handle, const char *dn, const unsigned char *attribut
   if (rc == LDAP_ALREADY_EXISTS) return MFA_STORE_CONFLICT;
   fail(error, error_length, c->uri, "add failed", ldap_err2string(rc));
   return MFA_STORE_ERROR;
+}
+
+/* libldap does the ldaps:// TLS handshake blocking, with no timeout of its own (a server that
+   accepted the TCP connection and then hangs holds it forever). So the connection is made on a
+   worker thread and the login waits at most the timeout for it; a worker that is given up on
+   cleans up after itself whenever it ends. */
+struct opening {
+  pthread_mutex_t lock;
+  pthread_cond_t done_signal;
+  int done, abandoned;
+  unsigned char *settings;
+  size_t length;
+  void *result;
+  char error[512];
+};
+
+static void opening_free(struct opening *o) {
+  explicit_bzero(o->settings, o->length);
+  free(o->settings);
+  pthread_cond_destroy(&o->done_signal);
+  pthread_mutex_destroy(&o->lock);
+  free(o);
+}
+
+static void *opening_run(void *argument) {
+  struct opening *o = argument;
+  void *result = open_now(o->settings, o->length, o->error, sizeof(o->error));
+  pthread_mutex_lock(&o->lock);
+  int abandoned = o->abandoned;
+  o->result = result;
+  o->done = 1;
+  pthread_cond_signal(&o->done_signal);
+  pthread_mutex_unlock(&o->lock);
+  if (abandoned) {
+    store_close(result);
+    opening_free(o);
+  }
+  return NULL;
+}
+
+static void *store_open(const unsigned char *settings, size_t length, char *error,
+                        size_t error_length) {
+  const char *uri = setting(settings, length, "uri");
+  const char *timeout_ms = setting(settings, length, "timeout_ms");
+  long ms = timeout_ms ? strtol(timeout_ms, NULL, 10) : 5000;
+  if (ms <= 0) ms = 5000;
+  struct opening *o = calloc(1, sizeof(*o));
+  if (!o || !(o->settings = malloc(length ? length : 1))) {
+    free(o);
+    fail(error, error_length, uri ? uri : "(no uri)", "out of memory", NULL);
+    return NULL;
+  }
+  memcpy(o->settings, settings, length);
+  o->length = length;
+  pthread_condattr_t attributes;
+  pthread_condattr_init(&attributes);
+  pthread_condattr_setclock(&attributes, CLOCK_MONOTONIC);
+  pthread_cond_init(&o->done_signal, &attributes);
+  pthread_condattr_destroy(&attributes);
+  pthread_mutex_init(&o->lock, NULL);
+  pthread_t worker;
+  if (pthread_create(&worker, NULL, opening_run, o) != 0) {
+    opening_free(o);
+    fail(error, error_length, uri ? uri : "(no uri)", "cannot start a thread", NULL);
+    return NULL;
+  }
+  pthread_detach(worker);
+  struct timespec deadline;
+  clock_gettime(CLOCK_MONOTONIC, &deadline);
+  deadline.tv_sec += ms / 1000;
+  deadline.tv_nsec += (ms % 1000) * 1000000L;
+  if (deadline.tv_nsec >= 1000000000L) {
+    deadline.tv_sec += 1;
+    deadline.tv_nsec -= 1000000000L;
+  }
+  pthread_mutex_lock(&o->lock);
+  while (!o->done) {
+    if (pthread_cond_timedwait(&o->done_signal, &o->lock, &deadline) == ETIMEDOUT) break;
+  }
+  if (!o->done) {
+    o->abandoned = 1;
+    pthread_mutex_unlock(&o->lock);
+    fail(error, error_length, uri ? uri : "(no uri)", "no answer within ldap_timeout", NULL);
+    return NULL;
+  }
+  pthread_mutex_unlock(&o->lock);
+  void *result = o->result;
+  if (!result && error_length) snprintf(error, error_length, "%s", o->error);
+  opening_free(o);
+  return result;
 }
 
 __attribute__((visibility("default"))) const struct mfa_store_plugin mfa_store_plugin_v1 = {
