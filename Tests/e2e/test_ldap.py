@@ -9,8 +9,11 @@ from __future__ import annotations
 
 import os
 import re
+import resource
 import shutil
+import socket
 import subprocess
+import threading
 import time
 from pathlib import Path
 
@@ -203,7 +206,13 @@ def test_a_code_used_on_one_host_is_refused_on_the_other(env, directory):
     a, b = Host(env, d, "host-a"), Host(env, d, "host-b")
     key, enrolled_at, _ = enroll(a)
 
-    # step S+1 (S = the step that confirmed the enrollment, already spent)
+    # S, the step typed to confirm the enrollment, is spent for every host
+    confirming = b.login(code(key, enrolled_at))
+    assert confirming.result == "PAM_AUTH_ERR", str(confirming)
+    assert "service=mfa-host-b: replay: an already used code was refused" in confirming.syslog_text(), \
+        str(confirming)
+
+    # step S+1
     c1, s1 = unused_code(key, enrolled_at)
     first = a.login(c1)
     assert first.result == "PAM_SUCCESS", str(first)
@@ -465,6 +474,113 @@ def test_directory_hung_ldaps_denies_within_the_timeout(directory, enrolled):
     assert steps(d) == [], entry(d)
     run = b.login(c, extra=[f"ldap_uri={d.ldaps_uri}"])  # the directory answers again
     assert run.result == "PAM_SUCCESS", f"{run}; times while hung: {times}"
+
+
+class SilentAfterStartTLS:
+    """A fake LDAP server on 127.0.0.1 that accepts StartTLS and then never says another word:
+    a directory that hangs in the middle of the TLS handshake (what a paused slapd does to
+    ldaps://, here on the ldap:// + StartTLS path)."""
+
+    STARTTLS_OID = b"1.3.6.1.4.1.1466.20037"
+
+    def __init__(self):
+        self.listener = socket.socket()
+        self.listener.bind(("127.0.0.1", 0))
+        self.listener.listen(16)
+        self.uri = f"ldap://127.0.0.1:{self.listener.getsockname()[1]}"
+        self.held: list = []
+        self.starttls_answered = 0
+        self.thread = threading.Thread(target=self._serve, daemon=True)
+
+    def __enter__(self):
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc):
+        try:
+            self.listener.shutdown(socket.SHUT_RDWR)  # wakes the accept() (close alone does not)
+        except OSError:
+            pass
+        self.listener.close()
+        for conn in self.held:
+            conn.close()
+        self.thread.join(timeout=5)
+
+    def _serve(self):
+        while True:
+            try:
+                conn, _ = self.listener.accept()
+            except OSError:
+                return
+            self.held.append(conn)
+            try:
+                conn.settimeout(5)
+                request = conn.recv(4096)
+                message_id = self._message_id(request)
+                if message_id is None or self.STARTTLS_OID not in request:
+                    continue
+                oid = self.STARTTLS_OID
+                result = b"\x0a\x01\x00" + b"\x04\x00" + b"\x04\x00" + b"\x8a" + bytes([len(oid)]) + oid
+                body = b"\x02\x01" + bytes([message_id]) + b"\x78" + bytes([len(result)]) + result
+                conn.sendall(b"\x30" + bytes([len(body)]) + body)
+                self.starttls_answered += 1
+            except OSError:
+                continue
+
+    @staticmethod
+    def _message_id(request: bytes):
+        """The message ID of an LDAPMessage (SEQUENCE { INTEGER id, ... }) if it is small."""
+        if len(request) < 5 or request[0] != 0x30:
+            return None
+        at = 2 + (request[1] & 0x7F if request[1] & 0x80 else 0)
+        if request[at:at + 2] != b"\x02\x01":
+            return None
+        return request[at + 2]
+
+
+def test_directory_hung_after_starttls_denies_within_the_timeout(env, directory, enrolled):
+    a, b, key, c, s = enrolled
+    with SilentAfterStartTLS() as server:
+        for host in (a, b):
+            run, took = timed_login(host, c, extra=[f"ldap_uri={server.uri}"])
+            assert run.result == "PAM_AUTH_ERR", str(run)
+            log = run.syslog_text()
+            assert f"service=mfa-{host.name}: directory unavailable: {server.uri}" in log, str(run)
+            assert took < BOUND, f"hung in the handshake after StartTLS, {host.name}: {took:.2f} s (bound {BOUND} s)"
+        assert server.starttls_answered == 2, "the logins never got as far as the TLS handshake"
+
+
+def children_cpu() -> float:
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
+@pytest.mark.parametrize("how", ["paused-starttls", "paused-ldaps", "silent-after-starttls"])
+def test_waiting_for_a_hung_directory_costs_no_cpu(env, directory, enrolled, how):
+    """Waiting for a directory that does not answer is waiting, not spinning: a login denied
+    after ldap_timeout=2 s uses well under a second of CPU (a normal login uses ~0.05 s)."""
+    d = directory
+    a, b, key, c, s = enrolled
+    measured = {}
+    for host in (a, b):
+        if how == "silent-after-starttls":
+            with SilentAfterStartTLS() as server:
+                before = children_cpu()
+                run, took = timed_login(host, c, extra=[f"ldap_uri={server.uri}"])
+                cpu = children_cpu() - before
+        else:
+            uri = d.uri if how == "paused-starttls" else d.ldaps_uri
+            d.pause()
+            try:
+                before = children_cpu()
+                run, took = timed_login(host, c, extra=[f"ldap_uri={uri}"])
+                cpu = children_cpu() - before
+            finally:
+                d.resume()
+        measured[host.name] = f"{took:.2f} s wall, {cpu:.2f} s CPU"
+        assert run.result == "PAM_AUTH_ERR" and "directory unavailable" in run.syslog_text(), str(run)
+        assert took < BOUND, measured
+        assert cpu < 1.0, f"{how}: the login burnt the CPU while waiting: {measured}"
 
 
 # ---------------------------------------------------------------------------

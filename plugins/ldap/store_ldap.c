@@ -40,7 +40,11 @@ static const char *setting(const unsigned char *settings, size_t length, const c
   return NULL;
 }
 
-/* A stopped or slow server must not hold the login past the timeout, TLS handshake included. */
+/* A stopped or slow server must not hold the login past the timeout, TLS handshake included.
+   libldap does the handshake on a non-blocking socket when a network timeout is set, and then
+   retries a read that would block without waiting (a busy loop on a silent server). So once
+   the TCP connection stands, the network timeout has done its work: drop it, make the socket
+   blocking, and let SO_RCVTIMEO/SO_SNDTIMEO bound every wait instead. */
 static int on_connect(LDAP *ld, Sockbuf *sb, LDAPURLDesc *srv, struct sockaddr *addr,
                       struct ldap_conncb *ctx) {
   (void)srv;
@@ -54,6 +58,10 @@ static int on_connect(LDAP *ld, Sockbuf *sb, LDAPURLDesc *srv, struct sockaddr *
     setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, timeout, sizeof(*timeout));
     ldap_memfree(timeout);
   }
+  /* {-1, 0} is libldap's "no network timeout" (NULL is refused). */
+  struct timeval none = {-1, 0};
+  ldap_set_option(ld, LDAP_OPT_NETWORK_TIMEOUT, &none);
+  ber_sockbuf_ctrl(sb, LBER_SB_OPT_SET_NONBLOCK, NULL);
   return 0;
 }
 
