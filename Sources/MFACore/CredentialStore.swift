@@ -45,12 +45,7 @@ public struct LocalCredentialStore<Privileges: PrivilegeSwitch, State: StateStor
   public func readState() throws(FileError) -> UserState { try state.peek(user: user) }
 
   public func countFailure(options: ModuleOptions, now: Int64) throws(FileError) -> FailureCount {
-    try state.update(user: user) { current in
-      var record = current.failureRecord
-      let result = record.count(options: options, now: now)
-      current.failureRecord = record
-      return result
-    }
+    try state.update(user: user) { $0.failure.count(options: options, now: now) }
   }
 
   public func acceptStep(_ step: Int64, of authenticator: [UInt8], now: Int64) throws(FileError) -> Bool {

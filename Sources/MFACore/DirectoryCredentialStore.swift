@@ -76,7 +76,7 @@ public struct DirectoryCredentialStore<Connection: DirectoryConnection>: Credent
       }
     }
     if let value = entry.values(Attribute.failures).first, let record = FailureRecord(text: value) {
-      state.failureRecord = record
+      state.failure = record
     }
     if let value = entry.values(Attribute.lastSuccess).first, let time = parseDecimal(value) {
       state.lastSuccess = time
@@ -90,9 +90,13 @@ public struct DirectoryCredentialStore<Connection: DirectoryConnection>: Credent
     for round in 0..<DirectoryCredentialStore.maxRounds {
       let entry = try entry(fresh: round > 0)
       let old = entry.values(Attribute.failures).first
-      // A value we cannot read is damage from outside: refuse rather than reset the count.
-      guard var record = old.map({ FailureRecord(text: $0) }) ?? FailureRecord() else {
-        throw .malformed(FormatError(line: 0, "pamMfaFailures is not four numbers"))
+      var record = FailureRecord()
+      if let old {
+        // A value we cannot read is damage from outside: refuse rather than reset the count.
+        guard let stored = FailureRecord(text: old) else {
+          throw .malformed(FormatError(line: 0, "pamMfaFailures is not four numbers"))
+        }
+        record = stored
       }
       let result = record.count(options: options, now: now)
       if case .locked = result { return result }

@@ -104,35 +104,12 @@ public enum LoginFlow {
       host.log(.error, "configuration error: " + error.description + "; refusing every login")
       return .configurationError
     }
-    let local = FileStateStore(directory: options.stateDirectory)
-    guard options.store == .ldap else {
-      return authenticate(host: host, store: local, options: options, context: context)
-    }
-    host.requestFailureDelay()
-    let account: UserAccount
-    let mustUseCode: Bool
-    switch admit(host: host, options: options, context: context) {
-    case .decided(let outcome): return outcome
-    case .check(let user, let required):
-      account = user
-      mustUseCode = required
-    }
-    // Only now, for a user who needs a code, is the directory contacted.
-    let connection: PluginConnection
-    do throws(FileError) {
-      connection = try PluginConnection.open(options.directory)
-    } catch {
-      host.log(.error, context.audit + ": directory unavailable: " + error.description + "; denied")
-      return .denied
-    }
-    let store = DirectoryCredentialStore(
-      connection: connection, user: account.name, base: options.directory.base ?? [])
-    return check(
-      host: host, store: store, local: local, options: options, context: context, account: account,
-      mustUseCode: mustUseCode)
+    return authenticate(
+      host: host, store: FileStateStore(directory: options.stateDirectory), options: options, context: context)
   }
 
-  /// The check with the files of this host: the secret file and `store` for the state.
+  /// The check against the configured store; `store` keeps this host's own state (all of it with
+  /// the files, remembered hosts and sent codes with the directory).
   public static func authenticate<Host: LoginHost, Local: StateStore>(
     host: Host, store: Local, options: ModuleOptions, context: LoginContext
   ) -> LoginOutcome {
@@ -144,6 +121,21 @@ public enum LoginFlow {
     case .check(let user, let required):
       account = user
       mustUseCode = required
+    }
+    if options.store == .ldap {
+      // Only now, for a user who needs a code, is the directory contacted.
+      let connection: PluginConnection
+      do throws(FileError) {
+        connection = try PluginConnection.open(options.directory)
+      } catch {
+        host.log(.error, context.audit + ": directory unavailable: " + error.description + "; denied")
+        return .denied
+      }
+      let directory = DirectoryCredentialStore(
+        connection: connection, user: account.name, base: options.directory.base ?? [])
+      return check(
+        host: host, store: directory, local: store, options: options, context: context, account: account,
+        mustUseCode: mustUseCode)
     }
     let path: String
     do throws(FileError) {
@@ -216,11 +208,11 @@ public enum LoginFlow {
     do throws(FileError) {
       shared = try store.readState()
     } catch {
-      host.log(.error, who + ": state in " + store.location + " " + error.description + "; denied")
+      host.log(.error, who + ": " + store.location + " " + error.description + "; denied")
       return .denied
     }
     if shared.isLocked(at: host.now()) {
-      return refuseLocked(host: host, who: who, until: shared.lockedUntil)
+      return refuseLocked(host: host, who: who, until: shared.failure.lockedUntil)
     }
     // remember=: a host this user typed a code from recently needs none (never without a host).
     let remoteHost = rememberableHost(context, options: options)
@@ -443,8 +435,7 @@ public enum LoginFlow {
     case .notACode:
       return .notACode(attempt)
     case .backupCode(let code):
-      guard let remaining = try store.consumeBackupCode(code, now: now) else { return .wrongBackupCode(attempt) }
-      return .acceptedBackupCode(remaining: remaining)
+      return try useBackupCode(code, store: store, attempt: attempt, now: now)
     case .oneTimeCode(let code):
       let matches = TOTPVerifier.matches(code: code, enrollment: enrollment, time: now, window: options.window)
       for match in matches {
@@ -473,11 +464,18 @@ public enum LoginFlow {
       }
       // Scratch codes imported from google-authenticator are 8 digits.
       if matches.isEmpty && code.count == BackupCodes.importedLength && !enrollment.backupCodes.isEmpty {
-        guard let remaining = try store.consumeBackupCode(code, now: now) else { return .wrongBackupCode(attempt) }
-        return .acceptedBackupCode(remaining: remaining)
+        return try useBackupCode(code, store: store, attempt: attempt, now: now)
       }
       return matches.isEmpty ? .wrongCode(attempt) : .replayed(attempt)
     }
+  }
+
+  /// Used up (exactly once, wherever the store is) before anyone says yes.
+  static func useBackupCode<Store: CredentialStore>(_ code: [UInt8], store: Store, attempt: Attempt, now: Int64)
+    throws(FileError) -> Verdict
+  {
+    guard let remaining = try store.consumeBackupCode(code, now: now) else { return .wrongBackupCode(attempt) }
+    return .acceptedBackupCode(remaining: remaining)
   }
 
   static func report(

@@ -91,31 +91,28 @@ public final class PluginConnection: DirectoryConnection {
     -> DirectoryResult
   {
     guard let modify = plugin.pointee.modify else { throw .directory(server + ": plugin without modify") }
-    var encoded = PluginConnection.encode(changes)
-    defer { encoded.wipe() }
-    var message = [CChar](repeating: 0, count: PluginConnection.errorSize)
-    let status = PluginConnection.withCString(dn) { name in
-      PluginConnection.withOptionalCString(assertion) { filter in
-        encoded.withUnsafeBufferPointer { bytes in
-          message.withUnsafeMutableBufferPointer {
-            modify(handle, name, bytes.baseAddress, bytes.count, filter, $0.baseAddress, $0.count)
-          }
-        }
-      }
+    return try send(dn, changes) { name, bytes, count, message, size in
+      PluginConnection.withOptionalCString(assertion) { modify(handle, name, bytes, count, $0, message, size) }
     }
-    return try result(status, message)
   }
 
   public func add(_ dn: [UInt8], _ attributes: [DirectoryChange]) throws(FileError) -> DirectoryResult {
     guard let add = plugin.pointee.add else { throw .directory(server + ": plugin without add") }
-    var encoded = PluginConnection.encode(attributes)
+    return try send(dn, attributes) { add(handle, $0, $1, $2, $3, $4) }
+  }
+
+  /// Encodes `changes`, hands DN, changes and an error buffer to `call` (one plugin function),
+  /// and maps its status; the encoded values (which may hold secrets) are wiped afterwards.
+  func send(
+    _ dn: [UInt8], _ changes: [DirectoryChange],
+    _ call: (UnsafePointer<CChar>?, UnsafePointer<UInt8>?, Int, UnsafeMutablePointer<CChar>?, Int) -> Int32
+  ) throws(FileError) -> DirectoryResult {
+    var encoded = PluginConnection.encode(changes)
     defer { encoded.wipe() }
     var message = [CChar](repeating: 0, count: PluginConnection.errorSize)
     let status = PluginConnection.withCString(dn) { name in
       encoded.withUnsafeBufferPointer { bytes in
-        message.withUnsafeMutableBufferPointer {
-          add(handle, name, bytes.baseAddress, bytes.count, $0.baseAddress, $0.count)
-        }
+        message.withUnsafeMutableBufferPointer { call(name, bytes.baseAddress, bytes.count, $0.baseAddress, $0.count) }
       }
     }
     return try result(status, message)

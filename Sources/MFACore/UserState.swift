@@ -11,14 +11,8 @@ public struct UserState: Equatable {
   public var lastSteps: [StepMark] = []
   /// HOTP: the next counter each token is expected at (under the user's lock).
   public var hotpCounters: [StepMark] = []
-  /// Failures since the last success that fall in the current fail interval.
-  public var failures = 0
-  /// When the first of those failures happened (seconds since the epoch).
-  public var firstFailure: Int64 = 0
-  /// Lockouts in a row without a success in between (for the doubling back-off).
-  public var lockouts = 0
-  /// No attempt is checked before this time.
-  public var lockedUntil: Int64 = 0
+  /// Failures and lockouts (deny, fail_interval, unlock_time).
+  public var failure = FailureRecord()
   /// The last successful login (0: never).
   public var lastSuccess: Int64 = 0
   /// Remote hosts that need no code until `until` (`remember=`), newest last.
@@ -59,25 +53,7 @@ public struct UserState: Equatable {
     }
   }
 
-  public func isLocked(at now: Int64) -> Bool { lockedUntil > now }
-
-  /// The failure fields as the one value both stores count with.
-  public var failureRecord: FailureRecord {
-    get {
-      var record = FailureRecord()
-      record.failures = failures
-      record.firstFailure = firstFailure
-      record.lockouts = lockouts
-      record.lockedUntil = lockedUntil
-      return record
-    }
-    set {
-      failures = newValue.failures
-      firstFailure = newValue.firstFailure
-      lockouts = newValue.lockouts
-      lockedUntil = newValue.lockedUntil
-    }
-  }
+  public func isLocked(at now: Int64) -> Bool { failure.isLocked(at: now) }
 
   public func hotpCounter(of authenticator: [UInt8]) -> UInt64 {
     UInt64(hotpCounters.first { $0.authenticator == authenticator }?.step ?? 0)
@@ -109,12 +85,7 @@ public struct UserState: Equatable {
   }
 
   /// Clears failures and lockouts (a success, or root's `unlock`).
-  public mutating func clearFailures() {
-    failures = 0
-    firstFailure = 0
-    lockouts = 0
-    lockedUntil = 0
-  }
+  public mutating func clearFailures() { failure = FailureRecord() }
 }
 
 /// The state's text form, stored inside the checksummed slots of `StateFile`:
@@ -167,12 +138,12 @@ public enum UserStateFormat {
       if seen.contains(record) { throw FormatError(line: lineNumber, "duplicate record") }
       seen.append(record)
       if record == [UInt8]("failures"), words.count == 3, numbers.count == 2 {
-        state.failures = Int(numbers[0])
+        state.failure.failures = Int(numbers[0])
         // A zero count has no start time; normalising keeps parse and serialize inverse.
-        state.firstFailure = state.failures > 0 ? numbers[1] : 0
+        state.failure.firstFailure = state.failure.failures > 0 ? numbers[1] : 0
       } else if record == [UInt8]("lockouts"), words.count == 3, numbers.count == 2 {
-        state.lockouts = Int(numbers[0])
-        state.lockedUntil = numbers[1]
+        state.failure.lockouts = Int(numbers[0])
+        state.failure.lockedUntil = numbers[1]
       } else if record == [UInt8]("remember") {
         // Several remember lines are allowed; undo the duplicate check for them.
         seen.removeLast()
@@ -212,11 +183,12 @@ public enum UserStateFormat {
       out += mark.authenticator
       out += [UInt8](" " + String(mark.step) + "\n")
     }
-    if state.failures > 0 {
-      out += [UInt8]("failures " + String(state.failures) + " " + String(state.firstFailure) + "\n")
+    let failure = state.failure
+    if failure.failures > 0 {
+      out += [UInt8]("failures " + String(failure.failures) + " " + String(failure.firstFailure) + "\n")
     }
-    if state.lockouts > 0 || state.lockedUntil > 0 {
-      out += [UInt8]("lockouts " + String(state.lockouts) + " " + String(state.lockedUntil) + "\n")
+    if failure.lockouts > 0 || failure.lockedUntil > 0 {
+      out += [UInt8]("lockouts " + String(failure.lockouts) + " " + String(failure.lockedUntil) + "\n")
     }
     if state.lastSuccess > 0 { out += [UInt8]("last-success " + String(state.lastSuccess) + "\n") }
     for code in state.sentCodes {

@@ -76,9 +76,10 @@ struct Status: ParsableCommand {
         print("Last login:    \(state.lastSuccess > 0 ? formatTime(state.lastSuccess) : "none recorded")")
         let now = Int64(time(nil))
         if state.isLocked(at: now) {
-          print("Locked:        yes, for another \(state.lockedUntil - now) s (mfa-enroll --user NAME --unlock)")
-        } else if state.failures > 0 {
-          print("Locked:        no (\(state.failures) recent failed code(s))")
+          print(
+            "Locked:        yes, for another \(state.failure.lockedUntil - now) s (mfa-enroll --user NAME --unlock)")
+        } else if state.failure.failures > 0 {
+          print("Locked:        no (\(state.failure.failures) recent failed code(s))")
         } else {
           print("Locked:        no")
         }

@@ -35,11 +35,8 @@ enum StatusReport {
       do throws(FileError) {
         let enrollment = try store.read()
         rows.append(
-          Row(
-            user: account.name, path: path, store: kind,
-            algorithm: enrollment.authenticators.map { $0.algorithm.name }.joined(separator: ","),
-            backupCodes: enrollment.backupCodes.count, locked: state?.isLocked(at: now) ?? false,
-            lastSuccess: state?.lastSuccess ?? 0, problem: nil))
+          Row(user: account.name, path: path, store: kind, enrollment: enrollment, problem: nil, state: state, now: now)
+        )
       } catch .notFound {
         continue
       } catch .system(_) {
@@ -48,9 +45,8 @@ enum StatusReport {
       } catch {
         rows.append(
           Row(
-            user: account.name, path: path, store: kind, algorithm: "", backupCodes: 0,
-            locked: state?.isLocked(at: now) ?? false, lastSuccess: state?.lastSuccess ?? 0,
-            problem: error.description))
+            user: account.name, path: path, store: kind, enrollment: nil, problem: error.description, state: state,
+            now: now))
       }
     }
     if json {
@@ -81,10 +77,8 @@ enum StatusReport {
         let state = try? store.readState()
         rows.append(
           Row(
-            user: account.name, path: store.dn.text, store: "ldap",
-            algorithm: enrollment.authenticators.map { $0.algorithm.name }.joined(separator: ","),
-            backupCodes: enrollment.backupCodes.count, locked: state?.isLocked(at: now) ?? false,
-            lastSuccess: state?.lastSuccess ?? 0, problem: nil))
+            user: account.name, path: store.dn.text, store: "ldap", enrollment: enrollment, problem: nil, state: state,
+            now: now))
       } catch .notFound {
         continue
       } catch .directory(let reason) {
@@ -92,8 +86,8 @@ enum StatusReport {
       } catch {
         rows.append(
           Row(
-            user: account.name, path: store.dn.text, store: "ldap", algorithm: "", backupCodes: 0, locked: false,
-            lastSuccess: 0, problem: error.description))
+            user: account.name, path: store.dn.text, store: "ldap", enrollment: nil, problem: error.description,
+            state: nil, now: now))
       }
     }
     return rows
@@ -139,5 +133,19 @@ enum StatusReport {
       }
     }
     return out + "\""
+  }
+}
+
+extension StatusReport.Row {
+  /// A row from what could be read: the enrollment (nil when `problem` says why not) and the state.
+  init(
+    user: String, path: String, store: String, enrollment: Enrollment?, problem: String?, state: UserState?,
+    now: Int64
+  ) {
+    self.init(
+      user: user, path: path, store: store,
+      algorithm: enrollment?.authenticators.map { $0.algorithm.name }.joined(separator: ",") ?? "",
+      backupCodes: enrollment?.backupCodes.count ?? 0, locked: state?.isLocked(at: now) ?? false,
+      lastSuccess: state?.lastSuccess ?? 0, problem: problem)
   }
 }

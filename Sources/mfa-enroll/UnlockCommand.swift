@@ -38,11 +38,12 @@ struct Unlock: ParsableCommand {
         throw CLIError("cannot update the state in \(target.options.stateDirectory): \(error.description)")
       }
     }
-    AuditLog.record("unlock user=\(target.account.name) failures=\(before.failures) locked=\(before.isLocked(at: now))")
+    AuditLog.record(
+      "unlock user=\(target.account.name) failures=\(before.failure.failures) locked=\(before.isLocked(at: now))")
     if before.isLocked(at: now) {
-      print("Unlocked \(target.account.name) (was locked for another \(before.lockedUntil - now) s).")
-    } else if before.failures > 0 {
-      print("Cleared \(before.failures) recent failed code(s) of \(target.account.name); it was not locked.")
+      print("Unlocked \(target.account.name) (was locked for another \(before.failure.lockedUntil - now) s).")
+    } else if before.failure.failures > 0 {
+      print("Cleared \(before.failure.failures) recent failed code(s) of \(target.account.name); it was not locked.")
     } else {
       print("\(target.account.name) was not locked; nothing to clear.")
     }

@@ -214,8 +214,8 @@ final class MemoryStore: StateStore {
     let later = enrolledHost(answers: [code(at: 1_111_111_111 + 301)])
     later.time = 1_111_111_111 + 301
     #expect(run(later, store, options) == .accepted)
-    #expect(store.states["alice"]?.failures == 0)
-    #expect(store.states["alice"]?.lockouts == 0)
+    #expect(store.states["alice"]?.failure.failures == 0)
+    #expect(store.states["alice"]?.failure.lockouts == 0)
     let lastSuccess: Int64? = store.states["alice"]?.lastSuccess
     #expect(lastSuccess == Int64(1_111_111_412))
   }
@@ -230,7 +230,7 @@ final class MemoryStore: StateStore {
     let second = enrolledHost(answers: [[UInt8]("000000")])
     second.time += 61
     #expect(run(second, store, options) == .denied)
-    #expect(store.states["alice"]?.failures == 1)
+    #expect(store.states["alice"]?.failure.failures == 1)
   }
 
   @Test func lockoutsInARowDoubleUpToADay() {

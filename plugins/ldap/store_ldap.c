@@ -40,6 +40,13 @@ static const char *setting(const unsigned char *settings, size_t length, const c
   return NULL;
 }
 
+/* Milliseconds any one exchange may take (timeout_ms, default 5 s). */
+static long timeout_of(const unsigned char *settings, size_t length) {
+  const char *text = setting(settings, length, "timeout_ms");
+  long ms = text ? strtol(text, NULL, 10) : 5000;
+  return ms > 0 ? ms : 5000;
+}
+
 /* A stopped or slow server must not hold the login past the timeout, TLS handshake included.
    libldap does the handshake on a non-blocking socket when a network timeout is set, and then
    retries a read that would block without waiting (a busy loop on a silent server). So once
@@ -88,7 +95,6 @@ static void *open_now(const unsigned char *settings, size_t length, char *error,
   const char *key = setting(settings, length, "key");
   const char *bind_dn = setting(settings, length, "bind_dn");
   const char *password = setting(settings, length, "password");
-  const char *timeout_ms = setting(settings, length, "timeout_ms");
   if (!uri) uri = "(no uri)";
   int starttls = strncmp(uri, "ldap://", 7) == 0;
   /* TLS is not optional: secrets and the replay state cross this connection. */
@@ -103,8 +109,7 @@ static void *open_now(const unsigned char *settings, size_t length, char *error,
   struct connection *c = calloc(1, sizeof(*c));
   if (!c) return NULL;
   snprintf(c->uri, sizeof(c->uri), "%s", uri);
-  long ms = timeout_ms ? strtol(timeout_ms, NULL, 10) : 5000;
-  if (ms <= 0) ms = 5000;
+  long ms = timeout_of(settings, length);
   c->timeout.tv_sec = ms / 1000;
   c->timeout.tv_usec = (ms % 1000) * 1000;
 
@@ -400,9 +405,7 @@ static void *opening_run(void *argument) {
 static void *store_open(const unsigned char *settings, size_t length, char *error,
                         size_t error_length) {
   const char *uri = setting(settings, length, "uri");
-  const char *timeout_ms = setting(settings, length, "timeout_ms");
-  long ms = timeout_ms ? strtol(timeout_ms, NULL, 10) : 5000;
-  if (ms <= 0) ms = 5000;
+  long ms = timeout_of(settings, length);
   struct opening *o = calloc(1, sizeof(*o));
   if (!o || !(o->settings = malloc(length ? length : 1))) {
     free(o);
