@@ -1,7 +1,8 @@
 # pam_mfa — the front door. `make demo` shows the product, `make test` checks it.
 SHELL := /bin/bash
 SWIFT ?= swift
-PYTHON ?= python3
+# Debian's Python with Debian's python3-pytest/-pexpect, whatever else is first on PATH.
+PYTHON ?= /usr/bin/python3
 BUILD := build
 MODULE := $(BUILD)/pam_mfa.so
 CLI := $(BUILD)/mfa-enroll
@@ -21,36 +22,22 @@ BINDIR ?= $(PREFIX)/bin
 MANDIR ?= $(PREFIX)/share/man
 SYSCONFDIR ?= /etc
 PAMCONFIGDIR ?= /usr/share/pam-configs
-# Packaging and offline builds: do not call apt-get.
-DEPS := $(if $(SKIP_DEPS),,deps)
 
-# Debian packages the build and the tests need (a fresh machine has none of them).
-APT_PACKAGES := libpam0g-dev libssl-dev libqrencode-dev pkg-config \
-	oathtool zbar-tools pamtester libpam-wrapper libnss-wrapper util-linux \
-	debhelper dpkg-dev lintian mandoc openssh-server openssh-client sudo \
-	libldap-dev slapd ldap-utils
+# Debian packages, per target, in Tests/deps/apt-packages; SKIP_DEPS=1 (packaging, offline
+# builds) never calls apt-get.
+INSTALL_DEPS = $(if $(SKIP_DEPS),@:,Tests/deps/install)
 
-.PHONY: all build deps test unit-test e2e-test demo format lint clean test-tools fuzz asan bench install uninstall deb
+.PHONY: all build deps test-deps demo-deps bench-deps test unit-test e2e-test demo format lint clean test-tools fuzz asan bench install uninstall deb
 
 all: build
 
-# Installs what is missing; `apt-get update` first because a fresh machine has no lists.
+# Everything every target needs.
 deps:
-	@missing=$$(for p in $(APT_PACKAGES); do dpkg-query -W -f='$${Status}\n' $$p 2>/dev/null | grep -q '^install ok installed' || echo $$p; done); \
-	if [ -n "$$missing" ]; then \
-		echo "installing:" $$missing; \
-		if [ "$$(id -u)" = 0 ]; then SUDO=; else SUDO=sudo; fi; \
-		guard=; if [ ! -e /usr/sbin/policy-rc.d ]; then guard=1; \
-			printf '#!/bin/sh\n# make deps: install services without starting them\nexit 101\n' | $$SUDO tee /usr/sbin/policy-rc.d >/dev/null; \
-			$$SUDO chmod 755 /usr/sbin/policy-rc.d; fi; \
-		echo "slapd slapd/no_configuration boolean true" | $$SUDO debconf-set-selections; \
-		$$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq $$missing >/dev/null; \
-		status=$$?; [ -n "$$guard" ] && $$SUDO rm -f /usr/sbin/policy-rc.d; [ $$status = 0 ] || exit $$status; \
-	fi
-	@$(PYTHON) -c 'import pytest, pexpect' 2>/dev/null || $(PYTHON) -m pip install -q pytest pexpect
+	Tests/deps/install build demo deb test bench
 
 # SwiftPM rebuilds only what changed, so these always ask it.
-build: $(DEPS)
+build:
+	$(INSTALL_DEPS) build
 	@mkdir -p $(BUILD)
 	@# The module: Embedded Swift, so no Swift runtime enters sshd/sudo; only pam_sm_* exported.
 	MFA_EMBEDDED=1 $(SWIFT) build -c release --product pam_mfa --scratch-path .build-embedded --disable-local-rpath
@@ -81,23 +68,32 @@ $(TOOLS)/syslogcap.so: Tests/tools/syslogcap.c
 
 test-tools: $(TOOLS)/pamdrive $(TOOLS)/syslogcap.so
 
-test: build test-tools
+test: test-deps build test-tools
 	$(MAKE) --no-print-directory lint
 	$(MAKE) --no-print-directory deb SKIP_DEPS=1
 	$(MAKE) --no-print-directory unit-test
 	$(MAKE) --no-print-directory asan
 	$(MAKE) --no-print-directory e2e-test
+	@# The README's first command, so it can never break silently.
+	DEMO_AUTO=1 $(MAKE) --no-print-directory demo
+
+# The packages of every step of `make test` (it also builds the .debs and runs the demo).
+test-deps:
+	$(INSTALL_DEPS) build demo deb test
 
 unit-test:
 	$(SWIFT) test
 
-e2e-test:
-	$(PYTHON) -m pytest -q -p no:cacheprovider Tests/e2e
+# E2E="Tests/e2e/test_x.py ..." runs some of the suites.
+E2E ?= Tests/e2e
+e2e-test: test-tools
+	$(PYTHON) -m pytest -q -p no:cacheprovider $(E2E)
 
 # libFuzzer over every parser that reads untrusted bytes, bounded in time; new crashes land in
 # build/fuzz/. FUZZ_SECONDS per run; the corpus in Tests/Fuzz/corpus is the seed.
 FUZZ_SECONDS ?= 60
-fuzz: deps
+fuzz:
+	$(INSTALL_DEPS) build
 	MFA_FUZZ=1 $(SWIFT) build --product mfa-fuzz --sanitize=fuzzer --sanitize=address \
 		--scratch-path .build-fuzz -Xswiftc -sanitize-coverage=edge,inline-8bit-counters,pc-table,trace-cmp
 	@mkdir -p $(BUILD)/fuzz/corpus
@@ -107,9 +103,7 @@ fuzz: deps
 # pam_mfa beside pam_google_authenticator and pam_oath (whole pamtester logins, dlopen time and
 # memory, a long-lived host's memory) and pam_mfa's own costs (mfa-bench, 200 concurrent logins);
 # prints the table and writes BENCHMARKS.md. BENCH_ARGS=--quick (or MFA_BENCH_QUICK=1) for a trial.
-BENCH_PACKAGES := libpam-google-authenticator libpam-oath
-bench: APT_PACKAGES += $(BENCH_PACKAGES)
-bench: build test-tools
+bench: bench-deps build test-tools
 	$(SWIFT) build -c release --product mfa-bench
 	$(PYTHON) Tests/Bench/bench.py $(BENCH_ARGS)
 
@@ -145,14 +139,21 @@ uninstall:
 	-rmdir $(DESTDIR)$(PAMDIR)/pam_mfa $(DESTDIR)$(DATADIR)/pam_mfa 2>/dev/null
 
 # libpam-mfa and mfa-enroll .debs in build/deb (dpkg-buildpackage puts them in the parent dir).
-deb: $(DEPS)
+deb:
+	$(INSTALL_DEPS) build deb
 	dpkg-buildpackage -us -uc -b
 	@mkdir -p $(BUILD)/deb
 	mv ../libpam-mfa_*.deb ../libpam-mfa-ldap_*.deb ../mfa-enroll_*.deb ../pam-mfa_*.changes ../pam-mfa_*.buildinfo $(BUILD)/deb/
 	lintian --fail-on error,warning $(BUILD)/deb/*.deb
 
+demo-deps:
+	$(INSTALL_DEPS) build demo
+
+bench-deps:
+	$(INSTALL_DEPS) build test bench
+
 # Enroll into a scratch file and log in through libpam + the built module; touches nothing in /etc.
-demo: build
+demo: demo-deps build
 	@Tests/demo/demo.sh
 
 format:
@@ -163,4 +164,4 @@ lint:
 	@out=$$(mandoc -Tlint -W warning man/*); if [ -n "$$out" ]; then echo "$$out"; exit 1; fi
 
 clean:
-	rm -rf $(BUILD) .build .build-embedded
+	rm -rf $(BUILD) .build .build-embedded .build-asan .build-fuzz

@@ -11,9 +11,11 @@ user=$(id -un)
 secret="$scratch/secret"
 
 cat > "$scratch/other" <<<"auth required pam_deny.so"
+# A copy of the module: PAM splits its lines at blanks, and the checkout's path may hold some.
+cp build/pam_mfa.so "$scratch/pam_mfa.so"
 cat > "$scratch/mfa-demo" <<EOT
 # The stack a sysadmin would put in /etc/pam.d/sshd (after the password or key check).
-auth    required  $PWD/build/pam_mfa.so secret=$secret state_dir=$scratch/state
+auth    required  $scratch/pam_mfa.so secret=$secret state_dir=$scratch/state
 account required  pam_permit.so
 EOT
 
@@ -40,7 +42,23 @@ fi
 
 echo
 echo "== 2. Log in: pamtester runs the 'mfa-demo' PAM service through libpam and build/pam_mfa.so."
-echo "   Type the code your app shows now (a code already used is refused: wait for a new one)."
+# The code that confirmed the enrollment is spent (replay protection: the file records its time
+# step as confirmed=); any code of that step or older is refused, so wait for the next one.
+period=$(sed -n 's/.* period=\([0-9]*\).*/\1/p' "$secret" | head -n1)
+confirmed=$(sed -n 's/.* confirmed=\([0-9]*\).*/\1/p' "$secret" | head -n1)
+if [ -n "$confirmed" ]; then
+  echo "   The code you confirmed with is now used up: a code is accepted once, so a thief who saw"
+  echo "   it cannot log in with it. Waiting for your app's next code:"
+  while :; do
+    now=$(date +%s)
+    left=$(( (confirmed + 1) * period - now ))
+    [ "$left" -le 0 ] && break
+    printf '\r   next code in %2d s ' "$left"
+    sleep 1
+  done
+  printf '\r   next code is showing now.   \n'
+fi
+echo "   Type the code your app shows now."
 echo
 run_pamtester() {
   LD_PRELOAD=libpam_wrapper.so PAM_WRAPPER=1 PAM_WRAPPER_SERVICE_DIR="$scratch" \

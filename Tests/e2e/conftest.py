@@ -12,6 +12,7 @@ user's privileges) and is removed when the test ends.
 
 from __future__ import annotations
 
+import atexit
 import base64
 import os
 import re
@@ -26,13 +27,39 @@ import pytest
 
 REPO = Path(__file__).resolve().parents[2]
 BUILD = REPO / "build"
+
+
+def _stage() -> Path:
+    """A world-readable directory for copies of the built files: tests run them as other users
+    (and sshd's privilege-separated children open them), and the checkout may be where only
+    root can enter, as in root's 0700 home.  Removed when the test run ends."""
+    stage = Path(tempfile.mkdtemp(prefix="pam_mfa-e2e-bin."))
+    os.chmod(stage, 0o755)
+    atexit.register(shutil.rmtree, stage, True)
+    return stage
+
+
+STAGE = _stage()
+
+
+def staged(built: Path) -> Path:
+    """built's copy in STAGE (same name, same mode, owned by root), or STAGE's path for it."""
+    copy = STAGE / built.relative_to(BUILD)
+    if built.exists():
+        copy.parent.mkdir(mode=0o755, parents=True, exist_ok=True)
+        shutil.copy2(built, copy)
+    return copy
+
+
 # MFA_E2E_MODULE / MFA_E2E_ENROLL point the tests at other builds (e.g. installed ones).
-MODULE = Path(os.environ.get("MFA_E2E_MODULE", BUILD / "pam_mfa.so")).resolve()
-ENROLL = Path(os.environ.get("MFA_E2E_ENROLL", BUILD / "mfa-enroll")).resolve()
-TOOLS_SRC = REPO / "Tests" / "tools"
-TOOLS = BUILD / "test-tools"
-PAMDRIVE = TOOLS / "pamdrive"
-SYSLOGCAP = TOOLS / "syslogcap.so"
+MODULE = Path(os.environ["MFA_E2E_MODULE"]).resolve() if "MFA_E2E_MODULE" in os.environ \
+    else staged(BUILD / "pam_mfa.so")
+ENROLL = Path(os.environ["MFA_E2E_ENROLL"]).resolve() if "MFA_E2E_ENROLL" in os.environ \
+    else staged(BUILD / "mfa-enroll")
+PLUGIN = staged(BUILD / "pam_mfa" / "store_ldap.so")
+# Built by `make test-tools` (make e2e-test and make test build them first).
+PAMDRIVE = staged(BUILD / "test-tools" / "pamdrive")
+SYSLOGCAP = staged(BUILD / "test-tools" / "syslogcap.so")
 
 NSS_WRAPPER = "libnss_wrapper.so"
 PAM_WRAPPER = "libpam_wrapper.so"
@@ -48,33 +75,11 @@ BOB_UID = 4243
 # ---------------------------------------------------------------------------
 
 
-def _needs_build(target: Path, source: Path) -> bool:
-    return not target.exists() or target.stat().st_mtime < source.stat().st_mtime
-
-
-def _compile(cmd: list[str], target: Path) -> None:
-    TOOLS.mkdir(parents=True, exist_ok=True)
-    tmp = target.with_name(target.name + f".tmp{os.getpid()}")
-    cmd = [str(tmp) if c == "@OUT@" else c for c in cmd]
-    proc = subprocess.run(cmd, capture_output=True, text=True)
-    if proc.returncode != 0:
-        raise RuntimeError(f"compiling {target.name} failed:\n{proc.stderr}")
-    os.replace(tmp, target)
-
-
-def build_test_tools() -> None:
-    """Compile the C helpers into build/test-tools unless they are up to date."""
-    src = TOOLS_SRC / "pamdrive.c"
-    if _needs_build(PAMDRIVE, src):
-        _compile(["cc", "-O2", "-Wall", "-o", "@OUT@", str(src), "-lpam", "-ldl"], PAMDRIVE)
-    src = TOOLS_SRC / "syslogcap.c"
-    if _needs_build(SYSLOGCAP, src):
-        _compile(["cc", "-shared", "-fPIC", "-O2", "-Wall", "-o", "@OUT@", str(src)], SYSLOGCAP)
-
-
 @pytest.fixture(scope="session")
 def test_tools() -> None:
-    build_test_tools()
+    for tool in (PAMDRIVE, SYSLOGCAP):
+        if not tool.exists():
+            pytest.fail(f"{tool.name} was not built: run make test-tools (make e2e-test does)")
 
 
 @pytest.fixture(scope="session")
@@ -89,6 +94,29 @@ def enroll_bin() -> Path:
     if not ENROLL.exists():
         pytest.fail(f"{ENROLL} does not exist: build it first (make)")
     return ENROLL
+
+
+def _dpkg_owner(path: Path) -> str | None:
+    proc = subprocess.run(["dpkg-query", "-S", str(path)], capture_output=True, text=True)
+    for line in proc.stdout.splitlines():
+        if not line.startswith("diversion ") and line.endswith(f": {path}"):
+            return line.split(":")[0].split(",")[0].strip()
+    return None
+
+
+def owning_package(path: Path) -> str | None:
+    """dpkg's package for path, following alternatives and other links until one is owned."""
+    for _ in range(10):
+        # dpkg records a merged-/usr system's /bin and /lib files under either name.
+        twin = Path(str(path)[4:]) if str(path).startswith("/usr/") else Path("/usr" + str(path))
+        for candidate in (path, twin):
+            owner = _dpkg_owner(candidate)
+            if owner:
+                return owner
+        if not path.is_symlink():
+            return None
+        path = Path(os.path.normpath(path.parent / os.readlink(path)))
+    return None
 
 
 # ---------------------------------------------------------------------------

@@ -292,6 +292,28 @@ def test_readme_commands_exist():
     assert not mentioned - targets, f"README names missing make targets: {mentioned - targets}"
 
 
+def test_readme_states_the_two_commands_and_the_prerequisites():
+    """The clean-root runner (and so CI) runs exactly these; the prerequisites line is the
+    toolchain group the runner installs into a fresh root, and nothing else."""
+    readme = (REPO / "README.md").read_text()
+    try_it = readme.split("## Try it", 1)[1].split("\n## ", 1)[0]
+    block = try_it.split("```sh\n", 1)[1].split("```", 1)[0]
+    commands = [line.split("#")[0].strip() for line in block.splitlines() if line.split("#")[0].strip()]
+    assert commands == ["DEMO_AUTO=1 make demo", "make test"], commands
+    runner = (REPO / "Tests/clean-root/run").read_text()
+    assert 'set -- "DEMO_AUTO=1 make demo" "make test"' in runner
+    # make test runs the first command too, so the demo cannot break unnoticed
+    test_recipe = (REPO / "Makefile").read_text().split("\ntest:", 1)[1].split("\n\n", 1)[0]
+    assert "DEMO_AUTO=1 $(MAKE) --no-print-directory demo" in test_recipe, test_recipe
+    groups = (REPO / "Tests/deps/apt-packages").read_text()
+    toolchain = " ".join(line.split(":", 1)[1] for line in groups.splitlines() if line.startswith("toolchain:"))
+    named = re.search(r"`apt-get install ([^`]+)`", try_it).group(1).split()
+    bookworm = {p.split("@")[0] for p in toolchain.split() if "@" not in p or p.endswith("@bookworm")}
+    assert sorted(named) == sorted(bookworm), (named, bookworm)
+    for release_only in (p for p in toolchain.split() if "@" in p):
+        assert release_only.split("@")[0] in try_it, release_only
+
+
 def test_every_pam_file_is_used():
     pam = REPO / "pam"
     files = sorted(str(p.relative_to(REPO)) for p in pam.rglob("*") if p.is_file())

@@ -20,10 +20,9 @@ from pathlib import Path
 import pexpect
 import pytest
 
-from conftest import ALICE_UID, BUILD, ENROLL, code, fresh_step, new_secret, pam_result, wait_next_step, wrong_code
+from conftest import ALICE_UID, ENROLL, PLUGIN, code, fresh_step, new_secret, pam_result, wait_next_step, wrong_code
 from ldapdir import Directory, LDAPError
 
-PLUGIN = BUILD / "pam_mfa" / "store_ldap.so"
 
 
 @pytest.fixture(scope="module")

@@ -35,7 +35,7 @@ from pathlib import Path
 import pexpect
 import pytest
 
-from conftest import BUILD, REPO, code, wrong_code
+from conftest import BUILD, REPO, code, owning_package, wrong_code
 from test_hardening import read_until_uri, uri_secret
 
 DEB_DIR = BUILD / "deb"
@@ -514,6 +514,27 @@ def test_installed_files(installed):
     assert ldap_files <= set(installed.owned["libpam-mfa-ldap"]), installed.owned["libpam-mfa-ldap"]
     assert plugin.stat().st_uid == 0 and stat.S_IMODE(plugin.stat().st_mode) == 0o644
     assert "libldap" not in run(["readelf", "-d", str(INSTALLED_MODULE)]).stdout
+
+
+def test_depends_name_this_releases_libraries(installed):
+    """Depends come from shlibs, not from a hard-coded list: every library an installed binary
+    needs is named by the package that holds it on this release (libssl3 on Debian 12,
+    libssl3t64 on Debian 13)."""
+    binaries = {"libpam-mfa": INSTALLED_MODULE, "mfa-enroll": INSTALLED_CLI,
+                "libpam-mfa-ldap": PAMDIR / "pam_mfa" / "store_ldap.so"}
+    for pkg, binary in binaries.items():
+        depends = {d.strip().split(" ")[0].split(":")[0]
+                   for d in run(["dpkg-query", "-W", "-f=${Depends}", pkg]).stdout.replace("|", ",").split(",")}
+        needed = re.findall(r"\(NEEDED\)\s+Shared library: \[(.+?)\]", run(["readelf", "-d", str(binary)]).stdout)
+        ldd = run(["ldd", str(binary)]).stdout
+        resolved = dict(re.findall(r"^\s*(\S+) => (/\S+)", ldd, re.M))
+        # the dynamic loader is listed by its path alone
+        resolved.update((Path(p).name, p) for p in re.findall(r"^\s*(/\S+) \(0x", ldd, re.M))
+        assert needed, binary
+        for lib in needed:
+            assert lib in resolved, (binary, lib, resolved)
+            owner = owning_package(Path(os.path.realpath(resolved[lib])))
+            assert owner in depends, f"{pkg} needs {lib} from {owner}, but Depends is {sorted(depends)}"
 
 
 def test_profile_is_registered_but_not_enabled(installed):

@@ -619,7 +619,7 @@ def policy_sshd(module_so, enroll_bin):
         server = PolicySshd(base, password, free_port())
         server.state_dir.mkdir(mode=0o700)
         config = base / "sshd_config"
-        text = sshd_config_text(False, server.port, host_key, base, keys_dir)
+        text = sshd_config_text(False, server.port, host_key, base, keys_dir, SSH_SERVICE)
         text, n = re.subn(r"(?m)^AllowUsers .*$", f"AllowUsers {SSH_USER}", text)
         assert n == 1, text
         config.write_text(text)

@@ -1,8 +1,8 @@
 """pam_mfa behind a real OpenSSH server, end to end.
 
 A private sshd (the system's /usr/sbin/sshd, reached through a symlink named
-sshd-mfa-test so that it takes /etc/pam.d/sshd-mfa-test as its PAM service)
-listens on 127.0.0.1 and a free high port with its own host key and a
+sshd-mfa-test so that OpenSSH 9 takes /etc/pam.d/sshd-mfa-test as its PAM
+service; OpenSSH 10 is told so with PAMServiceName) listens on 127.0.0.1 and a free high port with its own host key and a
 configuration built from pam/sshd_config.  The PAM service is made from
 pam/sshd with the built module and a private state_dir.  Real users are
 created with useradd and enrolled as root with the built mfa-enroll; the ssh
@@ -249,10 +249,16 @@ def pam_stack_text(state_dir: Path, extra=(), key_first: bool = False,
     return "\n".join(out)
 
 
+def names_pam_service_in_config() -> bool:
+    """OpenSSH 10 runs PAM in sshd-session, whose service is "sshd" unless sshd_config says
+    otherwise (PAMServiceName); older sshd takes its own program name, hence the symlink."""
+    return b"pamservicename" in SSHD_BIN.read_bytes().lower()
+
+
 def sshd_config_text(key_first: bool, port: int, host_key: Path, work: Path,
-                     keys_dir: Path) -> str:
+                     keys_dir: Path, service: str = SERVICE) -> str:
     """pam/sshd_config's settings (its key-first alternative when key_first) plus what a
-    private test server needs."""
+    private test server needs, with PAM service `service`."""
     src = SSHD_CONFIG.read_text().split("\n")
     settings = [ln.strip() for ln in src if ln.strip() and not ln.strip().startswith("#")]
     if key_first:
@@ -277,6 +283,8 @@ def sshd_config_text(key_first: bool, port: int, host_key: Path, work: Path,
         "UseDNS no",
         "LogLevel VERBOSE",
     ]
+    if names_pam_service_in_config():
+        settings.append(f"PAMServiceName {service}")
     return "\n".join(settings) + "\n"
 
 
