@@ -13,11 +13,13 @@ DATADIR ?= $(PREFIX)/share
 TOOLS := $(BUILD)/test-tools
 
 # Install locations. libpam finds modules by bare name only in its own directory, so PAMDIR does
-# not follow PREFIX.
+# not follow PREFIX: it is where libpam-modules keeps pam_unix.so (/lib/... on Debian 12,
+# /usr/lib/... on 13; the other spelling makes dpkg try to remove libpam's directory on purge).
 PREFIX ?= /usr/local
 DESTDIR ?=
 MULTIARCH ?= $(shell dpkg-architecture -qDEB_HOST_MULTIARCH 2>/dev/null || gcc -print-multiarch)
-PAMDIR ?= /usr/lib/$(MULTIARCH)/security
+LIBPAM_DIR := $(patsubst %/pam_unix.so,%,$(shell dpkg -L libpam-modules 2>/dev/null | grep '/pam_unix\.so$$' | head -n1))
+PAMDIR ?= $(or $(LIBPAM_DIR),/usr/lib/$(MULTIARCH)/security)
 BINDIR ?= $(PREFIX)/bin
 MANDIR ?= $(PREFIX)/share/man
 SYSCONFDIR ?= /etc
@@ -27,7 +29,7 @@ PAMCONFIGDIR ?= /usr/share/pam-configs
 # builds) never calls apt-get.
 INSTALL_DEPS = $(if $(SKIP_DEPS),@:,Tests/deps/install)
 
-.PHONY: all build deps test-deps demo-deps bench-deps test unit-test e2e-test demo format lint clean test-tools fuzz asan bench install uninstall deb
+.PHONY: all build deps test-deps demo-deps bench-deps pamdir test unit-test e2e-test demo format lint clean test-tools fuzz asan bench install uninstall deb
 
 all: build
 
@@ -128,6 +130,10 @@ install: build
 	else \
 		install -D -m 0644 pam/pam_mfa.conf $(DESTDIR)$(SYSCONFDIR)/security/pam_mfa.conf; \
 	fi
+
+# For debian/rules: the module directory of this release, in one place.
+pamdir:
+	@echo $(PAMDIR)
 
 # Removes what install put there, except the configuration file and any state or secrets.
 uninstall:

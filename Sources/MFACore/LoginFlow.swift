@@ -482,6 +482,9 @@ public enum LoginFlow {
     _ verdict: Verdict, host: some LoginHost, who: String, enrollment: Enrollment, options: ModuleOptions
   ) -> LoginOutcome {
     let limit = " (failure "
+    // Reaching the code prompt told the user the first factor was right, so saying why the code
+    // failed reveals nothing; with one prompt for both the password is not checked yet.
+    let explain = !(options.forwardPass || options.firstPass != .none)
     switch verdict {
     case .accepted(let index):
       let authenticator = enrollment.authenticators[index]
@@ -499,25 +502,25 @@ public enum LoginFlow {
       host.log(
         .notice,
         who + ": wrong backup code" + limit + String(attempt.failures) + " of " + String(options.deny) + "); denied")
-      return failed(host: host, who: who, lockedFor: attempt.lockedFor)
+      return failed(host: host, who: who, lockedFor: attempt.lockedFor, why: explain ? wrongCodeMessage : nil)
     case .locked(let until):
       return refuseLocked(host: host, who: who, until: until)
     case .wrongCode(let attempt):
       host.log(
         .notice, who + ": wrong code" + limit + String(attempt.failures) + " of " + String(options.deny) + "); denied")
-      return failed(host: host, who: who, lockedFor: attempt.lockedFor)
+      return failed(host: host, who: who, lockedFor: attempt.lockedFor, why: explain ? wrongCodeMessage : nil)
     case .notACode(let attempt):
       host.log(
         .notice,
         who + ": the answer is not a code" + limit + String(attempt.failures) + " of " + String(options.deny)
           + "); denied")
-      return failed(host: host, who: who, lockedFor: attempt.lockedFor)
+      return failed(host: host, who: who, lockedFor: attempt.lockedFor, why: explain ? notACodeMessage : nil)
     case .replayed(let attempt):
       host.log(
         .warning,
         who + ": replay: an already used code was refused" + limit + String(attempt.failures) + " of "
           + String(options.deny) + "); denied")
-      return failed(host: host, who: who, lockedFor: attempt.lockedFor)
+      return failed(host: host, who: who, lockedFor: attempt.lockedFor, why: explain ? replayMessage : nil)
     }
   }
 
@@ -533,8 +536,17 @@ public enum LoginFlow {
     }
   }
 
-  static func failed(host: some LoginHost, who: String, lockedFor: Int64) -> LoginOutcome {
-    guard lockedFor > 0 else { return .denied }
+  public static let wrongCodeMessage = "Wrong code."
+  public static let notACodeMessage = "That is not a code: type the digits your app shows, or a backup code."
+  public static let replayMessage = "That code was already used. Wait for the next one from your app."
+
+  /// A failure the user is told about (why, unless one prompt held the password too), or the
+  /// lockout it caused.
+  static func failed(host: some LoginHost, who: String, lockedFor: Int64, why: String?) -> LoginOutcome {
+    guard lockedFor > 0 else {
+      if let why { host.tell(why, isError: true) }
+      return .denied
+    }
     host.log(.warning, who + ": lockout: too many failures; locked for " + String(lockedFor) + " s")
     host.tell("Too many wrong codes. Try again in " + describe(seconds: lockedFor) + ".", isError: true)
     return .lockedOut

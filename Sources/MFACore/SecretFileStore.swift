@@ -82,14 +82,21 @@ public struct SecretFileStore<Privileges: PrivilegeSwitch> {
   /// Removes the secret file (the enrollment), under its lock.
   public func remove() throws(FileError) {
     try withAccess { () throws(FileError) in
-      try withExclusiveLock(path + ".lock") { () throws(FileError) in
-        // Only a file we would have read: never follow or remove something else.
-        let fd = try SafeFile.openChecked(
-          path, flags: O_RDONLY, owners: isRootStore ? [0, account.uid] : [account.uid], forbiddenMode: 0)
-        close(fd)
-        if path.withCString({ unlink($0) }) != 0 { throw FileError.system(.last("unlink")) }
+      // No directory, no file: nothing to remove, and no lock file to make there.
+      do throws(FileError) {
+        try withExclusiveLock(path + ".lock") { () throws(FileError) in try removeLocked() }
+      } catch .system(let error) where error.operation == "open lock file" && error.code == ENOENT {
+        throw .notFound
       }
     }
+  }
+
+  private func removeLocked() throws(FileError) {
+    // Only a file we would have read: never follow or remove something else.
+    let fd = try SafeFile.openChecked(
+      path, flags: O_RDONLY, owners: isRootStore ? [0, account.uid] : [account.uid], forbiddenMode: 0)
+    close(fd)
+    if path.withCString({ unlink($0) }) != 0 { throw FileError.system(.last("unlink")) }
   }
 
   func withAccess<Result>(_ body: () throws(FileError) -> Result) throws(FileError) -> Result {

@@ -34,8 +34,19 @@ enum DoctorChecks {
         ] : []
     }
     var findings: [Finding] = []
+    if rules.count > 1 {
+      let places = rules.map { "\($0.file) line \($0.line)" }.joined(separator: " and ")
+      findings.append(
+        Finding(
+          level: .failure,
+          message: "\(stack.service): pam_mfa is in the auth stack \(rules.count) times (\(places)): the code is asked "
+            + "twice, the second answer is refused as a replay and counts toward the lockout",
+          fix: "keep one: either the pam-auth-update profile (pam-auth-update --disable mfa) "
+            + "or the pam_mfa line in \(stack.directory)/\(stack.service)"))
+    }
     for rule in rules {
-      let place = "\(rule.file) line \(rule.line)"
+      // The service first: an included file (common-auth) belongs to every stack that uses it.
+      let place = "\(stack.service): \(rule.file) line \(rule.line)"
       let path = modulePath(rule, moduleDirectory: moduleDirectory)
       if access(path, R_OK) == 0 {
         findings.append(Finding(level: .ok, message: "\(place): module file \(path) exists"))
@@ -76,6 +87,15 @@ enum DoctorChecks {
     return findings
   }
 
+  /// "/etc/ssh/sshd_config: line 12: Bad configuration option: Foo" → the file and line sshd names.
+  static func sshdConfigPlace(_ line: String) -> (file: String, line: Int)? {
+    let words = line.split(separator: " ", omittingEmptySubsequences: false)
+    guard words.count >= 3, words[0].hasPrefix("/"), words[1] == "line",
+      let value = Int(words[2].prefix(while: \.isNumber))
+    else { return nil }
+    return (String(words[0].hasSuffix(":") ? words[0].dropLast() : words[0]), value)
+  }
+
   /// The keys of `sshd -T` output that matter here, lower-cased as sshd prints them.
   static func sshdSettings(_ output: String) -> [String: String] {
     var settings: [String: String] = [:]
@@ -96,7 +116,7 @@ enum DoctorChecks {
       findings.append(
         Finding(
           level: .failure, message: "sshd: UsePAM is \(settings["usepam"] ?? "unset"); sshd never asks PAM for a code",
-          fix: "in /etc/ssh/sshd_config:  UsePAM yes"))
+          fix: "in /etc/ssh/sshd_config.d/pam_mfa.conf:  UsePAM yes"))
     }
     let interactive = settings["kbdinteractiveauthentication"] ?? settings["challengeresponseauthentication"]
     if interactive == "yes" {
@@ -106,7 +126,7 @@ enum DoctorChecks {
         Finding(
           level: .failure,
           message: "sshd: KbdInteractiveAuthentication is \(interactive ?? "unset"); the code prompt cannot be shown",
-          fix: "in /etc/ssh/sshd_config:  KbdInteractiveAuthentication yes"))
+          fix: "in /etc/ssh/sshd_config.d/pam_mfa.conf:  KbdInteractiveAuthentication yes"))
     }
     let methods = settings["authenticationmethods"] ?? "any"
     let lists = methods == "any" ? [] : methods.split(separator: " ").map { $0.split(separator: ",").map(String.init) }
@@ -124,8 +144,8 @@ enum DoctorChecks {
           message: "sshd: AuthenticationMethods is 'any'"
             + (keys ? ": a user with an SSH key logs in without a code" : "; name the methods explicitly"),
           fix: withPassword
-            ? "in /etc/ssh/sshd_config:  AuthenticationMethods keyboard-interactive"
-            : "in /etc/ssh/sshd_config:  AuthenticationMethods publickey,keyboard-interactive"))
+            ? "in /etc/ssh/sshd_config.d/pam_mfa.conf:  AuthenticationMethods keyboard-interactive"
+            : "in /etc/ssh/sshd_config.d/pam_mfa.conf:  AuthenticationMethods publickey,keyboard-interactive"))
     } else if lists.contains(where: { !$0.contains(where: { $0.hasPrefix("keyboard-interactive") }) }) {
       findings.append(
         Finding(

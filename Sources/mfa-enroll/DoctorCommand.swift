@@ -76,19 +76,34 @@ struct Doctor: ParsableCommand {
           fix: "install openssh-server, or name the binary with --sshd PATH")
       ]
     }
+    // sshd -T reads the host keys, which only root may: say so instead of blaming sshd_config.
+    guard geteuid() == 0 else {
+      return [
+        Finding(
+          level: .warning, message: "sshd: its settings can only be checked by root (sshd -T reads the host keys)",
+          fix: "run  sudo mfa-enroll doctor  (or ask your administrator)")
+      ]
+    }
     var arguments = [binary, "-T"]
     if let sshdConfig { arguments += ["-f", sshdConfig] }
     guard let result = runProgram(arguments), result.status == 0 else {
-      // sshd ends lines with \r\n, which Swift counts as one Character: split on any newline.
-      let output =
-        runProgram(arguments)?.output.split(whereSeparator: \.isNewline).first.map(String.init) ?? "could not run"
-      return [
-        Finding(
-          level: .failure, message: "sshd: `\(arguments.joined(separator: " "))` failed: \(output)",
-          fix: "fix sshd_config until  sshd -t  is silent")
-      ]
+      return [sshdRejects(binary: binary)]
     }
     return DoctorChecks.sshd(DoctorChecks.sshdSettings(result.output), stack: stack)
+  }
+
+  /// What `sshd -t` says about the configuration, with the file and line it names.
+  func sshdRejects(binary: String) -> Finding {
+    var arguments = [binary, "-t"]
+    if let sshdConfig { arguments += ["-f", sshdConfig] }
+    // sshd ends lines with \r\n, which Swift counts as one Character: split on any newline.
+    let lines = (runProgram(arguments)?.output ?? "").split(whereSeparator: \.isNewline).map(String.init)
+    let said = lines.isEmpty ? "it gave no reason" : lines.joined(separator: "; ")
+    let place = lines.lazy.compactMap(DoctorChecks.sshdConfigPlace).first
+    return Finding(
+      level: .failure, message: "sshd: `\(arguments.joined(separator: " "))` refuses the configuration: \(said)",
+      fix: place.map { "fix line \($0.line) of \($0.file); then  sshd -t  must be silent before  systemctl reload ssh" }
+        ?? "change the setting sshd names above; then  sshd -t  must be silent before  systemctl reload ssh")
   }
 
   func checkSecretFile() throws(CLIError) -> Finding {
@@ -101,6 +116,10 @@ struct Doctor: ParsableCommand {
         message: "secret file \(store.path): private, \(enrollment.authenticators.count) authenticator(s), "
           + "\(enrollment.backupCodes.count) backup code(s)")
     } catch .notFound {
+      // Root often logs in without a code on purpose (console, exempt_group): not a warning.
+      guard target.account.uid != 0 else {
+        return Finding(level: .ok, message: "secret file \(store.path) does not exist: root is not enrolled")
+      }
       return Finding(
         level: .warning, message: "secret file \(store.path) does not exist: \(target.account.name) is not enrolled",
         fix: "run  mfa-enroll")

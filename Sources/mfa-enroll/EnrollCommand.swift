@@ -65,14 +65,32 @@ struct Enroll: ParsableCommand {
       }
       throw CLIError("cannot save \(path): \(error.description); nothing was changed")
     }
-    if target.actingForOther {
-      AuditLog.record("enrolled user=\(account.name) secret=\(path)")
-      print("Saved to \(path). Logins of \(account.name) through pam_mfa now ask for a code.")
-    } else {
-      print("Saved to \(path). From now on, logins through pam_mfa ask for a code from your app.")
-    }
+    if target.actingForOther { AuditLog.record("enrolled user=\(account.name) secret=\(path)") }
+    print("Saved to \(path).")
+    printWhereCodesAreAsked(for: account.name, actingForOther: target.actingForOther)
     try backup.present(codes, for: account)
   }
+}
+
+/// Which logins will now ask for a code: the truth from /etc/pam.d, not a promise.
+func printWhereCodesAreAsked(for user: String, actingForOther: Bool) {
+  let services = PAMStack.servicesUsingPAMMFA()
+  guard !services.isEmpty else {
+    print("No PAM service on this host uses pam_mfa yet, so no login asks for the code.")
+    if geteuid() == 0 {
+      print(
+        "To require it: add  auth required pam_mfa.so  to /etc/pam.d/sshd (see pam_mfa(8)), "
+          + "or run  pam-auth-update --enable mfa  for every service; then run  mfa-enroll doctor.")
+    } else {
+      print("Your administrator enables it (pam_mfa(8)).")
+    }
+    return
+  }
+  let shown =
+    services.count > 6 ? services.prefix(6).joined(separator: ", ") + ", ..." : services.joined(separator: ", ")
+  print(
+    (actingForOther ? "Logins of \(user)" : "From now on, your logins") + " through \(shown) ask for a code"
+      + (actingForOther ? "." : " from your app."))
 }
 
 /// --algorithm values, spelled as in otpauth URIs.

@@ -86,6 +86,24 @@ struct PAMStack {
   }
 }
 
+extension PAMStack {
+  /// The services in `directory` whose auth stack runs pam_mfa (included files such as
+  /// common-auth count through the services that include them), sorted.
+  static func servicesUsingPAMMFA(directory: String = "/etc/pam.d") -> [String] {
+    guard let dir = opendir(directory) else { return [] }
+    defer { closedir(dir) }
+    var services: [String] = []
+    while let entry = readdir(dir) {
+      let name = withUnsafeBytes(of: entry.pointee.d_name) { raw in
+        String(decoding: raw.prefix(while: { $0 != 0 }), as: UTF8.self)
+      }
+      guard !name.hasPrefix("."), !name.hasPrefix("common-"), entry.pointee.d_type != UInt8(DT_DIR) else { continue }
+      if let stack = load(service: name, directory: directory), !stack.mfaRules.isEmpty { services.append(name) }
+    }
+    return services.sorted()
+  }
+}
+
 func readTextFile(_ path: String) -> String? {
   guard let file = fopen(path, "r") else { return nil }
   defer { fclose(file) }

@@ -47,6 +47,8 @@ struct Status: ParsableCommand {
       enrollment = try store.read()
     } catch .notFound {
       print("Enrolled:      no (run mfa-enroll to set up)")
+      // A lockout outlives the enrollment (failures are kept apart from the secret file).
+      showState(target: target, store: store)
       return
     } catch {
       throw CLIError("cannot read \(store.path): \(error.description)")
@@ -65,6 +67,11 @@ struct Status: ParsableCommand {
     }
     let left = enrollment.backupCodes.count
     print("Backup codes:  \(left) left\(left <= 2 ? " (make new ones: mfa-enroll backup-codes)" : "")")
+    showState(target: target, store: store)
+  }
+
+  /// Last login and lockout, from the root-only state.
+  func showState(target: Target, store: CLIStore) {
     if geteuid() == 0 {
       do throws(FileError) {
         let state: UserState

@@ -200,8 +200,12 @@ final class MemoryStore: StateStore {
     var options = ModuleOptions()
     options.deny = 3
     options.unlockTime = 300
-    #expect(run(enrolledHost(answers: [[UInt8]("000000")]), store, options) == .denied)
-    #expect(run(enrolledHost(answers: [[UInt8]("abc")]), store, options) == .denied)
+    let first = enrolledHost(answers: [[UInt8]("000000")])
+    #expect(run(first, store, options) == .denied)
+    #expect(first.told == [LoginFlow.wrongCodeMessage])
+    let second = enrolledHost(answers: [[UInt8]("abc")])
+    #expect(run(second, store, options) == .denied)
+    #expect(second.told == [LoginFlow.notACodeMessage])
     let third = enrolledHost(answers: [[UInt8]("000001")])
     #expect(run(third, store, options) == .lockedOut)
     #expect(third.told == ["Too many wrong codes. Try again in 5 minutes."])

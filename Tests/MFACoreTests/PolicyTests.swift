@@ -248,6 +248,18 @@ import Testing
     #expect(host.token == [UInt8]("s3cret 42"))
   }
 
+  @Test func oneWrongCombinedAnswerSaysNothing() {
+    // With one prompt the password is not checked yet: a word about the code would tell a
+    // guesser without the password which half was right.
+    let host = FakeHost()
+    host.writeSecret("pam_mfa 1\ntotp secret=GEZDGNBVGY3TQOJQGEZDGNBVGY3TQOJQ\n")
+    var options = ModuleOptions()
+    options.forwardPass = true
+    host.answers = [[UInt8]("s3cret 000000")]
+    #expect(run(host, MemoryStore(), options) == .denied)
+    #expect(host.told.isEmpty)
+  }
+
   @Test func useFirstPassTakesTheTokenAndFailsWithoutOne() {
     let host = FakeHost()
     host.writeSecret("pam_mfa 1\ntotp secret=GEZDGNBVGY3TQOJQGEZDGNBVGY3TQOJQ\n")

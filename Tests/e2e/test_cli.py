@@ -402,10 +402,9 @@ def test_force_keeps_old_file_on_wrong_codes(work):
     assert secret_file.read_bytes() == before
 
 
-def test_stdin_not_a_tty(work):
-    secret_file = work / "s" / "secret"
-    proc = subprocess.Popen([str(ENROLL), "--secret-file", str(secret_file), "--qr", "none"],
-                            stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+def pipe_enroll(cmd: list) -> tuple:
+    """Runs an enrollment with answers on a pipe: (everything printed, stderr, exit status, uri)."""
+    proc = subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
                             stderr=subprocess.PIPE, env=cli_env())
     try:
         buf = b""
@@ -432,8 +431,37 @@ def test_stdin_not_a_tty(work):
         if proc.poll() is None:
             proc.kill()
             proc.wait()
-    full = buf + out
-    assert proc.returncode == 0, (full, err)
+    return buf + out, err, proc.returncode, uri
+
+
+@pytest.mark.parametrize("stack", [None, "auth required pam_mfa.so nullok\n"])
+def test_enrollment_says_which_logins_ask_for_the_code(work, stack):
+    """The last words of an enrollment are true for this host: which services run pam_mfa
+    (an /etc/pam.d of the test's own, bind-mounted in a private mount namespace)."""
+    pam_d = work / "pam.d"
+    pam_d.mkdir()
+    (pam_d / "other").write_text("auth required pam_deny.so\n")
+    (pam_d / "common-auth").write_text("auth required pam_unix.so\n")
+    if stack is not None:
+        (pam_d / "sshd").write_text("@include common-auth\n" + stack)
+        (pam_d / "sudo").write_text("@include common-auth\n")
+    secret_file = work / "s" / "secret"
+    wrapper = ["unshare", "-m", "sh", "-c", 'mount --bind "$0" /etc/pam.d && exec "$@"', str(pam_d)]
+    full, err, rc, _ = pipe_enroll(wrapper + [str(ENROLL), "--secret-file", str(secret_file), "--qr", "none"])
+    text = full.decode(errors="replace")
+    assert rc == 0, (text, err)
+    if stack is None:
+        assert "No PAM service on this host uses pam_mfa yet, so no login asks for the code." in text, text
+        assert "pam-auth-update --enable mfa" in text, text
+        assert "From now on" not in text, text
+    else:
+        assert "From now on, your logins through sshd ask for a code from your app." in text, text
+
+
+def test_stdin_not_a_tty(work):
+    secret_file = work / "s" / "secret"
+    full, err, rc, uri = pipe_enroll([str(ENROLL), "--secret-file", str(secret_file), "--qr", "none"])
+    assert rc == 0, (full, err)
     assert not has_any_qr(full.decode(errors="replace")), full
     assert secret_file.is_file() and mode_of(secret_file) == 0o600
     assert f"secret={uri_secret(uri)}" in secret_file.read_text()

@@ -46,6 +46,9 @@ SMS_PROMPT = "Verification code (press Enter to get one by text message): "
 SENT_EMAIL = f"A code was sent by e-mail to a***@example.com; it is valid for 5 minutes."
 SENT_SMS = "A code was sent by text message to +49********678; it is valid for 5 minutes."
 NOT_SENT = "The code could not be sent. Use your app or a backup code, or try again later."
+# then the empty second answer, and a wrong one, are named as such
+NOT_A_CODE = "That is not a code: type the digits your app shows, or a backup code."
+WRONG = "Wrong code."
 LIMIT_RE = re.compile(r"Too many codes sent\. The next can be sent in "
                       r"(?:(\d+) seconds?|(\d+) minutes?)\.")
 PATH_ONLY = ["PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"]
@@ -535,13 +538,13 @@ def test_failed_delivery_is_reported_and_never_a_success(env, delivery):
     run = converse(env, args, ["", ""])
     assert run.result == "PAM_AUTH_ERR", str(run)
     assert prompts(run) == [EMAIL_PROMPT, PROMPT], str(run)
-    assert errors(run) == [NOT_SENT] and infos(run) == [], str(run)
+    assert errors(run) == [NOT_SENT, NOT_A_CODE] and infos(run) == [], str(run)
     assert has_log(run, f"delivery program {delivery.program} failed (status 3)"), str(run)
     assert len(delivery.runs()) == 1
     env.remember(delivery.last_code())
     # a wrong code after a failed send is refused too
     run = converse(env, args, ["", lambda m: not_code(delivery.last_code())])
-    assert run.result == "PAM_AUTH_ERR" and errors(run) == [NOT_SENT], str(run)
+    assert run.result == "PAM_AUTH_ERR" and errors(run) == [NOT_SENT, WRONG], str(run)
     env.remember(delivery.last_code())
 
 
@@ -555,7 +558,7 @@ def test_unusable_delivery_program(env, delivery, what):
     args = [f"secret={path}", f"deliver={program}", "deny=100"]
     run = converse(env, args, ["", ""])
     assert run.result == "PAM_AUTH_ERR", str(run)
-    assert errors(run) == [NOT_SENT] and infos(run) == [], str(run)
+    assert errors(run) == [NOT_SENT, NOT_A_CODE] and infos(run) == [], str(run)
     assert any(re.search(rf"delivery program {re.escape(str(program))} failed "
                          r"\(status -?\d+\)", ln) for ln in mfa_lines(run)), str(run)
     assert delivery.runs() == []
@@ -577,7 +580,7 @@ def test_hanging_delivery_program_is_killed(env, delivery):
         env.remember(delivery.last_code())
         assert 14 <= took <= 20, took
         assert run.result == "PAM_AUTH_ERR", str(run)
-        assert errors(run) == [NOT_SENT], str(run)
+        assert errors(run) == [NOT_SENT, NOT_A_CODE], str(run)
         assert any(re.search(r"delivery program \S+ failed \(status -?\d+\)", ln)
                    for ln in mfa_lines(run)), str(run)
         # killed and reaped: no sleeping program left behind
@@ -662,7 +665,7 @@ def test_empty_answer_without_delivery_is_a_failure(env, delivery, case):
     run = converse(env, args, [""])
     assert run.result == "PAM_AUTH_ERR", str(run)
     assert prompts(run) == [PROMPT], str(run)
-    assert infos(run) == [] and errors(run) == [], str(run)
+    assert infos(run) == [] and errors(run) == [NOT_A_CODE], str(run)
     assert has_log(run, "the answer is not a code"), str(run)
     assert delivery.runs() == []
     assert read_state(env)["send-time"] == []

@@ -314,6 +314,17 @@ def test_readme_states_the_two_commands_and_the_prerequisites():
         assert release_only.split("@")[0] in try_it, release_only
 
 
+def test_readme_secret_file_format_names_every_authenticator_field():
+    """Every key the parser takes on a totp/hotp line appears in README's format example."""
+    parser = (REPO / "Sources/MFACore/SecretFileFormat.swift").read_text()
+    keys = set(re.findall(r'fieldKey == \[UInt8\]\("(\w+)"\)', parser))
+    assert {"secret", "confirmed"} <= keys, keys
+    readme = (REPO / "README.md").read_text()
+    block = readme.split("**Secret file format**", 1)[1].split("```", 2)[1]
+    missing = {k for k in keys if not re.search(rf"\b{k}=", block)}
+    assert not missing, f"README's secret file format omits {sorted(missing)}"
+
+
 def test_every_pam_file_is_used():
     pam = REPO / "pam"
     files = sorted(str(p.relative_to(REPO)) for p in pam.rglob("*") if p.is_file())
@@ -333,3 +344,57 @@ def test_every_pam_file_is_used():
     unused = [f for f in files
               if not re.search(re.escape(f) + r"(?![\w.-])", blob)]
     assert not unused, f"not referenced by Tests/, Package.swift, debian/ or Makefile: {unused}"
+
+
+def readme_sshd_drop_in() -> str:
+    """The sshd settings block of README's "Set it up for SSH", as an admin would copy it."""
+    readme = (REPO / "README.md").read_text()
+    step = readme.split("5. Put the sshd settings in a drop-in file", 1)[1].split("\n6. ", 1)[0]
+    block = step.split("```\n", 1)[1].split("```", 1)[0]
+    return "\n".join(line.strip() for line in block.splitlines()) + "\n"
+
+
+def sshd_check(tmp_path: Path, drop_in: str | None, appended: str | None) -> subprocess.CompletedProcess:
+    """`sshd -t` on Debian's stock sshd_config (openssh-server's own template), its Include
+    pointed at a private sshd_config.d holding drop_in, with appended added at its end."""
+    stock = Path("/usr/share/openssh/sshd_config").read_text()
+    assert "Include /etc/ssh/sshd_config.d/*.conf" in stock, "Debian's sshd_config changed"
+    conf_d = tmp_path / "sshd_config.d"
+    conf_d.mkdir(exist_ok=True)
+    for old in conf_d.iterdir():
+        old.unlink()
+    if drop_in is not None:
+        (conf_d / "pam_mfa.conf").write_text(drop_in)
+    text = stock.replace("Include /etc/ssh/sshd_config.d/*.conf", f"Include {conf_d}/*.conf")
+    config = tmp_path / "sshd_config"
+    config.write_text(text + (appended or ""))
+    key = tmp_path / "host_key"
+    if not key.exists():
+        subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(key)], check=True)
+    return subprocess.run(["/usr/sbin/sshd", "-t", "-f", str(config), "-h", str(key)],
+                          capture_output=True, text=True)
+
+
+@pytest.fixture
+def privsep_dir():
+    """sshd -t wants its privilege separation directory; made here only when missing."""
+    path = Path("/run/sshd")
+    made = not path.exists()
+    if made:
+        path.mkdir(mode=0o755)
+    yield
+    if made:
+        path.rmdir()
+
+
+def test_readme_sshd_settings_pass_sshd_t_on_debians_stock_file(tmp_path, privsep_dir):
+    drop_in = readme_sshd_drop_in()
+    # the README shows the shipped drop-in's settings, word for word
+    shipped = (REPO / "pam/sshd_config").read_text().splitlines()
+    assert drop_in.strip().splitlines() == shipped[shipped.index("UsePAM yes"):], (drop_in, shipped)
+    # As the README says: a drop-in, then sshd -t.
+    proc = sshd_check(tmp_path, drop_in, None)
+    assert proc.returncode == 0 and proc.stderr == "", proc.stderr
+    # What the README said before: appended to the end, Debian's own "no" wins.
+    proc = sshd_check(tmp_path, None, drop_in)
+    assert proc.returncode != 0 and "keyboard-interactive" in proc.stderr, (proc.returncode, proc.stderr)

@@ -281,7 +281,7 @@ class Case:
 
     def place(self, service: str = "sshd") -> str:
         path = self.pam_dir / service
-        return f"{path} line {mfa_line_number(path.read_text())}"
+        return f"{service}: {path} line {mfa_line_number(path.read_text())}"
 
 
 @pytest.fixture
@@ -415,7 +415,7 @@ def test_sudo_stack_with_optional_pam_mfa(case):
 def test_usepam_no(case):
     case.config(sshd_settings(UsePAM="no"))
     assert_only_fail(case.doctor(), "sshd: UsePAM is no; sshd never asks PAM for a code",
-                     "in /etc/ssh/sshd_config:  UsePAM yes")
+                     "in /etc/ssh/sshd_config.d/pam_mfa.conf:  UsePAM yes")
 
 
 def test_kbdinteractive_no(case):
@@ -427,7 +427,7 @@ def test_kbdinteractive_no(case):
     r = case.doctor()
     assert_only_fail(r, "sshd: KbdInteractiveAuthentication is no; the code prompt cannot be "
                         "shown",
-                     "in /etc/ssh/sshd_config:  KbdInteractiveAuthentication yes")
+                     "in /etc/ssh/sshd_config.d/pam_mfa.conf:  KbdInteractiveAuthentication yes")
     assert r.find("WARN", "sshd: AuthenticationMethods is 'any'; name the methods explicitly")
 
 
@@ -438,7 +438,7 @@ def test_authentication_methods_any(case, methods):
     assert_only_fail(case.doctor(),
                      "sshd: AuthenticationMethods is 'any': a user with an SSH key logs in "
                      "without a code",
-                     "in /etc/ssh/sshd_config:  AuthenticationMethods keyboard-interactive")
+                     "in /etc/ssh/sshd_config.d/pam_mfa.conf:  AuthenticationMethods keyboard-interactive")
 
 
 def test_authentication_methods_any_without_keys_warns(case):
@@ -482,14 +482,20 @@ def test_sshd_config_that_sshd_rejects(case):
     assert r.rc == 1, str(r)
     assert len(r.fails) == 1, str(r)
     f = r.fails[0]
-    assert f.message.startswith(f"sshd: `/usr/sbin/sshd -T -f {case.sshd_config}` failed: "), str(r)
-    assert f.fix == "fix sshd_config until  sshd -t  is silent", str(r)
+    line = next(i for i, text in enumerate(case.sshd_config.read_text().splitlines(), 1)
+                if text.startswith("NoSuchOption"))
+    assert f.message.startswith(f"sshd: `/usr/sbin/sshd -t -f {case.sshd_config}` refuses the "
+                                f"configuration: {case.sshd_config}: line {line}: "), str(r)
+    assert "NoSuchOption" in f.message, str(r)
+    assert f.fix == (f"fix line {line} of {case.sshd_config}; then  sshd -t  must be silent "
+                     "before  systemctl reload ssh"), str(r)
 
 
 def test_sshd_not_installed_warns(case):
     r = case.doctor("--sshd", f"{case.dir}/no/such/sshd")
     assert_warns_only(r, "sshd: not installed here; skipped its checks")
-    assert not any(f.message.startswith("sshd:") and f.level != "WARN"
+    # the sshd PAM stack is still checked (its lines name the file); sshd_config is not
+    assert not any(f.message.startswith("sshd:") and not f.message.startswith("sshd: /") and f.level != "WARN"
                    for f in r.findings), str(r)
 
 
@@ -518,8 +524,50 @@ def test_secret_file_readable_by_others(case):
                         "10 backup code(s)"), str(r)
 
 
-def test_secret_file_missing_warns(case):
+def test_root_not_enrolled_is_no_warning(case):
+    """Root often logs in without a code on purpose: said, but not a warning on every run."""
     case.secret = case.dir / "absent" / "secret"
-    assert_warns_only(case.doctor(),
-                      f"secret file {case.secret} does not exist: root is not enrolled",
-                      "run  mfa-enroll")
+    r = case.doctor()
+    assert r.find("ok", f"secret file {case.secret} does not exist: root is not enrolled"), str(r)
+    assert not any("not enrolled" in f.message for f in r.level("WARN")), str(r)
+
+
+def test_a_user_is_told_what_needs_root_and_about_their_own_file(case):
+    """As a normal user, doctor cannot run sshd -T (host keys are root's): it says so instead
+    of blaming sshd_config, and still checks the user's own secret file."""
+    for d in (case.world.base, case.dir, case.pam_dir):
+        os.chmod(d, 0o755)
+    for f in case.pam_dir.iterdir():
+        os.chmod(f, 0o644)
+    os.chmod(case.sshd_config, 0o644)
+    secret = case.dir / "absent" / "secret"
+    cmd = ["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", str(ENROLL), "doctor",
+           "--pam-dir", str(case.pam_dir), "--module-dir", str(case.module_dir),
+           "--sshd-config", str(case.sshd_config), "--secret-file", str(secret)]
+    proc = subprocess.run(cmd, capture_output=True, text=True, env=clean_env(),
+                          stdin=subprocess.DEVNULL, timeout=TIMEOUT)
+    r = parse(proc.returncode, proc.stdout, proc.stderr)
+    assert r.find("WARN", "sshd: its settings can only be checked by root (sshd -T reads the host keys)"), str(r)
+    assert not any("hostkeys" in f.message for f in r.findings), str(r)
+    assert r.find("WARN", f"secret file {secret} does not exist: nobody is not enrolled"), str(r)
+    assert not [f for f in r.fails if f.message.startswith("sshd")], str(r)
+
+
+def test_pam_mfa_twice_in_one_stack_is_a_failure_naming_both_places(case):
+    """The pam-auth-update profile (common-auth) and the README's sshd line together: the code
+    is asked twice and the second refused as a replay, so users lock themselves out."""
+    common = case.pam_dir / "common-auth"
+    text = common.read_text()
+    marker = "# and here are more per-package modules"
+    assert marker in text, text
+    common.write_text(text.replace(marker, "auth\trequired\t\t\tpam_mfa.so nullok\n" + marker))
+    r = case.doctor()
+    common_line = next(i for i, line in enumerate(common.read_text().splitlines(), 1)
+                       if "pam_mfa.so" in line)
+    sshd = case.pam_dir / "sshd"
+    message = (f"sshd: pam_mfa is in the auth stack 2 times ({common} line {common_line} and "
+               f"{case.place('sshd').split(': ', 1)[1]}): the code is asked twice, the second answer "
+               "is refused as a replay and counts toward the lockout")
+    fix = f"keep one: either the pam-auth-update profile (pam-auth-update --disable mfa) or the pam_mfa line in {sshd}"
+    assert (message, fix) in [(f.message, f.fix) for f in r.fails], str(r)
+    assert r.rc == 1, str(r)

@@ -33,6 +33,8 @@ from conftest import (ALICE_UID, BOB_UID, ENROLL, PROMPT, code, fresh_step, new_
                       pam_result, write_secret, wrong_code)
 
 LOCK_MSG_5MIN = ("ERROR_MSG", "Too many wrong codes. Try again in 5 minutes.")
+# a wrong code that does not lock the user out yet is named as such
+WRONG_MSG = ("ERROR_MSG", "Wrong code.")
 TIMEOUT = 20
 URI_RE = re.compile(rb"^(otpauth://totp/\S+)$", re.M)
 
@@ -661,7 +663,7 @@ def test_full_then_read_only_state_filesystem(env, small_tmpfs, enroll_bin):
     assert any("replay" in ln and "(failure 1 of 3)" in ln for ln in mfa_lines(run)), str(run)
     # wrong codes still count to a lockout
     run = env.run_pam(args, answers=[wrong_code(secret)])
-    assert run.result == "PAM_AUTH_ERR" and not error_msgs(run), str(run)
+    assert run.result == "PAM_AUTH_ERR" and error_msgs(run) == [WRONG_MSG], str(run)
     run = env.run_pam(args, answers=[wrong_code(secret)])
     assert run.result == "PAM_AUTH_ERR", str(run)
     assert error_msgs(run) == [LOCK_MSG_5MIN], str(run)
@@ -770,7 +772,7 @@ def test_three_wrong_codes_lock_out_until_root_unlocks(env, enroll_bin):
     for n in (1, 2):
         run = env.run_pam(args, answers=[wrong_code(secret)])
         assert run.result == "PAM_AUTH_ERR", str(run)
-        assert run.prompts == [("PROMPT_ECHO_OFF", PROMPT)] and not error_msgs(run), str(run)
+        assert run.prompts == [("PROMPT_ECHO_OFF", PROMPT)] and error_msgs(run) == [WRONG_MSG], str(run)
         assert any(f"wrong code (failure {n} of 3); denied" in ln for ln in mfa_lines(run)), str(run)
     run = env.run_pam(args, answers=[wrong_code(secret)])
     assert run.result == "PAM_AUTH_ERR", str(run)
@@ -805,7 +807,7 @@ def test_success_resets_the_failure_count(env):
     assert run.result == "PAM_SUCCESS", str(run)
     for n in (1, 2):
         run = env.run_pam(args, answers=[wrong_code(secret)])
-        assert run.result == "PAM_AUTH_ERR" and not error_msgs(run), str(run)
+        assert run.result == "PAM_AUTH_ERR" and error_msgs(run) == [WRONG_MSG], str(run)
         assert any(f"(failure {n} of 3)" in ln for ln in mfa_lines(run)), str(run)
     run = env.run_pam(args, answers=[code(secret, t + 30)])
     assert run.result == "PAM_SUCCESS", str(run)
@@ -866,7 +868,7 @@ def test_failures_older_than_fail_interval_do_not_count(env):
         assert env.run_pam(args, answers=[wrong_code(secret)]).result == "PAM_AUTH_ERR"
     time.sleep(2.5)
     run = env.run_pam(args, answers=[wrong_code(secret)])
-    assert run.result == "PAM_AUTH_ERR" and not error_msgs(run), str(run)
+    assert run.result == "PAM_AUTH_ERR" and error_msgs(run) == [WRONG_MSG], str(run)
     assert any("(failure 1 of 3)" in ln for ln in mfa_lines(run)), str(run)
     # control: three within the interval do lock
     for _ in range(2):
@@ -933,7 +935,7 @@ def test_config_file_settings_and_argument_precedence(env):
                            "debug\n")
     args = [f"conf={conf}"]
     run = env.run_pam(args, answers=[wrong_code(secret)], add_state_dir=False)
-    assert run.result == "PAM_AUTH_ERR" and not error_msgs(run), str(run)
+    assert run.result == "PAM_AUTH_ERR" and error_msgs(run) == [WRONG_MSG], str(run)
     assert any("(failure 1 of 2)" in ln for ln in mfa_lines(run)), str(run)
     assert any("settings:" in ln and "deny=2" in ln for ln in mfa_lines(run)), str(run)   # debug
     assert (other_state / "alice").exists()          # state_dir from the file
@@ -944,7 +946,7 @@ def test_config_file_settings_and_argument_precedence(env):
     args = [f"conf={conf}", "deny=4"]                 # state_dir: the test's own (argument)
     for n in (1, 2, 3):
         run = env.run_pam(args, answers=[wrong_code(secret)])
-        assert run.result == "PAM_AUTH_ERR" and not error_msgs(run), str(run)
+        assert run.result == "PAM_AUTH_ERR" and error_msgs(run) == [WRONG_MSG], str(run)
         assert any(f"(failure {n} of 4)" in ln for ln in mfa_lines(run)), str(run)
     run = env.run_pam(args, answers=[wrong_code(secret)])
     assert error_msgs(run) == [LOCK_MSG_5MIN], str(run)

@@ -30,14 +30,28 @@ def test_right_code_succeeds_with_exact_prompt(env):
     assert run.messages == [("PROMPT_ECHO_OFF", PROMPT)], str(run)
 
 
-def test_wrong_code_fails(env):
+WRONG_MSG = ("ERROR_MSG", "Wrong code.")
+REPLAY_MSG = ("ERROR_MSG", "That code was already used. Wait for the next one from your app.")
+NOT_A_CODE_MSG = ("ERROR_MSG", "That is not a code: type the digits your app shows, or a backup code.")
+
+
+def test_wrong_code_fails_and_the_user_is_told(env):
+    """Reaching the code prompt already told the user the first factor was right: saying that
+    the code was wrong (not the password) reveals nothing and spares a guess."""
     _, secret = env.write_secret()
     run = env.run_pam(secret_arg(env), answers=[wrong_code(secret)])
     assert run.result == "PAM_AUTH_ERR", str(run)
-    assert run.prompts == [("PROMPT_ECHO_OFF", PROMPT)], str(run)
+    assert run.messages == [("PROMPT_ECHO_OFF", PROMPT), WRONG_MSG], str(run)
 
 
-def test_replay_of_same_code_is_refused(env):
+def test_an_answer_that_is_no_code_is_named(env):
+    env.write_secret()
+    run = env.run_pam(secret_arg(env), answers=["hunter2"])
+    assert run.result == "PAM_AUTH_ERR", str(run)
+    assert run.messages == [("PROMPT_ECHO_OFF", PROMPT), NOT_A_CODE_MSG], str(run)
+
+
+def test_replay_of_same_code_is_refused_with_the_reason(env):
     _, secret = env.write_secret()
     t = fresh_step()
     c = code(secret, t)
@@ -46,6 +60,7 @@ def test_replay_of_same_code_is_refused(env):
     second = env.run_pam(secret_arg(env), answers=[c])
     assert second.result == "PAM_AUTH_ERR", str(second)
     assert any("replay" in line.lower() for line in second.syslog), str(second)
+    assert second.messages == [("PROMPT_ECHO_OFF", PROMPT), REPLAY_MSG], str(second)
 
 
 def test_replay_is_per_user_state_not_global(env):

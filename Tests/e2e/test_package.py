@@ -68,8 +68,16 @@ def multiarch() -> str:
                           text=True, check=True).stdout.strip()
 
 
+def libpam_directory() -> Path:
+    """Where libpam-modules keeps its modules on this release (the Makefile's PAMDIR)."""
+    listed = subprocess.run(["dpkg", "-L", "libpam-modules"], capture_output=True, text=True,
+                            check=True).stdout.splitlines()
+    return Path(next(p for p in listed if p.endswith("/pam_unix.so"))).parent
+
+
 MULTIARCH = multiarch()
-PAMDIR = Path(f"/usr/lib/{MULTIARCH}/security")
+PAMDIR = libpam_directory()
+PAMDIR_IN_TREE = str(PAMDIR).lstrip("/")
 INSTALLED_MODULE = PAMDIR / "pam_mfa.so"
 INSTALLED_CLI = Path("/usr/bin/mfa-enroll")
 CONFFILE = Path("/etc/security/pam_mfa.conf")
@@ -362,6 +370,9 @@ def installed(debs):
         proc = purge_packages()
         if proc is not None and proc.returncode != 0:
             errors.append(f"dpkg --purge failed: {proc.stdout}{proc.stderr}")
+        # e.g. a module installed under /usr/lib while libpam's own directory is /lib (Debian 12)
+        if proc is not None and "not empty so not removed" in proc.stdout + proc.stderr:
+            errors.append(f"dpkg --purge warns: {proc.stdout}{proc.stderr}")
         for name in (USER2, USER):
             try:
                 delete_user(name)
@@ -537,6 +548,12 @@ def test_depends_name_this_releases_libraries(installed):
             assert owner in depends, f"{pkg} needs {lib} from {owner}, but Depends is {sorted(depends)}"
 
 
+def test_example_stacks_and_sshd_drop_in_are_installed(installed):
+    examples = Path("/usr/share/doc/libpam-mfa/examples")
+    for name in ("sshd", "sshd_config", "sudo", "login"):
+        assert (examples / name).read_bytes() == (REPO / "pam" / name).read_bytes(), name
+
+
 def test_profile_is_registered_but_not_enabled(installed):
     for p in Path("/etc/pam.d").glob("common-*"):
         assert "pam_mfa" not in p.read_text(), p
@@ -665,14 +682,14 @@ def test_make_install_and_uninstall():
 
         make("install")
         expected = {
-            f"usr/lib/{MULTIARCH}/security/pam_mfa.so": (BUILT_MODULE, 0o644),
+            f"{PAMDIR_IN_TREE}/pam_mfa.so": (BUILT_MODULE, 0o644),
             "usr/bin/mfa-enroll": (BUILT_CLI, 0o755),
             "usr/share/man/man8/pam_mfa.8": (REPO / "man/pam_mfa.8", 0o644),
             "usr/share/man/man5/pam_mfa.conf.5": (REPO / "man/pam_mfa.conf.5", 0o644),
             "usr/share/man/man1/mfa-enroll.1": (REPO / "man/mfa-enroll.1", 0o644),
             "usr/share/pam-configs/mfa": (PROFILE_SRC, 0o644),
             "etc/security/pam_mfa.conf": (CONF_SRC, 0o644),
-            f"usr/lib/{MULTIARCH}/security/pam_mfa/store_ldap.so": (BUILT_PLUGIN, 0o644),
+            f"{PAMDIR_IN_TREE}/pam_mfa/store_ldap.so": (BUILT_PLUGIN, 0o644),
             "usr/share/man/man5/pam_mfa-ldap.5": (REPO / "man/pam_mfa-ldap.5", 0o644),
             **{f"usr/share/pam_mfa/ldap/{n}": (REPO / "ldap" / n, 0o644)
                for n in ("pam_mfa.schema", "pam_mfa.ldif", "acl-example.ldif")},
@@ -698,7 +715,7 @@ def test_make_install_and_uninstall():
         local = dest / "local"
         make("install", prefix="/usr/local", destdir=local)
         tree = install_tree(local)
-        assert f"usr/lib/{MULTIARCH}/security/pam_mfa.so" in tree, sorted(tree)
+        assert f"{PAMDIR_IN_TREE}/pam_mfa.so" in tree, sorted(tree)
         assert "usr/local/bin/mfa-enroll" in tree, sorted(tree)
         assert "usr/local/share/man/man8/pam_mfa.8" in tree, sorted(tree)
         make("uninstall", prefix="/usr/local", destdir=local)

@@ -971,6 +971,32 @@ def test_reset_removes_the_enrollment_lockout_and_remembered_hosts(env):
     assert run.result == "PAM_SUCCESS", str(run)
 
 
+def test_reset_and_status_of_a_user_without_a_secret_directory(env):
+    """A lockout outlives the enrollment: root sees it in status and reset clears it, also when
+    the user has no ~/.config/pam_mfa at all (mfa-enroll(1): not an error)."""
+    conf = policy_conf(env)
+    enr = enroll(env)
+    for _ in range(3):
+        run = env.run_pam([f"conf={conf}"], answers=[wrong_code(enr.secret)])
+        assert run.result == "PAM_AUTH_ERR", str(run)
+    assert locked(read_state(env.state_dir / "alice"))
+    path = env.secret_path()
+    shutil.rmtree(path.parent)
+
+    proc = run_cli(env, "--user", "alice", "--config", conf, "status")
+    assert proc.returncode == 0, (proc.stdout, proc.stderr)
+    assert "Enrolled:      no" in proc.stdout and "Locked:        yes, for another" in proc.stdout, proc.stdout
+
+    proc = run_cli(env, "--user", "alice", "--config", conf, "reset")
+    assert proc.returncode == 0, (proc.stdout, proc.stderr)
+    assert (f"alice had no enrollment ({path}); lockout and remembered hosts cleared."
+            in proc.stdout), proc.stdout
+    assert not path.parent.exists(), "reset made the directory it had nothing to remove from"
+    assert not locked(read_state(env.state_dir / "alice"))
+    proc = run_cli(env, "--user", "alice", "--config", conf, "status")
+    assert "Locked:        no" in proc.stdout, proc.stdout
+
+
 def test_status_all_lists_every_enrolled_user(env):
     conf = policy_conf(env)
     alice = enroll(env)

@@ -529,6 +529,8 @@ def test_wrong_code_is_refused(host, sshd):
                       "keyboard-interactive", command=cmd)
     assert conv.asked == ["password", "code"], server.why(conv)
     assert refused(conv, printed), server.why(conv)
+    # the user learns it was the code, not the password (the password was right to get here)
+    assert "Wrong code." in conv.output, server.why(conv)
     # the password alone never gets in either (no code typed)
     cmd, printed = token_command()
     conv = server.ssh(USER, {"password": enr.password, "code": ""},
@@ -550,6 +552,7 @@ def test_code_is_not_accepted_twice(host, sshd):
                       command=cmd)
     assert conv.asked == ["password", "code"], server.why(conv)
     assert refused(conv, printed), server.why(conv)
+    assert "That code was already used. Wait for the next one from your app." in conv.output, server.why(conv)
 
 
 def test_key_then_code(host, sshd):
