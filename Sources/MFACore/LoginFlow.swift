@@ -537,8 +537,8 @@ public enum LoginFlow {
   }
 
   public static let wrongCodeMessage = "Wrong code."
-  public static let notACodeMessage = "That is not a code: type the digits your app shows, or a backup code."
-  public static let replayMessage = "That code was already used. Wait for the next one from your app."
+  public static let notACodeMessage = "That is not a code: type the digits of a code, or a backup code."
+  public static let replayMessage = "That code was already used: wait for a new one."
 
   /// A failure the user is told about (why, unless one prompt held the password too), or the
   /// lockout it caused.

@@ -41,8 +41,10 @@ enum DoctorChecks {
           level: .failure,
           message: "\(stack.service): pam_mfa is in the auth stack \(rules.count) times (\(places)): the code is asked "
             + "twice, the second answer is refused as a replay and counts toward the lockout",
-          fix: "keep one: either the pam-auth-update profile (pam-auth-update --disable mfa) "
-            + "or the pam_mfa line in \(stack.directory)/\(stack.service)"))
+          fix: rules.contains { $0.file.hasSuffix("/common-auth") }
+            ? "keep one: either the pam-auth-update profile (pam-auth-update --disable mfa) "
+              + "or the pam_mfa line in \(stack.directory)/\(stack.service)"
+            : "keep one of the two lines"))
     }
     for rule in rules {
       // The service first: an included file (common-auth) belongs to every stack that uses it.
@@ -74,6 +76,15 @@ enum DoctorChecks {
           Finding(
             level: .warning,
             message: "\(place): pam_mfa has the control \(rule.control); check that a failure cannot be ignored"))
+      }
+      if stack.hasPasswordCheck(before: rule) && !stack.wrongPasswordEndsTheStack(before: rule) {
+        findings.append(
+          Finding(
+            level: .failure,
+            message: "\(place): a wrong password does not end the stack before pam_mfa, so the code is still "
+              + "asked, and its answer tells a guesser without the password whether the code was right",
+            fix: "make the password module requisite, or follow it with  auth requisite pam_deny.so  "
+              + "as Debian's common-auth does"))
       }
       if rule.arguments.contains("nullok") && !stack.hasOtherDecidingAuthModule {
         findings.append(
@@ -116,7 +127,7 @@ enum DoctorChecks {
       findings.append(
         Finding(
           level: .failure, message: "sshd: UsePAM is \(settings["usepam"] ?? "unset"); sshd never asks PAM for a code",
-          fix: "in /etc/ssh/sshd_config.d/pam_mfa.conf:  UsePAM yes"))
+          fix: "in /etc/ssh/sshd_config.d/00-pam_mfa.conf:  UsePAM yes"))
     }
     let interactive = settings["kbdinteractiveauthentication"] ?? settings["challengeresponseauthentication"]
     if interactive == "yes" {
@@ -126,7 +137,7 @@ enum DoctorChecks {
         Finding(
           level: .failure,
           message: "sshd: KbdInteractiveAuthentication is \(interactive ?? "unset"); the code prompt cannot be shown",
-          fix: "in /etc/ssh/sshd_config.d/pam_mfa.conf:  KbdInteractiveAuthentication yes"))
+          fix: "in /etc/ssh/sshd_config.d/00-pam_mfa.conf:  KbdInteractiveAuthentication yes"))
     }
     let methods = settings["authenticationmethods"] ?? "any"
     let lists = methods == "any" ? [] : methods.split(separator: " ").map { $0.split(separator: ",").map(String.init) }
@@ -144,8 +155,8 @@ enum DoctorChecks {
           message: "sshd: AuthenticationMethods is 'any'"
             + (keys ? ": a user with an SSH key logs in without a code" : "; name the methods explicitly"),
           fix: withPassword
-            ? "in /etc/ssh/sshd_config.d/pam_mfa.conf:  AuthenticationMethods keyboard-interactive"
-            : "in /etc/ssh/sshd_config.d/pam_mfa.conf:  AuthenticationMethods publickey,keyboard-interactive"))
+            ? "in /etc/ssh/sshd_config.d/00-pam_mfa.conf:  AuthenticationMethods keyboard-interactive"
+            : "in /etc/ssh/sshd_config.d/00-pam_mfa.conf:  AuthenticationMethods publickey,keyboard-interactive"))
     } else if lists.contains(where: { !$0.contains(where: { $0.hasPrefix("keyboard-interactive") }) }) {
       findings.append(
         Finding(

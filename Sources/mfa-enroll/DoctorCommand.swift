@@ -45,6 +45,7 @@ struct Doctor: ParsableCommand {
     var findings: [Finding] = []
     // sshd is the reason most hosts have pam_mfa; the others are checked where they use it.
     let sshdStack = PAMStack.load(service: "sshd", directory: pamDir)
+    var stacks = sshdStack.map { [$0] } ?? []
     if let sshdStack {
       findings += DoctorChecks.stack(sshdStack, moduleDirectory: moduleDir, requireMFA: true)
     } else {
@@ -56,6 +57,7 @@ struct Doctor: ParsableCommand {
     for service in ["sudo", "login", "su"] {
       if let stack = PAMStack.load(service: service, directory: pamDir) {
         findings += DoctorChecks.stack(stack, moduleDirectory: moduleDir, requireMFA: false)
+        stacks.append(stack)
       }
     }
     findings += checkSSHD(stack: sshdStack)
@@ -63,7 +65,9 @@ struct Doctor: ParsableCommand {
       DoctorChecks.clock(
         timedatectl: runProgram(["timedatectl", "show", "-p", "NTPSynchronized"]),
         chronyc: runProgram(["chronyc", "tracking"])))
-    findings.append(try checkSecretFile())
+    // Unenrolled root still logs in where every pam_mfa line has nullok.
+    let nullokEverywhere = stacks.flatMap(\.mfaRules).allSatisfy { $0.arguments.contains("nullok") }
+    findings.append(try checkSecretFile(rootMayBeUnenrolled: nullokEverywhere))
     return findings
   }
 
@@ -106,7 +110,7 @@ struct Doctor: ParsableCommand {
         ?? "change the setting sshd names above; then  sshd -t  must be silent before  systemctl reload ssh")
   }
 
-  func checkSecretFile() throws(CLIError) -> Finding {
+  func checkSecretFile(rootMayBeUnenrolled: Bool) throws(CLIError) -> Finding {
     let target = try Target.resolve(root.global)
     let store = try target.secretStore(override: secretFile)
     do throws(FileError) {
@@ -116,9 +120,10 @@ struct Doctor: ParsableCommand {
         message: "secret file \(store.path): private, \(enrollment.authenticators.count) authenticator(s), "
           + "\(enrollment.backupCodes.count) backup code(s)")
     } catch .notFound {
-      // Root often logs in without a code on purpose (console, exempt_group): not a warning.
-      guard target.account.uid != 0 else {
-        return Finding(level: .ok, message: "secret file \(store.path) does not exist: root is not enrolled")
+      // Root often logs in without a code on purpose (nullok): then it is no warning.
+      if target.account.uid == 0 && rootMayBeUnenrolled {
+        return Finding(
+          level: .ok, message: "secret file \(store.path) does not exist: root is not enrolled (nullok lets root in)")
       }
       return Finding(
         level: .warning, message: "secret file \(store.path) does not exist: \(target.account.name) is not enrolled",

@@ -87,7 +87,9 @@ func printWhereCodesAreAsked(for user: String, actingForOther: Bool) {
     return
   }
   let shown =
-    services.count > 6 ? services.prefix(6).joined(separator: ", ") + ", ..." : services.joined(separator: ", ")
+    services.count > 6
+    ? services.prefix(4).joined(separator: ", ") + " and \(services.count - 4) other services"
+    : services.joined(separator: ", ")
   print(
     (actingForOther ? "Logins of \(user)" : "From now on, your logins") + " through \(shown) ask for a code"
       + (actingForOther ? "." : " from your app."))

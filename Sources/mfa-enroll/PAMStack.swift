@@ -76,6 +76,22 @@ struct PAMStack {
     return false
   }
 
+  /// Whether a failing password module before `rule` stops the stack before it: the module is
+  /// requisite or dies on failure, or a requisite pam_deny (Debian's common-auth) lies between.
+  func wrongPasswordEndsTheStack(before rule: PAMRule) -> Bool {
+    var sawPassword = false
+    for other in authRules {
+      if other.file == rule.file && other.line == rule.line { return false }
+      if PAMStack.checksPassword(other) {
+        sawPassword = true
+        if other.control == "requisite" || other.control.contains("default=die") { return true }
+      } else if sawPassword && other.control == "requisite" && other.module.hasSuffix("pam_deny.so") {
+        return true
+      }
+    }
+    return false
+  }
+
   /// A password module anywhere in the auth stack.
   var hasPasswordModule: Bool { authRules.contains(where: PAMStack.checksPassword) }
 
@@ -88,19 +104,23 @@ struct PAMStack {
 
 extension PAMStack {
   /// The services in `directory` whose auth stack runs pam_mfa (included files such as
-  /// common-auth count through the services that include them), sorted.
+  /// common-auth count through the services that include them): sshd, sudo, su and login
+  /// first, then the others by name; backups (`sshd.dpkg-old`, `sudo~`) are not services.
   static func servicesUsingPAMMFA(directory: String = "/etc/pam.d") -> [String] {
     guard let dir = opendir(directory) else { return [] }
     defer { closedir(dir) }
     var services: [String] = []
     while let entry = readdir(dir) {
-      let name = withUnsafeBytes(of: entry.pointee.d_name) { raw in
-        String(decoding: raw.prefix(while: { $0 != 0 }), as: UTF8.self)
+      // Regular files only: never block on a FIFO someone left there.
+      guard entry.pointee.d_type == UInt8(DT_REG) else { continue }
+      let name = withUnsafePointer(to: &entry.pointee.d_name) {
+        $0.withMemoryRebound(to: CChar.self, capacity: Int(NAME_MAX) + 1) { String(cString: $0) }
       }
-      guard !name.hasPrefix("."), !name.hasPrefix("common-"), entry.pointee.d_type != UInt8(DT_DIR) else { continue }
+      guard !name.hasPrefix("common-"), !name.contains("."), !name.hasSuffix("~") else { continue }
       if let stack = load(service: name, directory: directory), !stack.mfaRules.isEmpty { services.append(name) }
     }
-    return services.sorted()
+    let first = ["sshd", "sudo", "su", "login"]
+    return first.filter(services.contains) + services.filter { !first.contains($0) }.sorted()
   }
 }
 

@@ -47,7 +47,7 @@ SENT_EMAIL = f"A code was sent by e-mail to a***@example.com; it is valid for 5 
 SENT_SMS = "A code was sent by text message to +49********678; it is valid for 5 minutes."
 NOT_SENT = "The code could not be sent. Use your app or a backup code, or try again later."
 # then the empty second answer, and a wrong one, are named as such
-NOT_A_CODE = "That is not a code: type the digits your app shows, or a backup code."
+NOT_A_CODE = "That is not a code: type the digits of a code, or a backup code."
 WRONG = "Wrong code."
 LIMIT_RE = re.compile(r"Too many codes sent\. The next can be sent in "
                       r"(?:(\d+) seconds?|(\d+) minutes?)\.")

@@ -30,6 +30,7 @@ SOURCES = [
     (REPO / "Makefile", "make", ("build", "demo", "deb", "test", "bench")),
     (REPO / "Tests" / "deps" / "install", "shell", ()),
     (REPO / "Tests" / "clean-root" / "run", "shell", ("clean-root",)),
+    (REPO / "Tests" / "clean-root" / "readme-walkthrough", "python", ("build", "deb", "test")),
     (REPO / ".ci" / "run", "shell", ("clean-root",)),
 ]
 WORD = re.compile(r"^(/[\w.+/-]+|[a-z0-9][\w.+-]*)$")

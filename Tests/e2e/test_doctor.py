@@ -415,7 +415,7 @@ def test_sudo_stack_with_optional_pam_mfa(case):
 def test_usepam_no(case):
     case.config(sshd_settings(UsePAM="no"))
     assert_only_fail(case.doctor(), "sshd: UsePAM is no; sshd never asks PAM for a code",
-                     "in /etc/ssh/sshd_config.d/pam_mfa.conf:  UsePAM yes")
+                     "in /etc/ssh/sshd_config.d/00-pam_mfa.conf:  UsePAM yes")
 
 
 def test_kbdinteractive_no(case):
@@ -427,7 +427,7 @@ def test_kbdinteractive_no(case):
     r = case.doctor()
     assert_only_fail(r, "sshd: KbdInteractiveAuthentication is no; the code prompt cannot be "
                         "shown",
-                     "in /etc/ssh/sshd_config.d/pam_mfa.conf:  KbdInteractiveAuthentication yes")
+                     "in /etc/ssh/sshd_config.d/00-pam_mfa.conf:  KbdInteractiveAuthentication yes")
     assert r.find("WARN", "sshd: AuthenticationMethods is 'any'; name the methods explicitly")
 
 
@@ -438,7 +438,7 @@ def test_authentication_methods_any(case, methods):
     assert_only_fail(case.doctor(),
                      "sshd: AuthenticationMethods is 'any': a user with an SSH key logs in "
                      "without a code",
-                     "in /etc/ssh/sshd_config.d/pam_mfa.conf:  AuthenticationMethods keyboard-interactive")
+                     "in /etc/ssh/sshd_config.d/00-pam_mfa.conf:  AuthenticationMethods keyboard-interactive")
 
 
 def test_authentication_methods_any_without_keys_warns(case):
@@ -524,12 +524,34 @@ def test_secret_file_readable_by_others(case):
                         "10 backup code(s)"), str(r)
 
 
-def test_root_not_enrolled_is_no_warning(case):
-    """Root often logs in without a code on purpose: said, but not a warning on every run."""
+def test_root_not_enrolled_is_no_warning_where_nullok_lets_root_in(case):
+    """Root often logs in without a code on purpose (nullok): said, but no warning on every run;
+    without nullok an unenrolled root is locked out of sshd, and that stays a warning."""
     case.secret = case.dir / "absent" / "secret"
+    case.stack("sshd", stack_from(PAM_SSHD, args=["nullok"]))
     r = case.doctor()
-    assert r.find("ok", f"secret file {case.secret} does not exist: root is not enrolled"), str(r)
+    assert r.find("ok", f"secret file {case.secret} does not exist: root is not enrolled "
+                        "(nullok lets root in)"), str(r)
     assert not any("not enrolled" in f.message for f in r.level("WARN")), str(r)
+    case.stack("sshd", stack_from(PAM_SSHD))
+    assert_warns_only(case.doctor(), f"secret file {case.secret} does not exist: root is not enrolled",
+                      "run  mfa-enroll")
+
+
+def test_a_wrong_password_that_does_not_end_the_stack_fails(case):
+    """After a password module that is only required, the code is asked even when the password
+    was wrong, and the answer to it would tell a guesser whether the code was right."""
+    case.stack("sshd", "auth required pam_unix.so\nauth required pam_mfa.so\naccount required pam_unix.so\n")
+    r = case.doctor()
+    place = case.place("sshd")
+    fix = ("make the password module requisite, or follow it with  auth requisite pam_deny.so  "
+           "as Debian's common-auth does")
+    assert [(f.message, f.fix) for f in r.fails if "does not end the stack" in f.message] == [
+        (f"{place}: a wrong password does not end the stack before pam_mfa, so the code is still asked, "
+         "and its answer tells a guesser without the password whether the code was right", fix)], str(r)
+    # requisite: fine
+    case.stack("sshd", "auth requisite pam_unix.so\nauth required pam_mfa.so\naccount required pam_unix.so\n")
+    assert not any("does not end the stack" in f.message for f in case.doctor().findings)
 
 
 def test_a_user_is_told_what_needs_root_and_about_their_own_file(case):

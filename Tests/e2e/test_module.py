@@ -31,8 +31,8 @@ def test_right_code_succeeds_with_exact_prompt(env):
 
 
 WRONG_MSG = ("ERROR_MSG", "Wrong code.")
-REPLAY_MSG = ("ERROR_MSG", "That code was already used. Wait for the next one from your app.")
-NOT_A_CODE_MSG = ("ERROR_MSG", "That is not a code: type the digits your app shows, or a backup code.")
+REPLAY_MSG = ("ERROR_MSG", "That code was already used: wait for a new one.")
+NOT_A_CODE_MSG = ("ERROR_MSG", "That is not a code: type the digits of a code, or a backup code.")
 
 
 def test_wrong_code_fails_and_the_user_is_told(env):

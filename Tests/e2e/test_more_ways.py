@@ -620,10 +620,17 @@ def test_one_prompt_for_password_and_code_with_pam_unix(real_env, real_user):
     assert any("use_first_pass, but no earlier module or application set a password; denied"
                in ln for ln in mfa_lines(run)), str(run)
 
+    # a wrong code with the right password: refused, and not a word (the password is checked
+    # after the code, so a word about the code would help a guesser without it)
+    run = env.run_stack(use, user.name, authtok=user.password + "000000")
+    assert run.result == "PAM_AUTH_ERR" and run.messages == [], str(run)
+
     # try_first_pass: takes PAM_AUTHTOK when there is one ...
     try_ = [AUTHTOK_HOOK, f"auth required {MODULE} try_first_pass {common}", unix]
     run = env.run_stack(try_, user.name, authtok=user.password + next_code())
     assert run.result == "PAM_SUCCESS" and run.messages == [], str(run)
+    run = env.run_stack(try_, user.name, [wrong_pw + "000000"])
+    assert run.result == "PAM_AUTH_ERR" and run.messages == [COMBINED_MSG], str(run)
     # ... and asks when there is none
     run = env.run_stack(try_, user.name, [user.password + next_code()])
     assert run.result == "PAM_SUCCESS", str(run)

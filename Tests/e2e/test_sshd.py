@@ -552,7 +552,7 @@ def test_code_is_not_accepted_twice(host, sshd):
                       command=cmd)
     assert conv.asked == ["password", "code"], server.why(conv)
     assert refused(conv, printed), server.why(conv)
-    assert "That code was already used. Wait for the next one from your app." in conv.output, server.why(conv)
+    assert "That code was already used: wait for a new one." in conv.output, server.why(conv)
 
 
 def test_key_then_code(host, sshd):
