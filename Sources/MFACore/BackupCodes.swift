@@ -12,7 +12,9 @@ public struct BackupCodeHash: Equatable, Sendable {
     self.hash = hash
   }
 
-  public static let iterationRange = 1000...1_000_000
+  /// At most what mfa-enroll writes: the user writes the file, root pays for each round inside
+  /// sshd (10 codes × 1,000,000 rounds would be seconds of CPU per backup-shaped answer).
+  public static let iterationRange = 1000...BackupCodes.defaultIterations
   public static let saltLengthRange = 8...64
   public static let hashLength = 32
 }

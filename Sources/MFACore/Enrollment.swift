@@ -72,12 +72,13 @@ public struct DeliveryAddress: Equatable, Sendable {
     self.address = address
   }
 
-  /// E-mail: printable ASCII with one "@", at most 254 bytes. SMS: "+" and digits, 6–20.
+  /// E-mail: printable ASCII with one "@", at most 254 bytes, not starting with "-" (a delivery
+  /// program could read it as an option). SMS: "+" and digits, 6–20.
   public static func isValid(_ address: [UInt8], for method: Method) -> Bool {
     switch method {
     case .email:
       return address.count <= 254 && address.filter { $0 == 0x40 }.count == 1 && address.first != 0x40
-        && address.last != 0x40
+        && address.first != 0x2D && address.last != 0x40
         && address.allSatisfy { $0 > 0x20 && $0 < 0x7F && !Array(",;:<>()[]\\\"'`=|&$".utf8).contains($0) }
     case .sms:
       let digits = address.first == 0x2B ? Array(address.dropFirst()) : address

@@ -80,6 +80,10 @@ public enum SecretFileFormat {
         }
         deliveries.append(DeliveryAddress(method: method, address: address))
       } else if words[0] == [UInt8]("backup") {
+        // Each backup line costs a PBKDF2 run per answer: no more than mfa-enroll makes.
+        guard backupCodes.count < BackupCodes.countRange.upperBound else {
+          throw FormatError(line: lineNumber, "more than 10 backup codes")
+        }
         backupCodes.append(try parseBackup(Array(words.dropFirst()), line: lineNumber))
       } else {
         throw FormatError(line: lineNumber, "unknown record type")
@@ -148,7 +152,7 @@ public enum SecretFileFormat {
       } else if key == [UInt8]("iterations") {
         duplicate = iterations != nil
         guard let number = parseDecimal(value), BackupCodeHash.iterationRange.contains(Int(number)) else {
-          throw FormatError(line: line, "iterations must be 1000 to 1000000")
+          throw FormatError(line: line, "iterations must be 1000 to 10000")
         }
         iterations = Int(number)
       } else if key == [UInt8]("salt") {

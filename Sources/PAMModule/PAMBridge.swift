@@ -134,7 +134,7 @@ struct PAMBridge: LoginHost {
   }
 
   func log(_ priority: LogPriority, _ message: String) {
-    message.withCString { mfa_pam_syslog(handle, priority.rawValue, $0) }
+    LogText.escaped(message).withCString { mfa_pam_syslog(handle, priority.rawValue, $0) }
   }
 
   static func bytes(_ string: UnsafePointer<CChar>) -> [UInt8] {

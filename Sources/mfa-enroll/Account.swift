@@ -54,21 +54,40 @@ struct LocalAccount {
 }
 
 /// The CLI's way of doing file work as a user: when root acts in a user's home it switches its
-/// effective uid and gid, so it never follows a link the user planted.
+/// effective uid and gid and its supplementary groups to the user's primary group alone, so it
+/// never follows a link the user planted into a place only root's groups may write.
 struct CLIPrivileges: PrivilegeSwitch {
   func asUser<Value>(_ account: UserAccount, _ body: () throws(FileError) -> Value) throws(FileError) -> Value {
     if geteuid() != 0 || account.uid == 0 { return try body() }
+    let rootGroups = supplementaryGroups()
+    var userGroups = [account.gid]
+    guard setgroups(1, &userGroups) == 0 else { throw .system(.last("setgroups")) }
     guard setegid(account.gid) == 0, seteuid(account.uid) == 0 else {
       let error = SystemError.last("seteuid")
       _ = setegid(0)
+      restore(rootGroups)
       throw .system(error)
     }
     defer {
-      // Both succeed for a process whose real and saved uid are 0.
+      // All succeed for a process whose real and saved uid are 0.
       _ = seteuid(0)
       _ = setegid(0)
+      restore(rootGroups)
     }
     return try body()
+  }
+
+  private func supplementaryGroups() -> [gid_t] {
+    let count = getgroups(0, nil)
+    guard count > 0 else { return [] }
+    var groups = [gid_t](repeating: 0, count: Int(count))
+    let got = getgroups(count, &groups)
+    return got < 0 ? [] : Array(groups.prefix(Int(got)))
+  }
+
+  private func restore(_ groups: [gid_t]) {
+    var groups = groups
+    _ = setgroups(groups.count, &groups)
   }
 }
 

@@ -49,11 +49,20 @@ struct BackupCodeOptions: ParsableArguments {
       text += lines.joined(separator: "\n") + "\n"
       var bytes = Array(text.utf8)
       defer { bytes.wipe() }
-      // The lock only guards this one write; leave no clutter beside the user's file.
-      defer { _ = (path + ".lock").withCString { unlink($0) } }
       do throws(FileError) {
-        try withExclusiveLock(path + ".lock") { () throws(FileError) in
-          try SafeFile.write(path: path, contents: bytes, mode: 0o600, replace: false)
+        // As the user when root acts for them, unless root alone controls the directory (the
+        // admin keeps the codes to hand over): root must not follow a link the user planted or
+        // remove a file only root could (the lock file included).
+        let directory = String(path[..<(path.lastIndex(of: "/") ?? path.startIndex)])
+        let user =
+          SafeFile.isRootOwnedDirectory(directory.isEmpty ? "/" : directory)
+          ? UserAccount(name: Array("root".utf8), uid: 0, gid: 0, home: Array("/root".utf8)) : account.core
+        try CLIPrivileges().asUser(user) { () throws(FileError) in
+          // The lock only guards this one write; leave no clutter beside the user's file.
+          defer { _ = (path + ".lock").withCString { unlink($0) } }
+          try withExclusiveLock(path + ".lock") { () throws(FileError) in
+            try SafeFile.write(path: path, contents: bytes, mode: 0o600, replace: false)
+          }
         }
       } catch {
         throw CLIError("the codes above are valid, but \(path) could not be written: \(error.description)")

@@ -31,7 +31,8 @@ from pathlib import Path
 import pytest
 
 from conftest import ALICE_UID, PROMPT, code, make_dirs, pam_result, wrong_code
-from test_hardening import (LOCK_MSG_5MIN, TIMEOUT, WRONG_MSG, count_lines, enroll_cmd, error_msgs, kill9,
+from test_hardening import (LOCK_MSG_5MIN, TIMEOUT, WRONG_MSG, count_lines, enroll_cmd, enroll_through_pipe,
+                            error_msgs, kill9,
                             mfa_lines, mode_of, read_until_uri, run_cli, uri_secret, write_conf)
 
 ALPHABET = "23456789abcdefghijkmnpqrstuvwxyz"
@@ -591,6 +592,34 @@ def codes_dir():
         yield d
     finally:
         shutil.rmtree(d, ignore_errors=True)
+
+
+def test_root_writes_a_users_backup_codes_file_as_the_user(env):
+    """`mfa-enroll --user alice --backup-codes-file ~alice/...`: the path is alice's to name, so
+    root writes it as alice and never through a link she planted into a place only root may
+    write; into a directory only root controls it still writes as root (codes to hand over)."""
+    # under /run: root's all the way down, so root alone controls it
+    root_only = Path(tempfile.mkdtemp(prefix="pam_mfa_rootonly.", dir="/run"))
+    try:
+        os.chmod(root_only, 0o700)
+        home = env.home("alice")
+        link = home / "out"
+        link.symlink_to(root_only)
+        os.lchown(link, ALICE_UID, ALICE_UID)
+        planted = link / "codes.txt"
+        uri, out, err, rc = enroll_through_pipe(
+            env, ["--user", "alice", "--secret-file", env.secret_path(), "--qr", "none",
+                  "--backup-codes-file", planted])
+        assert rc == 1 and "the codes above are valid" in err, (rc, out, err)
+        assert list(root_only.iterdir()) == [], "root followed alice's link into a root-only directory"
+        # the admin's own directory: written as root
+        mine = root_only / "alice-codes.txt"
+        uri, out, err, rc = enroll_through_pipe(
+            env, ["--user", "alice", "--secret-file", env.secret_path(), "--qr", "none", "--force",
+                  "--backup-codes-file", mine])
+        assert rc == 0 and mine.stat().st_uid == 0, (rc, out, err)
+    finally:
+        shutil.rmtree(root_only, ignore_errors=True)
 
 
 def test_backup_codes_file_and_count(env, codes_dir):

@@ -814,3 +814,19 @@ def test_a_delivery_program_others_can_write_is_never_run(env):
         assert any("must be a regular file owned by root" in ln for ln in run.syslog), str(run)
     finally:
         shutil.rmtree(base, ignore_errors=True)
+
+
+def test_an_address_that_reads_as_an_option_is_refused(env, delivery):
+    """`-f...@example.org` in a user's file would reach root's delivery program as an option
+    (sendmail -f sets the sender): the file is malformed, nothing is sent, the admin is told."""
+    secret = "GEZDGNBVGY3TQOJQGEZDGNBVGY3TQOJQ"
+    env.remember(secret)
+    path = secret_file(env, totp_record(secret), "email address=-fattacker@evil.example")
+    run = converse(env, [f"secret={path}", f"deliver={delivery.program}", "deny=100"], [""])
+    assert run.result == "PAM_AUTH_ERR", str(run)
+    assert any("not an e-mail address" in ln for ln in mfa_lines(run)), str(run)
+    assert delivery.runs() == []
+    conf = cli_conf(env, delivery)
+    rc, out, err = mfa_enroll(env, ["add-email", "--config", conf, "--", "-fattacker@evil.example"])
+    assert rc == 1 and "is not an e-mail address" in err, (out, err)
+    assert delivery.runs() == []

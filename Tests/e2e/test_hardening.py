@@ -329,10 +329,10 @@ def test_root_owned_file_outside_a_root_store_is_refused(env):
     assert run.result == "PAM_SUCCESS", str(run)
 
 
-def enroll_through_pipe(env, args, timeout=TIMEOUT) -> tuple:
+def enroll_through_pipe(env, args, timeout=TIMEOUT, **popen) -> tuple:
     """A complete enrollment with answers on a pipe; returns (uri, stdout, stderr, rc)."""
     proc = subprocess.Popen(enroll_cmd(*args), stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, env=env.env())
+                            stderr=subprocess.PIPE, env=env.env(), **popen)
     try:
         uri, buf = read_until_uri(proc, time.monotonic() + timeout)
         assert uri, (buf, proc.stderr.read())
@@ -344,6 +344,24 @@ def enroll_through_pipe(env, args, timeout=TIMEOUT) -> tuple:
             proc.kill()
             proc.wait()
     return uri, (buf + out).decode(errors="replace"), err.decode(errors="replace"), proc.returncode
+
+
+def test_acting_for_a_user_drops_roots_supplementary_groups(env):
+    """`--user NAME` works with the user's own group only: a directory that only one of root's
+    supplementary groups may write stays closed, also when the user's path leads there."""
+    shared = env.base / "root-group-only"
+    shared.mkdir()
+    os.chown(shared, 0, 4299)
+    os.chmod(shared, 0o770)
+    # alice plants a link in her home to the directory of one of root's groups
+    link = env.home("alice") / "planted"
+    link.symlink_to(shared)
+    os.lchown(link, ALICE_UID, ALICE_UID)
+    target = link / "secret"
+    uri, out, err, rc = enroll_through_pipe(
+        env, ["--user", "alice", "--secret-file", target, "--qr", "none"], extra_groups=[4299])
+    assert rc != 0 and list(shared.iterdir()) == [], (rc, out, err, list(shared.iterdir()))
+    assert "Permission denied" in err, err
 
 
 def test_enroll_for_a_user_into_a_root_store(env, root_store):

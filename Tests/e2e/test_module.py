@@ -5,6 +5,7 @@ conftest.py); the `env` fixture also checks at teardown that no syslog line
 contains a secret or a typed code.
 """
 
+import base64
 import os
 
 import pytest
@@ -521,3 +522,43 @@ def test_older_step_after_newer_one_is_refused(env):
     assert run.result == "PAM_SUCCESS", str(run)
     run = env.run_pam(secret_arg(env), answers=[code(secret, t - 30)])
     assert run.result == "PAM_AUTH_ERR", str(run)
+
+
+# ---------------------------------------------------------------------------
+# what a user name or a user's file can make the module do
+# ---------------------------------------------------------------------------
+
+
+def test_a_newline_in_the_user_name_cannot_forge_a_log_line(env):
+    """PAM_USER comes from whoever connects: a newline in it must not split the syslog line
+    into a forged one (escaped as \\x0a, like every byte outside printable ASCII)."""
+    env.write_secret()
+    forged = ("alice\n85 pam_mfa(mfa-test:auth): user=root service=mfa-test: "
+              "accepted totp code (authenticator default)")
+    run = env.run_pam(secret_arg(env), user=forged, answers=["000000"])
+    assert run.result != "PAM_SUCCESS", str(run)
+    assert run.syslog, str(run)
+    assert not any(ln.startswith("85 pam_mfa(mfa-test:auth): user=root") for ln in run.syslog), str(run)
+    assert any("user=alice\\x0a85 pam_mfa" in ln for ln in run.syslog), str(run)
+
+
+def backup_line(iterations: int) -> str:
+    salt = base64.b32encode(os.urandom(16)).decode().rstrip("=")
+    digest = base64.b32encode(os.urandom(32)).decode().rstrip("=")
+    return f"backup kdf=pbkdf2-sha256 iterations={iterations} salt={salt} hash={digest}\n"
+
+
+@pytest.mark.parametrize("extra, reason", [
+    (backup_line(1_000_000), "line 4: iterations must be 1000 to 10000"),
+    ("".join(backup_line(1000) for _ in range(11)), "line 14: more than 10 backup codes"),
+])
+def test_a_users_file_cannot_set_the_hashing_cost(env, extra, reason):
+    """The user writes the secret file; root pays for each PBKDF2 round inside sshd. More
+    rounds or more backup lines than mfa-enroll writes make the file malformed (denied, and
+    the admin is told why), never seconds of CPU per answer."""
+    secret = new_secret()
+    env.remember(secret)
+    env.write_secret(secret_b32=secret, text=secret_text(secret) + extra)
+    run = env.run_pam(secret_arg(env), answers=["k7dq-2mxp-w9fh"])
+    assert run.result == "PAM_AUTH_ERR", str(run)
+    assert any(reason in ln for ln in run.syslog), str(run)
