@@ -46,20 +46,43 @@ int mfa_user_in_group(const char *user, gid_t base, const char *group) {
   return 0;
 }
 
-int mfa_run_with_input(const char *program, const char *input, size_t length, int timeout_seconds) {
+int mfa_run_checked(int program_fd, const char *name, const char *input, size_t length, int timeout_seconds) {
+  /* Above 3, so that moving it to 3 in the child is always a real dup2 (clears close-on-exec). */
+  int program = fcntl(program_fd, F_DUPFD_CLOEXEC, 10);
+  if (program < 0) return -1;
   int fds[2];
-  if (pipe2(fds, O_CLOEXEC) != 0) return -1;
+  if (pipe2(fds, O_CLOEXEC) != 0) {
+    close(program);
+    return -1;
+  }
   posix_spawn_file_actions_t actions;
   posix_spawn_file_actions_init(&actions);
   posix_spawn_file_actions_adddup2(&actions, fds[0], 0);
   posix_spawn_file_actions_addopen(&actions, 1, "/dev/null", O_WRONLY, 0);
   posix_spawn_file_actions_addopen(&actions, 2, "/dev/null", O_WRONLY, 0);
+  /* The file that was checked, as fd 3 (a #! script's interpreter reopens /proc/self/fd/3);
+     nothing else the host had open. */
+  posix_spawn_file_actions_adddup2(&actions, program, 3);
+  posix_spawn_file_actions_addclosefrom_np(&actions, 4);
+  /* No blocked signal and no ignored one inherited from the host (sshd, a screen locker). */
+  posix_spawnattr_t attributes;
+  posix_spawnattr_init(&attributes);
+  sigset_t none, all;
+  sigemptyset(&none);
+  sigfillset(&all);
+  sigdelset(&all, SIGKILL);
+  sigdelset(&all, SIGSTOP);
+  posix_spawnattr_setsigmask(&attributes, &none);
+  posix_spawnattr_setsigdefault(&attributes, &all);
+  posix_spawnattr_setflags(&attributes, POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF);
   /* Nothing of the host's environment: the program gets what it needs on stdin. */
-  char *const argv[] = {(char *)program, NULL};
+  char *const argv[] = {(char *)name, NULL};
   char *const envp[] = {"PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin", NULL};
   pid_t pid;
-  int started = posix_spawn(&pid, program, &actions, NULL, argv, envp);
+  int started = posix_spawn(&pid, "/proc/self/fd/3", &actions, &attributes, argv, envp);
   posix_spawn_file_actions_destroy(&actions);
+  posix_spawnattr_destroy(&attributes);
+  close(program);
   close(fds[0]);
   if (started != 0) {
     close(fds[1]);

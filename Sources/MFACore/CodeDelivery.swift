@@ -74,16 +74,24 @@ public enum CodeDelivery {
   }
 
   /// Runs the program and returns its exit status (0: sent). It runs as root inside the PAM
-  /// host, so, like the configuration file, it must be a regular file owned by root that no one
-  /// else can write (-2 otherwise).
+  /// host, so it must be a regular file owned by root that no one else can write, not a link,
+  /// in directories that only root controls (-2 otherwise); the file that was checked is the one
+  /// that runs (by its descriptor), with nothing inherited from the host but stdin.
   public static func run(program: String, input: [UInt8]) -> Int32 {
-    var info = stat()
+    let bytes = [UInt8](program)
+    guard let slash = bytes.lastIndex(of: ASCII.slash),
+      SafeFile.isRootOwnedDirectory(slash == 0 ? "/" : Array(bytes[..<slash]).text, allowSticky: true)
+    else { return -2 }
+    let fd = program.withCString { mfa_open($0, O_RDONLY | O_NOFOLLOW | O_CLOEXEC, 0) }
     // Missing: it cannot be started (-1), reported like any failure to start.
-    guard program.withCString({ stat($0, &info) }) == 0 else { return -1 }
-    guard info.st_mode & 0o170000 == 0o100000, info.st_uid == 0, info.st_mode & 0o022 == 0 else { return -2 }
+    if fd < 0 { return mfa_errno() == ENOENT ? -1 : -2 }
+    defer { close(fd) }
+    var info = stat()
+    guard fstat(fd, &info) == 0, info.st_mode & 0o170000 == 0o100000, info.st_uid == 0, info.st_mode & 0o022 == 0
+    else { return -2 }
     return input.withUnsafeBufferPointer { buffer in
       buffer.withMemoryRebound(to: CChar.self) { chars in
-        program.withCString { mfa_run_with_input($0, chars.baseAddress, chars.count, 15) }
+        program.withCString { mfa_run_checked(fd, $0, chars.baseAddress, chars.count, 15) }
       }
     }
   }

@@ -363,7 +363,8 @@ public enum LoginFlow {
           .error,
           who + ": delivery program " + program
             + (status == -2
-              ? " refused: it must be a regular file owned by root and writable by no one else"
+              ? " refused: it must be a regular file owned by root and writable by no one else (not a link), "
+                + "in directories only root may write"
               : " failed (status " + String(status) + ")"))
         host.tell("The code could not be sent. Use your app or a backup code, or try again later.", isError: true)
       }

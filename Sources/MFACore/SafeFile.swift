@@ -71,25 +71,28 @@ public enum SafeFile {
   /// True when `directory` and every directory above it is owned by root and writable by no one
   /// else: files there can only have been put there by root (a root-owned store). Walks with
   /// O_NOFOLLOW, so a symlink anywhere on the way makes the answer false.
-  public static func isRootOwnedDirectory(_ directory: String) -> Bool {
+  /// With `allowSticky`, a root-owned sticky directory that others may write (/tmp) passes too:
+  /// no one but root can rename or remove root's entries there (for programs root runs).
+  public static func isRootOwnedDirectory(_ directory: String, allowSticky: Bool = false) -> Bool {
     let bytes = [UInt8](directory)
     guard bytes.first == ASCII.slash else { return false }
     var fd = mfa_open("/", O_RDONLY | O_DIRECTORY | O_CLOEXEC, 0)
     if fd < 0 { return false }
     defer { close(fd) }
-    if !isRootOwnedAndClosed(fd) { return false }
+    if !isRootOwnedAndClosed(fd, allowSticky: allowSticky) { return false }
     for component in bytes.fields(separatedBy: ASCII.slash) {
       let next = component.text.withCString { mfa_openat(fd, $0, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC, 0) }
       close(fd)
       fd = next
-      if fd < 0 || !isRootOwnedAndClosed(fd) { return false }
+      if fd < 0 || !isRootOwnedAndClosed(fd, allowSticky: allowSticky) { return false }
     }
     return true
   }
 
-  static func isRootOwnedAndClosed(_ fd: Int32) -> Bool {
+  static func isRootOwnedAndClosed(_ fd: Int32, allowSticky: Bool = false) -> Bool {
     var info = stat()
-    return fstat(fd, &info) == 0 && info.st_uid == 0 && info.st_mode & 0o022 == 0
+    guard fstat(fd, &info) == 0, info.st_uid == 0 else { return false }
+    return info.st_mode & 0o022 == 0 || (allowSticky && info.st_mode & 0o1000 != 0)
   }
 
   /// Whether something exists at `path` (without following a final symlink).

@@ -23,6 +23,7 @@ import base64
 import hashlib
 import os
 import re
+import signal
 import select
 import socket
 import stat
@@ -206,7 +207,7 @@ def not_code(*codes: str) -> str:
 
 
 def converse(env, module_args, replies, user: str = "alice", time_offset: int | None = None,
-             timeout: float = TIMEOUT):
+             timeout: float = TIMEOUT, **popen):
     """One pamdrive run with --answer-stdin.  replies[k] answers the k-th prompt: a string,
     None (the conversation fails) or a function of the messages so far returning either;
     prompts past the list fail the conversation.  time_offset moves the module's clock."""
@@ -217,7 +218,7 @@ def converse(env, module_args, replies, user: str = "alice", time_offset: int | 
         run_env["MFA_TEST_TIME_OFFSET"] = str(time_offset)
     before = env.syslog_path.stat().st_size
     proc = subprocess.Popen(cmd, env=run_env, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE)
+                            stderr=subprocess.PIPE, **popen)
     lines, messages, buf, prompts = [], [], b"", 0
     deadline = time.monotonic() + timeout
     try:
@@ -795,22 +796,29 @@ def test_add_address_refusals(env, delivery):
     assert not path.exists()
 
 
-def test_a_delivery_program_others_can_write_is_never_run(env):
-    """The module runs the program as root: like pam_mfa.conf, it must be root's and
-    writable by no one else, or nothing is sent."""
+@pytest.mark.parametrize("how", ["writable", "directory", "link"])
+def test_a_delivery_program_others_could_change_is_never_run(env, how):
+    """The module runs the program as root: it must be root's and writable by no one else
+    (writable), in directories only root controls (a directory alice owns lets her rename
+    another file in), and not a link; the module runs exactly the file it checked."""
     base = Path(tempfile.mkdtemp(prefix="pam_mfa_deliver_unsafe."))
     try:
         os.chmod(base, 0o755)
         marker = base / "ran"
-        prog = base / "deliver"
-        prog.write_text(f"#!/bin/sh\ntouch {marker}\ncat >/dev/null\nexit 0\n")
-        os.chmod(prog, 0o777)
+        prog = real = base / "deliver"
+        real.write_text(f"#!/bin/sh\ntouch {marker}\ncat >/dev/null\nexit 0\n")
+        os.chmod(real, 0o777 if how == "writable" else 0o755)
+        if how == "directory":
+            os.chown(base, ALICE_UID, ALICE_UID)
+        elif how == "link":
+            prog = base / "link"
+            prog.symlink_to(real)
         path, _ = env.write_secret()
         with open(path, "a") as f:
             f.write("email address=alice@example.com\n")
         run = env.run_pam([f"secret={path}", f"deliver={prog}"], answers=["", "000000"])
         assert run.result == "PAM_AUTH_ERR", str(run)
-        assert not marker.exists(), "a group/world-writable delivery program was run as root"
+        assert not marker.exists(), f"a delivery program others could change ({how}) was run as root"
         assert any("must be a regular file owned by root" in ln for ln in run.syslog), str(run)
     finally:
         shutil.rmtree(base, ignore_errors=True)
@@ -830,3 +838,47 @@ def test_an_address_that_reads_as_an_option_is_refused(env, delivery):
     rc, out, err = mfa_enroll(env, ["add-email", "--config", conf, "--", "-fattacker@evil.example"])
     assert rc == 1 and "is not an e-mail address" in err, (out, err)
     assert delivery.runs() == []
+
+
+def test_the_delivery_program_inherits_nothing_from_the_host(env):
+    """Root runs the program inside sshd: it gets stdin and nothing else of the host's, no open
+    descriptor (sshd's sockets, the state file), no blocked or ignored signal."""
+    prog_dir = env.base / "deliver-clean"
+    prog_dir.mkdir(mode=0o755)
+    record = prog_dir / "record"
+    prog = prog_dir / "send-code"
+    prog.write_text("#!/bin/sh\n"
+                    f"ls -1 /proc/$$/fd > {record}\n"
+                    f"exec grep -E '^Sig(Blk|Ign):' /proc/self/status >> {record}\n")
+    os.chmod(prog, 0o755)
+    secret = "GEZDGNBVGY3TQOJQGEZDGNBVGY3TQOJQ"
+    env.remember(secret)
+    path = secret_file(env, totp_record(secret), f"email address={EMAIL}")
+    # two descriptors the PAM host has open and does not mark close-on-exec
+    devnull = os.open(os.devnull, os.O_RDONLY)
+    host_fds = (71, 72)
+    for number in host_fds:
+        os.dup2(devnull, number, inheritable=True)
+    os.close(devnull)
+
+    def hostile_host():
+        signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGUSR1, signal.SIGTERM})
+        signal.signal(signal.SIGHUP, signal.SIG_IGN)
+
+    try:
+        run = converse(env, [f"secret={path}", f"deliver={prog}", "deny=100"], ["", "000000"],
+                       pass_fds=host_fds, preexec_fn=hostile_host)
+    finally:
+        for number in host_fds:
+            os.close(number)
+    assert run.result == "PAM_AUTH_ERR", str(run)
+    lines = record.read_text().splitlines()
+    fds = {int(x) for x in lines if x.isdigit()}
+    assert not set(host_fds) & fds, f"the program inherited the host's descriptors: {sorted(fds)}"
+    # stdin/out/err, the program's own file (3) and the shell's private ones (10 and up)
+    assert {0, 1, 2} <= fds <= {0, 1, 2, 3} | set(range(10, 20)), sorted(fds)
+    status = dict(line.split(":\t") for line in lines if line.startswith("Sig"))
+    blocked, ignored = int(status["SigBlk"], 16), int(status["SigIgn"], 16)
+    for sig in (signal.SIGUSR1, signal.SIGTERM):
+        assert not blocked & (1 << (sig - 1)), f"{sig!r} still blocked: {status}"
+    assert not ignored & (1 << (signal.SIGHUP - 1)), f"SIGHUP still ignored: {status}"

@@ -47,6 +47,6 @@ int mfa_user_in_group(const char *user, gid_t base, const char *group);
 /// Runs `program` (no arguments, a minimal environment) with `input` on its standard input and
 /// its output discarded; waits at most `timeout_seconds`, then kills it. Returns its exit status
 /// (0–255), or -1 when it could not be started, was killed or timed out.
-int mfa_run_with_input(const char *program, const char *input, size_t length, int timeout_seconds);
+int mfa_run_checked(int program_fd, const char *name, const char *input, size_t length, int timeout_seconds);
 
 #endif
