@@ -78,17 +78,17 @@ public enum CodeDelivery {
   /// in directories that only root controls (-2 otherwise); the file that was checked is the one
   /// that runs (by its descriptor), with nothing inherited from the host but stdin.
   public static func run(program: String, input: [UInt8]) -> Int32 {
-    let bytes = [UInt8](program)
-    guard let slash = bytes.lastIndex(of: ASCII.slash),
-      SafeFile.isRootOwnedDirectory(slash == 0 ? "/" : Array(bytes[..<slash]).text, allowSticky: true)
-    else { return -2 }
-    let fd = program.withCString { mfa_open($0, O_RDONLY | O_NOFOLLOW | O_CLOEXEC, 0) }
-    // Missing: it cannot be started (-1), reported like any failure to start.
-    if fd < 0 { return mfa_errno() == ENOENT ? -1 : -2 }
+    guard SafeFile.isInRootOwnedDirectory(program, allowSticky: true) else { return -2 }
+    let fd: Int32
+    do throws(FileError) {
+      fd = try SafeFile.openChecked(program, flags: O_RDONLY, owners: [0], forbiddenMode: 0o022)
+    } catch .notFound {
+      // Missing: it cannot be started (-1), reported like any failure to start.
+      return -1
+    } catch {
+      return -2
+    }
     defer { close(fd) }
-    var info = stat()
-    guard fstat(fd, &info) == 0, info.st_mode & 0o170000 == 0o100000, info.st_uid == 0, info.st_mode & 0o022 == 0
-    else { return -2 }
     return input.withUnsafeBufferPointer { buffer in
       buffer.withMemoryRebound(to: CChar.self) { chars in
         program.withCString { mfa_run_checked(fd, $0, chars.baseAddress, chars.count, 15) }

@@ -89,6 +89,12 @@ public enum SafeFile {
     return true
   }
 
+  /// Whether the file at absolute `path` sits in such a directory (see isRootOwnedDirectory).
+  public static func isInRootOwnedDirectory(_ path: String, allowSticky: Bool = false) -> Bool {
+    guard let (directory, _) = try? split(path) else { return false }
+    return isRootOwnedDirectory(directory, allowSticky: allowSticky)
+  }
+
   static func isRootOwnedAndClosed(_ fd: Int32, allowSticky: Bool = false) -> Bool {
     var info = stat()
     guard fstat(fd, &info) == 0, info.st_uid == 0 else { return false }

@@ -26,11 +26,7 @@ public struct SecretFileStore<Privileges: PrivilegeSwitch> {
     self.path = path
     self.account = account
     self.privileges = privileges
-    if let (directory, _) = try? SafeFile.split(path) {
-      isRootStore = SafeFile.isRootOwnedDirectory(directory)
-    } else {
-      isRootStore = false
-    }
+    isRootStore = SafeFile.isInRootOwnedDirectory(path)
   }
 
   public func read() throws(FileError) -> Enrollment {

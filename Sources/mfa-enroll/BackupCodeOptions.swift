@@ -53,9 +53,8 @@ struct BackupCodeOptions: ParsableArguments {
         // As the user when root acts for them, unless root alone controls the directory (the
         // admin keeps the codes to hand over): root must not follow a link the user planted or
         // remove a file only root could (the lock file included).
-        let directory = String(path[..<(path.lastIndex(of: "/") ?? path.startIndex)])
         let user =
-          SafeFile.isRootOwnedDirectory(directory.isEmpty ? "/" : directory)
+          SafeFile.isInRootOwnedDirectory(path)
           ? UserAccount(name: Array("root".utf8), uid: 0, gid: 0, home: Array("/root".utf8)) : account.core
         try CLIPrivileges().asUser(user) { () throws(FileError) in
           // The lock only guards this one write; leave no clutter beside the user's file.
