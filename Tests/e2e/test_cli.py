@@ -17,7 +17,9 @@ import pytest
 from conftest import (ENROLL, MODULE, PAM_WRAPPER, PROMPT, code, fresh_step, new_secret,
                       wait_next_step, write_secret)
 
-PROMPT_RE = r"[Cc]ode[^\r\n]*: ?\Z"
+# The CLI's prompts all start with "Enter" (a line such as "Scan this QR code ... below):"
+# must not pass for one when a read happens to end at its colon).
+PROMPT_RE = r"Enter [^\r\n]*[Cc]ode[^\r\n]*: ?\Z"
 ANSI_RE = re.compile(r"\x1b\[[0-9;?]*[A-Za-z]")
 URI_RE = re.compile(r"^(otpauth://totp/\S+)$", re.M)
 SETUP_KEY_RE = re.compile(r"^Setup key: ((?:[A-Z2-7]{4} )*[A-Z2-7]{1,4})$", re.M)

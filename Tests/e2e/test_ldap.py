@@ -79,7 +79,7 @@ def enroll(host: Host, user="alice", backup_codes=0):
     child = pexpect.spawn(
         str(ENROLL), ["--config", str(host.conf), "--user", user, "--qr", "none", "--backup-codes", str(backup_codes)],
         env=host.env.env(), encoding="utf-8", codec_errors="replace", timeout=30, dimensions=(200, 300))
-    child.expect(r"[Cc]ode[^\r\n]*: ?\Z")
+    child.expect(r"Enter [^\r\n]*[Cc]ode[^\r\n]*: ?\Z")     # the prompt, never an earlier line
     out = child.before + child.after
     m = re.search(r"secret=([A-Z2-7]+)", out)
     assert m, out
