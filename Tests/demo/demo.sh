@@ -51,7 +51,8 @@ if [ -n "$confirmed" ]; then
   echo "   it cannot log in with it. Waiting for your app's next code:"
   while :; do
     now=$(date +%s)
-    left=$(( (confirmed + 1) * period - now ))
+    # One second past the boundary: time() (oathtool, the module) may lag `date` by a tick.
+    left=$(( (confirmed + 1) * period + 1 - now ))
     [ "$left" -le 0 ] && break
     printf '\r   next code in %2d s ' "$left"
     sleep 1
