@@ -8,6 +8,9 @@ public protocol CredentialStore {
   var location: String { get }
   /// The user's enrollment; `.notFound` when there is none.
   func readEnrollment() throws(FileError) -> Enrollment
+  /// After `readEnrollment` found none: why that may not mean "not enrolled" (for the admin's
+  /// log); nil when it can be trusted.
+  func doubtAboutAbsence() -> String?
   /// The shared state: step watermarks, HOTP counters, failures, lockout, last success.
   func readState() throws(FileError) -> UserState
   /// Takes one attempt from the failure budget, before the answer is checked (so parallel
@@ -41,6 +44,17 @@ public struct LocalCredentialStore<Privileges: PrivilegeSwitch, State: StateStor
   public var location: String { "secret file " + secrets.path + " (state in " + state.location + ")" }
 
   public func readEnrollment() throws(FileError) -> Enrollment { try secrets.read() }
+
+  public func doubtAboutAbsence() -> String? {
+    // Root's state knows whether this user has logged in with a code on this host.
+    let lastSuccess: Int64
+    do throws(FileError) {
+      lastSuccess = try state.peek(user: user).lastSuccess
+    } catch {
+      return state.location + " " + error.description
+    }
+    return secrets.doubtAboutAbsence(lastSuccess: lastSuccess)
+  }
 
   public func readState() throws(FileError) -> UserState { try state.peek(user: user) }
 

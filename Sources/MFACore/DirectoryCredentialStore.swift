@@ -10,6 +10,7 @@ public struct DirectoryCredentialStore<Connection: DirectoryConnection>: Credent
   public let connection: Connection
   public let user: [UInt8]
   public let dn: [UInt8]
+  public let base: [UInt8]
   /// The entry from the last read, so a login reads it once when nobody else writes.
   let cache = EntryCache()
 
@@ -26,6 +27,7 @@ public struct DirectoryCredentialStore<Connection: DirectoryConnection>: Credent
     self.connection = connection
     self.user = user
     self.dn = DirectoryText.dn(user: user, base: base)
+    self.base = base
   }
 
   public var location: String { "directory " + connection.server + " (" + dn.text + ")" }
@@ -46,6 +48,19 @@ public struct DirectoryCredentialStore<Connection: DirectoryConnection>: Credent
   public func readEnrollment() throws(FileError) -> Enrollment {
     let entry = try entry(fresh: true)
     return try DirectoryCredentialStore.enrollment(in: entry)
+  }
+
+  public func doubtAboutAbsence() -> String? {
+    // An entry we can see without an enrollment (reset, disable) is a trustworthy absence.
+    if cache.entry != nil { return nil }
+    // No entry: only if this host can see the base is that "not enrolled" and not "cannot see".
+    do throws(FileError) {
+      if try connection.read(base) != nil { return nil }
+    } catch {
+      return location + ": " + error.description
+    }
+    return "the base entry " + base.text + " is not visible to this host on " + connection.server
+      + " (a wrong ldap_base, or this host's identity lost its read rights): cannot tell who is enrolled"
   }
 
   /// The enrollment text with one `backup` line per stored code appended, parsed as a file.

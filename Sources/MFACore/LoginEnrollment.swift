@@ -1,13 +1,13 @@
 /// `enroll=login`: a user without an enrollment, who has already passed the stack's earlier
 /// factor, sets up the authenticator inside the login: QR code and setup key as text through the
-/// conversation, a first code (three tries), then the secret file and backup codes. Nothing is
-/// written unless a right code was typed.
+/// conversation, a first code (three tries), then backup codes. Nothing is written unless a
+/// right code was typed and the application reports that the whole stack succeeded.
 enum LoginEnrollment {
   static let prompt = "Code from your app: "
   static let tries = 3
 
-  static func run<Host: LoginHost, Store: CredentialStore & EnrollmentStore>(
-    host: Host, store: Store, account: UserAccount, options: ModuleOptions, who: String
+  static func run<Host: LoginHost>(
+    host: Host, account: UserAccount, options: ModuleOptions, who: String
   ) -> LoginOutcome {
     var key: [UInt8]
     do throws(SystemError) {
@@ -47,8 +47,8 @@ enum LoginEnrollment {
       if var code = try? CodeInput.digits(typed) {
         defer { code.wipe() }
         if let match = TOTPVerifier.matches(code: code, enrollment: enrollment, time: host.now(), window: 1).first {
-          return save(
-            host: host, store: store, enrollment: &enrollment, step: match.step, who: who, contact: options.contact)
+          return keep(
+            host: host, enrollment: &enrollment, step: match.step, account: account, options: options, who: who)
         }
       }
       if attempt < tries { host.tell("That code is not right. Check the app and try again.", isError: true) }
@@ -58,11 +58,13 @@ enum LoginEnrollment {
     return .denied
   }
 
-  static func save<Host: LoginHost, Store: CredentialStore & EnrollmentStore>(
-    host: Host, store: Store, enrollment: inout Enrollment, step: Int64, who: String, contact: String
+  /// A right first code: backup codes are made and shown, and everything waits in the PAM
+  /// handle until the application reports the whole stack succeeded (`finish`).
+  static func keep<Host: LoginHost>(
+    host: Host, enrollment: inout Enrollment, step: Int64, account: UserAccount, options: ModuleOptions, who: String
   ) -> LoginOutcome {
     enrollment.authenticators[0].confirmedStep = step
-    let codes: [[UInt8]]
+    var codes: [[UInt8]]
     do throws(SystemError) {
       let made = try BackupCodes.generate(count: BackupCodes.defaultCount)
       codes = made.codes
@@ -71,11 +73,36 @@ enum LoginEnrollment {
       host.log(.error, who + ": enrollment at login: " + error.description + "; denied")
       return .denied
     }
+    defer { for index in codes.indices { codes[index].wipe() } }
+    var pending = PendingEnrollment(
+      arguments: options.arguments, user: account.name, step: step, enrollment: enrollment)
+    var bytes = pending.encoded()
+    pending.wipe()
+    defer { bytes.wipe() }
+    guard host.keepPending(bytes) else {
+      host.log(.error, who + ": enrollment at login: libpam cannot keep it until the login ends; denied")
+      host.tell("The enrollment could not be saved; nothing changed. Contact " + options.contact + ".", isError: true)
+      return .denied
+    }
+    var text = "Right code. Once this login succeeds, the app and these backup codes are saved (each code works "
+    text += "once if you lose your phone; they are not shown again):\n"
+    for code in codes { text += "    " + BackupCodes.display(code) + "\n" }
+    text += "Store them somewhere safe now."
+    host.tell(text, isError: false)
+    host.log(.notice, who + ": enrollment at login confirmed; saved only when the whole stack succeeds")
+    return .accepted
+  }
+
+  /// The application reported success (pam_acct_mgmt, pam_setcred): the kept enrollment is
+  /// written, the confirming step first, so that its code can never log in.
+  static func save<Host: LoginHost, Store: CredentialStore & EnrollmentStore>(
+    host: Host, store: Store, pending: PendingEnrollment, who: String, contact: String
+  ) -> LoginOutcome {
     do throws(FileError) {
       // State first: if it cannot be written, no enrollment appears whose first code could be
       // replayed. A watermark already past this step (an earlier enrollment) is as good.
-      _ = try store.acceptStep(step, of: enrollment.authenticators[0].name, now: host.now())
-      try store.create(enrollment)
+      _ = try store.acceptStep(pending.step, of: pending.enrollment.authenticators[0].name, now: host.now())
+      try store.create(pending.enrollment)
     } catch {
       host.log(
         .error,
@@ -83,10 +110,6 @@ enum LoginEnrollment {
       host.tell("The enrollment could not be saved; nothing changed. Contact " + contact + ".", isError: true)
       return .denied
     }
-    var text = "Saved. Your backup codes (each works once if you lose your phone; they are not shown again):\n"
-    for code in codes { text += "    " + BackupCodes.display(code) + "\n" }
-    text += "Store them somewhere safe now."
-    host.tell(text, isError: false)
     host.log(.notice, who + ": enrolled at login (" + store.enrollmentLocation + ")")
     return .accepted
   }

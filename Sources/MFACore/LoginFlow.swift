@@ -48,6 +48,10 @@ public protocol LoginHost: PrivilegeSwitch {
   func now() -> Int64
   /// One audit line; the bridge adds module, service and facility.
   func log(_ priority: LogPriority, _ message: String)
+  /// Keeps an enrollment made at login until the stack has succeeded; false when libpam refused.
+  func keepPending(_ bytes: [UInt8]) -> Bool
+  /// What `keepPending` kept in this PAM handle (forgotten once taken); nil when nothing.
+  func takePending() -> [UInt8]?
 }
 
 /// How one authentication ended. `PAMResult` maps each case to exactly one PAM code.
@@ -122,8 +126,23 @@ public enum LoginFlow {
       account = user
       mustUseCode = required
     }
+    return withStore(
+      host: host, local: store, options: options, context: context, account: account,
+      task: .check(mustUseCode: mustUseCode))
+  }
+
+  /// What to do with the user's store once it is open.
+  enum StoreTask {
+    case check(mustUseCode: Bool)
+    case saveEnrollment(PendingEnrollment)
+  }
+
+  /// Opens the configured store for `account` (the directory is contacted only now) and runs
+  /// `task` against it.
+  static func withStore<Host: LoginHost, Local: StateStore>(
+    host: Host, local: Local, options: ModuleOptions, context: LoginContext, account: UserAccount, task: StoreTask
+  ) -> LoginOutcome {
     if options.store == .ldap {
-      // Only now, for a user who needs a code, is the directory contacted.
       let connection: PluginConnection
       do throws(FileError) {
         connection = try PluginConnection.open(options.directory)
@@ -133,9 +152,7 @@ public enum LoginFlow {
       }
       let directory = DirectoryCredentialStore(
         connection: connection, user: account.name, base: options.directory.base ?? [])
-      return check(
-        host: host, store: directory, local: store, options: options, context: context, account: account,
-        mustUseCode: mustUseCode)
+      return run(task, host: host, store: directory, local: local, options: options, context: context, account: account)
     }
     let path: String
     do throws(FileError) {
@@ -145,9 +162,24 @@ public enum LoginFlow {
       return .configurationError
     }
     let secrets = SecretFileStore(path: path, account: account, privileges: host)
-    return check(
-      host: host, store: LocalCredentialStore(secrets: secrets, state: store), local: store, options: options,
-      context: context, account: account, mustUseCode: mustUseCode)
+    return run(
+      task, host: host, store: LocalCredentialStore(secrets: secrets, state: local), local: local, options: options,
+      context: context, account: account)
+  }
+
+  static func run<Host: LoginHost, Store: CredentialStore & EnrollmentStore, Local: StateStore>(
+    _ task: StoreTask, host: Host, store: Store, local: Local, options: ModuleOptions, context: LoginContext,
+    account: UserAccount
+  ) -> LoginOutcome {
+    switch task {
+    case .check(let mustUseCode):
+      return check(
+        host: host, store: store, local: local, options: options, context: context, account: account,
+        mustUseCode: mustUseCode)
+    case .saveEnrollment(let pending):
+      return LoginEnrollment.save(
+        host: host, store: store, pending: pending, who: context.audit, contact: options.contact)
+    }
   }
 
   enum Admission {
@@ -192,8 +224,14 @@ public enum LoginFlow {
     do throws(FileError) {
       enrollment = try store.readEnrollment()
     } catch .notFound {
+      // Out of reach is not "not enrolled": an enrolled user never passes because of it.
+      if let doubt = store.doubtAboutAbsence() {
+        host.log(.error, who + ": no enrollment found, but " + doubt + "; denied")
+        host.tell("Your two-factor settings cannot be read right now. Contact " + options.contact + ".", isError: true)
+        return .denied
+      }
       if mustUseCode && options.enrollAtLogin && !(options.enrollDeadline.map { host.now() >= $0 } ?? false) {
-        return LoginEnrollment.run(host: host, store: store, account: account, options: options, who: who)
+        return LoginEnrollment.run(host: host, account: account, options: options, who: who)
       }
       return notEnrolled(
         host: host, options: options, who: who, location: store.enrollmentLocation, mustUseCode: mustUseCode)
@@ -381,8 +419,9 @@ public enum LoginFlow {
   static func notEnrolled(
     host: some LoginHost, options: ModuleOptions, who: String, location: String, mustUseCode: Bool
   ) -> LoginOutcome {
+    // Every pass without a code is logged.
     if !mustUseCode {
-      if options.debug { host.log(.debug, who + ": not in require_group and not enrolled: ignoring") }
+      host.log(.notice, who + ": not in require_group and not enrolled (" + location + "): no code asked")
       return .notEnrolledAllowed
     }
     if let deadline = options.enrollDeadline, host.now() >= deadline {
@@ -393,7 +432,7 @@ public enum LoginFlow {
       return .denied
     }
     if options.nullOK {
-      if options.debug { host.log(.debug, who + ": not enrolled (" + location + "), nullok: ignoring") }
+      host.log(.notice, who + ": not enrolled (" + location + "), nullok: no code asked")
       return .notEnrolledAllowed
     }
     host.log(.notice, who + ": not enrolled: " + location + " does not exist; denied")

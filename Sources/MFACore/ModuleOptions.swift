@@ -70,6 +70,8 @@ public struct ModuleOptions {
   /// use_first_pass / try_first_pass: take password+code from PAM_AUTHTOK (set by the
   /// application or an earlier module); `use` fails without it, `try` falls back to asking.
   public var firstPass: FirstPass = .none
+  /// The stack line's own arguments, as given (an enrollment at login keeps them for later).
+  public var arguments: [[UInt8]] = []
 
   public enum FirstPass {
     case none
@@ -114,7 +116,9 @@ public struct ModuleOptions {
   public static func parse(_ arguments: [[UInt8]]) throws(OptionError) -> ModuleOptions {
     var options = ModuleOptions()
     for argument in arguments { try options.apply(argument, fromArguments: true) }
+    options.arguments = arguments
     try options.checkStore()
+    try options.checkCombinations()
     return options
   }
 
@@ -145,8 +149,21 @@ public struct ModuleOptions {
       throw .configFile(path: options.configPath, .notFound)
     }
     for argument in arguments { try options.apply(argument, fromArguments: true) }
+    options.arguments = arguments
     try options.checkStore()
+    try options.checkCombinations()
     return options
+  }
+
+  /// Options that cannot be made safe together.
+  func checkCombinations() throws(OptionError) {
+    // One prompt means our line runs before the password is checked: a stranger could enroll.
+    if enrollAtLogin && (forwardPass || firstPass != .none) {
+      throw .invalidValue(
+        option: "enroll",
+        reason: "enroll=login cannot be combined with forward_pass, use_first_pass or try_first_pass "
+          + "(the enrollment would be offered before any password is checked)")
+    }
   }
 
   /// `store=ldap` needs a server, a base, a CA and one way to authenticate.

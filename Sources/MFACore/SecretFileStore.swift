@@ -89,11 +89,35 @@ public struct SecretFileStore<Privileges: PrivilegeSwitch> {
 
   private func removeLocked() throws(FileError) {
     // Only a file we would have read: never follow or remove something else.
-    let fd = try SafeFile.openChecked(
-      path, flags: O_RDONLY, owners: isRootStore ? [0, account.uid] : [account.uid], forbiddenMode: 0)
+    let fd = try SafeFile.openChecked(path, flags: O_RDONLY, owners: owners, forbiddenMode: 0)
     close(fd)
+    // The marker first: a file gone without it is a file out of reach, never "turned off".
+    try SafeFile.write(
+      path: SecretAbsence.markerPath(path), contents: SecretAbsence.marker(at: Int64(time(nil))), mode: 0o600)
     if path.withCString({ unlink($0) }) != 0 { throw FileError.system(.last("unlink")) }
   }
+
+  /// After `read` found no file: why that may not mean "not enrolled"; nil when it can be
+  /// trusted. `lastSuccess` is root's record of this user's last login with a code (0: none).
+  public func doubtAboutAbsence(lastSuccess: Int64) -> String? {
+    do throws(FileError) {
+      return try withAccess { () throws(FileError) -> String? in
+        if let problem = SecretAbsence.unsafeDirectory(path: path, account: account) { return problem }
+        guard lastSuccess > 0 else { return nil }
+        // Only the user's own `disable` (or root's reset) since that login explains a missing file.
+        let marker = try? SafeFile.read(
+          path: SecretAbsence.markerPath(path), owners: owners, maxSize: 64, forbiddenMode: 0o022)
+        if let marker, let since = SecretAbsence.markerTime(marker), since >= lastSuccess { return nil }
+        return "has logged in with a code before, but " + path
+          + " is missing (a home not mounted, or the file deleted by hand; to turn it off: mfa-enroll disable, "
+          + "or as root: mfa-enroll --user NAME reset)"
+      }
+    } catch {
+      return "cannot check " + path + " with the user's privileges: " + error.description
+    }
+  }
+
+  var owners: [UInt32] { isRootStore ? [0, account.uid] : [account.uid] }
 
   func withAccess<Result>(_ body: () throws(FileError) -> Result) throws(FileError) -> Result {
     if isRootStore { return try body() }
@@ -101,7 +125,6 @@ public struct SecretFileStore<Privileges: PrivilegeSwitch> {
   }
 
   func load() throws(FileError) -> Enrollment {
-    let owners: [UInt32] = isRootStore ? [0, account.uid] : [account.uid]
     var contents = try SafeFile.read(path: path, owners: owners, maxSize: SecretFileFormat.maxSize)
     defer { contents.wipe() }
     do throws(FormatError) {

@@ -11,11 +11,24 @@ public func pamAuthenticate(
 ) -> Int32 {
   guard let handle else { return PAMResult.code(for: .configurationError) }
   let bridge = PAMBridge(handle: handle)
+  // A retry in the same handle starts over: only this attempt's enrollment may be kept.
+  bridge.clearPending()
   guard let user = bridge.userName() else { return PAMResult.code(for: .unknownUser) }
-  let context = LoginContext(
-    user: user, service: bridge.stringItem(PAM_SERVICE), remoteHost: bridge.stringItem(PAM_RHOST))
-  let outcome = LoginFlow.run(host: bridge, arguments: PAMBridge.arguments(argc, argv), context: context)
+  let outcome = LoginFlow.run(host: bridge, arguments: PAMBridge.arguments(argc, argv), context: bridge.context(user))
   return PAMResult.code(for: outcome)
+}
+
+/// Called only after the whole auth stack succeeded (sshd runs it in the same process as the
+/// keyboard-interactive authentication): an enrollment made at login is saved here.
+@c(pam_sm_acct_mgmt)
+public func pamAccountManagement(
+  _ handle: OpaquePointer?, _ flags: Int32, _ argc: Int32,
+  _ argv: UnsafeMutablePointer<UnsafePointer<CChar>?>?
+) -> Int32 {
+  guard let handle else { return PAM_SERVICE_ERR }
+  let bridge = PAMBridge(handle: handle)
+  guard let outcome = finishEnrollment(bridge) else { return PAM_IGNORE }
+  return outcome == .accepted ? PAM_SUCCESS : PAM_PERM_DENIED
 }
 
 @c(pam_sm_setcred)
@@ -23,6 +36,17 @@ public func pamSetCredentials(
   _ handle: OpaquePointer?, _ flags: Int32, _ argc: Int32,
   _ argv: UnsafeMutablePointer<UnsafePointer<CChar>?>?
 ) -> Int32 {
-  // A one-time code grants no credentials; success keeps `auth required` stacks working.
-  PAM_SUCCESS
+  // A one-time code grants no credentials; success keeps `auth required` stacks working. Like
+  // pam_acct_mgmt, this comes only after the stack succeeded: a kept enrollment is saved.
+  guard let handle, UInt32(bitPattern: flags) & UInt32(PAM_ESTABLISH_CRED | PAM_REINITIALIZE_CRED) != 0 else {
+    return PAM_SUCCESS
+  }
+  let bridge = PAMBridge(handle: handle)
+  guard let outcome = finishEnrollment(bridge) else { return PAM_SUCCESS }
+  return outcome == .accepted ? PAM_SUCCESS : PAM_CRED_ERR
+}
+
+/// Saves the enrollment kept by pam_sm_authenticate, if any, for the current PAM_USER.
+func finishEnrollment(_ bridge: PAMBridge) -> LoginOutcome? {
+  LoginFlow.finishEnrollment(host: bridge, context: bridge.context(bridge.stringItem(PAM_USER) ?? []))
 }

@@ -24,6 +24,11 @@ struct PAMBridge: LoginHost {
     return PAMBridge.bytes(name)
   }
 
+  /// Who is asking, for audit lines.
+  func context(_ user: [UInt8]) -> LoginContext {
+    LoginContext(user: user, service: stringItem(PAM_SERVICE), remoteHost: stringItem(PAM_RHOST))
+  }
+
   /// A string item such as PAM_RHOST or PAM_SERVICE; nil when unset.
   func stringItem(_ type: Int32) -> [UInt8]? {
     var item: UnsafeRawPointer?
@@ -127,6 +132,23 @@ struct PAMBridge: LoginHost {
     }
     guard status == PAM_SUCCESS else { return nil }
     return PAMBridge.bytes(response)
+  }
+
+  func keepPending(_ bytes: [UInt8]) -> Bool {
+    bytes.withUnsafeBufferPointer { mfa_set_pending(handle, $0.baseAddress, $0.count) } == PAM_SUCCESS
+  }
+
+  func takePending() -> [UInt8]? {
+    // Far more than an enrollment with its backup codes and a stack line's arguments.
+    var buffer = [UInt8](repeating: 0, count: 64 * 1024)
+    defer { buffer.wipe() }
+    let length = buffer.withUnsafeMutableBufferPointer { mfa_take_pending(handle, $0.baseAddress, $0.count) }
+    return length > 0 ? Array(buffer[0..<length]) : nil
+  }
+
+  /// Forgets what an earlier authentication in this handle kept.
+  func clearPending() {
+    mfa_clear_pending(handle)
   }
 
   func now() -> Int64 {

@@ -105,6 +105,8 @@ struct Reset: ParsableCommand {
         try target.stateStore.update(user: Array(target.account.name.utf8)) { state in
           state.clearFailures()
           state.remembered = []
+          // Without an enrollment, a missing file no longer means "out of reach" to the module.
+          state.lastSuccess = 0
         }
       } catch {
         throw CLIError("removed the enrollment, but cannot clear the state: \(error.description)")

@@ -98,6 +98,37 @@ enum DoctorChecks {
     return findings
   }
 
+  /// Each pam_mfa line as the module reads it (with the configuration file): a line it refuses,
+  /// and enroll=login where the application would never save the enrollment.
+  static func lineOptions(_ stack: PAMStack, resolve: (PAMRule) throws(OptionError) -> ModuleOptions) -> [Finding] {
+    var findings: [Finding] = []
+    for rule in stack.mfaRules {
+      let place = "\(stack.service): \(rule.file) line \(rule.line)"
+      let options: ModuleOptions
+      do throws(OptionError) {
+        options = try resolve(rule)
+      } catch {
+        findings.append(
+          Finding(
+            level: .failure, message: "\(place): pam_mfa refuses every login through this line: \(error.description)",
+            fix: "correct the line or \(ModuleOptions.defaultConfigPath)"))
+        continue
+      }
+      let saves = stack.rules.contains { $0.type == "account" && $0.isPAMMFA }
+      if options.enrollAtLogin && !saves {
+        // sshd's keyboard-interactive child calls only pam_acct_mgmt; login, su and sudo call pam_setcred too.
+        findings.append(
+          Finding(
+            level: stack.service == "sshd" ? .failure : .warning,
+            message: "\(place): enroll=login, but no 'account required pam_mfa.so' line: an enrollment made at "
+              + "login is saved only through it"
+              + (stack.service == "sshd" ? " (sshd calls pam_setcred in another process), so it is never saved" : ""),
+            fix: "add after the other account lines:  account required pam_mfa.so"))
+      }
+    }
+    return findings
+  }
+
   /// "/etc/ssh/sshd_config: line 12: Bad configuration option: Foo" → the file and line sshd names.
   static func sshdConfigPlace(_ line: String) -> (file: String, line: Int)? {
     let words = line.split(separator: " ", omittingEmptySubsequences: false)

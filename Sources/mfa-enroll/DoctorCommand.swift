@@ -60,6 +60,11 @@ struct Doctor: ParsableCommand {
         stacks.append(stack)
       }
     }
+    for stack in stacks {
+      findings += DoctorChecks.lineOptions(stack) { (rule) throws(OptionError) -> ModuleOptions in
+        try ModuleOptions.resolve(arguments: rule.arguments.map { Array($0.utf8) }, readConfig: readConfigFile)
+      }
+    }
     findings += checkSSHD(stack: sshdStack)
     findings.append(
       DoctorChecks.clock(

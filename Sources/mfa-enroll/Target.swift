@@ -35,14 +35,7 @@ struct Target {
       global.config == ModuleOptions.defaultConfigPath ? [] : [Array("conf=\(absolute(global.config))".utf8)]
     let resolved: ModuleOptions
     do throws(OptionError) {
-      resolved = try ModuleOptions.resolve(arguments: arguments) { (path) throws(FileError) -> [UInt8]? in
-        do throws(FileError) {
-          // The module's rule: root's file, writable by no one else.
-          return try SafeFile.read(path: path, owners: [0], maxSize: 64 * 1024, forbiddenMode: 0o022)
-        } catch .notFound {
-          return nil
-        }
-      }
+      resolved = try ModuleOptions.resolve(arguments: arguments, readConfig: readConfigFile)
     } catch {
       throw CLIError("configuration: \(error.description)")
     }
@@ -83,4 +76,14 @@ struct Target {
   }
 
   var stateStore: FileStateStore { FileStateStore(directory: options.stateDirectory) }
+}
+
+/// The configuration file as the module reads it: root's file, writable by no one else; nil
+/// when it does not exist.
+func readConfigFile(_ path: String) throws(FileError) -> [UInt8]? {
+  do throws(FileError) {
+    return try SafeFile.read(path: path, owners: [0], maxSize: 64 * 1024, forbiddenMode: 0o022)
+  } catch .notFound {
+    return nil
+  }
 }

@@ -44,6 +44,15 @@ final class FakeHost: LoginHost {
     return true
   }
   func qrCode(_ text: String) -> (width: Int, modules: [Bool])? { (21, [Bool](repeating: true, count: 441)) }
+  var pending: [UInt8]?
+  func keepPending(_ bytes: [UInt8]) -> Bool {
+    pending = bytes
+    return true
+  }
+  func takePending() -> [UInt8]? {
+    defer { pending = nil }
+    return pending
+  }
   func hostName() -> [UInt8] { [UInt8]("testhost") }
   func isMember(_ account: UserAccount, ofGroup group: [UInt8]) -> Bool? {
     groups[group.text].map { $0.contains(account.name.text) }

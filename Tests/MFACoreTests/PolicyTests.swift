@@ -158,10 +158,15 @@ import Testing
     #expect(run(host, store, options) == .accepted)
     #expect(host.prompts.count == 2)
     #expect(host.told.contains("That code is not right. Check the app and try again."))
+    // Nothing is written until the application reports that the whole stack succeeded.
+    #expect(!SafeFile.exists(host.secretPath))
+    let context = LoginContext(user: [UInt8]("alice"), service: [UInt8]("sshd"), remoteHost: nil)
+    #expect(LoginFlow.finishEnrollment(host: host, context: context) == .accepted)
+    #expect(LoginFlow.finishEnrollment(host: host, context: context) == nil)
     let saved = try SecretFileFormat.parse([UInt8](host.directory.read(".config/pam_mfa/secret") ?? ""))
     #expect(saved.backupCodes.count == 10)
     #expect(saved.authenticators.first?.confirmedStep == Int64(step))
-    #expect(host.told.contains { $0.hasPrefix("Saved. Your backup codes") })
+    #expect(host.told.contains { $0.hasPrefix("Right code. Once this login succeeds") })
     #expect(host.prompts.last == "Code from your app: ")
     #expect(host.told.contains { $0.contains("█") })
   }

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import atexit
 import base64
+import ctypes
 import os
 import re
 import shutil
@@ -158,6 +159,16 @@ def wrong_code(secret_b32: str, t: float | None = None, digits: int = 6,
             return candidate
 
 
+_LIBC = ctypes.CDLL(None)
+_LIBC.time.restype = ctypes.c_long
+
+
+def time_now() -> int:
+    """time(2), as the module and mfa-enroll read the clock: for a lower bound on a time they
+    record. int(time.time()) may be a second ahead of it for a few ms after each tick."""
+    return _LIBC.time(None)
+
+
 def fresh_step(period: int = 30, margin: float = 2.0) -> float:
     """Return the current time, first sleeping into the next step when fewer
     than `margin` seconds are left in the current one."""
@@ -234,6 +245,7 @@ class PamRun:
     messages: list = field(default_factory=list)   # [(style, text)]
     syslog: list = field(default_factory=list)     # lines captured during the run
     setcred: str | None = None
+    acct: str | None = None
     direct_context: str | None = None
     stdout: str = ""
     stderr: str = ""
@@ -247,12 +259,12 @@ class PamRun:
         return "\n".join(self.syslog)
 
     def __str__(self) -> str:  # for assertion messages: assert ..., str(run)
-        return (f"RESULT {self.result} ({self.number}); setcred={self.setcred}; "
+        return (f"RESULT {self.result} ({self.number}); acct={self.acct}; setcred={self.setcred}; "
                 f"messages={self.messages}; syslog={self.syslog}; stderr={self.stderr!r}")
 
 
 def parse_pamdrive(stdout: str) -> tuple:
-    result, number, setcred, ctx = None, None, None, None
+    result, number, setcred, ctx, acct = None, None, None, None, None
     messages = []
     for line in stdout.split("\n"):
         if line.startswith("MSG "):
@@ -265,9 +277,11 @@ def parse_pamdrive(stdout: str) -> tuple:
             number = int(num)
         elif line.startswith("SETCRED "):
             setcred = line.split(" ")[1]
+        elif line.startswith("ACCT "):
+            acct = line.split(" ")[1]
         elif line.startswith("DIRECT context="):
             ctx = line.split("=", 1)[1]
-    return result, number, messages, setcred, ctx
+    return result, number, messages, setcred, ctx, acct
 
 
 class Env:
@@ -371,7 +385,8 @@ class Env:
     def pam_command(self, module_args=(), user: str | None = "alice", answers=(),
                     rhost: str | None = None, stack=None, direct: bool = False,
                     setcred: bool = False, add_state_dir: bool = True,
-                    service: str = SERVICE) -> list:
+                    service: str = SERVICE, acct_mgmt: bool = False,
+                    account=("account required pam_permit.so",)) -> list:
         """Write the service file and return the pamdrive command line for one
         authentication (the arguments are those of run_pam)."""
         args = self.module_args(module_args, add_state_dir)
@@ -382,7 +397,7 @@ class Env:
             lines = [s.replace("{module}", str(MODULE)).replace("{args}", joined) for s in stack]
         else:
             lines = [f"auth required {MODULE} {joined}".rstrip()]
-        lines += ["account required pam_permit.so"]
+        lines += [s.replace("{module}", str(MODULE)) for s in account]
         self.write_service(lines, service)
 
         cmd = [str(PAMDRIVE), "--confdir", str(self.confdir), "--service", service]
@@ -401,6 +416,8 @@ class Env:
                 self._remember_answer(a)
         if setcred:
             cmd += ["--setcred"]
+        if acct_mgmt:
+            cmd += ["--acct-mgmt"]
         if direct:
             cmd += ["--direct", str(MODULE) if direct is True else str(direct)]
             for a in args:
@@ -410,7 +427,8 @@ class Env:
     def run_pam(self, module_args=(), user: str | None = "alice", answers=(),
                 rhost: str | None = None, stack=None, direct: bool = False,
                 setcred: bool = False, add_state_dir: bool = True,
-                service: str = SERVICE, timeout: float = 30) -> PamRun:
+                service: str = SERVICE, timeout: float = 30, prefix=(),
+                **command_kw) -> PamRun:
         """Run one authentication through pamdrive.
 
         module_args: str or list of pam_mfa arguments (state_dir is added).
@@ -421,10 +439,11 @@ class Env:
                "auth required {module} {args}".
         direct: call pam_sm_authenticate directly (raw return code); True
                 means pam_mfa.so, a string names another module.
+        prefix: a command that runs pamdrive (e.g. in a private mount namespace).
         """
-        cmd = self.pam_command(module_args, user=user, answers=answers, rhost=rhost,
-                               stack=stack, direct=direct, setcred=setcred,
-                               add_state_dir=add_state_dir, service=service)
+        cmd = [*prefix] + self.pam_command(module_args, user=user, answers=answers, rhost=rhost,
+                                        stack=stack, direct=direct, setcred=setcred,
+                                        add_state_dir=add_state_dir, service=service, **command_kw)
         before = self.syslog_path.stat().st_size
         proc = subprocess.run(cmd, capture_output=True, text=True, env=self.env(),
                               timeout=timeout, errors="replace")
@@ -498,13 +517,13 @@ def pam_result(stdout, stderr, returncode: int, syslog=()) -> PamRun:
     if isinstance(stderr, bytes):
         stderr = stderr.decode(errors="replace")
     stdout, stderr = stdout or "", stderr or ""
-    result, number, messages, sc, ctx = parse_pamdrive(stdout)
+    result, number, messages, sc, ctx, acct = parse_pamdrive(stdout)
     assert returncode == 0, (
         f"pamdrive exited {returncode} (crash?)\nstdout:\n{stdout}\n"
         f"stderr:\n{stderr}")
     assert result is not None, f"no RESULT line\nstdout:\n{stdout}\nstderr:\n{stderr}"
     return PamRun(result=result, number=number, messages=messages, syslog=list(syslog),
-                  setcred=sc, direct_context=ctx, stdout=stdout, stderr=stderr,
+                  setcred=sc, acct=acct, direct_context=ctx, stdout=stdout, stderr=stderr,
                   returncode=returncode)
 
 

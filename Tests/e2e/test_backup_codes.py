@@ -30,7 +30,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import ALICE_UID, PROMPT, code, make_dirs, pam_result, wrong_code
+from conftest import time_now, ALICE_UID, PROMPT, code, make_dirs, pam_result, wrong_code
 from test_hardening import (LOCK_MSG_5MIN, TIMEOUT, WRONG_MSG, count_lines, enroll_cmd, enroll_through_pipe,
                             error_msgs, kill9,
                             mfa_lines, mode_of, read_until_uri, run_cli, uri_secret, write_conf)
@@ -717,7 +717,7 @@ def test_status_counts_codes_and_shows_the_last_login(env):
     assert "Backup codes:  3 left" in out and "Last login:    none recorded" in out, out
     assert "Locked:        no" in out, out
 
-    t0 = int(time.time())
+    t0 = time_now()
     run = env.run_pam([f"conf={conf}"], answers=[enr.codes[0]])
     assert run.result == "PAM_SUCCESS", str(run)
     t1 = int(time.time())

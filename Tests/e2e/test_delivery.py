@@ -35,7 +35,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import ALICE_UID, ENROLL, PROMPT, code, fresh_step, pam_result
+from conftest import time_now, ALICE_UID, ENROLL, PROMPT, code, fresh_step, pam_result
 from test_hardening import error_msgs, mfa_lines, parse_slot, write_conf
 
 TIMEOUT = 30
@@ -382,7 +382,7 @@ def test_enter_sends_a_code_by_email_that_works_once(env, delivery):
         stores_only_a_salted_hash(env, c)
         return c
 
-    t0 = int(time.time())
+    t0 = time_now()
     run = converse(env, args, ["", answer_sent_code])
     t1 = int(time.time())
     assert run.result == "PAM_SUCCESS", str(run)
@@ -459,7 +459,7 @@ def test_sent_code_expires_after_deliver_ttl(env, delivery):
         env.remember(codes[-1])
         return None
 
-    t0 = int(time.time())
+    t0 = time_now()
     first = converse(env, args, ["", keep])
     second = converse(env, args, ["", keep])
     t1 = int(time.time())

@@ -119,21 +119,24 @@ def parse(rc: int, out: str, err: str) -> Report:
 def mfa_line_number(text: str) -> int:
     """The number of the one line of a stack that calls pam_mfa (by bare name or path)."""
     lines = [i + 1 for i, ln in enumerate(text.split("\n"))
-             if not ln.lstrip().startswith("#")
+             if ln.lstrip().startswith("auth")
              and any(w == "pam_mfa.so" or w.endswith("/pam_mfa.so") for w in ln.split())]
     assert len(lines) == 1, text
     return lines[0]
 
 
 def stack_from(src: Path, control: str | None = None, args=(), key_first: bool = False,
-               permit: bool = False, module: str | None = None, drop_mfa: bool = False) -> str:
+               permit: bool = False, module: str | None = None, drop_mfa: bool = False,
+               drop_account: bool = False) -> str:
     """A shipped stack with its pam_mfa line changed: control, extra arguments, module path;
     key_first comments out `@include common-auth`, permit adds pam_permit after pam_mfa,
-    drop_mfa removes the pam_mfa line."""
+    drop_mfa removes the pam_mfa auth line, drop_account the pam_mfa account line."""
     out, n, includes = [], 0, 0
     for line in src.read_text().split("\n"):
         words = line.split()
-        if words and not words[0].startswith("#") and "pam_mfa.so" in words:
+        if drop_account and words[:1] == ["account"] and "pam_mfa.so" in words:
+            continue
+        if words and words[0] == "auth" and "pam_mfa.so" in words:
             n += 1
             if drop_mfa:
                 continue
@@ -389,6 +392,29 @@ def test_nullok_without_another_auth_module(case):
                      "secret file are refused (libpam fails a stack in which every module "
                      "ignored)",
                      "add after it:  auth required pam_permit.so")
+
+
+def test_enroll_at_login_needs_the_account_line_for_sshd(case):
+    case.stack("sshd", stack_from(PAM_SSHD, args=["enroll=login"], drop_account=True))
+    assert_only_fail(case.doctor(),
+                     f"{case.place()}: enroll=login, but no 'account required pam_mfa.so' line: an "
+                     "enrollment made at login is saved only through it (sshd calls pam_setcred "
+                     "in another process), so it is never saved",
+                     "add after the other account lines:  account required pam_mfa.so")
+    # the shipped stack has the line
+    case.stack("sshd", stack_from(PAM_SSHD, args=["enroll=login"]))
+    r = case.doctor()
+    assert r.fails == [], str(r)
+
+
+def test_a_line_the_module_refuses(case):
+    case.stack("sshd", stack_from(PAM_SSHD, args=["enroll=login", "forward_pass"]))
+    assert_only_fail(case.doctor(),
+                     f"{case.place()}: pam_mfa refuses every login through this line: invalid "
+                     "value for enroll: enroll=login cannot be combined with forward_pass, "
+                     "use_first_pass or try_first_pass (the enrollment would be offered before "
+                     "any password is checked)",
+                     "correct the line or /etc/security/pam_mfa.conf")
 
 
 def test_sshd_stack_without_pam_mfa(case):

@@ -782,3 +782,31 @@ def test_a_user_without_an_entry_is_not_enrolled(env, directory):
         assert not_enrolled_line(run, d, host, "bob"), str(run)
         assert run.prompts == [], str(run)
     assert d.search(entry_dn(d, "bob")) is None
+
+
+# ---------------------------------------------------------------------------
+# 10. a directory this host cannot read is not "nobody is enrolled"
+# ---------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("mistake", ["ldap_base typo", "identity in no group"])
+def test_a_directory_the_host_cannot_read_denies_even_with_nullok(env, directory, mistake):
+    """A typo in ldap_base, or a host identity that lost its read rights, makes every entry
+    invisible: that must not let enrolled users through without a code."""
+    d = directory
+    reset_user(d)
+    a = Host(env, d, "host-a")
+    key, t, _ = enroll(a)
+    if mistake == "ldap_base typo":
+        host = a
+        host.conf.write_text(host.conf.read_text().replace(f"ldap_base={d.base}", "ldap_base=dc=tset"))
+    else:
+        host = Host(env, d, "host-z")     # a valid certificate of a host in no group
+    run = host.login(code(key, t + 30), extra=["nullok"], direct=True)
+    assert run.result == "PAM_AUTH_ERR" and run.prompts == [], str(run)
+    base = "dc=tset" if mistake == "ldap_base typo" else d.base
+    assert any(f"user=alice service=mfa-{host.name}: no enrollment found, but the base entry {base} "
+               f"is not visible to this host on {d.uri}" in ln for ln in run.syslog), str(run)
+    # the same host sees a user with no entry as not enrolled only when it can see the base
+    run = Host(env, d, "host-b").login("123456", user="bob", extra=["nullok"], direct=True)
+    assert run.result == "PAM_IGNORE", str(run)

@@ -42,6 +42,7 @@ def test_exports_only_pam_sm_functions(module_so):
     names = {n for _, n in syms}
     assert "pam_sm_authenticate" in names, syms
     assert "pam_sm_setcred" in names, syms
+    assert "pam_sm_acct_mgmt" in names, syms
     others = sorted(n for n in names if not n.startswith("pam_sm_"))
     assert others == [], f"unexpected exported symbols: {others}"
     for typ, name in syms:
@@ -52,7 +53,7 @@ def test_dlopen_and_lookup_with_ctypes(module_so):
     script = (
         "import ctypes, sys\n"
         "lib = ctypes.CDLL(sys.argv[1], mode=ctypes.RTLD_LOCAL)\n"
-        "for name in ('pam_sm_authenticate', 'pam_sm_setcred'):\n"
+        "for name in ('pam_sm_authenticate', 'pam_sm_setcred', 'pam_sm_acct_mgmt'):\n"
         "    getattr(lib, name)\n"
         "for name in ('swift_retain', 'swift_release', 'swift_allocObject'):\n"
         "    try:\n"

@@ -232,6 +232,9 @@ def pam_stack_text(state_dir: Path, extra=(), key_first: bool = False,
     args = " ".join([str(MODULE), f"state_dir={state_dir}", *extra])
     for line in PAM_SSHD.read_text().split("\n"):
         s = line.strip()
+        if s.startswith("account") and re.search(r"(?<!\S)pam_mfa\.so(?!\S)", s):
+            out.append(re.sub(r"(?<!\S)pam_mfa\.so(?!\S)", str(MODULE), line))
+            continue
         if not s.startswith("#") and re.search(r"(?<!\S)pam_mfa\.so(?!\S)", s):
             assert s.split()[0] == "auth", line
             out.append(re.sub(r"(?<!\S)pam_mfa\.so(?!\S)", args, line))

@@ -4,7 +4,7 @@
  * Usage:
  *   pamdrive --confdir DIR --service NAME [--user USER] [--rhost HOST]
  *            [--tty TTY] [--answer TEXT]... [--answer-hex HEX]... [--answer-null]...
- *            [--answer-stdin] [--silent] [--setcred] [--authtok TEXT]
+ *            [--answer-stdin] [--silent] [--acct-mgmt] [--setcred] [--authtok TEXT]
  *            [--direct MODULE.so [--arg OPT]...]
  *
  * The service file is read from DIR (pam_start_confdir, Linux-PAM >= 1.5).
@@ -74,6 +74,7 @@ static int n_direct_args;
 struct driver {
     pam_handle_t *pamh;
     int setcred;
+    int acct_mgmt;
     int flags;
     sm_func sm_auth;
     sm_func sm_setcred;
@@ -304,7 +305,7 @@ static void usage(const char *why)
     fprintf(stderr,
             "usage: pamdrive --confdir DIR --service NAME [--user USER] [--rhost HOST]\n"
             "                [--tty TTY] [--answer TEXT]... [--answer-hex HEX]...\n"
-            "                [--answer-null]... [--answer-stdin] [--silent] [--setcred]\n"
+            "                [--answer-null]... [--answer-stdin] [--silent] [--acct-mgmt] [--setcred]\n"
             "                [--authtok TEXT]\n"
             "                [--direct MODULE.so [--arg OPT]...]\n");
     exit(2);
@@ -369,6 +370,8 @@ int main(int argc, char **argv)
             authtok = NEXT();
         } else if (strcmp(opt, "--setcred") == 0) {
             d.setcred = 1;
+        } else if (strcmp(opt, "--acct-mgmt") == 0) {
+            d.acct_mgmt = 1;
         } else if (strcmp(opt, "--direct") == 0) {
             direct = NEXT();
         } else if (strcmp(opt, "--arg") == 0) {
@@ -435,7 +438,13 @@ int main(int argc, char **argv)
         result = d.direct_rc;
     } else {
         result = pam_authenticate(pamh, d.flags);
-        if (d.setcred && result == PAM_SUCCESS) {
+        /* Like login and sshd: the account stack, then credentials, only after success. */
+        int account = PAM_SUCCESS;
+        if (d.acct_mgmt && result == PAM_SUCCESS) {
+            account = pam_acct_mgmt(pamh, d.flags);
+            print_result("ACCT", account);
+        }
+        if (d.setcred && result == PAM_SUCCESS && account == PAM_SUCCESS) {
             int sc = pam_setcred(pamh, PAM_ESTABLISH_CRED | d.flags);
             print_result("SETCRED", sc);
         }

@@ -26,4 +26,11 @@ int mfa_qr_matrix(const char *text, unsigned char *out, int capacity);
 /// gethostname into `buffer`; 0 on success.
 int mfa_hostname(char *buffer, size_t length);
 
+/// Keeps `length` bytes (an enrollment made at login) in the handle, wiped at pam_end.
+int mfa_set_pending(pam_handle_t *pamh, const unsigned char *bytes, size_t length);
+/// Copies the kept bytes to `out` and forgets them; returns their length (0: none, or too long).
+size_t mfa_take_pending(pam_handle_t *pamh, unsigned char *out, size_t capacity);
+/// Forgets (and wipes) what an earlier attempt kept.
+void mfa_clear_pending(pam_handle_t *pamh);
+
 #endif

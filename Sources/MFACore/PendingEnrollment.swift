@@ -1,0 +1,92 @@
+/// An enrollment made at login, kept in the PAM handle until the application says the whole
+/// stack succeeded (pam_acct_mgmt or pam_setcred): a stranger who passes only our prompt, before
+/// or after a failing password module, never gets their phone bound to the account.
+public struct PendingEnrollment {
+  /// The auth line's arguments, so that the account or setcred line needs none of its own.
+  public var arguments: [[UInt8]]
+  public var user: [UInt8]
+  public var step: Int64
+  public var enrollment: Enrollment
+
+  /// Length-prefixed fields; the enrollment in the secret file's own format.
+  public func encoded() -> [UInt8] {
+    var out: [UInt8] = []
+    var file = SecretFileFormat.serialize(enrollment)
+    defer { file.wipe() }
+    let fields = [user, [UInt8](String(step).utf8)] + arguments + [file]
+    PendingEnrollment.appendLength(fields.count, to: &out)
+    for field in fields {
+      PendingEnrollment.appendLength(field.count, to: &out)
+      out += field
+    }
+    return out
+  }
+
+  public static func decode(_ bytes: [UInt8]) -> PendingEnrollment? {
+    var index = 0
+    guard let count = readLength(bytes, &index), count >= 3, count <= 64 else { return nil }
+    var fields: [[UInt8]] = []
+    for _ in 0..<count {
+      guard let length = readLength(bytes, &index), length <= bytes.count - index else { return nil }
+      fields.append(Array(bytes[index..<index + length]))
+      index += length
+    }
+    guard index == bytes.count, let step = Int64(fields[1].text) else { return nil }
+    var file = fields[count - 1]
+    defer { file.wipe() }
+    guard let enrollment = try? SecretFileFormat.parse(file) else { return nil }
+    return PendingEnrollment(
+      arguments: Array(fields[2..<count - 1]), user: fields[0], step: step, enrollment: enrollment)
+  }
+
+  public mutating func wipe() { enrollment.wipe() }
+
+  private static func appendLength(_ length: Int, to out: inout [UInt8]) {
+    for shift in [24, 16, 8, 0] { out.append(UInt8(truncatingIfNeeded: length >> shift)) }
+  }
+
+  private static func readLength(_ bytes: [UInt8], _ index: inout Int) -> Int? {
+    guard bytes.count - index >= 4 else { return nil }
+    var length = 0
+    for _ in 0..<4 {
+      length = length << 8 | Int(bytes[index])
+      index += 1
+    }
+    return length
+  }
+}
+
+extension LoginFlow {
+  /// pam_acct_mgmt and pam_setcred: the application says the whole stack succeeded, so an
+  /// enrollment this handle's authentication kept is written now. nil: nothing was kept.
+  public static func finishEnrollment<Host: LoginHost>(host: Host, context: LoginContext) -> LoginOutcome? {
+    guard var bytes = host.takePending() else { return nil }
+    defer { bytes.wipe() }
+    let who = context.audit
+    guard var pending = PendingEnrollment.decode(bytes) else {
+      host.log(.error, who + ": enrollment at login: what was kept cannot be read; nothing saved; denied")
+      return .denied
+    }
+    defer { pending.wipe() }
+    guard pending.user == context.user else {
+      host.log(.error, who + ": enrollment at login was made for another user; nothing saved; denied")
+      return .denied
+    }
+    let options: ModuleOptions
+    do throws(OptionError) {
+      options = try ModuleOptions.resolve(arguments: pending.arguments) { (path) throws(FileError) -> [UInt8]? in
+        try host.readConfigFile(path)
+      }
+    } catch {
+      host.log(.error, "configuration error: " + error.description + "; enrollment at login not saved")
+      return .configurationError
+    }
+    guard let account = host.lookupUser(pending.user) else {
+      host.log(.notice, who + ": unknown user; enrollment at login not saved")
+      return .unknownUser
+    }
+    return withStore(
+      host: host, local: FileStateStore(directory: options.stateDirectory), options: options, context: context,
+      account: account, task: .saveEnrollment(pending))
+  }
+}

@@ -1,0 +1,79 @@
+import CLibc
+
+/// Whether a missing secret file really means "not enrolled". A file that is merely out of
+/// reach (a home not mounted yet, a directory someone else could rename) must never let an
+/// enrolled user in without a code.
+enum SecretAbsence {
+  /// What `mfa-enroll disable` (and `reset`) leaves next to the removed secret file.
+  static func markerPath(_ secretPath: String) -> String { secretPath + ".disabled" }
+
+  static func marker(at time: Int64) -> [UInt8] {
+    [UInt8](("pam_mfa disabled at=" + String(time) + "\n").utf8)
+  }
+
+  /// The time in a marker; nil when it is not one.
+  static func markerTime(_ contents: [UInt8]) -> Int64? {
+    let prefix = [UInt8]("pam_mfa disabled at=".utf8)
+    guard contents.starts(with: prefix), contents.last == ASCII.newline else { return nil }
+    return Int64(Array(contents[prefix.count..<contents.count - 1]).text)
+  }
+
+  /// Like sshd's StrictModes: every directory from the file's up to the home directory (or `/`
+  /// outside it) must be owned by root or the user and writable by no one else (root's sticky
+  /// directories such as /tmp excepted). A missing home directory is a home not mounted.
+  /// Returns what is wrong, for the admin's log; nil when the absence can be trusted.
+  static func unsafeDirectory(path: String, account: UserAccount) -> String? {
+    // Bytes, not String: comparing Strings needs Unicode tables the embedded module lacks.
+    var home = account.home
+    while home.count > 1 && home.last == ASCII.slash { home.removeLast() }
+    let underHome = [UInt8](path.utf8).starts(with: home + [ASCII.slash])
+    var info = stat()
+    if underHome && home.text.withCString({ stat($0, &info) }) != 0 {
+      return "home directory " + home.text + " cannot be reached (" + SystemError.last("stat").description
+        + "; not mounted?)"
+    }
+    // The deepest directory on the way that exists, with its links resolved.
+    var directory = parent([UInt8](path.utf8))
+    while directory != [ASCII.slash] && directory.text.withCString({ stat($0, &info) }) != 0 {
+      let code = mfa_errno()
+      guard code == ENOENT else { return unreachable(directory.text, SystemError("stat", code: code)) }
+      directory = parent(directory)
+    }
+    guard let real = resolved(directory.text) else { return unreachable(directory.text, SystemError.last("realpath")) }
+    let realHome = underHome ? resolved(home.text) : nil
+    var current = real
+    while true {
+      let name = current.text
+      guard name.withCString({ stat($0, &info) }) == 0 else { return unreachable(name, SystemError.last("stat")) }
+      if info.st_uid != 0 && info.st_uid != account.uid {
+        return "directory " + name + " is owned by uid " + String(info.st_uid)
+          + ", not by root or the user: its owner could move the secret file away"
+      }
+      let sticky = info.st_uid == 0 && info.st_mode & 0o1000 != 0
+      if info.st_mode & 0o022 != 0 && !sticky {
+        return "directory " + name + " has mode " + octal(info.st_mode)
+          + ": group or others could move the secret file away (chmod go-w)"
+      }
+      if current == [ASCII.slash] || current == realHome { return nil }
+      current = parent(current)
+    }
+  }
+
+  static func unreachable(_ directory: String, _ error: SystemError) -> String {
+    "directory " + directory + " cannot be checked (" + error.description + ")"
+  }
+
+  static func parent(_ path: [UInt8]) -> [UInt8] {
+    var bytes = path
+    while bytes.count > 1 && bytes.last == ASCII.slash { bytes.removeLast() }
+    while let last = bytes.last, last != ASCII.slash { bytes.removeLast() }
+    while bytes.count > 1 && bytes.last == ASCII.slash { bytes.removeLast() }
+    return bytes.isEmpty ? [ASCII.slash] : bytes
+  }
+
+  static func resolved(_ path: String) -> [UInt8]? {
+    guard let real = path.withCString({ realpath($0, nil) }) else { return nil }
+    defer { free(real) }
+    return [UInt8](String(cString: real).utf8)
+  }
+}
