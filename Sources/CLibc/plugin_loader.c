@@ -2,19 +2,31 @@
 #include "CLibc.h"
 
 #include <dlfcn.h>
+#include <pthread.h>
 
 /* One plugin per process: loaded on first use, never unloaded (hosts dlclose pam_mfa.so, and
    code of a closed plugin must never be called again). */
 static const struct mfa_store_plugin *loaded;
 static char loaded_path[PATH_MAX];
+/* A threaded host may authenticate several users at once: the first load happens once. */
+static pthread_mutex_t loading = PTHREAD_MUTEX_INITIALIZER;
 
 static void say(char *error, size_t length, const char *text, const char *detail) {
   if (length == 0) return;
   snprintf(error, length, "%s%s%s", text, detail ? ": " : "", detail ? detail : "");
 }
 
+static const struct mfa_store_plugin *load_locked(const char *path, char *error, size_t error_length);
+
 const struct mfa_store_plugin *mfa_store_plugin_load(const char *path, char *error,
                                                      size_t error_length) {
+  pthread_mutex_lock(&loading);
+  const struct mfa_store_plugin *plugin = load_locked(path, error, error_length);
+  pthread_mutex_unlock(&loading);
+  return plugin;
+}
+
+static const struct mfa_store_plugin *load_locked(const char *path, char *error, size_t error_length) {
   if (loaded) {
     if (strcmp(loaded_path, path) == 0) return loaded;
     say(error, error_length, "another store plugin is already loaded", loaded_path);

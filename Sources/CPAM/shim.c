@@ -96,46 +96,39 @@ int mfa_hostname(char *buffer, size_t length) {
 }
 
 
-/* An enrollment made at login waits in the PAM handle until the whole stack has succeeded. */
-#define MFA_PENDING_NAME "pam_mfa_pending_enrollment"
-
-struct mfa_pending {
+/* What one pam_mfa call leaves for a later one in the same handle (an enrollment made at login,
+ * the fate of a code typed with the password): a named, wiped-at-pam_end copy. */
+struct mfa_kept {
   size_t length;
   unsigned char bytes[];
 };
 
-static void mfa_pending_cleanup(pam_handle_t *pamh, void *data, int status) {
+static void mfa_kept_cleanup(pam_handle_t *pamh, void *data, int status) {
   (void)pamh;
   (void)status;
-  struct mfa_pending *pending = data;
-  if (pending == NULL) return;
-  explicit_bzero(pending->bytes, pending->length);
-  free(pending);
+  struct mfa_kept *kept = data;
+  if (kept == NULL) return;
+  explicit_bzero(kept->bytes, kept->length);
+  free(kept);
 }
 
-int mfa_set_pending(pam_handle_t *pamh, const unsigned char *bytes, size_t length) {
-  struct mfa_pending *pending = malloc(sizeof(*pending) + length);
-  if (pending == NULL) return PAM_BUF_ERR;
-  pending->length = length;
-  memcpy(pending->bytes, bytes, length);
-  int rc = pam_set_data(pamh, MFA_PENDING_NAME, pending, mfa_pending_cleanup);
-  if (rc != PAM_SUCCESS) mfa_pending_cleanup(pamh, pending, 0);
+int mfa_keep_data(pam_handle_t *pamh, const char *name, const unsigned char *bytes, size_t length) {
+  struct mfa_kept *kept = malloc(sizeof(*kept) + length);
+  if (kept == NULL) return PAM_BUF_ERR;
+  kept->length = length;
+  memcpy(kept->bytes, bytes, length);
+  int rc = pam_set_data(pamh, name, kept, mfa_kept_cleanup);
+  if (rc != PAM_SUCCESS) mfa_kept_cleanup(pamh, kept, 0);
   return rc;
 }
 
-size_t mfa_take_pending(pam_handle_t *pamh, unsigned char *out, size_t capacity) {
+size_t mfa_take_data(pam_handle_t *pamh, const char *name, unsigned char *out, size_t capacity) {
   const void *data = NULL;
-  if (pam_get_data(pamh, MFA_PENDING_NAME, &data) != PAM_SUCCESS || data == NULL) return 0;
-  const struct mfa_pending *pending = data;
-  size_t length = pending->length <= capacity ? pending->length : 0;
-  if (length > 0) memcpy(out, pending->bytes, length);
+  if (pam_get_data(pamh, name, &data) != PAM_SUCCESS || data == NULL) return 0;
+  const struct mfa_kept *kept = data;
+  size_t length = kept->length <= capacity ? kept->length : 0;
+  if (length > 0) memcpy(out, kept->bytes, length);
   /* Replacing the data runs the cleanup above: the copy in the handle is wiped now. */
-  (void)pam_set_data(pamh, MFA_PENDING_NAME, NULL, NULL);
+  (void)pam_set_data(pamh, name, NULL, NULL);
   return length;
-}
-
-void mfa_clear_pending(pam_handle_t *pamh) {
-  const void *data = NULL;
-  if (pam_get_data(pamh, MFA_PENDING_NAME, &data) == PAM_SUCCESS && data != NULL)
-    (void)pam_set_data(pamh, MFA_PENDING_NAME, NULL, NULL);
 }

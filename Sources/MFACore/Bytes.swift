@@ -10,6 +10,7 @@ enum ASCII {
   static let nine: UInt8 = 0x39
   static let dash: UInt8 = 0x2D
   static let slash: UInt8 = 0x2F
+  static let dot: UInt8 = 0x2E
 
   static func isDigit(_ byte: UInt8) -> Bool { byte >= zero && byte <= nine }
   static func isBlank(_ byte: UInt8) -> Bool { byte == space || byte == tab }
@@ -65,4 +66,11 @@ func parseDecimal(_ bytes: [UInt8]) -> Int64? {
     value = value * 10 + Int64(byte - ASCII.zero)
   }
   return value
+}
+
+extension Array where Element == [UInt8] {
+  /// Wipes every element (lines or words that may hold a key).
+  mutating func wipeEach() {
+    for index in indices { self[index].wipe() }
+  }
 }

@@ -33,6 +33,7 @@ public struct DirectoryCredentialStore<Connection: DirectoryConnection>: Credent
   public var location: String { "directory " + connection.server + " (" + dn.text + ")" }
   public var enrollmentLocation: String { location }
   public var enrollmentDescription: String { location }
+  public var missingEnrollment: String { location + " has no enrollment" }
 
   func entry(fresh: Bool) throws(FileError) -> DirectoryEntry {
     if !fresh, let entry = cache.entry { return entry }
@@ -65,7 +66,12 @@ public struct DirectoryCredentialStore<Connection: DirectoryConnection>: Credent
 
   /// The enrollment text with one `backup` line per stored code appended, parsed as a file.
   static func enrollment(in entry: DirectoryEntry) throws(FileError) -> Enrollment {
-    guard var contents = entry.values(Attribute.enrollment).first else { throw .notFound }
+    guard let stored = entry.values(Attribute.enrollment).first else { throw .notFound }
+    // Sized once: a growing buffer would leave freed copies of the key's text behind.
+    var contents: [UInt8] = []
+    contents.reserveCapacity(
+      entry.values(Attribute.backupCode).reduce(stored.count + 1) { $0 + $1.count + 1 } + 1)
+    contents += stored
     defer { contents.wipe() }
     for value in entry.values(Attribute.backupCode) {
       contents.append(ASCII.newline)
@@ -335,7 +341,7 @@ struct StepValue {
   init?(_ value: [UInt8]) {
     let parts = value.fields(separatedBy: 0x3A)
     guard parts.count == 3, parts[0] == StepValue.totp || parts[0] == StepValue.hotp,
-      Authenticator.isValidName(parts[1]), let parsed = parseDecimal(parts[2])
+      Authenticator.isValidStateName(parts[1]), let parsed = parseDecimal(parts[2])
     else { return nil }
     kind = parts[0]
     name = parts[1]

@@ -39,13 +39,33 @@ public struct Authenticator: Equatable, Sendable {
   public static let nameLengthRange = 1...32
   public static let defaultName: [UInt8] = Array("default".utf8)
 
+  /// Where the state keeps this token's HOTP counter: the name and a fingerprint of the key,
+  /// so that a new token under an old name (re-enrolled, --force, removed and added again)
+  /// starts afresh, while the same token's counter never goes back.
+  public var counterKey: [UInt8] {
+    guard let digest = StateFile.sha256(key) else { return name }
+    var text = name + [ASCII.dot]
+    for byte in digest.prefix(4) {
+      text.append(Authenticator.hexDigits[Int(byte >> 4)])
+      text.append(Authenticator.hexDigits[Int(byte & 0x0F)])
+    }
+    return text
+  }
+
+  static let hexDigits = [UInt8]("0123456789abcdef".utf8)
+
+  /// A name, or a counter key (a name, a dot and 8 hex digits), as the state stores them.
+  public static func isValidStateName(_ name: [UInt8]) -> Bool {
+    isValidName(name, maxLength: nameLengthRange.upperBound + 9)
+  }
+
   /// Names are short tokens so that they can appear unquoted in files and logs.
-  public static func isValidName(_ name: [UInt8]) -> Bool {
-    guard nameLengthRange.contains(name.count) else { return false }
+  public static func isValidName(_ name: [UInt8], maxLength: Int = nameLengthRange.upperBound) -> Bool {
+    guard name.count >= nameLengthRange.lowerBound && name.count <= maxLength else { return false }
     for byte in name {
       let ok =
         (byte >= 0x61 && byte <= 0x7A) || (byte >= 0x41 && byte <= 0x5A) || ASCII.isDigit(byte)
-        || byte == ASCII.dash || byte == 0x5F || byte == 0x2E
+        || byte == ASCII.dash || byte == 0x5F || byte == ASCII.dot
       if !ok { return false }
     }
     return true

@@ -8,6 +8,9 @@ public protocol EnrollmentStore {
   var enrollmentLocation: String { get }
   /// The same with its kind, for error lines: "secret file /path" or "directory ...".
   var enrollmentDescription: String { get }
+  /// Why there is no enrollment, for "not enrolled: ..." lines: "/path does not exist", or
+  /// "directory ... has no enrollment" (after a reset the entry is still there).
+  var missingEnrollment: String { get }
   func read() throws(FileError) -> Enrollment
   /// Runs `body` on the current enrollment and stores the result atomically if it changed.
   func update<Result>(_ body: (inout Enrollment) -> Result) throws(FileError) -> Result
@@ -23,11 +26,13 @@ extension SecretFileStore: EnrollmentStore {
   public var location: String { "secret file " + path }
   public var enrollmentLocation: String { path }
   public var enrollmentDescription: String { location }
+  public var missingEnrollment: String { path + " does not exist" }
 }
 
 extension LocalCredentialStore: EnrollmentStore {
   public var enrollmentLocation: String { secrets.path }
   public var enrollmentDescription: String { secrets.location }
+  public var missingEnrollment: String { secrets.missingEnrollment }
   public func read() throws(FileError) -> Enrollment { try secrets.read() }
   public func update<Result>(_ body: (inout Enrollment) -> Result) throws(FileError) -> Result {
     try secrets.update(body)

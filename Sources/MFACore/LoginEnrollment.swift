@@ -79,7 +79,7 @@ enum LoginEnrollment {
     var bytes = pending.encoded()
     pending.wipe()
     defer { bytes.wipe() }
-    guard host.keepPending(bytes) else {
+    guard host.keep(bytes, in: .enrollment) else {
       host.log(.error, who + ": enrollment at login: libpam cannot keep it until the login ends; denied")
       host.tell("The enrollment could not be saved; nothing changed. Contact " + options.contact + ".", isError: true)
       return .denied

@@ -48,10 +48,26 @@ public protocol LoginHost: PrivilegeSwitch {
   func now() -> Int64
   /// One audit line; the bridge adds module, service and facility.
   func log(_ priority: LogPriority, _ message: String)
-  /// Keeps an enrollment made at login until the stack has succeeded; false when libpam refused.
-  func keepPending(_ bytes: [UInt8]) -> Bool
-  /// What `keepPending` kept in this PAM handle (forgotten once taken); nil when nothing.
-  func takePending() -> [UInt8]?
+  /// Keeps `bytes` in the PAM handle for a later call (pam_set_data); false when libpam refused.
+  func keep(_ bytes: [UInt8], in slot: HandleSlot) -> Bool
+  /// What `keep` left in this handle (forgotten once taken); nil when nothing.
+  func take(_ slot: HandleSlot) -> [UInt8]?
+}
+
+/// What one pam_mfa call leaves in the PAM handle for a later one.
+public enum HandleSlot {
+  /// enroll=login: the new enrollment, until the application reports the stack succeeded.
+  case enrollment
+  /// A one-prompt line: how the code typed with the password fared, for the line after the
+  /// password module, which counts a failure only then.
+  case firstAnswer
+
+  public var name: String {
+    switch self {
+    case .enrollment: return "pam_mfa_pending_enrollment"
+    case .firstAnswer: return "pam_mfa_first_answer"
+    }
+  }
 }
 
 /// How one authentication ended. `PAMResult` maps each case to exactly one PAM code.
@@ -101,9 +117,7 @@ public enum LoginFlow {
   public static func run<Host: LoginHost>(host: Host, arguments: [[UInt8]], context: LoginContext) -> LoginOutcome {
     let options: ModuleOptions
     do throws(OptionError) {
-      options = try ModuleOptions.resolve(arguments: arguments) { (path) throws(FileError) -> [UInt8]? in
-        try host.readConfigFile(path)
-      }
+      options = try LoginFlow.settings(arguments, host: host)
     } catch {
       host.log(.error, "configuration error: " + error.description + "; refusing every login")
       return .configurationError
@@ -112,12 +126,24 @@ public enum LoginFlow {
       host: host, store: FileStateStore(directory: options.stateDirectory), options: options, context: context)
   }
 
+  /// A stack line's settings: its arguments over the configuration file.
+  static func settings(_ arguments: [[UInt8]], host: some LoginHost) throws(OptionError) -> ModuleOptions {
+    try ModuleOptions.resolve(arguments: arguments) { (path) throws(FileError) -> [UInt8]? in
+      try host.readConfigFile(path)
+    }
+  }
+
   /// The check against the configured store; `store` keeps this host's own state (all of it with
   /// the files, remembered hosts and sent codes with the directory).
   public static func authenticate<Host: LoginHost, Local: StateStore>(
     host: Host, store: Local, options: ModuleOptions, context: LoginContext
   ) -> LoginOutcome {
     host.requestFailureDelay()
+    // One prompt: this line runs before the password is checked (OnePrompt.swift).
+    if options.isOnePrompt { return OnePrompt.firstLine(host: host, local: store, options: options, context: context) }
+    if let outcome = OnePrompt.secondLine(host: host, context: context) {
+      return outcome
+    }
     let account: UserAccount
     let mustUseCode: Bool
     switch admit(host: host, options: options, context: context) {
@@ -135,6 +161,10 @@ public enum LoginFlow {
   enum StoreTask {
     case check(mustUseCode: Bool)
     case saveEnrollment(PendingEnrollment)
+    /// A one-prompt line, with password and code as typed.
+    case firstLine([UInt8], mustUseCode: Bool)
+    /// The line after the password counts what the one-prompt line saw.
+    case count(OnePrompt.Fate)
   }
 
   /// Opens the configured store for `account` (the directory is contacted only now) and runs
@@ -179,6 +209,12 @@ public enum LoginFlow {
     case .saveEnrollment(let pending):
       return LoginEnrollment.save(
         host: host, store: store, pending: pending, who: context.audit, contact: options.contact)
+    case .firstLine(let combined, let mustUseCode):
+      return OnePrompt.check(
+        combined, host: host, store: store, local: local, options: options, context: context, account: account,
+        mustUseCode: mustUseCode)
+    case .count(let fate):
+      return OnePrompt.count(fate, host: host, store: store, options: options, who: context.audit)
     }
   }
 
@@ -221,34 +257,27 @@ public enum LoginFlow {
   ) -> LoginOutcome {
     let who = context.audit
     var enrollment: Enrollment
-    do throws(FileError) {
-      enrollment = try store.readEnrollment()
-    } catch .notFound {
-      // Out of reach is not "not enrolled": an enrolled user never passes because of it.
-      if let doubt = store.doubtAboutAbsence() {
-        host.log(.error, who + ": no enrollment found, but " + doubt + "; denied")
-        host.tell("Your two-factor settings cannot be read right now. Contact " + options.contact + ".", isError: true)
-        return .denied
-      }
+    let shared: UserState
+    switch load(store, host: host, who: who) {
+    case .found(let found, let state):
+      enrollment = found
+      shared = state
+    case .outOfReach:
+      host.tell("Your two-factor settings cannot be read right now. Contact " + options.contact + ".", isError: true)
+      return .denied
+    case .unusable:
+      return .denied
+    case .missing:
       if mustUseCode && options.enrollAtLogin && !(options.enrollDeadline.map { host.now() >= $0 } ?? false) {
         return LoginEnrollment.run(host: host, account: account, options: options, who: who)
       }
       return notEnrolled(
-        host: host, options: options, who: who, location: store.enrollmentLocation, mustUseCode: mustUseCode)
-    } catch {
-      host.log(.error, who + ": " + store.enrollmentDescription + " " + error.description + "; denied")
-      return .denied
+        host: host, options: options, who: who, location: store.enrollmentLocation, missing: store.missingEnrollment,
+        mustUseCode: mustUseCode)
     }
     defer { enrollment.wipe() }
 
     // Tell a locked-out user before they type; the decision itself is made by countFailure.
-    let shared: UserState
-    do throws(FileError) {
-      shared = try store.readState()
-    } catch {
-      host.log(.error, who + ": " + store.location + " " + error.description + "; denied")
-      return .denied
-    }
     if shared.isLocked(at: host.now()) {
       return refuseLocked(host: host, who: who, until: shared.failure.lockedUntil)
     }
@@ -261,46 +290,22 @@ public enum LoginFlow {
       return .accepted
     }
 
-    // One prompt for password and code (forward_pass, use_first_pass, try_first_pass).
-    var password: [UInt8]?
-    defer { password?.wipe() }
-    var typed: [UInt8]
-    if options.forwardPass || options.firstPass != .none {
-      var combined = options.firstPass != .none ? host.authToken() : nil
-      if combined == nil {
-        if options.firstPass == .use {
-          host.log(.error, who + ": use_first_pass, but no earlier module or application set a password; denied")
-          return .denied
-        }
-        combined = host.prompt(combinedPrompt, echo: false)
-      }
-      guard var combined else {
+    // With a delivery address, an empty answer sends a code and asks again.
+    let delivery = options.deliverProgram != nil ? enrollment.deliveries.first : nil
+    let text = delivery.map { "Verification code (press Enter to get one by " + $0.method.spoken + "): " } ?? prompt
+    guard var typed = host.prompt(text, echo: false) else {
+      host.log(.error, who + ": conversation failed")
+      return .conversationFailed
+    }
+    if let delivery, let program = options.deliverProgram, typed.trimmed().isEmpty {
+      sendCode(
+        host: host, store: local, options: options, program: program, delivery: delivery, account: account, who: who)
+      typed.wipe()
+      guard let again = host.prompt(prompt, echo: false) else {
         host.log(.error, who + ": conversation failed")
         return .conversationFailed
       }
-      defer { combined.wipe() }
-      let split = CombinedInput.split(combined, enrollment: enrollment, time: host.now(), window: options.window)
-      password = split.password
-      typed = split.code
-    } else {
-      // With a delivery address, an empty answer sends a code and asks again.
-      let delivery = options.deliverProgram != nil ? enrollment.deliveries.first : nil
-      let text = delivery.map { "Verification code (press Enter to get one by " + $0.method.spoken + "): " } ?? prompt
-      guard var answer = host.prompt(text, echo: false) else {
-        host.log(.error, who + ": conversation failed")
-        return .conversationFailed
-      }
-      if let delivery, let program = options.deliverProgram, answer.trimmed().isEmpty {
-        sendCode(
-          host: host, store: local, options: options, program: program, delivery: delivery, account: account, who: who)
-        answer.wipe()
-        guard let again = host.prompt(prompt, echo: false) else {
-          host.log(.error, who + ": conversation failed")
-          return .conversationFailed
-        }
-        answer = again
-      }
-      typed = answer
+      typed = again
     }
     defer { typed.wipe() }
     var answer = Answer(typed)
@@ -325,13 +330,44 @@ public enum LoginFlow {
       host.log(.error, who + ": " + store.location + " " + error.description + "; denied")
       return .denied
     }
-    let outcome = report(verdict, host: host, who: who, enrollment: enrollment, options: options)
-    // The next module (pam_unix use_first_pass) checks the password part.
-    if outcome == .accepted, let password, !host.setAuthToken(password) {
-      host.log(.error, who + ": cannot pass the password on to the next module; denied")
-      return .denied
+    // Reaching the code prompt told the user the first factor was right: saying why the code
+    // failed reveals nothing.
+    return report(verdict, host: host, who: who, enrollment: enrollment, options: options, explain: true)
+  }
+
+  enum Loaded {
+    case found(Enrollment, UserState)
+    /// No enrollment, and that can be trusted: not enrolled.
+    case missing
+    /// No enrollment found, but it may only be out of reach (logged): deny.
+    case outOfReach
+    /// The enrollment or the state cannot be used (logged): deny.
+    case unusable
+  }
+
+  /// The user's enrollment and shared state, every failure logged for the admin.
+  static func load<Store: CredentialStore & EnrollmentStore>(_ store: Store, host: some LoginHost, who: String)
+    -> Loaded
+  {
+    var enrollment: Enrollment
+    do throws(FileError) {
+      enrollment = try store.readEnrollment()
+    } catch .notFound {
+      // Out of reach is not "not enrolled": an enrolled user never passes because of it.
+      guard let doubt = store.doubtAboutAbsence() else { return .missing }
+      host.log(.error, who + ": no enrollment found, but " + doubt + "; denied")
+      return .outOfReach
+    } catch {
+      host.log(.error, who + ": " + store.enrollmentDescription + " " + error.description + "; denied")
+      return .unusable
     }
-    return outcome
+    do throws(FileError) {
+      return .found(enrollment, try store.readState())
+    } catch {
+      enrollment.wipe()
+      host.log(.error, who + ": " + store.location + " " + error.description + "; denied")
+      return .unusable
+    }
   }
 
   /// What the user typed, sorted by shape: digits are a one-time code, 12 letters and digits
@@ -417,7 +453,7 @@ public enum LoginFlow {
 
   /// A user without a secret file: pass, refuse, or (enroll=login) enroll them now.
   static func notEnrolled(
-    host: some LoginHost, options: ModuleOptions, who: String, location: String, mustUseCode: Bool
+    host: some LoginHost, options: ModuleOptions, who: String, location: String, missing: String, mustUseCode: Bool
   ) -> LoginOutcome {
     // Every pass without a code is logged.
     if !mustUseCode {
@@ -435,7 +471,7 @@ public enum LoginFlow {
       host.log(.notice, who + ": not enrolled (" + location + "), nullok: no code asked")
       return .notEnrolledAllowed
     }
-    host.log(.notice, who + ": not enrolled: " + location + " does not exist; denied")
+    host.log(.notice, who + ": not enrolled: " + missing + "; denied")
     return .denied
   }
 
@@ -488,10 +524,10 @@ public enum LoginFlow {
       }
       // HOTP tokens: the counter moves past the code used, if no other login moved it first.
       let hotp = HOTPVerifier.match(code: code, enrollment: enrollment, lookAhead: options.hotpWindow) {
-        shared.hotpCounter(of: $0)
+        shared.hotpFloor(of: $0)
       }
       if let hotp {
-        let name = enrollment.authenticators[hotp.authenticator].name
+        let name = enrollment.authenticators[hotp.authenticator].counterKey
         if try store.advanceCounter(of: name, from: shared.hotpCounter(of: name), to: hotp.counter + 1, now: now) {
           return .accepted(authenticator: hotp.authenticator)
         }
@@ -506,7 +542,13 @@ public enum LoginFlow {
       if matches.isEmpty && code.count == BackupCodes.importedLength && !enrollment.backupCodes.isEmpty {
         return try useBackupCode(code, store: store, attempt: attempt, now: now)
       }
-      return matches.isEmpty ? .wrongCode(attempt) : .replayed(attempt)
+      if matches.isEmpty
+        && !HOTPVerifier.isOld(
+          code: code, enrollment: enrollment, lookBack: UInt64(options.hotpWindow), next: { shared.hotpFloor(of: $0) })
+      {
+        return .wrongCode(attempt)
+      }
+      return .replayed(attempt)
     }
   }
 
@@ -518,13 +560,12 @@ public enum LoginFlow {
     return .acceptedBackupCode(remaining: remaining)
   }
 
+  /// Logs the verdict; with `explain`, tells the user why a code failed.
   static func report(
-    _ verdict: Verdict, host: some LoginHost, who: String, enrollment: Enrollment, options: ModuleOptions
+    _ verdict: Verdict, host: some LoginHost, who: String, enrollment: Enrollment, options: ModuleOptions,
+    explain: Bool
   ) -> LoginOutcome {
     let limit = " (failure "
-    // Reaching the code prompt told the user the first factor was right, so saying why the code
-    // failed reveals nothing; with one prompt for both the password is not checked yet.
-    let explain = !(options.forwardPass || options.firstPass != .none)
     switch verdict {
     case .accepted(let index):
       let authenticator = enrollment.authenticators[index]

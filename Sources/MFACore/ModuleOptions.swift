@@ -70,6 +70,8 @@ public struct ModuleOptions {
   /// use_first_pass / try_first_pass: take password+code from PAM_AUTHTOK (set by the
   /// application or an earlier module); `use` fails without it, `try` falls back to asking.
   public var firstPass: FirstPass = .none
+  /// One prompt for password and code: this line runs before the password is checked.
+  public var isOnePrompt: Bool { forwardPass || firstPass != .none }
   /// The stack line's own arguments, as given (an enrollment at login keeps them for later).
   public var arguments: [[UInt8]] = []
 
@@ -158,7 +160,7 @@ public struct ModuleOptions {
   /// Options that cannot be made safe together.
   func checkCombinations() throws(OptionError) {
     // One prompt means our line runs before the password is checked: a stranger could enroll.
-    if enrollAtLogin && (forwardPass || firstPass != .none) {
+    if enrollAtLogin && isOnePrompt {
       throw .invalidValue(
         option: "enroll",
         reason: "enroll=login cannot be combined with forward_pass, use_first_pass or try_first_pass "

@@ -8,30 +8,18 @@ public struct PendingEnrollment {
   public var step: Int64
   public var enrollment: Enrollment
 
-  /// Length-prefixed fields; the enrollment in the secret file's own format.
+  /// The enrollment in the secret file's own format.
   public func encoded() -> [UInt8] {
-    var out: [UInt8] = []
     var file = SecretFileFormat.serialize(enrollment)
     defer { file.wipe() }
-    let fields = [user, [UInt8](String(step).utf8)] + arguments + [file]
-    PendingEnrollment.appendLength(fields.count, to: &out)
-    for field in fields {
-      PendingEnrollment.appendLength(field.count, to: &out)
-      out += field
-    }
-    return out
+    return HandleFields.encode([user, [UInt8](String(step).utf8)] + arguments + [file])
   }
 
   public static func decode(_ bytes: [UInt8]) -> PendingEnrollment? {
-    var index = 0
-    guard let count = readLength(bytes, &index), count >= 3, count <= 64 else { return nil }
-    var fields: [[UInt8]] = []
-    for _ in 0..<count {
-      guard let length = readLength(bytes, &index), length <= bytes.count - index else { return nil }
-      fields.append(Array(bytes[index..<index + length]))
-      index += length
-    }
-    guard index == bytes.count, let step = Int64(fields[1].text) else { return nil }
+    guard var fields = HandleFields.decode(bytes) else { return nil }
+    defer { for index in fields.indices { fields[index].wipe() } }
+    let count = fields.count
+    guard count >= 3, let step = Int64(fields[1].text) else { return nil }
     var file = fields[count - 1]
     defer { file.wipe() }
     guard let enrollment = try? SecretFileFormat.parse(file) else { return nil }
@@ -40,6 +28,32 @@ public struct PendingEnrollment {
   }
 
   public mutating func wipe() { enrollment.wipe() }
+}
+
+/// Byte fields, each with its length, for what one pam_mfa call keeps in the handle for another.
+enum HandleFields {
+  static func encode(_ fields: [[UInt8]]) -> [UInt8] {
+    var out: [UInt8] = []
+    appendLength(fields.count, to: &out)
+    for field in fields {
+      appendLength(field.count, to: &out)
+      out += field
+    }
+    return out
+  }
+
+  /// nil unless `bytes` is exactly such a list (at most 64 fields).
+  static func decode(_ bytes: [UInt8]) -> [[UInt8]]? {
+    var index = 0
+    guard let count = readLength(bytes, &index), count <= 64 else { return nil }
+    var fields: [[UInt8]] = []
+    for _ in 0..<count {
+      guard let length = readLength(bytes, &index), length <= bytes.count - index else { return nil }
+      fields.append(Array(bytes[index..<index + length]))
+      index += length
+    }
+    return index == bytes.count ? fields : nil
+  }
 
   private static func appendLength(_ length: Int, to out: inout [UInt8]) {
     for shift in [24, 16, 8, 0] { out.append(UInt8(truncatingIfNeeded: length >> shift)) }
@@ -60,7 +74,7 @@ extension LoginFlow {
   /// pam_acct_mgmt and pam_setcred: the application says the whole stack succeeded, so an
   /// enrollment this handle's authentication kept is written now. nil: nothing was kept.
   public static func finishEnrollment<Host: LoginHost>(host: Host, context: LoginContext) -> LoginOutcome? {
-    guard var bytes = host.takePending() else { return nil }
+    guard var bytes = host.take(.enrollment) else { return nil }
     defer { bytes.wipe() }
     let who = context.audit
     guard var pending = PendingEnrollment.decode(bytes) else {
@@ -74,9 +88,7 @@ extension LoginFlow {
     }
     let options: ModuleOptions
     do throws(OptionError) {
-      options = try ModuleOptions.resolve(arguments: pending.arguments) { (path) throws(FileError) -> [UInt8]? in
-        try host.readConfigFile(path)
-      }
+      options = try LoginFlow.settings(pending.arguments, host: host)
     } catch {
       host.log(.error, "configuration error: " + error.description + "; enrollment at login not saved")
       return .configurationError

@@ -50,6 +50,8 @@ public enum SafeFile {
   public static func readAll(_ fd: Int32, maxSize: Int) throws(FileError) -> [UInt8] {
     var contents: [UInt8] = []
     var chunk = [UInt8](repeating: 0, count: 4096)
+    // Room for the largest file at once: a growing buffer would leave freed copies behind.
+    contents.reserveCapacity(maxSize + chunk.count)
     defer { chunk.wipe() }
     while true {
       let count = chunk.withUnsafeMutableBytes { raw in CLibc.read(fd, raw.baseAddress, raw.count) }

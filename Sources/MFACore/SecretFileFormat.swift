@@ -37,14 +37,19 @@ public enum SecretFileFormat {
     var forgetBefore: Int64 = 0
     var deliveries: [DeliveryAddress] = []
     var lineNumber = 0
-    for rawLine in lines(contents) {
+    // Every copy of a line or word may hold the key's text: each is wiped before it is freed.
+    var allLines = lines(contents)
+    defer { allLines.wipeEach() }
+    for rawLine in allLines {
       lineNumber += 1
-      let line = rawLine.trimmed()
+      var line = rawLine.trimmed()
+      defer { line.wipe() }
       if line.isEmpty || line[0] == ASCII.hash { continue }
       for byte in line where byte < 0x20 && byte != ASCII.tab || byte == 0x7F {
         throw FormatError(line: lineNumber, "control character")
       }
-      let words = splitWords(line)
+      var words = splitWords(line)
+      defer { words.wipeEach() }
       if !sawHeader {
         guard words.count == 2, words[0] == header, let version = parseDecimal(words[1]) else {
           throw FormatError(line: lineNumber, "expected the header 'pam_mfa 1'")
@@ -195,7 +200,8 @@ public enum SecretFileFormat {
         throw FormatError(line: line, "expected key=value")
       }
       let fieldKey = Array(field[0..<split])
-      let value = Array(field[(split + 1)...])
+      var value = Array(field[(split + 1)...])
+      defer { value.wipe() }
       var duplicate = false
       if fieldKey == [UInt8]("name") {
         duplicate = name != nil
@@ -267,23 +273,27 @@ public enum SecretFileFormat {
     return authenticator
   }
 
-  /// Lines split on "\n"; a missing final newline still yields the last line.
+  /// Lines split on "\n"; a missing final newline still yields the last line. Each line is
+  /// allocated once, at its size (a growing buffer would leave freed partial copies).
   static func lines(_ contents: [UInt8]) -> [[UInt8]] {
     var result: [[UInt8]] = []
-    var current: [UInt8] = []
-    for byte in contents {
-      if byte == ASCII.newline {
-        result.append(current)
-        current = []
-      } else {
-        current.append(byte)
-      }
+    var start = 0
+    for index in contents.indices where contents[index] == ASCII.newline {
+      result.append(Array(contents[start..<index]))
+      start = index + 1
     }
-    if !current.isEmpty { result.append(current) }
+    if start < contents.count { result.append(Array(contents[start...])) }
     return result
   }
 
+  /// Words separated by spaces and tabs, each allocated once.
   static func splitWords(_ line: [UInt8]) -> [[UInt8]] {
-    line.fields(separatedBy: ASCII.space).flatMap { $0.fields(separatedBy: ASCII.tab) }
+    var result: [[UInt8]] = []
+    var start = 0
+    for index in 0...line.count where index == line.count || ASCII.isBlank(line[index]) {
+      if index > start { result.append(Array(line[start..<index])) }
+      start = index + 1
+    }
+    return result
   }
 }

@@ -36,15 +36,15 @@ public enum TOTPVerifier {
 /// Checks a code against the HOTP authenticators: counters from the next expected one to
 /// `lookAhead` presses beyond it (a token pressed without logging in resynchronises).
 public enum HOTPVerifier {
-  /// The first (authenticator index, counter) whose code equals `code`; `next(name)` is where
-  /// each token is expected to be. Every candidate is computed and compared in constant time.
+  /// The first (authenticator index, counter) whose code equals `code`; `next(counterKey)` is
+  /// where each token is expected to be. Every candidate is computed and compared in constant time.
   public static func match(
     code: [UInt8], enrollment: Enrollment, lookAhead: Int, next: ([UInt8]) -> UInt64
   ) -> (authenticator: Int, counter: UInt64)? {
     var found: (authenticator: Int, counter: UInt64)?
     for (index, authenticator) in enrollment.authenticators.enumerated() {
       if authenticator.kind != .hotp || authenticator.digits != code.count { continue }
-      let start = max(next(authenticator.name), authenticator.counter)
+      let start = max(next(authenticator.counterKey), authenticator.counter)
       for offset in 0..<UInt64(lookAhead) {
         guard
           var expected = OTP.hotp(
@@ -52,6 +52,27 @@ public enum HOTPVerifier {
             algorithm: authenticator.algorithm)
         else { continue }
         if constantTimeEqual(expected, code) && found == nil { found = (index, start + offset) }
+        expected.wipe()
+      }
+    }
+    return found
+  }
+
+  /// Whether `code` is one of the `lookBack` presses before where a token is expected: a code
+  /// used (or skipped) already, told apart from a wrong one for the log.
+  public static func isOld(
+    code: [UInt8], enrollment: Enrollment, lookBack: UInt64, next: ([UInt8]) -> UInt64
+  ) -> Bool {
+    var found = false
+    for authenticator in enrollment.authenticators where authenticator.kind == .hotp {
+      if authenticator.digits != code.count { continue }
+      let start = max(next(authenticator.counterKey), authenticator.counter)
+      for counter in (start - min(start, lookBack))..<start {
+        guard
+          var expected = OTP.hotp(
+            key: authenticator.key, counter: counter, digits: authenticator.digits, algorithm: authenticator.algorithm)
+        else { continue }
+        if constantTimeEqual(expected, code) { found = true }
         expected.wipe()
       }
     }

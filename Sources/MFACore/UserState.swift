@@ -55,6 +55,13 @@ public struct UserState: Equatable {
 
   public func isLocked(at now: Int64) -> Bool { failure.isLocked(at: now) }
 
+  /// Where a token with this counter key is expected at least: its own counter, or one kept
+  /// under its bare name before counters had key fingerprints (never back below a used code).
+  public func hotpFloor(of counterKey: [UInt8]) -> UInt64 {
+    let legacy = Array(counterKey.dropLast(min(counterKey.count, 9)))
+    return Swift.max(hotpCounter(of: counterKey), legacy.isEmpty ? 0 : hotpCounter(of: legacy))
+  }
+
   public func hotpCounter(of authenticator: [UInt8]) -> UInt64 {
     UInt64(hotpCounters.first { $0.authenticator == authenticator }?.step ?? 0)
   }
@@ -126,7 +133,7 @@ public enum UserStateFormat {
         state.setLastStep(step, of: words[1])
         continue
       }
-      if record == [UInt8]("hotp-counter"), words.count == 3, Authenticator.isValidName(words[1]),
+      if record == [UInt8]("hotp-counter"), words.count == 3, Authenticator.isValidStateName(words[1]),
         let counter = parseDecimal(words[2])
       {
         if state.hotpCounters.contains(where: { $0.authenticator == words[1] }) {

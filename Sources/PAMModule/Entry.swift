@@ -12,7 +12,7 @@ public func pamAuthenticate(
   guard let handle else { return PAMResult.code(for: .configurationError) }
   let bridge = PAMBridge(handle: handle)
   // A retry in the same handle starts over: only this attempt's enrollment may be kept.
-  bridge.clearPending()
+  _ = bridge.take(.enrollment)
   guard let user = bridge.userName() else { return PAMResult.code(for: .unknownUser) }
   let outcome = LoginFlow.run(host: bridge, arguments: PAMBridge.arguments(argc, argv), context: bridge.context(user))
   return PAMResult.code(for: outcome)

@@ -134,21 +134,20 @@ struct PAMBridge: LoginHost {
     return PAMBridge.bytes(response)
   }
 
-  func keepPending(_ bytes: [UInt8]) -> Bool {
-    bytes.withUnsafeBufferPointer { mfa_set_pending(handle, $0.baseAddress, $0.count) } == PAM_SUCCESS
+  func keep(_ bytes: [UInt8], in slot: HandleSlot) -> Bool {
+    slot.name.withCString { name in
+      bytes.withUnsafeBufferPointer { mfa_keep_data(handle, name, $0.baseAddress, $0.count) }
+    } == PAM_SUCCESS
   }
 
-  func takePending() -> [UInt8]? {
+  func take(_ slot: HandleSlot) -> [UInt8]? {
     // Far more than an enrollment with its backup codes and a stack line's arguments.
     var buffer = [UInt8](repeating: 0, count: 64 * 1024)
     defer { buffer.wipe() }
-    let length = buffer.withUnsafeMutableBufferPointer { mfa_take_pending(handle, $0.baseAddress, $0.count) }
+    let length = slot.name.withCString { name in
+      buffer.withUnsafeMutableBufferPointer { mfa_take_data(handle, name, $0.baseAddress, $0.count) }
+    }
     return length > 0 ? Array(buffer[0..<length]) : nil
-  }
-
-  /// Forgets what an earlier authentication in this handle kept.
-  func clearPending() {
-    mfa_clear_pending(handle)
   }
 
   func now() -> Int64 {

@@ -34,7 +34,7 @@ enum DoctorChecks {
         ] : []
     }
     var findings: [Finding] = []
-    if rules.count > 1 {
+    if rules.count > 1 && !isOnePromptPair(rules) {
       let places = rules.map { "\($0.file) line \($0.line)" }.joined(separator: " and ")
       findings.append(
         Finding(
@@ -98,6 +98,15 @@ enum DoctorChecks {
     return findings
   }
 
+  static let onePromptOptions = ["forward_pass", "use_first_pass", "try_first_pass"]
+
+  /// The documented one-prompt stack: a line that asks for password and code, then a plain
+  /// line after the password module.
+  static func isOnePromptPair(_ rules: [PAMRule]) -> Bool {
+    rules.count == 2 && rules[0].arguments.contains(where: onePromptOptions.contains)
+      && !rules[1].arguments.contains(where: onePromptOptions.contains)
+  }
+
   /// Each pam_mfa line as the module reads it (with the configuration file): a line it refuses,
   /// and enroll=login where the application would never save the enrollment.
   static func lineOptions(_ stack: PAMStack, resolve: (PAMRule) throws(OptionError) -> ModuleOptions) -> [Finding] {
@@ -113,6 +122,14 @@ enum DoctorChecks {
             level: .failure, message: "\(place): pam_mfa refuses every login through this line: \(error.description)",
             fix: "correct the line or \(ModuleOptions.defaultConfigPath)"))
         continue
+      }
+      if options.isOnePrompt && !hasCountingLine(after: rule, in: stack) {
+        findings.append(
+          Finding(
+            level: .failure,
+            message: "\(place): one prompt for password and code, but no pam_mfa line after a requisite password "
+              + "module: wrong codes are not counted, so there is no lockout",
+            fix: "add after the password line (made requisite):  auth required pam_mfa.so"))
       }
       let saves = stack.rules.contains { $0.type == "account" && $0.isPAMMFA }
       if options.enrollAtLogin && !saves {
@@ -130,6 +147,15 @@ enum DoctorChecks {
   }
 
   /// "/etc/ssh/sshd_config: line 12: Bad configuration option: Foo" → the file and line sshd names.
+  /// A plain pam_mfa line after `rule`, reached only when a password module before it succeeded.
+  static func hasCountingLine(after rule: PAMRule, in stack: PAMStack) -> Bool {
+    let later = stack.mfaRules.drop { $0.file != rule.file || $0.line != rule.line }.dropFirst()
+    return later.contains { next in
+      !next.arguments.contains(where: onePromptOptions.contains) && stack.hasPasswordCheck(before: next)
+        && stack.wrongPasswordEndsTheStack(before: next)
+    }
+  }
+
   static func sshdConfigPlace(_ line: String) -> (file: String, line: Int)? {
     let words = line.split(separator: " ", omittingEmptySubsequences: false)
     guard words.count >= 3, words[0].hasPrefix("/"), words[1] == "line",

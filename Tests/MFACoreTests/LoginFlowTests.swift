@@ -44,14 +44,14 @@ final class FakeHost: LoginHost {
     return true
   }
   func qrCode(_ text: String) -> (width: Int, modules: [Bool])? { (21, [Bool](repeating: true, count: 441)) }
-  var pending: [UInt8]?
-  func keepPending(_ bytes: [UInt8]) -> Bool {
-    pending = bytes
+  var kept: [String: [UInt8]] = [:]
+  func keep(_ bytes: [UInt8], in slot: HandleSlot) -> Bool {
+    kept[slot.name] = bytes
     return true
   }
-  func takePending() -> [UInt8]? {
-    defer { pending = nil }
-    return pending
+  func take(_ slot: HandleSlot) -> [UInt8]? {
+    defer { kept[slot.name] = nil }
+    return kept[slot.name]
   }
   func hostName() -> [UInt8] { [UInt8]("testhost") }
   func isMember(_ account: UserAccount, ofGroup group: [UInt8]) -> Bool? {

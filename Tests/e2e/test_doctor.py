@@ -619,3 +619,27 @@ def test_pam_mfa_twice_in_one_stack_is_a_failure_naming_both_places(case):
     fix = f"keep one: either the pam-auth-update profile (pam-auth-update --disable mfa) or the pam_mfa line in {sshd}"
     assert (message, fix) in [(f.message, f.fix) for f in r.fails], str(r)
     assert r.rc == 1, str(r)
+
+
+def test_one_prompt_needs_a_counting_line_after_the_password(case):
+    account = "account required pam_permit.so\n"
+    two = ("auth required pam_mfa.so forward_pass\n"
+           "auth requisite pam_unix.so use_first_pass\n")
+    case.stack("sshd", two + account)
+    r = case.doctor()
+    place = f"sshd: {case.pam_dir}/sshd line 1"
+    found = r.find("FAIL", f"{place}: one prompt for password and code, but no pam_mfa line after a "
+                           "requisite password module: wrong codes are not counted, so there is no "
+                           "lockout")
+    assert found and found.fix == ("add after the password line (made requisite):  auth required "
+                                   "pam_mfa.so"), str(r)
+    # the documented three lines: neither this nor "pam_mfa twice"
+    case.stack("sshd", two + "auth required pam_mfa.so\n" + account)
+    r = case.doctor()
+    assert not [f for f in r.fails if "one prompt" in f.message or "times" in f.message], str(r)
+    # the counting line after a password module that does not end the stack is no good
+    case.stack("sshd", two.replace("requisite", "required") + "auth required pam_mfa.so\n" + account)
+    r = case.doctor()
+    assert r.find("FAIL", f"{place}: one prompt for password and code, but no pam_mfa line after a "
+                          "requisite password module: wrong codes are not counted, so there is no "
+                          "lockout"), str(r)

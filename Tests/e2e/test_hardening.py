@@ -1111,3 +1111,26 @@ def test_unlock_flag_beside_another_command_is_refused(env):
         proc = run_cli(env, "--user", "alice", "--unlock", command)
         assert proc.returncode == 1, (proc.returncode, proc.stdout, proc.stderr)
         assert f"--unlock cannot be combined with '{command}'" in proc.stderr, proc.stderr
+
+
+# ---------------------------------------------------------------------------
+# no copies of the secret left behind
+# ---------------------------------------------------------------------------
+
+
+def test_no_copy_of_the_secret_text_is_left_in_the_hosts_memory(env):
+    """After pam_end, the secret file's key (its base32 text) is nowhere in the application's
+    writable memory: every buffer that held it was wiped before it was freed."""
+    path, secret = env.write_secret()
+    wrong = wrong_code(secret)
+    for answers, result in (([code(secret, fresh_step())], "PAM_SUCCESS"), ([wrong], "PAM_AUTH_ERR"),
+                            (["not a code"], "PAM_AUTH_ERR")):
+        cmd = env.pam_command([sarg(env), "window=1"], answers=answers)
+        # the control: the module's path is in libpam's list of loaded modules
+        cmd += ["--scan-memory", secret, "--scan-memory", str(path)]
+        proc = subprocess.run(cmd, capture_output=True, text=True, env=env.env(), timeout=TIMEOUT)
+        run = pam_result(proc.stdout, proc.stderr, proc.returncode, [])
+        assert run.result == result, str(run)
+        counts = dict(ln.split(" ")[1:] for ln in proc.stdout.splitlines() if ln.startswith("MEMORY "))
+        assert counts["0"] == "0", f"{counts['0']} copies of the secret's base32 text ({answers})"
+        assert int(counts["1"]) > 0, proc.stdout

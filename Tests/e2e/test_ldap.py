@@ -748,6 +748,7 @@ def test_cli_status_backup_codes_and_reset(env, directory):
     run = a.login(wrong_code(key))
     assert run.result == "PAM_AUTH_ERR", str(run)
     assert not_enrolled_line(run, d, a), str(run)
+    assert any(ln.endswith(f"({entry_dn(d)}) has no enrollment; denied") for ln in run.syslog), str(run)
     assert run.prompts == [], str(run)
     run = b.login(new[1], extra=["nullok"], direct=True)
     assert run.result == "PAM_IGNORE", str(run)

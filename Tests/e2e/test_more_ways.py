@@ -18,6 +18,7 @@ pamdrive's --authtok sets PAM_AUTHTOK from inside a pam_echo line
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import itertools
 import os
@@ -67,6 +68,12 @@ def hotp(secret_b32: str, counter: int, digits: int = 6) -> str:
 def hotp_file(secret_b32: str, counter: int, name: str = "token") -> str:
     return ("pam_mfa 1\n"
             f"hotp name={name} algorithm=SHA1 digits=6 counter={counter} secret={secret_b32}\n")
+
+
+def counter_key(name: str, secret_b32: str) -> str:
+    """Where the state keeps a token's counter: its name and a fingerprint of its key."""
+    key = base64.b32decode(secret_b32 + "=" * (-len(secret_b32) % 8))
+    return f"{name}.{hashlib.sha256(key).hexdigest()[:8]}"
 
 
 def not_a_valid_code(secret_b32: str, steps: int) -> str:
@@ -309,7 +316,7 @@ def test_hotp_counter_only_moves_forward_within_the_look_ahead(env):
     assert run.result == "PAM_SUCCESS", str(run)
     assert run.messages == [PROMPT_MSG], str(run)
     assert accepted(run, "hotp", "token"), str(run)
-    assert read_state(env.state_dir, "alice")["hotp-counter"] == {"token": n + 1}
+    assert read_state(env.state_dir, "alice")["hotp-counter"] == {counter_key("token", secret): n + 1}
     # the same code once more: used
     run = login(n)
     assert run.result == "PAM_AUTH_ERR", str(run)
@@ -318,12 +325,12 @@ def test_hotp_counter_only_moves_forward_within_the_look_ahead(env):
     run = login(n + 3)
     assert run.result == "PAM_SUCCESS", str(run)
     assert accepted(run, "hotp", "token"), str(run)
-    assert read_state(env.state_dir, "alice")["hotp-counter"] == {"token": n + 4}
+    assert read_state(env.state_dir, "alice")["hotp-counter"] == {counter_key("token", secret): n + 4}
     # ... and the skipped ones are gone: the counter only moves forward
     for counter in (n + 1, n + 2, n + 3):
         run = login(counter)
         assert run.result == "PAM_AUTH_ERR", (counter, str(run))
-    assert read_state(env.state_dir, "alice")["hotp-counter"] == {"token": n + 4}
+    assert read_state(env.state_dir, "alice")["hotp-counter"] == {counter_key("token", secret): n + 4}
     # beyond the default look-ahead (10: counters n+4 .. n+13)
     run = login(n + 14)
     assert run.result == "PAM_AUTH_ERR", str(run)
@@ -332,21 +339,47 @@ def test_hotp_counter_only_moves_forward_within_the_look_ahead(env):
     assert run.result == "PAM_AUTH_ERR", str(run)
     run = login(n + 5, "hotp_window=2")
     assert run.result == "PAM_SUCCESS", str(run)
-    assert read_state(env.state_dir, "alice")["hotp-counter"] == {"token": n + 6}
+    assert read_state(env.state_dir, "alice")["hotp-counter"] == {counter_key("token", secret): n + 6}
     # the window is counted from the moved counter: n+14 is now within n+6 .. n+15
     run = login(n + 14)
     assert run.result == "PAM_SUCCESS", str(run)
     state = read_state(env.state_dir, "alice")
-    assert state["hotp-counter"] == {"token": n + 15}, state
+    assert state["hotp-counter"] == {counter_key("token", secret): n + 15}, state
     assert "failures" not in state, state
-    # every refusal was counted as a failure and logged as a wrong code
+    # every refusal was counted as a failure: an old code (used, or skipped by a press) as a
+    # replay, the others as wrong codes
     text = env.read_syslog()
-    assert sum("wrong code (failure" in ln for ln in mfa_lines(text)) == 6, text
+    assert sum("replay: an already used code was refused (failure" in ln
+               for ln in mfa_lines(text)) == 4, text
+    assert sum("wrong code (failure" in ln for ln in mfa_lines(text)) == 2, text
     assert sum(": accepted hotp code (authenticator token)" in ln
                for ln in mfa_lines(text)) == 4, text
     # the user's own file is never written by the module; the counter lives in the state
     assert path.read_bytes() == file_before
     env.check_no_leaks()
+
+
+def test_a_new_token_under_an_old_name_starts_afresh(env):
+    """Re-enrolled (or --force, or removed and added again) under the same name, a new token
+    works from its first press; the old token's used codes stay used."""
+    old = new_secret()
+    path, _ = env.write_secret(secret_b32=old, text=hotp_file(old, 0))
+    args = [f"secret={path}", "deny=100"]
+    for counter in (5, 14, 23):
+        run = env.run_pam(args, answers=[hotp(old, counter)])
+        assert run.result == "PAM_SUCCESS", (counter, str(run))
+    new = new_secret()
+    env.write_secret(path=path, secret_b32=new, text=hotp_file(new, 0))
+    run = env.run_pam(args, answers=[hotp(new, 1)])
+    assert run.result == "PAM_SUCCESS" and accepted(run, "hotp", "token"), str(run)
+    assert read_state(env.state_dir, "alice")["hotp-counter"] == {
+        counter_key("token", old): 24, counter_key("token", new): 2}
+    env.write_secret(path=path, secret_b32=old, text=hotp_file(old, 0))
+    run = env.run_pam(args, answers=[hotp(old, 23)])
+    assert run.result == "PAM_AUTH_ERR", str(run)
+    assert any("replay: an already used code was refused" in ln for ln in mfa_lines(run)), str(run)
+    run = env.run_pam(args, answers=[hotp(old, 24)])
+    assert run.result == "PAM_SUCCESS", str(run)
 
 
 def test_hotp_parallel_logins_with_one_code_exactly_one_wins(env):
@@ -392,7 +425,7 @@ def test_hotp_parallel_logins_with_one_code_exactly_one_wins(env):
     # The others matched the code against the counter they read and lost the compare-and-swap
     # to the winner: each is refused as a replay.
     assert sum("replay: an already used code was refused" in ln for ln in mfa_lines(text)) == 7, text
-    assert read_state(env.state_dir, "alice")["hotp-counter"] == {"token": 4}
+    assert read_state(env.state_dir, "alice")["hotp-counter"] == {counter_key("token", secret): 4}
     env.check_no_leaks()
 
 
@@ -425,7 +458,7 @@ def test_enroll_hotp_token(env):
     assert run.result == "PAM_AUTH_ERR", str(run)
     run = env.run_pam(args, answers=[hotp(secret, 0)])
     assert run.result == "PAM_AUTH_ERR", str(run)
-    assert read_state(env.state_dir, "alice")["hotp-counter"] == {"default": 2}
+    assert read_state(env.state_dir, "alice")["hotp-counter"] == {counter_key("default", secret): 2}
     env.check_no_leaks()
 
 
@@ -551,6 +584,13 @@ def enroll_real(env: RealEnv, user: RealUser) -> tuple:
     return uri_secret(uri), codes, path
 
 
+def one_prompt_stack(first: str, options: str, check_after: bool = True) -> list:
+    """The documented one-prompt stack: the line that asks (or takes PAM_AUTHTOK), pam_unix
+    requisite, then a plain pam_mfa line that counts a failure once the password was right."""
+    lines = [f"auth required {MODULE} {first} {options}", "auth requisite pam_unix.so use_first_pass"]
+    return lines + ([f"auth required {MODULE}"] if check_after else [])
+
+
 def test_one_prompt_for_password_and_code_with_pam_unix(real_env, real_user):
     env, user = real_env, real_user
     env.remember(user.password)
@@ -564,8 +604,7 @@ def test_one_prompt_for_password_and_code_with_pam_unix(real_env, real_user):
         return c
 
     common = f"state_dir={env.state_dir} window=10 deny=20"
-    unix = "auth required pam_unix.so use_first_pass"
-    forward = [f"auth required {MODULE} forward_pass {common}", unix]
+    forward = one_prompt_stack("forward_pass", common)
 
     def unix_failed(run) -> bool:
         return any(ln for ln in run.syslog
@@ -576,21 +615,22 @@ def test_one_prompt_for_password_and_code_with_pam_unix(real_env, real_user):
     assert run.result == "PAM_SUCCESS", str(run)
     assert run.messages == [COMBINED_MSG], str(run)
     assert accepted(run, "totp", "default") and not unix_failed(run), str(run)
-    # wrong password, right code: pam_mfa passes, pam_unix refuses
+    assert logged(run, "the code typed with the password was accepted"), str(run)
+    # wrong password, right code: the code is used up, pam_unix refuses
     wrong_pw = "pw-" + pysecrets.token_urlsafe(12)
     env.remember(wrong_pw)
     run = env.run_stack(forward, user.name, [wrong_pw + next_code()])
     assert run.result == "PAM_AUTH_ERR", str(run)
     assert run.messages == [COMBINED_MSG], str(run)
     assert accepted(run, "totp", "default") and unix_failed(run), str(run)
-    # right password, wrong code: pam_mfa refuses (and hands nothing on)
+    # right password, wrong code: counted and explained only after the password
     bad = not_a_valid_code(secret, 11)
     env.remember(bad)
     run = env.run_stack(forward, user.name, [user.password + bad])
     assert run.result == "PAM_AUTH_ERR", str(run)
-    assert run.messages == [COMBINED_MSG], str(run)
+    assert run.messages == [COMBINED_MSG, ("ERROR_MSG", "Wrong code.")], str(run)
     assert any("wrong code (failure 1 of 20)" in ln for ln in mfa_lines(run)), str(run)
-    assert not accepted(run, "totp", "default"), str(run)
+    assert not accepted(run, "totp", "default") and not unix_failed(run), str(run)
     # right password and a backup code (it ends in a letter), once
     b = canonical(backups[0])
     run = env.run_stack(forward, user.name, [user.password + b])
@@ -603,7 +643,7 @@ def test_one_prompt_for_password_and_code_with_pam_unix(real_env, real_user):
     assert hash_matches(b, path) == 0 and len(backup_lines(path)) == 9
 
     # use_first_pass: password+code from PAM_AUTHTOK, no prompt at all
-    use = [AUTHTOK_HOOK, f"auth required {MODULE} use_first_pass {common}", unix]
+    use = [AUTHTOK_HOOK, *one_prompt_stack("use_first_pass", common)]
     run = env.run_stack(use, user.name, authtok=user.password + next_code())
     assert "AUTHTOK PAM_SUCCESS 0" in run.stdout, str(run)
     assert run.result == "PAM_SUCCESS", str(run)
@@ -619,14 +659,12 @@ def test_one_prompt_for_password_and_code_with_pam_unix(real_env, real_user):
     assert run.messages == [], str(run)
     assert any("use_first_pass, but no earlier module or application set a password; denied"
                in ln for ln in mfa_lines(run)), str(run)
-
-    # a wrong code with the right password: refused, and not a word (the password is checked
-    # after the code, so a word about the code would help a guesser without it)
-    run = env.run_stack(use, user.name, authtok=user.password + "000000")
+    # a wrong code with a wrong password: not a word about the code
+    run = env.run_stack(use, user.name, authtok=wrong_pw + "000000")
     assert run.result == "PAM_AUTH_ERR" and run.messages == [], str(run)
 
     # try_first_pass: takes PAM_AUTHTOK when there is one ...
-    try_ = [AUTHTOK_HOOK, f"auth required {MODULE} try_first_pass {common}", unix]
+    try_ = [AUTHTOK_HOOK, *one_prompt_stack("try_first_pass", common)]
     run = env.run_stack(try_, user.name, authtok=user.password + next_code())
     assert run.result == "PAM_SUCCESS" and run.messages == [], str(run)
     run = env.run_stack(try_, user.name, [wrong_pw + "000000"])
@@ -636,7 +674,46 @@ def test_one_prompt_for_password_and_code_with_pam_unix(real_env, real_user):
     assert run.result == "PAM_SUCCESS", str(run)
     assert run.messages == [COMBINED_MSG], str(run)
     assert accepted(run, "totp", "default"), str(run)
+
+    # without the line after the password the code is still checked, and used once
+    two_lines = one_prompt_stack("forward_pass", common, check_after=False)
+    run = env.run_stack(two_lines, user.name, [user.password + bad])
+    assert run.result == "PAM_AUTH_ERR" and run.messages == [COMBINED_MSG], str(run)
+    c = next_code()
+    run = env.run_stack(two_lines, user.name, [user.password + c])
+    assert run.result == "PAM_SUCCESS", str(run)
+    run = env.run_stack(two_lines, user.name, [user.password + c])
+    assert run.result == "PAM_AUTH_ERR", str(run)
     env.check_no_leaks()
+
+
+def test_one_prompt_without_the_password_neither_locks_out_nor_tells_who_is_enrolled(
+        real_env, real_user):
+    """The attack: someone who knows only a user name types garbage at the one prompt. The user
+    must not be locked out, and an enrolled user must be asked exactly like anyone else."""
+    env, user = real_env, real_user
+    env.remember(user.password)
+    secret, _, path = enroll_real(env, user)
+    steps = itertools.count(int(records(path)["default"][1]["confirmed"]) + 1)
+    common = f"state_dir={env.state_dir} window=10 deny=3"
+    forward = one_prompt_stack("forward_pass", common)
+    wrong_pw = "pw-" + pysecrets.token_urlsafe(12)
+    env.remember(wrong_pw)
+    for _ in range(6):
+        run = env.run_stack(forward, user.name, [wrong_pw + not_a_valid_code(secret, 11)])
+        assert run.result == "PAM_AUTH_ERR" and run.messages == [COMBINED_MSG], str(run)
+    state = read_state(env.state_dir, user.name) if (env.state_dir / user.name).exists() else {}
+    assert state.get("failures", (0,))[0] == 0 and state.get("lockouts", (0,))[0] == 0, state
+    # the user, with their password and code, gets in at once
+    c = code(secret, next(steps) * 30)
+    env.remember(c)
+    run = env.run_stack(forward, user.name, [user.password + c])
+    assert run.result == "PAM_SUCCESS" and run.messages == [COMBINED_MSG], str(run)
+    # the same prompt, and nothing else, for a user who has not enrolled and for no such user
+    path.unlink()
+    for name in (user.name, "nosuchuser-" + pysecrets.token_hex(4)):
+        run = env.run_stack(forward, name, [wrong_pw])
+        assert run.result != "PAM_SUCCESS" and run.messages == [COMBINED_MSG], str(run)
 
 
 # ---------------------------------------------------------------------------
@@ -768,7 +845,7 @@ def test_import_google_authenticator_hotp_keeps_the_counter(real_env, real_user)
     assert accepted(run, "hotp", "default"), str(run)
     run = env.run_stack(mfa, user.name, [c2])
     assert run.result == "PAM_AUTH_ERR", str(run)
-    assert read_state(env.state_dir, user.name)["hotp-counter"] == {"default": 3}
+    assert read_state(env.state_dir, user.name)["hotp-counter"] == {counter_key("default", secret): 3}
     # existing file, no --force: refused
     before = target.read_bytes()
     proc = run_import(env, user, ga_file, target)

@@ -5,6 +5,7 @@
  *   pamdrive --confdir DIR --service NAME [--user USER] [--rhost HOST]
  *            [--tty TTY] [--answer TEXT]... [--answer-hex HEX]... [--answer-null]...
  *            [--answer-stdin] [--silent] [--acct-mgmt] [--setcred] [--authtok TEXT]
+ *            [--scan-memory TEXT]...
  *            [--direct MODULE.so [--arg OPT]...]
  *
  * The service file is read from DIR (pam_start_confdir, Linux-PAM >= 1.5).
@@ -67,6 +68,35 @@ static int answer_stdin;
 static void add_answer(char *data, size_t len);
 
 static const char *authtok;
+
+/* --scan-memory: after pam_end, how often each text is still in this process's writable memory
+ * (heap and anonymous mappings; not the stack, which holds argv). */
+static const char *scan_texts[MAX_ITEMS];
+static int n_scan_texts;
+
+static long count_in_memory(const char *text)
+{
+    size_t len = strlen(text);
+    FILE *maps = fopen("/proc/self/maps", "r");
+    if (maps == NULL || len == 0)
+        return -1;
+    long found = 0;
+    char line[512];
+    while (fgets(line, sizeof line, maps) != NULL) {
+        unsigned long start, end;
+        char perms[8], name[256] = "";
+        if (sscanf(line, "%lx-%lx %7s %*s %*s %*s %255s", &start, &end, perms, name) < 3)
+            continue;
+        if (perms[0] != 'r' || perms[1] != 'w' || strcmp(name, "[stack]") == 0
+            || strncmp(name, "[v", 2) == 0)
+            continue;
+        for (const char *p = (const char *)start; p + len <= (const char *)end; p++)
+            if (*p == text[0] && memcmp(p, text, len) == 0)
+                found++;
+    }
+    fclose(maps);
+    return found;
+}
 
 static const char *direct_args[MAX_ITEMS];
 static int n_direct_args;
@@ -306,6 +336,7 @@ static void usage(const char *why)
             "usage: pamdrive --confdir DIR --service NAME [--user USER] [--rhost HOST]\n"
             "                [--tty TTY] [--answer TEXT]... [--answer-hex HEX]...\n"
             "                [--answer-null]... [--answer-stdin] [--silent] [--acct-mgmt] [--setcred]\n"
+            "                [--scan-memory TEXT]...\n"
             "                [--authtok TEXT]\n"
             "                [--direct MODULE.so [--arg OPT]...]\n");
     exit(2);
@@ -372,6 +403,10 @@ int main(int argc, char **argv)
             d.setcred = 1;
         } else if (strcmp(opt, "--acct-mgmt") == 0) {
             d.acct_mgmt = 1;
+        } else if (strcmp(opt, "--scan-memory") == 0) {
+            if (n_scan_texts >= MAX_ITEMS)
+                usage("too many --scan-memory");
+            scan_texts[n_scan_texts++] = NEXT();
         } else if (strcmp(opt, "--direct") == 0) {
             direct = NEXT();
         } else if (strcmp(opt, "--arg") == 0) {
@@ -451,6 +486,8 @@ int main(int argc, char **argv)
     }
 
     pam_end(pamh, result);
+    for (int i = 0; i < n_scan_texts; i++)
+        printf("MEMORY %d %ld\n", i, count_in_memory(scan_texts[i]));
     print_result("RESULT", result);
     return 0;
 }

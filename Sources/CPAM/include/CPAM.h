@@ -26,11 +26,10 @@ int mfa_qr_matrix(const char *text, unsigned char *out, int capacity);
 /// gethostname into `buffer`; 0 on success.
 int mfa_hostname(char *buffer, size_t length);
 
-/// Keeps `length` bytes (an enrollment made at login) in the handle, wiped at pam_end.
-int mfa_set_pending(pam_handle_t *pamh, const unsigned char *bytes, size_t length);
-/// Copies the kept bytes to `out` and forgets them; returns their length (0: none, or too long).
-size_t mfa_take_pending(pam_handle_t *pamh, unsigned char *out, size_t capacity);
-/// Forgets (and wipes) what an earlier attempt kept.
-void mfa_clear_pending(pam_handle_t *pamh);
+/// Keeps a copy of `length` bytes in the handle under `name`, wiped at pam_end.
+int mfa_keep_data(pam_handle_t *pamh, const char *name, const unsigned char *bytes, size_t length);
+/// Copies what is kept under `name` to `out` and forgets it (wiped); returns its length (0: none,
+/// or longer than `capacity`).
+size_t mfa_take_data(pam_handle_t *pamh, const char *name, unsigned char *out, size_t capacity);
 
 #endif
