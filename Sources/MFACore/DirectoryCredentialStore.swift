@@ -34,6 +34,8 @@ public struct DirectoryCredentialStore<Connection: DirectoryConnection>: Credent
   public var enrollmentLocation: String { location }
   public var enrollmentDescription: String { location }
   public var missingEnrollment: String { location + " has no enrollment" }
+  /// The directory's access rules keep users from writing their entry.
+  public var isWrittenByUser: Bool { false }
 
   func entry(fresh: Bool) throws(FileError) -> DirectoryEntry {
     if !fresh, let entry = cache.entry { return entry }

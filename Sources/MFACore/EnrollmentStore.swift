@@ -11,6 +11,9 @@ public protocol EnrollmentStore {
   /// Why there is no enrollment, for "not enrolled: ..." lines: "/path does not exist", or
   /// "directory ... has no enrollment" (after a reset the entry is still there).
   var missingEnrollment: String { get }
+  /// Whether the user writes it (a file in their home), so that nothing in it was confirmed
+  /// by root: delivery addresses need the admin's allow-list (DeliveryPolicy).
+  var isWrittenByUser: Bool { get }
   func read() throws(FileError) -> Enrollment
   /// Runs `body` on the current enrollment and stores the result atomically if it changed.
   func update<Result>(_ body: (inout Enrollment) -> Result) throws(FileError) -> Result
@@ -27,12 +30,14 @@ extension SecretFileStore: EnrollmentStore {
   public var enrollmentLocation: String { path }
   public var enrollmentDescription: String { location }
   public var missingEnrollment: String { path + " does not exist" }
+  public var isWrittenByUser: Bool { !isRootStore }
 }
 
 extension LocalCredentialStore: EnrollmentStore {
   public var enrollmentLocation: String { secrets.path }
   public var enrollmentDescription: String { secrets.location }
   public var missingEnrollment: String { secrets.missingEnrollment }
+  public var isWrittenByUser: Bool { secrets.isWrittenByUser }
   public func read() throws(FileError) -> Enrollment { try secrets.read() }
   public func update<Result>(_ body: (inout Enrollment) -> Result) throws(FileError) -> Result {
     try secrets.update(body)

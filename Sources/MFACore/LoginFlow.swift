@@ -290,8 +290,8 @@ public enum LoginFlow {
       return .accepted
     }
 
-    // With a delivery address, an empty answer sends a code and asks again.
-    let delivery = options.deliverProgram != nil ? enrollment.deliveries.first : nil
+    // With a delivery address root may send to, an empty answer sends a code and asks again.
+    let delivery = deliveryAddress(enrollment, store: store, options: options, host: host, who: who)
     let text = delivery.map { "Verification code (press Enter to get one by " + $0.method.spoken + "): " } ?? prompt
     guard var typed = host.prompt(text, echo: false) else {
       host.log(.error, who + ": conversation failed")
@@ -443,6 +443,23 @@ public enum LoginFlow {
         host.tell("The code could not be sent. Use your app or a backup code, or try again later.", isError: true)
       }
     }
+  }
+
+  /// The first address codes may be sent to (DeliveryPolicy); nil without deliver= or one.
+  static func deliveryAddress(
+    _ enrollment: Enrollment, store: some EnrollmentStore, options: ModuleOptions, host: some LoginHost, who: String
+  ) -> DeliveryAddress? {
+    guard options.deliverProgram != nil, !enrollment.deliveries.isEmpty else { return nil }
+    let allowed = enrollment.deliveries.first {
+      DeliveryPolicy.allows($0, options: options, writtenByUser: store.isWrittenByUser)
+    }
+    if allowed == nil {
+      host.log(
+        .notice,
+        who + ": no delivery address in " + store.enrollmentLocation
+          + " is allowed (the user writes that file: deliver_domains= and deliver_numbers= decide); none offered")
+    }
+    return allowed
   }
 
   /// The host to remember after a success, when `remember=` is on and the login has one.

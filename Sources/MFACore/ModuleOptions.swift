@@ -63,6 +63,10 @@ public struct ModuleOptions {
   /// At most this many codes are sent to one user per `deliverInterval`.
   public var deliverLimit = 3
   public var deliverInterval: Int64 = 15 * 60
+  /// E-mail domains and phone-number prefixes that addresses in a user-written secret file may
+  /// have (lower-case domains; "+" and digits); empty: none (DeliveryPolicy).
+  public var deliverDomains: [[UInt8]] = []
+  public var deliverNumbers: [[UInt8]] = []
 
   /// forward_pass: ask for password and code in one prompt, and hand the password on to the
   /// next module as PAM_AUTHTOK.
@@ -100,7 +104,8 @@ public struct ModuleOptions {
     "secret", "nullok", "window", "deny", "fail_interval", "unlock_time", "state_dir", "conf", "debug",
     "require_group", "exempt_group", "enroll", "enroll_deadline", "contact", "remember", "hotp_window",
     "forward_pass", "use_first_pass", "try_first_pass", "deliver", "deliver_ttl", "deliver_limit",
-    "deliver_interval", "store", "store_plugin", "ldap_uri", "ldap_base", "ldap_ca", "ldap_cert", "ldap_key",
+    "deliver_interval", "deliver_domains", "deliver_numbers", "store", "store_plugin", "ldap_uri", "ldap_base",
+    "ldap_ca", "ldap_cert", "ldap_key",
     "ldap_bind_dn", "ldap_password_file", "ldap_timeout",
   ].map { Array($0.utf8) }
 
@@ -240,6 +245,16 @@ public struct ModuleOptions {
       deliverTTL = try ModuleOptions.duration(name, value, range: 60...3600)
     } else if name == [UInt8]("deliver_limit") {
       deliverLimit = Int(try ModuleOptions.number(name, value, range: 1...10))
+    } else if name == [UInt8]("deliver_domains") {
+      guard let value, let list = DeliveryPolicy.domains(value) else {
+        throw .invalidValue(option: name.text, reason: "needs e-mail domains separated by commas, e.g. example.org")
+      }
+      deliverDomains = list
+    } else if name == [UInt8]("deliver_numbers") {
+      guard let value, let list = DeliveryPolicy.numberPrefixes(value) else {
+        throw .invalidValue(option: name.text, reason: "needs number prefixes separated by commas, e.g. +49,+4415")
+      }
+      deliverNumbers = list
     } else if name == [UInt8]("deliver_interval") {
       deliverInterval = try ModuleOptions.duration(name, value, range: 60...86_400)
     } else if name == [UInt8]("hotp_window") {

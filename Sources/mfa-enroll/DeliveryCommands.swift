@@ -54,6 +54,13 @@ enum DeliverySetup {
     }
     let delivery = DeliveryAddress(method: method, address: address)
     let store = try target.secretStore(override: secretFile)
+    // An address in a file the user writes is used only if the admin's allow-list takes it.
+    guard DeliveryPolicy.allows(delivery, options: target.options, writtenByUser: !target.isRootStore(store)) else {
+      throw CLIError(
+        "codes cannot be sent to \(text) from here: the administrator allows only addresses matching "
+          + "\(DeliveryPolicy.setting(for: method)) in \(target.options.configPath) for secret files in home "
+          + "directories; nothing was changed")
+    }
     var code: [UInt8]
     do throws(SystemError) {
       code = try CodeDelivery.randomCode()

@@ -36,11 +36,14 @@ from pathlib import Path
 import pytest
 
 from conftest import time_now, ALICE_UID, ENROLL, PROMPT, code, fresh_step, pam_result
-from test_hardening import error_msgs, mfa_lines, parse_slot, write_conf
+from conftest import write_secret
+from test_hardening import error_msgs, mfa_lines, parse_slot, root_store, write_conf  # noqa: F401 (fixture)
 
 TIMEOUT = 30
 HOST = socket.gethostname()
 EMAIL = "alice@example.com"
+# The admin's allow-list: the addresses here are in files alice writes.
+ALLOW = ["deliver_domains=example.com", "deliver_numbers=+49"]
 PHONE = "+4915112345678"
 EMAIL_PROMPT = "Verification code (press Enter to get one by e-mail): "
 SMS_PROMPT = "Verification code (press Enter to get one by text message): "
@@ -369,7 +372,7 @@ def has_log(run, needle: str) -> bool:
 
 def test_enter_sends_a_code_by_email_that_works_once(env, delivery):
     path = secret_file(env, f"email address={EMAIL}")
-    args = [f"secret={path}", f"deliver={delivery.program}", "deny=100"]
+    args = [f"secret={path}", f"deliver={delivery.program}", *ALLOW, "deny=100"]
     seen = {}
 
     def answer_sent_code(messages):
@@ -425,7 +428,7 @@ def test_a_code_for_alice_does_not_log_in_bob(env, delivery):
     template = f"secret={env.base}/secrets/${{USER}}/secret"
     secret_file(env, f"email address={EMAIL}")
     secret_file(env, "email address=bob@example.com", user="bob")
-    args = [template, f"deliver={delivery.program}", "deny=100"]
+    args = [template, f"deliver={delivery.program}", *ALLOW, "deny=100"]
     got = {}
 
     def grab(messages):
@@ -450,7 +453,7 @@ def test_a_code_for_alice_does_not_log_in_bob(env, delivery):
 
 def test_sent_code_expires_after_deliver_ttl(env, delivery):
     path = secret_file(env, f"email address={EMAIL}")
-    args = [f"secret={path}", f"deliver={delivery.program}", "deliver_ttl=1m",
+    args = [f"secret={path}", f"deliver={delivery.program}", *ALLOW, "deliver_ttl=1m",
             "deliver_limit=2", "deliver_interval=2m", "deny=100"]
     codes = []
 
@@ -499,7 +502,7 @@ def test_sent_code_expires_after_deliver_ttl(env, delivery):
 
 def test_rate_limit_sends_at_most_deliver_limit_codes(env, delivery):
     path = secret_file(env, f"email address={EMAIL}")
-    args = [f"secret={path}", f"deliver={delivery.program}", "deliver_limit=2",
+    args = [f"secret={path}", f"deliver={delivery.program}", *ALLOW, "deliver_limit=2",
             "deliver_interval=60s", "deny=100"]
     first = converse(env, args, ["", None])
     assert first.result == "PAM_CONV_ERR" and infos(first) == [SENT_EMAIL], str(first)
@@ -534,7 +537,7 @@ def test_rate_limit_sends_at_most_deliver_limit_codes(env, delivery):
 
 def test_failed_delivery_is_reported_and_never_a_success(env, delivery):
     path = secret_file(env, f"email address={EMAIL}")
-    args = [f"secret={path}", f"deliver={delivery.program}", "deny=100"]
+    args = [f"secret={path}", f"deliver={delivery.program}", *ALLOW, "deny=100"]
     delivery.exit_with(3)
     run = converse(env, args, ["", ""])
     assert run.result == "PAM_AUTH_ERR", str(run)
@@ -556,7 +559,7 @@ def test_unusable_delivery_program(env, delivery, what):
     if what == "not-executable":
         program = delivery.program
         os.chmod(program, 0o644)
-    args = [f"secret={path}", f"deliver={program}", "deny=100"]
+    args = [f"secret={path}", f"deliver={program}", *ALLOW, "deny=100"]
     run = converse(env, args, ["", ""])
     assert run.result == "PAM_AUTH_ERR", str(run)
     assert errors(run) == [NOT_SENT, NOT_A_CODE] and infos(run) == [], str(run)
@@ -568,7 +571,7 @@ def test_unusable_delivery_program(env, delivery, what):
 def test_hanging_delivery_program_is_killed(env, delivery):
     """The module waits 15 s for the program, then kills it (this test takes about 15 s)."""
     path = secret_file(env, f"email address={EMAIL}")
-    args = [f"secret={path}", f"deliver={delivery.program}", "deny=100"]
+    args = [f"secret={path}", f"deliver={delivery.program}", *ALLOW, "deny=100"]
     delivery.exit_with("hang")
     pid = None
     try:
@@ -603,7 +606,7 @@ def test_hanging_delivery_program_is_killed(env, delivery):
 
 def test_text_message(env, delivery):
     path = secret_file(env, f"sms address={PHONE}", f"email address={EMAIL}")
-    args = [f"secret={path}", f"deliver={delivery.program}", "deny=100"]
+    args = [f"secret={path}", f"deliver={delivery.program}", *ALLOW, "deny=100"]
     got = {}
 
     def sent(messages):
@@ -632,7 +635,7 @@ def test_app_code_still_works_beside_an_address(env, delivery):
     secret = "JBSWY3DPEHPK3PXPJBSWY3DPEHPK3PXP"
     env.remember(secret)
     path = secret_file(env, totp_record(secret), f"email address={EMAIL}")
-    args = [f"secret={path}", f"deliver={delivery.program}", "deny=100"]
+    args = [f"secret={path}", f"deliver={delivery.program}", *ALLOW, "deny=100"]
     t = fresh_step()
     run = converse(env, args, [code(secret, t)])
     assert run.result == "PAM_SUCCESS", str(run)
@@ -662,7 +665,7 @@ def test_empty_answer_without_delivery_is_a_failure(env, delivery, case):
         args = [f"secret={path}", "deny=100"]
     else:
         path = secret_file(env, totp_record(secret))
-        args = [f"secret={path}", f"deliver={delivery.program}", "deny=100"]
+        args = [f"secret={path}", f"deliver={delivery.program}", *ALLOW, "deny=100"]
     run = converse(env, args, [""])
     assert run.result == "PAM_AUTH_ERR", str(run)
     assert prompts(run) == [PROMPT], str(run)
@@ -686,7 +689,7 @@ def test_address_only_file_without_deliver_cannot_log_in(env, delivery):
                                  "deliver_interval=59s", "deliver_interval=2d"])
 def test_bad_delivery_settings_are_a_service_error(env, delivery, bad):
     path = secret_file(env, f"email address={EMAIL}")
-    run = converse(env, [f"secret={path}", f"deliver={delivery.program}", bad], [""])
+    run = converse(env, [f"secret={path}", f"deliver={delivery.program}", *ALLOW, bad], [""])
     assert run.result == "PAM_SERVICE_ERR", str(run)
     assert run.prompts == [], str(run)
     assert has_log(run, "configuration error"), str(run)
@@ -701,7 +704,7 @@ def test_bad_delivery_settings_are_a_service_error(env, delivery, bad):
 def cli_conf(env, delivery, deliver: bool = True) -> Path:
     text = f"state_dir = {env.state_dir}\n"
     if deliver:
-        text += f"deliver = {delivery.program}\n"
+        text += f"deliver = {delivery.program}\ndeliver_domains = example.com\ndeliver_numbers = +49\n"
     return write_conf(env, text, name="delivery.conf" if deliver else "no-delivery.conf")
 
 
@@ -816,7 +819,7 @@ def test_a_delivery_program_others_could_change_is_never_run(env, how):
         path, _ = env.write_secret()
         with open(path, "a") as f:
             f.write("email address=alice@example.com\n")
-        run = env.run_pam([f"secret={path}", f"deliver={prog}"], answers=["", "000000"])
+        run = env.run_pam([f"secret={path}", f"deliver={prog}", *ALLOW], answers=["", "000000"])
         assert run.result == "PAM_AUTH_ERR", str(run)
         assert not marker.exists(), f"a delivery program others could change ({how}) was run as root"
         assert any("must be a regular file owned by root" in ln for ln in run.syslog), str(run)
@@ -830,7 +833,7 @@ def test_an_address_that_reads_as_an_option_is_refused(env, delivery):
     secret = "GEZDGNBVGY3TQOJQGEZDGNBVGY3TQOJQ"
     env.remember(secret)
     path = secret_file(env, totp_record(secret), "email address=-fattacker@evil.example")
-    run = converse(env, [f"secret={path}", f"deliver={delivery.program}", "deny=100"], [""])
+    run = converse(env, [f"secret={path}", f"deliver={delivery.program}", *ALLOW, "deny=100"], [""])
     assert run.result == "PAM_AUTH_ERR", str(run)
     assert any("not an e-mail address" in ln for ln in mfa_lines(run)), str(run)
     assert delivery.runs() == []
@@ -866,7 +869,7 @@ def test_the_delivery_program_inherits_nothing_from_the_host(env):
         signal.signal(signal.SIGHUP, signal.SIG_IGN)
 
     try:
-        run = converse(env, [f"secret={path}", f"deliver={prog}", "deny=100"], ["", "000000"],
+        run = converse(env, [f"secret={path}", f"deliver={prog}", *ALLOW, "deny=100"], ["", "000000"],
                        pass_fds=host_fds, preexec_fn=hostile_host)
     finally:
         for number in host_fds:
@@ -882,3 +885,50 @@ def test_the_delivery_program_inherits_nothing_from_the_host(env):
     for sig in (signal.SIGUSR1, signal.SIGTERM):
         assert not blocked & (1 << (sig - 1)), f"{sig!r} still blocked: {status}"
     assert not ignored & (1 << (signal.SIGHUP - 1)), f"SIGHUP still ignored: {status}"
+
+
+# ---------------------------------------------------------------------------
+# addresses nobody confirmed: root sends only where the admin allows, or where root wrote it
+# ---------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("method", ["email", "sms"])
+def test_an_address_written_into_ones_own_file_is_not_sent_to(env, delivery, method):
+    """The attack: alice puts a stranger's address (or a premium-rate number) into her own
+    secret file by hand. Root's delivery program must never send to it."""
+    stranger = "victim@elsewhere.example" if method == "email" else "+19005550123"
+    path = secret_file(env, f"{method} address={stranger}")
+    base = [f"secret={path}", f"deliver={delivery.program}", "deny=100"]
+    for extra in ([], ALLOW):
+        run = converse(env, base + extra, [""])
+        assert run.result == "PAM_AUTH_ERR", str(run)
+        assert prompts(run) == [PROMPT] and infos(run) == [], str(run)
+        assert delivery.runs() == [], delivery.runs()
+        assert has_log(run, f"no delivery address in {path} is allowed (the user writes that file: "
+                            "deliver_domains= and deliver_numbers= decide); none offered"), str(run)
+    # the admin's allow-list takes it: sent
+    allow = "deliver_domains=elsewhere.example" if method == "email" else "deliver_numbers=+1900"
+    run = converse(env, base + [allow], ["", None])
+    assert prompts(run)[0] == (EMAIL_PROMPT if method == "email" else SMS_PROMPT), str(run)
+    assert len(delivery.runs()) == 1, delivery.runs()
+    env.remember(delivery.last_code())
+
+
+def test_an_address_root_wrote_needs_no_allow_list(env, delivery, root_store):
+    path = root_store / "alice"
+    write_secret(path, "", owner_uid=0, text=f"pam_mfa 1\nemail address={EMAIL}\n")
+    run = converse(env, [f"secret={root_store}/${{USER}}", f"deliver={delivery.program}", "deny=100"],
+                   ["", None])
+    assert prompts(run)[0] == EMAIL_PROMPT, str(run)
+    assert len(delivery.runs()) == 1, delivery.runs()
+    env.remember(delivery.last_code())
+
+
+def test_add_email_refuses_an_address_the_admin_does_not_allow(env, delivery):
+    conf = cli_conf(env, delivery)
+    rc, out, err = mfa_enroll(env, ["--config", conf, "add-email", "victim@elsewhere.example"], [])
+    assert rc == 1, (out, err)
+    assert ("codes cannot be sent to victim@elsewhere.example from here: the administrator allows "
+            f"only addresses matching deliver_domains= in {conf}") in err, err
+    assert delivery.runs() == []
+    assert not env.default_secret_path("alice").exists()

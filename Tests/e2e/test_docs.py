@@ -167,6 +167,8 @@ def sample_args(env, option: str, secret_arg: str, state: Path) -> list:
         "deliver_ttl": ["deliver_ttl=10m"],
         "deliver_limit": ["deliver_limit=5"],
         "deliver_interval": ["deliver_interval=1h"],
+        "deliver_domains": ["deliver_domains=example.org,mail.example.org"],
+        "deliver_numbers": ["deliver_numbers=+49,+4415"],
         # the LDAP settings are only checked for their form and stored unless store=ldap:
         # with store=files (the default) the login uses the secret file, never the plugin
         "store": ["store=files"],
