@@ -11,6 +11,8 @@ public protocol CredentialStore {
   /// After `readEnrollment` found none: why that may not mean "not enrolled" (for the admin's
   /// log); nil when it can be trusted.
   func doubtAboutAbsence() -> String?
+  /// Records that a login found the enrollment (for `doubtAboutAbsence`).
+  func noteEnrolled(now: Int64) throws(FileError)
   /// The shared state: step watermarks, HOTP counters, failures, lockout, last success.
   func readState() throws(FileError) -> UserState
   /// Takes one attempt from the failure budget, before the answer is checked (so parallel
@@ -49,11 +51,16 @@ public struct LocalCredentialStore<Privileges: PrivilegeSwitch, State: StateStor
     // Root's state knows whether this user has logged in with a code on this host.
     let lastSuccess: Int64
     do throws(FileError) {
-      lastSuccess = try state.peek(user: user).lastSuccess
+      let known = try state.peek(user: user)
+      lastSuccess = Swift.max(known.lastSuccess, known.seenEnrolled)
     } catch {
       return state.location + " " + error.description
     }
-    return secrets.doubtAboutAbsence(lastSuccess: lastSuccess)
+    return secrets.doubtAboutAbsence(knownEnrolledAt: lastSuccess)
+  }
+
+  public func noteEnrolled(now: Int64) throws(FileError) {
+    try state.update(user: user) { $0.seenEnrolled = now }
   }
 
   public func readState() throws(FileError) -> UserState { try state.peek(user: user) }

@@ -53,9 +53,19 @@ public struct DirectoryCredentialStore<Connection: DirectoryConnection>: Credent
     return try DirectoryCredentialStore.enrollment(in: entry)
   }
 
+  /// The directory itself is the record.
+  public func noteEnrolled(now: Int64) throws(FileError) {}
+
   public func doubtAboutAbsence() -> String? {
-    // An entry we can see without an enrollment (reset, disable) is a trustworthy absence.
-    if cache.entry != nil { return nil }
+    // A pam_mfa entry we can see without an enrollment (reset, disable) is a trustworthy
+    // absence; any other entry there (a person's, under a wrong ldap_base) is not.
+    if let entry = cache.entry {
+      if entry.values([UInt8]("objectClass")).contains(where: { DirectoryText.sameName($0, Attribute.objectClass) }) {
+        return nil
+      }
+      return "the entry " + dn.text + " is not a pam_mfa entry (objectClass " + Attribute.objectClass.text
+        + " is not visible): a wrong ldap_base?"
+    }
     // No entry: only if this host can see the base is that "not enrolled" and not "cannot see".
     do throws(FileError) {
       if try connection.read(base) != nil { return nil }
@@ -259,7 +269,7 @@ public struct DirectoryCredentialStore<Connection: DirectoryConnection>: Credent
     case .conflict: throw exists
     case .noEntry:
       let entry = [
-        DirectoryChange(.add, [UInt8]("objectClass"), [[UInt8]("pamMfaAccount")]),
+        DirectoryChange(.add, [UInt8]("objectClass"), [Attribute.objectClass]),
         DirectoryChange(.add, [UInt8]("uid"), [user]),
       ]
       if try connection.add(dn, entry + changes) != .done { throw exists }
@@ -322,6 +332,7 @@ public struct DirectoryCredentialStore<Connection: DirectoryConnection>: Credent
 
 /// The schema's attribute names (ldap/pam_mfa.schema).
 enum DirectoryAttribute {
+  static let objectClass: [UInt8] = Array("pamMfaAccount".utf8)
   static let enrollment: [UInt8] = Array("pamMfaEnrollment".utf8)
   static let backupCode: [UInt8] = Array("pamMfaBackupCode".utf8)
   static let step: [UInt8] = Array("pamMfaStep".utf8)

@@ -6,8 +6,9 @@ enum LoginEnrollment {
   static let prompt = "Code from your app: "
   static let tries = 3
 
+  /// `user` is PAM_USER as the application gave it (compared when the enrollment is saved).
   static func run<Host: LoginHost>(
-    host: Host, account: UserAccount, options: ModuleOptions, who: String
+    host: Host, account: UserAccount, user: [UInt8], options: ModuleOptions, who: String
   ) -> LoginOutcome {
     var key: [UInt8]
     do throws(SystemError) {
@@ -48,7 +49,7 @@ enum LoginEnrollment {
         defer { code.wipe() }
         if let match = TOTPVerifier.matches(code: code, enrollment: enrollment, time: host.now(), window: 1).first {
           return keep(
-            host: host, enrollment: &enrollment, step: match.step, account: account, options: options, who: who)
+            host: host, enrollment: &enrollment, step: match.step, user: user, options: options, who: who)
         }
       }
       if attempt < tries { host.tell("That code is not right. Check the app and try again.", isError: true) }
@@ -61,7 +62,7 @@ enum LoginEnrollment {
   /// A right first code: backup codes are made and shown, and everything waits in the PAM
   /// handle until the application reports the whole stack succeeded (`finish`).
   static func keep<Host: LoginHost>(
-    host: Host, enrollment: inout Enrollment, step: Int64, account: UserAccount, options: ModuleOptions, who: String
+    host: Host, enrollment: inout Enrollment, step: Int64, user: [UInt8], options: ModuleOptions, who: String
   ) -> LoginOutcome {
     enrollment.authenticators[0].confirmedStep = step
     var codes: [[UInt8]]
@@ -75,7 +76,7 @@ enum LoginEnrollment {
     }
     defer { for index in codes.indices { codes[index].wipe() } }
     var pending = PendingEnrollment(
-      arguments: options.arguments, user: account.name, step: step, enrollment: enrollment)
+      arguments: options.arguments, user: user, step: step, enrollment: enrollment)
     var bytes = pending.encoded()
     pending.wipe()
     defer { bytes.wipe() }

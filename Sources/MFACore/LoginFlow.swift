@@ -269,7 +269,7 @@ public enum LoginFlow {
       return .denied
     case .missing:
       if mustUseCode && options.enrollAtLogin && !(options.enrollDeadline.map { host.now() >= $0 } ?? false) {
-        return LoginEnrollment.run(host: host, account: account, options: options, who: who)
+        return LoginEnrollment.run(host: host, account: account, user: context.user, options: options, who: who)
       }
       return notEnrolled(
         host: host, options: options, who: who, location: store.enrollmentLocation, missing: store.missingEnrollment,
@@ -362,7 +362,12 @@ public enum LoginFlow {
       return .unusable
     }
     do throws(FileError) {
-      return .found(enrollment, try store.readState())
+      let shared = try store.readState()
+      // Root's record that this user is enrolled, so that a file out of reach later is not
+      // taken for "not enrolled" (at most hourly: one state write; failures surface later).
+      let now = host.now()
+      if now - shared.seenEnrolled >= 3600 { try? store.noteEnrolled(now: now) }
+      return .found(enrollment, shared)
     } catch {
       enrollment.wipe()
       host.log(.error, who + ": " + store.location + " " + error.description + "; denied")

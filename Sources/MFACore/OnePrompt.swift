@@ -114,7 +114,7 @@ enum OnePrompt {
     }
     if shared.isLocked(at: host.now()) {
       host.log(.notice, who + ": locked out; the code was not checked (said after the password)")
-      return note(.locked, host: host, account: account, options: options, who: who)
+      return note(.locked, host: host, user: context.user, options: options, who: who)
     }
     var answer = LoginFlow.Answer(split.code)
     defer { answer.wipe() }
@@ -131,10 +131,10 @@ enum OnePrompt {
     guard let fate = fate(of: verdict) else {
       // Accepted: the code is used up (replay state) before anyone says yes.
       _ = LoginFlow.report(verdict, host: host, who: who, enrollment: enrollment, options: options, explain: false)
-      return note(.accepted, host: host, account: account, options: options, who: who)
+      return note(.accepted, host: host, user: context.user, options: options, who: who)
     }
     host.log(.notice, who + ": " + fate.text + " with the password; counted once the password is right")
-    return note(fate, host: host, account: account, options: options, who: who)
+    return note(fate, host: host, user: context.user, options: options, who: who)
   }
 
   static func fate(of verdict: LoginFlow.Verdict) -> Fate? {
@@ -149,10 +149,11 @@ enum OnePrompt {
   }
 
   /// Leaves the fate for the line after the password; a failure denies here too.
+  /// `user` is PAM_USER as the application gave it, which the next line compares.
   static func note(
-    _ fate: Fate, host: some LoginHost, account: UserAccount, options: ModuleOptions, who: String
+    _ fate: Fate, host: some LoginHost, user: [UInt8], options: ModuleOptions, who: String
   ) -> LoginOutcome {
-    let first = FirstAnswer(user: account.name, fate: fate, arguments: options.arguments)
+    let first = FirstAnswer(user: user, fate: fate, arguments: options.arguments)
     guard host.keep(first.encoded, in: .firstAnswer) else {
       host.log(.error, who + ": libpam cannot keep the result for the next pam_mfa line; denied")
       return .denied

@@ -20,8 +20,10 @@ enum SecretAbsence {
 
   /// Like sshd's StrictModes: every directory from the file's up to the home directory (or `/`
   /// outside it) must be owned by root or the user and writable by no one else (root's sticky
-  /// directories such as /tmp excepted). A missing home directory is a home not mounted.
-  /// Returns what is wrong, for the admin's log; nil when the absence can be trusted.
+  /// directories such as /tmp excepted). The walk follows no link: a link on the way must be
+  /// root's, and the directories it leads to pass the same rule. A missing home directory is a
+  /// home not mounted. Returns what is wrong, for the admin's log; nil when the absence can be
+  /// trusted.
   static func unsafeDirectory(path: String, account: UserAccount) -> String? {
     // Bytes, not String: comparing Strings needs Unicode tables the embedded module lacks.
     var home = account.home
@@ -32,31 +34,58 @@ enum SecretAbsence {
       return "home directory " + home.text + " cannot be reached (" + SystemError.last("stat").description
         + "; not mounted?)"
     }
-    // The deepest directory on the way that exists, with its links resolved.
-    var directory = parent([UInt8](path.utf8))
-    while directory != [ASCII.slash] && directory.text.withCString({ stat($0, &info) }) != 0 {
+    // The deepest entry on the way that exists (a link counts: lstat).
+    var current = parent([UInt8](path.utf8))
+    while current != [ASCII.slash] && current.text.withCString({ lstat($0, &info) }) != 0 {
       let code = mfa_errno()
-      guard code == ENOENT else { return unreachable(directory.text, SystemError("stat", code: code)) }
-      directory = parent(directory)
+      guard code == ENOENT else { return unreachable(current.text, SystemError("lstat", code: code)) }
+      current = parent(current)
     }
-    guard let real = resolved(directory.text) else { return unreachable(directory.text, SystemError.last("realpath")) }
-    let realHome = underHome ? resolved(home.text) : nil
+    while true {
+      let name = current.text
+      guard name.withCString({ lstat($0, &info) }) == 0 else { return unreachable(name, SystemError.last("lstat")) }
+      if info.st_mode & 0o170000 == 0o120000 {
+        guard info.st_uid == 0 else {
+          return "directory " + name + " is a symbolic link owned by uid " + String(info.st_uid)
+            + ": its owner could point it anywhere"
+        }
+        // A link root made (/home -> /srv/home): where it leads must pass too.
+        guard let real = resolved(name) else { return unreachable(name, SystemError.last("realpath")) }
+        if let problem = unsafeChain(real, account: account) { return problem }
+      } else if let problem = unsafe(name, info, account: account) {
+        return problem
+      }
+      if current == [ASCII.slash] || (underHome && current == home) { return nil }
+      current = parent(current)
+    }
+  }
+
+  /// A resolved directory and all above it, by the same rule.
+  static func unsafeChain(_ real: [UInt8], account: UserAccount) -> String? {
     var current = real
+    var info = stat()
     while true {
       let name = current.text
       guard name.withCString({ stat($0, &info) }) == 0 else { return unreachable(name, SystemError.last("stat")) }
-      if info.st_uid != 0 && info.st_uid != account.uid {
-        return "directory " + name + " is owned by uid " + String(info.st_uid)
-          + ", not by root or the user: its owner could move the secret file away"
-      }
-      let sticky = info.st_uid == 0 && info.st_mode & 0o1000 != 0
-      if info.st_mode & 0o022 != 0 && !sticky {
-        return "directory " + name + " has mode " + octal(info.st_mode)
-          + ": group or others could move the secret file away (chmod go-w)"
-      }
-      if current == [ASCII.slash] || current == realHome { return nil }
+      if let problem = unsafe(name, info, account: account) { return problem }
+      if current == [ASCII.slash] { return nil }
       current = parent(current)
     }
+  }
+
+  /// A directory only root or the user can change; nil when it is one.
+  static func unsafe(_ name: String, _ info: stat, account: UserAccount) -> String? {
+    if info.st_mode & 0o170000 != 0o040000 { return name + " is not a directory" }
+    if info.st_uid != 0 && info.st_uid != account.uid {
+      return "directory " + name + " is owned by uid " + String(info.st_uid)
+        + ", not by root or the user: its owner could move the secret file away"
+    }
+    let sticky = info.st_uid == 0 && info.st_mode & 0o1000 != 0
+    if info.st_mode & 0o022 != 0 && !sticky {
+      return "directory " + name + " has mode " + octal(info.st_mode)
+        + ": group or others could move the secret file away (chmod go-w)"
+    }
+    return nil
   }
 
   static func unreachable(_ directory: String, _ error: SystemError) -> String {

@@ -69,6 +69,8 @@ public struct SecretFileStore<Privileges: PrivilegeSwitch> {
       try SafeFile.makeDirectories(directory, mode: 0o700)
       try withExclusiveLock(path + ".lock") { () throws(FileError) in
         try SafeFile.write(path: path, contents: contents, mode: 0o600, replace: replace)
+        // Enrolled again: an old "turned off" marker must not vouch for a missing file later.
+        _ = SecretAbsence.markerPath(path).withCString { unlink($0) }
       }
     }
     if asRoot ?? isRootStore { return try write() }
@@ -98,17 +100,18 @@ public struct SecretFileStore<Privileges: PrivilegeSwitch> {
   }
 
   /// After `read` found no file: why that may not mean "not enrolled"; nil when it can be
-  /// trusted. `lastSuccess` is root's record of this user's last login with a code (0: none).
-  public func doubtAboutAbsence(lastSuccess: Int64) -> String? {
+  /// trusted. `knownEnrolledAt` is root's record of when a login last found the enrollment or
+  /// accepted a code (0: never).
+  public func doubtAboutAbsence(knownEnrolledAt: Int64) -> String? {
     do throws(FileError) {
       return try withAccess { () throws(FileError) -> String? in
         if let problem = SecretAbsence.unsafeDirectory(path: path, account: account) { return problem }
-        guard lastSuccess > 0 else { return nil }
+        guard knownEnrolledAt > 0 else { return nil }
         // Only the user's own `disable` (or root's reset) since that login explains a missing file.
         let marker = try? SafeFile.read(
           path: SecretAbsence.markerPath(path), owners: owners, maxSize: 64, forbiddenMode: 0o022)
-        if let marker, let since = SecretAbsence.markerTime(marker), since >= lastSuccess { return nil }
-        return "has logged in with a code before, but " + path
+        if let marker, let since = SecretAbsence.markerTime(marker), since >= knownEnrolledAt { return nil }
+        return "was enrolled here before, but " + path
           + " is missing (a home not mounted, or the file deleted by hand; to turn it off: mfa-enroll disable, "
           + "or as root: mfa-enroll --user NAME reset)"
       }

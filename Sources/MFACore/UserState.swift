@@ -15,6 +15,9 @@ public struct UserState: Equatable {
   public var failure = FailureRecord()
   /// The last successful login (0: never).
   public var lastSuccess: Int64 = 0
+  /// When a login last found the user's enrollment (updated at most hourly; 0: never): a
+  /// missing file after that is out of reach unless the user turned it off since.
+  public var seenEnrolled: Int64 = 0
   /// Remote hosts that need no code until `until` (`remember=`), newest last.
   public var remembered: [RememberedHost] = []
 
@@ -170,6 +173,8 @@ public enum UserStateFormat {
         state.sendTimes.append(numbers[0])
       } else if record == [UInt8]("last-success"), words.count == 2, numbers.count == 1 {
         state.lastSuccess = numbers[0]
+      } else if record == [UInt8]("seen-enrolled"), words.count == 2, numbers.count == 1 {
+        state.seenEnrolled = numbers[0]
       } else {
         throw FormatError(line: lineNumber, "unknown record")
       }
@@ -198,6 +203,7 @@ public enum UserStateFormat {
       out += [UInt8]("lockouts " + String(failure.lockouts) + " " + String(failure.lockedUntil) + "\n")
     }
     if state.lastSuccess > 0 { out += [UInt8]("last-success " + String(state.lastSuccess) + "\n") }
+    if state.seenEnrolled > 0 { out += [UInt8]("seen-enrolled " + String(state.seenEnrolled) + "\n") }
     for code in state.sentCodes {
       out += [UInt8]("sent ")
       out += Base32.encode(code.salt, padding: false)

@@ -107,6 +107,7 @@ struct Reset: ParsableCommand {
           state.remembered = []
           // Without an enrollment, a missing file no longer means "out of reach" to the module.
           state.lastSuccess = 0
+          state.seenEnrolled = 0
         }
       } catch {
         throw CLIError("removed the enrollment, but cannot clear the state: \(error.description)")

@@ -368,6 +368,8 @@ import Testing
     defer { dir.remove() }
     var options = ModuleOptions()
     options.deliverProgram = program(in: dir)
+    // The file is alice's own: the admin's allow-list must take the address.
+    options.deliverDomains = [[UInt8]("example.com")]
     let host = FakeHost()
     host.writeSecret("pam_mfa 1\nemail address=alice@example.com\n")
     let store = MemoryStore()
@@ -390,6 +392,8 @@ import Testing
     var options = ModuleOptions()
     options.deliverProgram = program(in: dir)
     options.deliverLimit = 2
+    options.deliverNumbers = [[UInt8]("+49")]
+    options.deliverDomains = [[UInt8]("example.com")]
     let host = FakeHost()
     host.writeSecret("pam_mfa 1\nsms address=+4915112345678\n")
     let store = MemoryStore()

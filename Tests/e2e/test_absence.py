@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import ALICE_UID, code, fresh_step
+from conftest import ALICE_UID, code, fresh_step, wrong_code
 from test_backup_codes import enroll
 from test_policy import PERMIT_AFTER, disable, policy_conf, standard_groups, syslog_has
 from test_hardening import run_cli
@@ -51,9 +51,8 @@ def test_an_enrolled_user_whose_home_is_not_mounted_is_refused(env, policy):
     enrolled_at_home(env)
     run = env.run_pam(policy, stack=PERMIT_AFTER, prefix=unmounted_home(env))
     assert run.result == "PAM_AUTH_ERR" and run.messages == [CANNOT_READ], str(run)
-    assert syslog_has(run, "user=alice service=mfa-test: no enrollment found, but has logged in "
-                           f"with a code before, but {env.default_secret_path()} is missing"), (
-        str(run))
+    assert syslog_has(run, "user=alice service=mfa-test: no enrollment found, but was enrolled "
+                           f"here before, but {env.default_secret_path()} is missing"), str(run)
     # bob, who never used a code, still passes with nullok: logged
     run = env.run_pam(["nullok"], user="bob", stack=PERMIT_AFTER, prefix=unmounted_home(env, "bob"))
     assert run.result == "PAM_SUCCESS" and run.messages == [], str(run)
@@ -137,4 +136,48 @@ def test_disable_and_reset_leave_a_record_the_module_trusts(env):
     proc = run_cli(env, "--user", "alice", "--config", conf, "reset")
     assert proc.returncode == 0, (proc.stdout, proc.stderr)
     run = env.run_pam(args, stack=PERMIT_AFTER)
+    assert run.result == "PAM_SUCCESS", str(run)
+
+
+def test_a_link_on_the_way_is_not_followed_unless_root_made_it(env):
+    """~/.config/pam_mfa replaced by a link to / (made by someone else): the walk must not
+    resolve it and check / instead, which would pass."""
+    path, _ = env.write_secret(path=env.default_secret_path())
+    config = path.parent.parent
+    shutil.rmtree(path.parent)
+    (config / "pam_mfa").symlink_to("/")
+    os.lchown(config / "pam_mfa", env.uid("bob"), env.uid("bob"))
+    run = env.run_pam(["nullok"], stack=PERMIT_AFTER)
+    assert run.result == "PAM_AUTH_ERR" and run.messages == [CANNOT_READ], str(run)
+    assert syslog_has(run, f"directory {config}/pam_mfa is a symbolic link owned by uid "
+                           f"{env.uid('bob')}: its owner could point it anywhere"), str(run)
+    # root's link to a directory that passes: trusted (alice simply has no file there)
+    os.unlink(config / "pam_mfa")
+    target = env.base / "alice-mfa"
+    target.mkdir(mode=0o700)
+    os.chown(target, ALICE_UID, ALICE_UID)
+    (config / "pam_mfa").symlink_to(target)
+    run = env.run_pam(["nullok"], stack=PERMIT_AFTER)
+    assert run.result == "PAM_SUCCESS", str(run)
+
+
+def test_an_enrollment_a_login_has_seen_counts_without_a_right_code(env):
+    """Enrolled with the CLI, one try on this host with a wrong code (or a hang-up): root's state
+    now knows the file existed, so a home that is not mounted later is not 'not enrolled'."""
+    path, secret = env.write_secret(path=env.default_secret_path())
+    run = env.run_pam([], answers=[wrong_code(secret)], stack=PERMIT_AFTER)
+    assert run.result == "PAM_AUTH_ERR", str(run)
+    run = env.run_pam(["nullok"], stack=PERMIT_AFTER, prefix=unmounted_home(env))
+    assert run.result == "PAM_AUTH_ERR" and run.messages == [CANNOT_READ], str(run)
+    # the file gone, with the marker of a `disable` from before that login: not trusted
+    path.unlink()
+    marker = path.with_name("secret.disabled")
+    marker.write_text(f"pam_mfa disabled at={int(time.time()) - 7200}\n")
+    os.chown(marker, ALICE_UID, ALICE_UID)
+    os.chmod(marker, 0o600)
+    run = env.run_pam(["nullok"], stack=PERMIT_AFTER)
+    assert run.result == "PAM_AUTH_ERR", str(run)
+    # a marker written after it (as `disable` writes it): trusted
+    marker.write_text(f"pam_mfa disabled at={int(time.time()) + 1}\n")
+    run = env.run_pam(["nullok"], stack=PERMIT_AFTER)
     assert run.result == "PAM_SUCCESS", str(run)

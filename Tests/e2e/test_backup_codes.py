@@ -30,7 +30,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import time_now, ALICE_UID, PROMPT, code, make_dirs, pam_result, wrong_code
+from conftest import ALICE_UID, PROMPT, code, make_dirs, pam_result, time_now, wrong_code
 from test_hardening import (LOCK_MSG_5MIN, TIMEOUT, WRONG_MSG, count_lines, enroll_cmd, enroll_through_pipe,
                             error_msgs, kill9,
                             mfa_lines, mode_of, read_until_uri, run_cli, uri_secret, write_conf)

@@ -35,7 +35,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import time_now, ALICE_UID, ENROLL, PROMPT, code, fresh_step, pam_result
+from conftest import ALICE_UID, ENROLL, PROMPT, code, fresh_step, pam_result, time_now
 from conftest import write_secret
 from test_hardening import error_msgs, mfa_lines, parse_slot, root_store, write_conf  # noqa: F401 (fixture)
 

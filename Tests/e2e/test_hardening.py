@@ -177,6 +177,7 @@ STATE_LINE_RES = [
     re.compile(r"failures \d+ \d+"),
     re.compile(r"lockouts \d+ \d+"),
     re.compile(r"last-success \d+"),
+    re.compile(r"seen-enrolled \d+"),
 ]
 
 

@@ -790,6 +790,23 @@ def test_a_user_without_an_entry_is_not_enrolled(env, directory):
 # ---------------------------------------------------------------------------
 
 
+def test_an_entry_that_is_no_pam_mfa_entry_is_not_not_enrolled(env, directory):
+    """ldap_base pointing at a subtree where alice has some other entry (say her account):
+    the entry is visible and has no enrollment, but it is not a pam_mfa entry."""
+    d = directory
+    sub = f"ou=wrong,{d.base}"
+    d.modify(f"dn: {sub}\nchangetype: add\nobjectClass: organizationalUnit\nou: wrong\n\n"
+             f"dn: uid=alice,{sub}\nchangetype: add\nobjectClass: account\nuid: alice\n")
+    try:
+        host = Host(env, d, "host-a")
+        host.conf.write_text(host.conf.read_text().replace(f"ldap_base={d.base}", f"ldap_base={sub}"))
+        run = host.login("123456", extra=["nullok"], direct=True)
+        assert run.result == "PAM_AUTH_ERR" and run.prompts == [], str(run)
+        assert any(f"the entry uid=alice,{sub} is not a pam_mfa entry" in ln for ln in run.syslog), str(run)
+    finally:
+        d.modify(f"dn: uid=alice,{sub}\nchangetype: delete\n\ndn: {sub}\nchangetype: delete\n")
+
+
 @pytest.mark.parametrize("mistake", ["ldap_base typo", "identity in no group"])
 def test_a_directory_the_host_cannot_read_denies_even_with_nullok(env, directory, mistake):
     """A typo in ldap_base, or a host identity that lost its read rights, makes every entry

@@ -31,7 +31,7 @@ from pathlib import Path
 import pexpect
 import pytest
 
-from conftest import time_now, ALICE_UID, ENROLL, PROMPT, code, fresh_step, pam_result, wrong_code
+from conftest import ALICE_UID, ENROLL, MODULE, PROMPT, code, fresh_step, pam_result, time_now, wrong_code
 from test_backup_codes import (DISPLAYED_RE, accepted_msg, assert_codes_stored, enroll,
                                random_code, remember_code)
 from test_cli import HALF, qr_utf8, zbar
@@ -113,6 +113,7 @@ STATE_RECORD_RES = [
     re.compile(r"failures \d+ \d+"),
     re.compile(r"lockouts \d+ \d+"),
     re.compile(r"last-success \d+"),
+    re.compile(r"seen-enrolled \d+"),
     re.compile(r"remember [!-~]+ \d+ \d+"),
 ]
 
@@ -769,6 +770,27 @@ def test_enroll_at_login_over_ssh(policy_sshd, tmpdir_world):
         unescaped = unescaped.replace(k, v)
     assert decode_qr(qr_utf8(unescaped), tmpdir_world).startswith("otpauth://totp/")
     assert not path.exists()
+
+    # Without `account required pam_mfa.so` sshd never saves it: the keyboard-interactive child
+    # that asked for the code runs only the account stack; pam_setcred comes in another process.
+    shipped = SSH_PAM_FILE.read_text()
+    SSH_PAM_FILE.write_text("\n".join(ln for ln in shipped.split("\n")
+                                      if not (ln.startswith("account") and str(MODULE) in ln)))
+    try:
+        cmd, printed = token_command()
+        child, shown = ssh_until_enroll_prompt(server, cmd, "C.UTF-8")
+        try:
+            m = BY_HAND_RE.search(shown)
+            assert m, shown
+            child.sendline(code(m.group(3).replace(" ", ""), fresh_step()))
+            child.expect(pexpect.EOF)
+            out = child.before
+        finally:
+            child.close(force=True)
+        assert child.exitstatus == 0 and (printed + SSH_USER) in out, f"{out}\n{server.log()}"
+        assert not path.exists(), "saved without the account line: pam_mfa(8) says otherwise"
+    finally:
+        SSH_PAM_FILE.write_text(shipped)
 
     # A UTF-8 client shows the picture as sent: decode it, answer with the app's code.
     cmd, printed = token_command()
