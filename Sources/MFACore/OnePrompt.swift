@@ -13,6 +13,10 @@ enum OnePrompt {
     case notACode = 4
     case replayed = 5
     case locked = 6
+    /// No code asked of this user (not enrolled with nullok, exempt, outside require_group).
+    case noCode = 7
+    /// Refused for another reason (unknown user, a file out of reach, an unusable state).
+    case refused = 8
   }
 
   /// With the one-prompt line's arguments, so the line after the password needs none of its own
@@ -63,7 +67,7 @@ enum OnePrompt {
     // Asked the same whoever it is: the answer goes on whole unless it holds a code.
     switch LoginFlow.admit(host: host, options: options, context: context) {
     case .decided(let outcome):
-      return handOn(combined, outcome: outcome, host: host, who: who)
+      return handOn(combined, outcome: outcome, host: host, context: context, options: options)
     case .check(let account, let mustUseCode):
       return LoginFlow.withStore(
         host: host, local: local, options: options, context: context, account: account,
@@ -71,13 +75,18 @@ enum OnePrompt {
     }
   }
 
-  /// The password (or the whole answer) for the next module; nothing on when libpam refuses.
-  static func handOn(_ password: [UInt8], outcome: LoginOutcome, host: some LoginHost, who: String) -> LoginOutcome {
+  /// No code to check: the whole answer goes on as the password, and the line after the
+  /// password learns the outcome (so it neither asks nor decides anew).
+  static func handOn(
+    _ password: [UInt8], outcome: LoginOutcome, host: some LoginHost, context: LoginContext, options: ModuleOptions
+  ) -> LoginOutcome {
+    let who = context.audit
     guard host.setAuthToken(password) else {
       host.log(.error, who + ": cannot pass the password on to the next module; denied")
       return .denied
     }
-    return outcome
+    let fate: Fate = outcome == .notEnrolledAllowed ? .noCode : .refused
+    return note(fate, host: host, user: context.user, options: options, who: who, outcome: outcome)
   }
 
   static func check<Host: LoginHost, Store: CredentialStore & EnrollmentStore, Local: StateStore>(
@@ -93,12 +102,12 @@ enum OnePrompt {
       shared = state
     case .outOfReach, .unusable:
       // Nothing is told before the password is checked.
-      return handOn(combined, outcome: .denied, host: host, who: who)
+      return handOn(combined, outcome: .denied, host: host, context: context, options: options)
     case .missing:
       let outcome = LoginFlow.notEnrolled(
         host: host, options: options, who: who, location: store.enrollmentLocation, missing: store.missingEnrollment,
         mustUseCode: mustUseCode)
-      return handOn(combined, outcome: outcome, host: host, who: who)
+      return handOn(combined, outcome: outcome, host: host, context: context, options: options)
     }
     defer { enrollment.wipe() }
     var split = CombinedInput.split(combined, enrollment: enrollment, time: host.now(), window: options.window)
@@ -151,14 +160,15 @@ enum OnePrompt {
   /// Leaves the fate for the line after the password; a failure denies here too.
   /// `user` is PAM_USER as the application gave it, which the next line compares.
   static func note(
-    _ fate: Fate, host: some LoginHost, user: [UInt8], options: ModuleOptions, who: String
+    _ fate: Fate, host: some LoginHost, user: [UInt8], options: ModuleOptions, who: String,
+    outcome: LoginOutcome? = nil
   ) -> LoginOutcome {
     let first = FirstAnswer(user: user, fate: fate, arguments: options.arguments)
     guard host.keep(first.encoded, in: .firstAnswer) else {
       host.log(.error, who + ": libpam cannot keep the result for the next pam_mfa line; denied")
       return .denied
     }
-    return fate == .accepted ? .accepted : .denied
+    return outcome ?? (fate == .accepted ? .accepted : .denied)
   }
 
   // MARK: the line after the password
@@ -172,9 +182,16 @@ enum OnePrompt {
       host.log(.error, who + ": the code typed with the password was for another user; denied")
       return .denied
     }
-    if first.fate == .accepted {
+    switch first.fate {
+    case .accepted:
       host.log(.info, who + ": the code typed with the password was accepted")
       return .accepted
+    case .noCode:
+      return .notEnrolledAllowed
+    case .refused:
+      return .denied
+    default:
+      break
     }
     // The one-prompt line's settings: the same state, deny and unlock_time.
     let options: ModuleOptions
@@ -210,7 +227,7 @@ enum OnePrompt {
       let attempt = LoginFlow.Attempt(failures: failures, lockedFor: lockedFor)
       let verdict: LoginFlow.Verdict
       switch fate {
-      case .accepted, .locked, .wrongCode: verdict = .wrongCode(attempt)
+      case .accepted, .locked, .wrongCode, .noCode, .refused: verdict = .wrongCode(attempt)
       case .wrongBackupCode: verdict = .wrongBackupCode(attempt)
       case .notACode: verdict = .notACode(attempt)
       case .replayed: verdict = .replayed(attempt)
@@ -230,6 +247,8 @@ extension OnePrompt.Fate {
     case .notACode: return "no code"
     case .replayed: return "an already used code"
     case .locked: return "a locked-out user"
+    case .noCode: return "no code asked"
+    case .refused: return "a refusal"
     }
   }
 }

@@ -34,6 +34,8 @@ public struct PendingEnrollment {
 enum HandleFields {
   static func encode(_ fields: [[UInt8]]) -> [UInt8] {
     var out: [UInt8] = []
+    // Sized once: a field may hold a key's text.
+    out.reserveCapacity(fields.reduce(4) { $0 + 4 + $1.count })
     appendLength(fields.count, to: &out)
     for field in fields {
       appendLength(field.count, to: &out)

@@ -106,6 +106,10 @@ public enum SecretFileFormat {
 
   public static func serialize(_ enrollment: Enrollment) -> [UInt8] {
     var out: [UInt8] = []
+    // Sized once (a growing buffer would leave freed copies of the keys behind).
+    out.reserveCapacity(
+      256 + enrollment.authenticators.reduce(0) { $0 + 160 + $1.name.count + 2 * $1.key.count }
+        + enrollment.deliveries.reduce(0) { $0 + 32 + $1.address.count } + 192 * enrollment.backupCodes.count)
     out += [UInt8]("# pam_mfa secret file, written by mfa-enroll. Keep it private; see pam_mfa.conf(5).\n")
     out += [UInt8]("pam_mfa " + String(version) + "\n")
     for authenticator in enrollment.authenticators {
@@ -120,7 +124,9 @@ public enum SecretFileFormat {
       }
       if let confirmed = authenticator.confirmedStep { out += [UInt8](" confirmed=" + String(confirmed)) }
       out += [UInt8](" secret=")
-      out += Base32.encode(authenticator.key, padding: false)
+      var text = Base32.encode(authenticator.key, padding: false)
+      out += text
+      text.wipe()
       out.append(ASCII.newline)
     }
     for delivery in enrollment.deliveries {

@@ -12,7 +12,8 @@ public func pamAuthenticate(
   guard let handle else { return PAMResult.code(for: .configurationError) }
   let bridge = PAMBridge(handle: handle)
   // A retry in the same handle starts over: only this attempt's enrollment may be kept.
-  _ = bridge.take(.enrollment)
+  var dropped = bridge.take(.enrollment)
+  dropped?.wipe()
   guard let user = bridge.userName() else { return PAMResult.code(for: .unknownUser) }
   let outcome = LoginFlow.run(host: bridge, arguments: PAMBridge.arguments(argc, argv), context: bridge.context(user))
   return PAMResult.code(for: outcome)

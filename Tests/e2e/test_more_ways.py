@@ -715,6 +715,11 @@ def test_one_prompt_without_the_password_neither_locks_out_nor_tells_who_is_enro
     for name in (user.name, "nosuchuser-" + pysecrets.token_hex(4)):
         run = env.run_stack(forward, name, [wrong_pw])
         assert run.result != "PAM_SUCCESS" and run.messages == [COMBINED_MSG], str(run)
+    # The line after the password follows the first line: with nullok given there only, a user
+    # without a secret file logs in with the password alone, asked once (as after a reset).
+    (env.state_dir / user.name).unlink()
+    run = env.run_stack(one_prompt_stack("forward_pass", common + " nullok"), user.name, [user.password])
+    assert run.result == "PAM_SUCCESS" and run.messages == [COMBINED_MSG], str(run)
 
 
 # ---------------------------------------------------------------------------
