@@ -1135,3 +1135,17 @@ def test_no_copy_of_the_secret_text_is_left_in_the_hosts_memory(env):
         counts = dict(ln.split(" ")[1:] for ln in proc.stdout.splitlines() if ln.startswith("MEMORY "))
         assert counts["0"] == "0", f"{counts['0']} copies of the secret's base32 text ({answers})"
         assert int(counts["1"]) > 0, proc.stdout
+
+
+def test_no_copy_of_the_secret_text_is_left_after_a_backup_code(env):
+    """A backup code rewrites the secret file (serialize): that path must leave no copy either."""
+    from test_backup_codes import enroll, secret_path
+    enrolled = enroll(env)
+    cmd = env.pam_command([f"secret={secret_path(env)}"], answers=[enrolled.codes[0]])
+    cmd += ["--scan-memory", enrolled.secret, "--scan-memory", str(enrolled.path)]
+    proc = subprocess.run(cmd, capture_output=True, text=True, env=env.env(), timeout=TIMEOUT)
+    run = pam_result(proc.stdout, proc.stderr, proc.returncode, [])
+    assert run.result == "PAM_SUCCESS", str(run)
+    counts = dict(ln.split(" ")[1:] for ln in proc.stdout.splitlines() if ln.startswith("MEMORY "))
+    assert counts["0"] == "0", f"{counts['0']} copies of the secret's base32 text after a backup code"
+    assert int(counts["1"]) > 0, proc.stdout
