@@ -8,7 +8,10 @@ public enum DeliveryPolicy {
     guard writtenByUser else { return true }
     switch delivery.method {
     case .email:
-      guard let at = delivery.address.lastIndex(of: 0x40) else { return false }
+      // "%" and "!" route mail on past the domain on some servers (old relay syntax).
+      guard let at = delivery.address.lastIndex(of: 0x40),
+        !delivery.address[..<at].contains(where: { $0 == 0x25 || $0 == 0x21 })
+      else { return false }
       let domain = lowercased(Array(delivery.address[(at + 1)...]))
       return options.deliverDomains.contains(domain)
     case .sms:

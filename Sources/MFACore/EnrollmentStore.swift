@@ -1,3 +1,5 @@
+import CLibc
+
 /// Where a user's enrollment is written: their secret file, or their entry in the directory.
 /// `mfa-enroll` and enrollment at login work through this alone.
 public protocol EnrollmentStore {
@@ -30,7 +32,13 @@ extension SecretFileStore: EnrollmentStore {
   public var enrollmentLocation: String { path }
   public var enrollmentDescription: String { location }
   public var missingEnrollment: String { path + " does not exist" }
-  public var isWrittenByUser: Bool { !isRootStore }
+  /// In a root-owned store the file may still be the user's own (and editable if they can
+  /// reach the directory): only a file root owns there was written by root.
+  public var isWrittenByUser: Bool {
+    guard isRootStore else { return true }
+    var info = stat()
+    return path.withCString { lstat($0, &info) } != 0 || info.st_uid != 0
+  }
 }
 
 extension LocalCredentialStore: EnrollmentStore {

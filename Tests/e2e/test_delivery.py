@@ -932,3 +932,22 @@ def test_add_email_refuses_an_address_the_admin_does_not_allow(env, delivery):
             f"only addresses matching deliver_domains= in {conf}") in err, err
     assert delivery.runs() == []
     assert not env.default_secret_path("alice").exists()
+
+
+def test_a_users_own_file_in_a_root_store_and_relay_syntax_need_the_allow_list(env, delivery, root_store):
+    """In a root-owned store a file may still be the user's own (and editable where the user can
+    reach the directory): only root's file vouches for its addresses. And an address with "%"
+    or "!" before the domain could be routed past it: never taken from a user-written file."""
+    os.chmod(root_store, 0o711)
+    path = root_store / "alice"
+    write_secret(path, "", owner_uid=ALICE_UID, text=f"pam_mfa 1\nemail address={EMAIL}\n")
+    args = [f"secret={root_store}/${{USER}}", f"deliver={delivery.program}", "deny=100"]
+    run = converse(env, args, [""])
+    assert prompts(run) == [PROMPT] and delivery.runs() == [], str(run)
+    run = converse(env, args + ALLOW, ["", None])
+    assert prompts(run)[0] == EMAIL_PROMPT and len(delivery.runs()) == 1, str(run)
+    env.remember(delivery.last_code())
+    for relay in ("victim%elsewhere.example@example.com", "elsewhere.example!victim@example.com"):
+        write_secret(path, "", owner_uid=ALICE_UID, text=f"pam_mfa 1\nemail address={relay}\n")
+        run = converse(env, args + ALLOW, [""])
+        assert prompts(run) == [PROMPT] and len(delivery.runs()) == 1, (relay, str(run))
