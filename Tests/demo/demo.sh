@@ -26,15 +26,20 @@ if [ "${DEMO_AUTO:-}" = 1 ]; then
   # Read the key from the printed URI and answer like the app would.
   coproc ENROLL { build/mfa-enroll --secret-file "$secret" --qr utf8 2>&1; }
   enroll_pid=$ENROLL_PID
-  while IFS= read -r line <&"${ENROLL[0]}"; do
+  # Our own copies of its pipes: bash unsets ENROLL as soon as mfa-enroll exits, which may be
+  # before the last lines are read (then "${ENROLL[0]}" is an unbound variable under set -u).
+  # It cannot exit before this: it waits for the code.
+  exec {from_enroll}<&"${ENROLL[0]}" {to_enroll}>&"${ENROLL[1]}"
+  while IFS= read -r line <&"$from_enroll"; do
     printf '%s\n' "$line"
     if [[ $line == otpauth://* ]]; then
       key=$(sed -n 's/.*[?&]secret=\([A-Z2-7]*\).*/\1/p' <<<"$line")
       code=$(oathtool --totp -b "$key")
       echo "(DEMO_AUTO answers $code)"
-      printf '%s\n' "$code" >&"${ENROLL[1]}"
+      printf '%s\n' "$code" >&"$to_enroll"
     fi
   done
+  exec {from_enroll}<&- {to_enroll}>&-
   wait "$enroll_pid"
 else
   build/mfa-enroll --secret-file "$secret"
