@@ -21,18 +21,17 @@ extension Array where Element == UInt8 {
   init(_ string: String) { self = Array(string.utf8) }
 
   /// Splits on a separator, dropping empty pieces.
-  func fields(separatedBy separator: UInt8) -> [[UInt8]] {
+  func fields(separatedBy separator: UInt8) -> [[UInt8]] { fields { $0 == separator } }
+
+  /// Splits where `isSeparator` holds, dropping empty pieces. Each piece is allocated once, at
+  /// its size: a growing buffer would leave freed partial copies of what may be a key.
+  func fields(where isSeparator: (UInt8) -> Bool) -> [[UInt8]] {
     var result: [[UInt8]] = []
-    var current: [UInt8] = []
-    for byte in self {
-      if byte == separator {
-        if !current.isEmpty { result.append(current) }
-        current = []
-      } else {
-        current.append(byte)
-      }
+    var start = 0
+    for index in 0...count where index == count || isSeparator(self[index]) {
+      if index > start { result.append(Array(self[start..<index])) }
+      start = index + 1
     }
-    if !current.isEmpty { result.append(current) }
     return result
   }
 

@@ -292,14 +292,6 @@ public enum SecretFileFormat {
     return result
   }
 
-  /// Words separated by spaces and tabs, each allocated once.
-  static func splitWords(_ line: [UInt8]) -> [[UInt8]] {
-    var result: [[UInt8]] = []
-    var start = 0
-    for index in 0...line.count where index == line.count || ASCII.isBlank(line[index]) {
-      if index > start { result.append(Array(line[start..<index])) }
-      start = index + 1
-    }
-    return result
-  }
+  /// Words separated by spaces and tabs.
+  static func splitWords(_ line: [UInt8]) -> [[UInt8]] { line.fields(where: ASCII.isBlank) }
 }
