@@ -9,6 +9,9 @@ CLI := $(BUILD)/mfa-enroll
 # The LDAP store (store=ldap): a plugin the module loads only when configured, so hosts using
 # files never load libldap. Installed in PAMDIR/pam_mfa/, where the module looks for it.
 PLUGIN := $(BUILD)/pam_mfa/store_ldap.so
+# Checks codes for applications that do not run as root (screen lockers); installed setuid root
+# beside the plugin, where the module looks for it.
+HELPER := $(BUILD)/pam_mfa/mfa_chkcode
 DATADIR ?= $(PREFIX)/share
 TOOLS := $(BUILD)/test-tools
 
@@ -47,6 +50,11 @@ build:
 	@# Replace the deployable files only when they changed, so their dates mean something.
 	strip --strip-unneeded -o $(MODULE).new .build-embedded/release/libpam_mfa.so
 	cmp -s $(MODULE).new $(MODULE) && rm $(MODULE).new || mv $(MODULE).new $(MODULE)
+	@# The setuid helper for applications that do not run as root (mfa_chkcode(8)): the same core.
+	MFA_EMBEDDED=1 $(SWIFT) build -c release --product mfa_chkcode --scratch-path .build-embedded --disable-local-rpath
+	@mkdir -p $(dir $(HELPER))
+	strip -o $(HELPER).new .build-embedded/release/mfa_chkcode
+	cmp -s $(HELPER).new $(HELPER) && rm $(HELPER).new || mv $(HELPER).new $(HELPER)
 	@# The CLI: normal Swift with the standard library linked in, so it runs without a toolchain.
 	$(SWIFT) build -c release --product mfa-enroll --static-swift-stdlib
 	strip -o $(CLI).new .build/release/mfa-enroll
@@ -124,6 +132,8 @@ install: build
 	install -D -m 0644 man/mfa-enroll.1 $(DESTDIR)$(MANDIR)/man1/mfa-enroll.1
 	install -D -m 0644 pam/pam-configs/mfa $(DESTDIR)$(PAMCONFIGDIR)/mfa
 	install -D -m 0644 $(PLUGIN) $(DESTDIR)$(PAMDIR)/pam_mfa/store_ldap.so
+	install -D -m 4755 $(HELPER) $(DESTDIR)$(PAMDIR)/pam_mfa/mfa_chkcode
+	install -D -m 0644 man/mfa_chkcode.8 $(DESTDIR)$(MANDIR)/man8/mfa_chkcode.8
 	install -D -m 0644 -t $(DESTDIR)$(DATADIR)/pam_mfa/ldap ldap/pam_mfa.schema ldap/pam_mfa.ldif ldap/acl-example.ldif
 	install -D -m 0644 man/pam_mfa-ldap.5 $(DESTDIR)$(MANDIR)/man5/pam_mfa-ldap.5
 	@if [ -e $(DESTDIR)$(SYSCONFDIR)/security/pam_mfa.conf ]; then \
@@ -141,7 +151,8 @@ uninstall:
 	rm -f $(DESTDIR)$(PAMDIR)/pam_mfa.so $(DESTDIR)$(BINDIR)/mfa-enroll \
 		$(DESTDIR)$(MANDIR)/man8/pam_mfa.8 $(DESTDIR)$(MANDIR)/man5/pam_mfa.conf.5 \
 		$(DESTDIR)$(MANDIR)/man1/mfa-enroll.1 $(DESTDIR)$(PAMCONFIGDIR)/mfa \
-		$(DESTDIR)$(PAMDIR)/pam_mfa/store_ldap.so $(DESTDIR)$(MANDIR)/man5/pam_mfa-ldap.5
+		$(DESTDIR)$(PAMDIR)/pam_mfa/store_ldap.so $(DESTDIR)$(MANDIR)/man5/pam_mfa-ldap.5 \
+		$(DESTDIR)$(PAMDIR)/pam_mfa/mfa_chkcode $(DESTDIR)$(MANDIR)/man8/mfa_chkcode.8
 	rm -rf $(DESTDIR)$(DATADIR)/pam_mfa/ldap
 	-rmdir $(DESTDIR)$(PAMDIR)/pam_mfa $(DESTDIR)$(DATADIR)/pam_mfa 2>/dev/null
 

@@ -42,6 +42,20 @@ var targets: [Target] = [
 ]
 var dependencies: [Package.Dependency] = []
 
+if embedded {
+  // The setuid helper for unprivileged callers: Embedded Swift too, so the privileged program is
+  // the core and libc, nothing else (`make build` puts it in build/pam_mfa/).
+  products.append(.executable(name: "mfa_chkcode", targets: ["mfa_chkcode"]))
+  targets.append(
+    .executableTarget(
+      name: "mfa_chkcode", dependencies: ["MFACore", "CLibc"],
+      swiftSettings: coreSettings + [.unsafeFlags(["-parse-as-library"])],
+      linkerSettings: [
+        .linkedLibrary("crypto"),
+        .unsafeFlags(["-Xlinker", "-z", "-Xlinker", "now", "-Xlinker", "-z", "-Xlinker", "relro", "-Xlinker", "-pie"]),
+      ]))
+}
+
 if !embedded {
   dependencies.append(.package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"))
   products.append(.executable(name: "mfa-enroll", targets: ["mfa-enroll"]))

@@ -1,9 +1,12 @@
 #define _GNU_SOURCE
 #include "CLibc.h"
 
+#include <grp.h>
 #include <signal.h>
 #include <spawn.h>
+#include <sys/prctl.h>
 #include <sys/wait.h>
+#include <syslog.h>
 
 int mfa_errno(void) { return errno; }
 
@@ -46,6 +49,18 @@ int mfa_user_in_group(const char *user, gid_t base, const char *group) {
   return 0;
 }
 
+/* No blocked signal and no ignored one inherited from the host (sshd, a screen locker). */
+static void mfa_default_signals(posix_spawnattr_t *attributes) {
+  sigset_t none, all;
+  sigemptyset(&none);
+  sigfillset(&all);
+  sigdelset(&all, SIGKILL);
+  sigdelset(&all, SIGSTOP);
+  posix_spawnattr_setsigmask(attributes, &none);
+  posix_spawnattr_setsigdefault(attributes, &all);
+  posix_spawnattr_setflags(attributes, POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF);
+}
+
 int mfa_run_checked(int program_fd, const char *name, const char *input, size_t length, int timeout_seconds) {
   /* Above 3, so that moving it to 3 in the child is always a real dup2 (clears close-on-exec). */
   int program = fcntl(program_fd, F_DUPFD_CLOEXEC, 10);
@@ -64,17 +79,9 @@ int mfa_run_checked(int program_fd, const char *name, const char *input, size_t 
      nothing else the host had open. */
   posix_spawn_file_actions_adddup2(&actions, program, 3);
   posix_spawn_file_actions_addclosefrom_np(&actions, 4);
-  /* No blocked signal and no ignored one inherited from the host (sshd, a screen locker). */
   posix_spawnattr_t attributes;
   posix_spawnattr_init(&attributes);
-  sigset_t none, all;
-  sigemptyset(&none);
-  sigfillset(&all);
-  sigdelset(&all, SIGKILL);
-  sigdelset(&all, SIGSTOP);
-  posix_spawnattr_setsigmask(&attributes, &none);
-  posix_spawnattr_setsigdefault(&attributes, &all);
-  posix_spawnattr_setflags(&attributes, POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF);
+  mfa_default_signals(&attributes);
   /* Nothing of the host's environment: the program gets what it needs on stdin. */
   char *const argv[] = {(char *)name, NULL};
   char *const envp[] = {"PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin", NULL};
@@ -117,3 +124,96 @@ int mfa_run_checked(int program_fd, const char *name, const char *input, size_t 
   }
   return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
 }
+
+pid_t mfa_spawn_helper(const char *path, char *const argv[], int *to_helper, int *from_helper) {
+  int input[2], output[2];
+  if (pipe2(input, O_CLOEXEC) != 0) return -1;
+  if (pipe2(output, O_CLOEXEC) != 0) {
+    close(input[0]);
+    close(input[1]);
+    return -1;
+  }
+  posix_spawn_file_actions_t actions;
+  posix_spawn_file_actions_init(&actions);
+  posix_spawn_file_actions_adddup2(&actions, input[0], 0);
+  posix_spawn_file_actions_adddup2(&actions, output[1], 1);
+  posix_spawn_file_actions_addopen(&actions, 2, "/dev/null", O_WRONLY, 0);
+  posix_spawn_file_actions_addclosefrom_np(&actions, 3);
+  posix_spawnattr_t attributes;
+  posix_spawnattr_init(&attributes);
+  mfa_default_signals(&attributes);
+  char *const envp[] = {NULL};
+  pid_t pid;
+  int started = posix_spawn(&pid, path, &actions, &attributes, argv, envp);
+  posix_spawn_file_actions_destroy(&actions);
+  posix_spawnattr_destroy(&attributes);
+  close(input[0]);
+  close(output[1]);
+  if (started != 0) {
+    close(input[1]);
+    close(output[0]);
+    errno = started;
+    return -1;
+  }
+  *to_helper = input[1];
+  *from_helper = output[0];
+  return pid;
+}
+
+int mfa_wait_helper(pid_t pid) {
+  int status = 0;
+  while (waitpid(pid, &status, 0) < 0) {
+    if (errno != EINTR) return -1;
+  }
+  return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+}
+
+int mfa_helper_start(void) {
+  /* A closed 0, 1 or 2 would make the next file we open stand in for it. */
+  for (int fd = 0; fd <= 2; fd++) {
+    if (fcntl(fd, F_GETFD) >= 0) continue;
+    if (open("/dev/null", O_RDWR) != fd) return -1;
+  }
+  if (close_range(3, ~0U, 0) != 0) return -1;
+  if (clearenv() != 0) return -1;
+  sigset_t none;
+  sigemptyset(&none);
+  if (sigprocmask(SIG_SETMASK, &none, NULL) != 0) return -1;
+  struct sigaction action;
+  memset(&action, 0, sizeof(action));
+  for (int number = 1; number < NSIG; number++) {
+    if (number == SIGKILL || number == SIGSTOP) continue;
+    /* A closed pipe or the caller's file-size limit must surface as errors, not kill a write. */
+    action.sa_handler = (number == SIGPIPE || number == SIGXFSZ) ? SIG_IGN : SIG_DFL;
+    sigaction(number, &action, NULL);
+  }
+  umask(077);
+  if (chdir("/") != 0) return -1;
+  if (prctl(PR_SET_DUMPABLE, 0, 0, 0, 0) != 0) return -1;
+  if (setgroups(0, NULL) != 0) return -1;
+  if (setresgid(0, 0, 0) != 0 || setresuid(0, 0, 0) != 0) return -1;
+  uid_t real, effective, saved;
+  if (getresuid(&real, &effective, &saved) != 0 || real != 0 || effective != 0 || saved != 0) return -1;
+  return 0;
+}
+
+int mfa_fs_become(uid_t uid, gid_t gid) {
+  setfsgid(gid);
+  setfsuid(uid);
+  /* setfsuid reports the previous id, never an error: ask again with an invalid one. */
+  if ((uid_t)setfsuid((uid_t)-1) != uid || (gid_t)setfsgid((gid_t)-1) != gid) {
+    mfa_fs_restore();
+    return -1;
+  }
+  return 0;
+}
+
+int mfa_fs_restore(void) {
+  setfsuid(0);
+  setfsgid(0);
+  return ((uid_t)setfsuid((uid_t)-1) == 0 && (gid_t)setfsgid((gid_t)-1) == 0) ? 0 : -1;
+}
+
+void mfa_openlog(const char *ident) { openlog(ident, LOG_PID, LOG_AUTHPRIV); }
+
+void mfa_syslog(int priority, const char *message) { syslog(priority, "%s", message); }

@@ -89,12 +89,6 @@ int mfa_qr_matrix(const char *text, unsigned char *out, int capacity) {
   return width;
 }
 
-int mfa_hostname(char *buffer, size_t length) {
-  if (gethostname(buffer, length - 1) != 0) return -1;
-  buffer[length - 1] = 0;
-  return 0;
-}
-
 
 /* What one pam_mfa call leaves for a later one in the same handle (an enrollment made at login,
  * the fate of a code typed with the password): a named, wiped-at-pam_end copy. */

@@ -14,15 +14,7 @@ public struct DirectorySettings {
   /// Seconds any one exchange with the server may take before the login is denied.
   public var timeout: Int64 = 5
   /// The plugin that speaks LDAP, so the module itself never links libldap.
-  public var plugin = DirectorySettings.defaultPlugin
-
-  #if arch(x86_64)
-    public static let defaultPlugin = "/usr/lib/x86_64-linux-gnu/security/pam_mfa/store_ldap.so"
-  #elseif arch(arm64)
-    public static let defaultPlugin = "/usr/lib/aarch64-linux-gnu/security/pam_mfa/store_ldap.so"
-  #else
-    public static let defaultPlugin = "/usr/lib/security/pam_mfa/store_ldap.so"
-  #endif
+  public var plugin = InstallPaths.plugin
 
   public init() {}
 }

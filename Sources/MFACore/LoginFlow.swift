@@ -112,6 +112,8 @@ public struct LoginContext {
 public enum LoginFlow {
   public static let prompt = "Verification code: "
   public static let combinedPrompt = "Password and verification code: "
+  /// The pause after a failed attempt (pam_fail_delay; mfa_chkcode sleeps it itself).
+  public static let failureDelayMicroseconds: UInt32 = 2_000_000
 
   /// Reads the configuration file and arguments and runs the check against the configured store.
   public static func run<Host: LoginHost>(host: Host, arguments: [[UInt8]], context: LoginContext) -> LoginOutcome {
@@ -269,6 +271,7 @@ public enum LoginFlow {
       return .denied
     case .missing:
       if mustUseCode && options.enrollAtLogin && !(options.enrollDeadline.map { host.now() >= $0 } ?? false) {
+        if options.callerIsUnprivileged { return refuseEnrollment(host: host, options: options, who: who) }
         return LoginEnrollment.run(host: host, account: account, user: context.user, options: options, who: who)
       }
       return notEnrolled(
@@ -454,7 +457,10 @@ public enum LoginFlow {
   static func deliveryAddress(
     _ enrollment: Enrollment, store: some EnrollmentStore, options: ModuleOptions, host: some LoginHost, who: String
   ) -> DeliveryAddress? {
-    guard options.deliverProgram != nil, !enrollment.deliveries.isEmpty else { return nil }
+    // A code is sent only at a root login: a user's own process cannot ask root to send one.
+    guard options.deliverProgram != nil, !options.callerIsUnprivileged, !enrollment.deliveries.isEmpty else {
+      return nil
+    }
     let allowed = enrollment.deliveries.first {
       DeliveryPolicy.allows($0, options: options, writtenByUser: store.isWrittenByUser)
     }
@@ -471,6 +477,16 @@ public enum LoginFlow {
   static func rememberableHost(_ context: LoginContext, options: ModuleOptions) -> [UInt8]? {
     guard options.remember > 0, let host = context.remoteHost, UserState.isStorableHost(host) else { return nil }
     return host
+  }
+
+  /// enroll=login where the application does not run as root (a screen locker): the new
+  /// secret could not be kept safe until the stack succeeds, so the user enrolls elsewhere.
+  static func refuseEnrollment(host: some LoginHost, options: ModuleOptions, who: String) -> LoginOutcome {
+    host.log(.notice, who + ": not enrolled; enroll=login is not offered to an unprivileged application; denied")
+    host.tell(
+      "Two-factor login is not set up for your account yet, and it cannot be set up here. Log in on the console or over SSH, or run mfa-enroll.",
+      isError: true)
+    return .denied
   }
 
   /// A user without a secret file: pass, refuse, or (enroll=login) enroll them now.

@@ -95,6 +95,12 @@ public struct ModuleOptions {
     case ldap
   }
 
+  /// The program that checks codes when the application does not run as root (mfa_chkcode(8)).
+  public var helperPath = InstallPaths.helper
+  /// Set by mfa_chkcode, never by an option: the caller is an unprivileged user, so nothing
+  /// that needs root's judgement starts (enrollment at login, sending a code).
+  public var callerIsUnprivileged = false
+
   /// The configuration file that was read (for `debug`).
   public var configPath = ModuleOptions.defaultConfigPath
 
@@ -106,7 +112,7 @@ public struct ModuleOptions {
     "forward_pass", "use_first_pass", "try_first_pass", "deliver", "deliver_ttl", "deliver_limit",
     "deliver_interval", "deliver_domains", "deliver_numbers", "store", "store_plugin", "ldap_uri", "ldap_base",
     "ldap_ca", "ldap_cert", "ldap_key",
-    "ldap_bind_dn", "ldap_password_file", "ldap_timeout",
+    "ldap_bind_dn", "ldap_password_file", "ldap_timeout", "helper",
   ].map { Array($0.utf8) }
 
   public static let rememberRange: ClosedRange<Int64> = 60...(90 * 86_400)
@@ -304,6 +310,8 @@ public struct ModuleOptions {
       } else {
         throw .invalidValue(option: name.text, reason: "must be files or ldap")
       }
+    } else if name == [UInt8]("helper") {
+      helperPath = try ModuleOptions.absolutePath(name, value)
     } else if name == [UInt8]("store_plugin") {
       directory.plugin = try ModuleOptions.absolutePath(name, value)
     } else if name == [UInt8]("ldap_uri") {

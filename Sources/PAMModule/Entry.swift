@@ -1,3 +1,4 @@
+import CLibc
 import CPAM
 import MFACore
 
@@ -15,7 +16,12 @@ public func pamAuthenticate(
   var dropped = bridge.take(.enrollment)
   dropped?.wipe()
   guard let user = bridge.userName() else { return PAMResult.code(for: .unknownUser) }
-  let outcome = LoginFlow.run(host: bridge, arguments: PAMBridge.arguments(argc, argv), context: bridge.context(user))
+  let arguments = PAMBridge.arguments(argc, argv)
+  // An application running as the user (a screen locker) has mfa_chkcode decide.
+  let outcome =
+    geteuid() == 0
+    ? LoginFlow.run(host: bridge, arguments: arguments, context: bridge.context(user))
+    : UnprivilegedLogin.run(host: bridge, arguments: arguments, context: bridge.context(user))
   return PAMResult.code(for: outcome)
 }
 

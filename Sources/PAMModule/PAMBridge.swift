@@ -12,7 +12,7 @@ struct PAMBridge: LoginHost {
     guard let argv, argc > 0 else { return [] }
     var result: [[UInt8]] = []
     for index in 0..<Int(argc) {
-      if let argument = argv[index] { result.append(bytes(argument)) }
+      if let argument = argv[index] { result.append(HostSystem.bytes(argument)) }
     }
     return result
   }
@@ -21,7 +21,7 @@ struct PAMBridge: LoginHost {
   func userName() -> [UInt8]? {
     var name: UnsafePointer<CChar>?
     guard pam_get_user(handle, &name, nil) == PAM_SUCCESS, let name else { return nil }
-    return PAMBridge.bytes(name)
+    return HostSystem.bytes(name)
   }
 
   /// Who is asking, for audit lines.
@@ -33,7 +33,7 @@ struct PAMBridge: LoginHost {
   func stringItem(_ type: Int32) -> [UInt8]? {
     var item: UnsafeRawPointer?
     guard pam_get_item(handle, type, &item) == PAM_SUCCESS, let item else { return nil }
-    return PAMBridge.bytes(item.assumingMemoryBound(to: CChar.self))
+    return HostSystem.bytes(item.assumingMemoryBound(to: CChar.self))
   }
 
   func lookupUser(_ name: [UInt8]) -> UserAccount? {
@@ -42,8 +42,8 @@ struct PAMBridge: LoginHost {
       return nil
     }
     return UserAccount(
-      name: PAMBridge.bytes(entryName), uid: entry.pointee.pw_uid, gid: entry.pointee.pw_gid,
-      home: PAMBridge.bytes(home))
+      name: HostSystem.bytes(entryName), uid: entry.pointee.pw_uid, gid: entry.pointee.pw_gid,
+      home: HostSystem.bytes(home))
   }
 
   /// Runs `body` with the user's uid and groups (pam_modutil_drop_priv), then regains root.
@@ -64,12 +64,7 @@ struct PAMBridge: LoginHost {
   }
 
   func readConfigFile(_ path: String) throws(FileError) -> [UInt8]? {
-    do throws(FileError) {
-      // Root's file: others may read it but never write it.
-      return try SafeFile.read(path: path, owners: [0], maxSize: 64 * 1024, forbiddenMode: 0o022)
-    } catch .notFound {
-      return nil
-    }
+    try HostSystem.readConfigFile(path)
   }
 
   func authToken() -> [UInt8]? {
@@ -90,10 +85,7 @@ struct PAMBridge: LoginHost {
   }
 
   func isMember(_ account: UserAccount, ofGroup group: [UInt8]) -> Bool? {
-    let result = account.name.text.withCString { user in
-      group.text.withCString { name in mfa_user_in_group(user, account.gid, name) }
-    }
-    return result < 0 ? nil : result == 1
+    HostSystem.isMember(account, ofGroup: group)
   }
 
   func qrCode(_ text: String) -> (width: Int, modules: [Bool])? {
@@ -107,19 +99,13 @@ struct PAMBridge: LoginHost {
   }
 
   func hostName() -> [UInt8] {
-    var buffer = [CChar](repeating: 0, count: 256)
-    guard buffer.withUnsafeMutableBufferPointer({ mfa_hostname($0.baseAddress, $0.count) }) == 0 else {
-      return [UInt8]("localhost".utf8)
-    }
-    return buffer.withUnsafeBufferPointer { $0.baseAddress.map(PAMBridge.bytes) } ?? [UInt8]("localhost".utf8)
+    HostSystem.hostName()
   }
 
   func requestFailureDelay() {
     // libpam applies it once, after the whole stack, and only when the stack failed.
-    _ = pam_fail_delay(handle, PAMBridge.failureDelayMicroseconds)
+    _ = pam_fail_delay(handle, LoginFlow.failureDelayMicroseconds)
   }
-
-  static let failureDelayMicroseconds: UInt32 = 2_000_000
 
   func prompt(_ text: String, echo: Bool) -> [UInt8]? {
     var response: UnsafeMutablePointer<CChar>?
@@ -131,7 +117,7 @@ struct PAMBridge: LoginHost {
       free(response)
     }
     guard status == PAM_SUCCESS else { return nil }
-    return PAMBridge.bytes(response)
+    return HostSystem.bytes(response)
   }
 
   func keep(_ bytes: [UInt8], in slot: HandleSlot) -> Bool {
@@ -156,12 +142,5 @@ struct PAMBridge: LoginHost {
 
   func log(_ priority: LogPriority, _ message: String) {
     LogText.escaped(message).withCString { mfa_pam_syslog(handle, priority.rawValue, $0) }
-  }
-
-  static func bytes(_ string: UnsafePointer<CChar>) -> [UInt8] {
-    let length = strlen(string)
-    return string.withMemoryRebound(to: UInt8.self, capacity: length) {
-      Array(UnsafeBufferPointer(start: $0, count: length))
-    }
   }
 }

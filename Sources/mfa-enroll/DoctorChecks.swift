@@ -146,6 +146,42 @@ enum DoctorChecks {
     return findings
   }
 
+  /// A pam_mfa line in common-auth also serves screen lockers, which run as the user: there the
+  /// helper checks the code with pam_mfa.conf only, and any other argument refuses every login.
+  static func unprivilegedLines(_ stack: PAMStack) -> [Finding] {
+    stack.mfaRules.compactMap { rule in
+      let foreign = rule.arguments.filter { argument in
+        !UnprivilegedLogin.passedArguments.contains(Array((argument.split(separator: "=").first ?? "").utf8))
+      }
+      guard !foreign.isEmpty else { return nil }
+      return Finding(
+        level: .warning,
+        message: "\(stack.service): \(rule.file) line \(rule.line): \(foreign.joined(separator: " ")) on this line: "
+          + "applications that do not run as root (screen lockers) refuse every login through it",
+        fix:
+          "move \(foreign.joined(separator: " ")) to \(ModuleOptions.defaultConfigPath); keep only nullok on the line")
+    }
+  }
+
+  /// mfa_chkcode must be root's and setuid, and writable by no one else.
+  static func helper(path: String, owner: UInt32?, mode: UInt32) -> Finding {
+    guard let owner else {
+      return Finding(
+        level: .warning,
+        message: "helper \(path) does not exist: applications that do not run as root (screen lockers) "
+          + "cannot check codes",
+        fix: "reinstall libpam-mfa (or run  make install)")
+    }
+    guard owner == 0, mode & 0o7777 == 0o4755 else {
+      return Finding(
+        level: .failure,
+        message: "helper \(path) is owned by uid \(owner) with mode \(String(mode & 0o7777, radix: 8)); "
+          + "it must be root's with mode 4755",
+        fix: "chown root:root \(path); chmod 4755 \(path)")
+    }
+    return Finding(level: .ok, message: "helper \(path): root's, mode 4755")
+  }
+
   /// "/etc/ssh/sshd_config: line 12: Bad configuration option: Foo" → the file and line sshd names.
   /// A plain pam_mfa line after `rule`, reached only when a password module before it succeeded.
   static func hasCountingLine(after rule: PAMRule, in stack: PAMStack) -> Bool {

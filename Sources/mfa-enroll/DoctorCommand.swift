@@ -60,11 +60,17 @@ struct Doctor: ParsableCommand {
         stacks.append(stack)
       }
     }
+    // common-auth also serves screen lockers, which run as the user (mfa_chkcode(8)).
+    if let common = PAMStack.load(service: "common-auth", directory: pamDir) {
+      findings += DoctorChecks.unprivilegedLines(common)
+      stacks.append(common)
+    }
     for stack in stacks {
       findings += DoctorChecks.lineOptions(stack) { (rule) throws(OptionError) -> ModuleOptions in
         try ModuleOptions.resolve(arguments: rule.arguments.map { Array($0.utf8) }, readConfig: readConfigFile)
       }
     }
+    if stacks.contains(where: { !$0.mfaRules.isEmpty }) { findings.append(checkHelper()) }
     findings += checkSSHD(stack: sshdStack)
     findings.append(
       DoctorChecks.clock(
@@ -74,6 +80,16 @@ struct Doctor: ParsableCommand {
     let nullokEverywhere = stacks.flatMap(\.mfaRules).allSatisfy { $0.arguments.contains("nullok") }
     findings.append(try checkSecretFile(rootMayBeUnenrolled: nullokEverywhere))
     return findings
+  }
+
+  /// The helper the module runs for screen lockers: pam_mfa.conf's helper=, or the one beside
+  /// the module.
+  func checkHelper() -> Finding {
+    let configured = (try? ModuleOptions.resolve(arguments: [], readConfig: readConfigFile))?.helperPath
+    let path = configured.flatMap { $0 == InstallPaths.helper ? nil : $0 } ?? moduleDir + "/pam_mfa/mfa_chkcode"
+    var status = stat()
+    guard lstat(path, &status) == 0 else { return DoctorChecks.helper(path: path, owner: nil, mode: 0) }
+    return DoctorChecks.helper(path: path, owner: status.st_uid, mode: status.st_mode)
   }
 
   func checkSSHD(stack: PAMStack?) -> [Finding] {

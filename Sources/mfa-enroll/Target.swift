@@ -81,9 +81,5 @@ struct Target {
 /// The configuration file as the module reads it: root's file, writable by no one else; nil
 /// when it does not exist.
 func readConfigFile(_ path: String) throws(FileError) -> [UInt8]? {
-  do throws(FileError) {
-    return try SafeFile.read(path: path, owners: [0], maxSize: 64 * 1024, forbiddenMode: 0o022)
-  } catch .notFound {
-    return nil
-  }
+  try HostSystem.readConfigFile(path)
 }

@@ -26,7 +26,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import ENROLL, MODULE, REPO, code, fresh_step
+from conftest import BUILD, ENROLL, MODULE, REPO, code, fresh_step, staged
 from test_backup_codes import printed_codes
 from test_hardening import read_until_uri, uri_secret
 from test_sshd import clean_env, run
@@ -38,6 +38,7 @@ PAM_SUDO = REPO / "pam/sudo"
 PAM_LOGIN = REPO / "pam/login"
 SSHD_CONFIG = REPO / "pam/sshd_config"
 HOST_PAM = Path("/etc/pam.d")
+HELPER = staged(BUILD / "pam_mfa" / "mfa_chkcode")
 
 LINE_RE = re.compile(r"(ok   |WARN |FAIL ) (.+)")
 FIX_PREFIX = "      fix: "
@@ -220,6 +221,9 @@ def world():
         module_dir = base / "modules"
         module_dir.mkdir()
         shutil.copy2(MODULE, module_dir / "pam_mfa.so")
+        (module_dir / "pam_mfa").mkdir()
+        shutil.copy2(HELPER, module_dir / "pam_mfa" / "mfa_chkcode")
+        os.chmod(module_dir / "pam_mfa" / "mfa_chkcode", 0o4755)
         empty = base / "no-modules"
         empty.mkdir()
         host_key = base / "host_ed25519"
@@ -330,6 +334,7 @@ def test_shipped_configuration_is_good(case):
                 f"secret file {case.secret}: private, 1 authenticator(s), 10 backup code(s)"):
         assert r.find("ok", msg), f"missing ok line {msg!r}\n{r}"
     assert not any("/su " in f.message for f in r.findings), str(r)
+    assert r.find("ok", f"helper {case.module_dir}/pam_mfa/mfa_chkcode: root's, mode 4755"), str(r)
     if not r.level("FAIL"):
         assert r.rc == 0, str(r)
 
@@ -643,3 +648,33 @@ def test_one_prompt_needs_a_counting_line_after_the_password(case):
     assert r.find("FAIL", f"{place}: one prompt for password and code, but no pam_mfa line after a "
                           "requisite password module: wrong codes are not counted, so there is no "
                           "lockout"), str(r)
+
+
+def test_a_helper_that_is_not_setuid_root_fails(case):
+    helper = case.module_dir / "pam_mfa" / "mfa_chkcode"
+    try:
+        os.chmod(helper, 0o755)
+        assert_only_fail(case.doctor(),
+                         f"helper {helper} is owned by uid 0 with mode 755; it must be root's with "
+                         "mode 4755",
+                         f"chown root:root {helper}; chmod 4755 {helper}")
+        os.chmod(helper, 0o4777)
+        assert_only_fail(case.doctor(),
+                         f"helper {helper} is owned by uid 0 with mode 4777; it must be root's with "
+                         "mode 4755",
+                         f"chown root:root {helper}; chmod 4755 {helper}")
+    finally:
+        os.chmod(helper, 0o4755)
+
+
+def test_settings_on_the_common_auth_line_warn_for_screen_lockers(case):
+    # sshd gets pam_mfa from common-auth only (its own line would be a second one)
+    case.stack("sshd", "".join(line + "\n" for line in stack_from(PAM_SSHD).splitlines()
+                               if "pam_mfa" not in line))
+    common = case.pam_dir / "common-auth"
+    common.write_text(common.read_text() + "auth required pam_mfa.so nullok window=3\n")
+    line = len(common.read_text().splitlines())
+    assert_warns_only(case.doctor(),
+                      f"common-auth: {common} line {line}: window=3 on this line: applications that "
+                      "do not run as root (screen lockers) refuse every login through it",
+                      "move window=3 to /etc/security/pam_mfa.conf; keep only nullok on the line")

@@ -42,6 +42,7 @@ DEB_DIR = BUILD / "deb"
 BUILT_MODULE = BUILD / "pam_mfa.so"
 BUILT_CLI = BUILD / "mfa-enroll"
 BUILT_PLUGIN = BUILD / "pam_mfa" / "store_ldap.so"
+BUILT_HELPER = BUILD / "pam_mfa" / "mfa_chkcode"
 PACKAGES = ("libpam-mfa", "libpam-mfa-ldap", "mfa-enroll")
 USER = "mfapkg"        # enrolled
 USER2 = "mfapkg2"      # never enrolled
@@ -60,7 +61,8 @@ CONF_SRC = REPO / "pam/pam_mfa.conf"
 SSHD_CONFIG = REPO / "pam/sshd_config"
 MAN_SRC = {"pam_mfa.8": REPO / "man/pam_mfa.8",
            "pam_mfa.conf.5": REPO / "man/pam_mfa.conf.5",
-           "mfa-enroll.1": REPO / "man/mfa-enroll.1"}
+           "mfa-enroll.1": REPO / "man/mfa-enroll.1",
+           "mfa_chkcode.8": REPO / "man/mfa_chkcode.8"}
 
 
 def multiarch() -> str:
@@ -79,6 +81,7 @@ MULTIARCH = multiarch()
 PAMDIR = libpam_directory()
 PAMDIR_IN_TREE = str(PAMDIR).lstrip("/")
 INSTALLED_MODULE = PAMDIR / "pam_mfa.so"
+INSTALLED_HELPER = PAMDIR / "pam_mfa" / "mfa_chkcode"
 INSTALLED_CLI = Path("/usr/bin/mfa-enroll")
 CONFFILE = Path("/etc/security/pam_mfa.conf")
 PROFILE = Path("/usr/share/pam-configs/mfa")
@@ -86,8 +89,10 @@ MAN_PAGES = {
     "pam_mfa.8": Path("/usr/share/man/man8/pam_mfa.8.gz"),
     "pam_mfa.conf.5": Path("/usr/share/man/man5/pam_mfa.conf.5.gz"),
     "mfa-enroll.1": Path("/usr/share/man/man1/mfa-enroll.1.gz"),
+    "mfa_chkcode.8": Path("/usr/share/man/man8/mfa_chkcode.8.gz"),
 }
-INSTALLED_PATHS = [INSTALLED_MODULE, INSTALLED_CLI, CONFFILE, PROFILE, *MAN_PAGES.values()]
+INSTALLED_PATHS = [INSTALLED_MODULE, INSTALLED_HELPER, INSTALLED_CLI, CONFFILE, PROFILE,
+                   *MAN_PAGES.values()]
 STATE_ROOT = Path("/var/lib/pam_mfa")
 SWIFT_ROOT = Path("/opt/swift")
 
@@ -498,6 +503,9 @@ def test_sshd_config_lines_are_known_keywords():
 def test_installed_files(installed):
     assert INSTALLED_MODULE.is_file() and INSTALLED_MODULE.read_bytes()[:4] == b"\x7fELF"
     assert stat.S_IMODE(INSTALLED_MODULE.stat().st_mode) == 0o644
+    # the helper for screen lockers: setuid root, as the lintian override says
+    assert INSTALLED_HELPER.stat().st_uid == 0, INSTALLED_HELPER.stat()
+    assert stat.S_IMODE(INSTALLED_HELPER.stat().st_mode) == 0o4755, oct(INSTALLED_HELPER.stat().st_mode)
     assert INSTALLED_CLI.is_file() and os.access(INSTALLED_CLI, os.X_OK)
     proc = run([INSTALLED_CLI, "--help"])
     assert "USAGE: mfa-enroll" in proc.stdout, proc.stdout
@@ -620,13 +628,21 @@ def test_pam_auth_update_profile_in_a_namespace(installed, enrolled, users):
                             answers)
 
         secret = enrolled.secret
+        # the next step's code (the enrollment used up the current one); the locker's is newer
+        steps = Steps(secret)
+        steps.last = int(time.time()) // PERIOD + 1
         conv = ns_login(USER, {"password": enrolled.password,
-                               "code": next_step_code(secret)})
+                               "code": code(secret, steps.last * PERIOD + 1)})
         assert conv.asked == ["password", "code"] and conv.ok, str(conv)
         conv = ns_login(USER, {"password": enrolled.password, "code": wrong_code(secret)})
         assert conv.asked == ["password", "code"] and not conv.ok, str(conv)
         conv = ns_login(USER2, {"password": users[1]})
         assert conv.asked == ["password"] and conv.ok, str(conv)
+        # a screen locker runs as the user: the installed setuid helper checks the code
+        locker = converse(ns_command(f"{binds} && exec setpriv --reuid {USER} --regid {USER} "
+                                     f"--init-groups pamtester {svc} {USER} authenticate"),
+                          {"password": enrolled.password, "code": steps.next_code()})
+        assert locker.asked == ["password", "code"] and locker.ok, str(locker)
         # the logins used the namespace's state directory
         assert (work / "state" / USER).is_file()
     finally:
@@ -690,6 +706,8 @@ def test_make_install_and_uninstall():
             "usr/share/pam-configs/mfa": (PROFILE_SRC, 0o644),
             "etc/security/pam_mfa.conf": (CONF_SRC, 0o644),
             f"{PAMDIR_IN_TREE}/pam_mfa/store_ldap.so": (BUILT_PLUGIN, 0o644),
+            f"{PAMDIR_IN_TREE}/pam_mfa/mfa_chkcode": (BUILT_HELPER, 0o4755),
+            "usr/share/man/man8/mfa_chkcode.8": (REPO / "man/mfa_chkcode.8", 0o644),
             "usr/share/man/man5/pam_mfa-ldap.5": (REPO / "man/pam_mfa-ldap.5", 0o644),
             **{f"usr/share/pam_mfa/ldap/{n}": (REPO / "ldap" / n, 0o644)
                for n in ("pam_mfa.schema", "pam_mfa.ldif", "acl-example.ldif")},

@@ -49,4 +49,27 @@ int mfa_user_in_group(const char *user, gid_t base, const char *group);
 /// (0–255), or -1 when it could not be started, was killed or timed out.
 int mfa_run_checked(int program_fd, const char *name, const char *input, size_t length, int timeout_seconds);
 
+/// Starts the helper `path` (mfa_chkcode) with `argv`, an empty environment, default signals,
+/// its stdin and stdout on two new pipes (*to_helper, *from_helper), stderr on /dev/null and no
+/// other descriptor. Returns its pid, or -1 with errno set.
+pid_t mfa_spawn_helper(const char *path, char *const argv[], int *to_helper, int *from_helper);
+/// Waits for a helper started by mfa_spawn_helper; returns its exit status (0–255), or -1 when
+/// it was killed or could not be waited for (an application that ignores SIGCHLD).
+int mfa_wait_helper(pid_t pid);
+
+/// The helper's first act (setuid root, run by an unprivileged user): descriptors 0–2 open
+/// (/dev/null where the caller closed one), every other one closed, no environment, default
+/// signals with SIGPIPE and SIGXFSZ ignored, umask 077, cwd /, not dumpable, and root for real,
+/// effective, saved uid and gid with no supplementary group (the caller can no longer signal
+/// it). Returns 0, or -1 with errno when any step failed (e.g. not installed setuid root).
+int mfa_helper_start(void);
+/// File-system ids only (setfsuid/setfsgid): reads a user's file as that user, no NSS lookup.
+/// Returns 0, or -1 when the kernel did not take them.
+int mfa_fs_become(uid_t uid, gid_t gid);
+/// Back to root's file-system ids; 0, or -1.
+int mfa_fs_restore(void);
+/// openlog(ident, LOG_PID, LOG_AUTHPRIV) and syslog(priority, "%s", message).
+void mfa_openlog(const char *ident);
+void mfa_syslog(int priority, const char *message);
+
 #endif

@@ -23,9 +23,6 @@ int mfa_regain_priv(pam_handle_t *pamh, void *token);
 /// that do not enroll at login never load it) or the text does not fit `capacity`.
 int mfa_qr_matrix(const char *text, unsigned char *out, int capacity);
 
-/// gethostname into `buffer`; 0 on success.
-int mfa_hostname(char *buffer, size_t length);
-
 /// Keeps a copy of `length` bytes in the handle under `name`, wiped at pam_end.
 int mfa_keep_data(pam_handle_t *pamh, const char *name, const unsigned char *bytes, size_t length);
 /// Copies what is kept under `name` to `out` and forgets it (wiped); returns its length (0: none,

@@ -1,0 +1,111 @@
+import CLibc
+
+/// The module's side of a login when the application does not run as root (a screen locker,
+/// `su` from a user's session to themselves): the state, the lockout and a root store are out
+/// of its reach, so mfa_chkcode — setuid root, the only privileged code for this path — makes
+/// the whole decision with LoginFlow, and this side only passes the conversation through.
+public enum UnprivilegedLogin {
+  /// Line arguments that mean the same to the helper, which reads only pam_mfa.conf (and the
+  /// caller's `nullok`, passed on). Any other argument would make the line and the helper
+  /// disagree about the rules (another secret path could read as "not enrolled"), so it is a
+  /// configuration error here.
+  public static let passedArguments: [[UInt8]] = ["nullok", "debug", "helper"].map { Array($0.utf8) }
+
+  public static func run<Host: LoginHost>(host: Host, arguments: [[UInt8]], context: LoginContext) -> LoginOutcome {
+    let options: ModuleOptions
+    do throws(OptionError) {
+      options = try LoginFlow.settings(arguments, host: host)
+    } catch {
+      host.log(.error, "configuration error: " + error.description + "; refusing every login")
+      return .configurationError
+    }
+    let foreign = arguments.filter { !passedArguments.contains(ModuleOptions.splitOption($0).0) }
+    if !foreign.isEmpty {
+      host.log(
+        .error,
+        "configuration error: " + foreign.map { ModuleOptions.splitOption($0).0.text }.joined(separator: ", ")
+          + " on this stack line: an application that does not run as root has its codes checked by "
+          + options.helperPath + ", which reads only " + ModuleOptions.defaultConfigPath
+          + " (move the setting there); refusing every login")
+      return .configurationError
+    }
+    let request = HelperRequest(
+      user: context.user,
+      service: context.service.flatMap { HelperRequest.isServiceName($0) ? $0 : nil } ?? [UInt8]("unknown".utf8),
+      nullOK: options.nullOK)
+    let process: HelperProcess
+    do throws(SystemError) {
+      process = try HelperProcess.start(options.helperPath, request.arguments)
+    } catch {
+      host.log(.error, context.audit + ": cannot run " + options.helperPath + ": " + error.description + "; denied")
+      host.tell("The code cannot be checked here. Contact " + options.contact + ".", isError: true)
+      return .denied
+    }
+    let outcome = relay(host: host, channel: process.channel)
+    let status = process.finish()
+    guard let outcome else {
+      host.log(
+        .error,
+        context.audit + ": " + options.helperPath + " gave no verdict (exit status " + String(status)
+          + "; its own syslog lines say why); denied")
+      return .denied
+    }
+    return outcome
+  }
+
+  /// Shows the helper's prompts and messages and returns its verdict; nil when it ended
+  /// without one.
+  static func relay<Host: LoginHost>(host: Host, channel: HelperChannel) -> LoginOutcome? {
+    while var frame = channel.receive() {
+      defer { frame.wipe() }
+      switch frame.kind {
+      case .hiddenPrompt, .shownPrompt:
+        guard var answer = host.prompt(frame.payload.text, echo: frame.kind == .shownPrompt) else {
+          _ = channel.send(HelperFrame(.noAnswer))
+          continue
+        }
+        var reply = HelperFrame(.answer, answer)
+        answer.wipe()
+        _ = channel.send(reply)
+        reply.wipe()
+      case .error, .info:
+        host.tell(frame.payload.text, isError: frame.kind == .error)
+      case .verdict:
+        guard frame.payload.count == 1 else { return nil }
+        return LoginOutcome(helperCode: frame.payload[0])
+      case .answer, .noAnswer:
+        return nil
+      }
+    }
+    return nil
+  }
+}
+
+/// A running helper: its pid and our ends of its pipes.
+struct HelperProcess {
+  let pid: pid_t
+  let channel: HelperChannel
+
+  static func start(_ path: String, _ arguments: [[UInt8]]) throws(SystemError) -> HelperProcess {
+    // argv as C strings, freed once the helper runs.
+    var argv: [UnsafeMutablePointer<CChar>?] = ([Array(path.utf8)] + arguments).map { bytes in
+      (bytes + [0]).withUnsafeBufferPointer { $0.withMemoryRebound(to: CChar.self) { $0.baseAddress.flatMap(strdup) } }
+    }
+    argv.append(nil)
+    defer { for pointer in argv { free(pointer) } }
+    var input: Int32 = -1
+    var output: Int32 = -1
+    let pid = path.withCString { program in
+      argv.withUnsafeBufferPointer { mfa_spawn_helper(program, $0.baseAddress, &input, &output) }
+    }
+    guard pid > 0 else { throw .last("start") }
+    return HelperProcess(pid: pid, channel: HelperChannel(input: output, output: input))
+  }
+
+  /// Closes our ends and reaps the helper; its exit status, or -1.
+  func finish() -> Int32 {
+    close(channel.output)
+    close(channel.input)
+    return mfa_wait_helper(pid)
+  }
+}

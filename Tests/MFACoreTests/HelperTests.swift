@@ -1,0 +1,121 @@
+import Glibc
+import Testing
+
+@testable import MFACore
+
+/// The module–helper conversation (HelperProtocol), the helper's decision (HelperCheck) and the
+/// module's relay (UnprivilegedLogin), without a setuid binary: the e2e tests run the real one.
+@Suite struct HelperTests {
+  /// Two pipes: what one side writes, the other reads.
+  func channels() -> (module: HelperChannel, helper: HelperChannel) {
+    var toHelper: [Int32] = [0, 0]
+    var toModule: [Int32] = [0, 0]
+    #expect(pipe(&toHelper) == 0 && pipe(&toModule) == 0)
+    return (
+      HelperChannel(input: toModule[0], output: toHelper[1]), HelperChannel(input: toHelper[0], output: toModule[1])
+    )
+  }
+
+  func close(_ pair: (module: HelperChannel, helper: HelperChannel)) {
+    for fd in [pair.module.input, pair.module.output, pair.helper.input, pair.helper.output] { Glibc.close(fd) }
+  }
+
+  @Test func framesCrossThePipeIntact() {
+    let pair = channels()
+    defer { close(pair) }
+    #expect(pair.helper.send(HelperFrame(.hiddenPrompt, [UInt8]("Verification code: ".utf8))))
+    #expect(pair.helper.send(HelperFrame(.verdict, [0])))
+    let first = pair.module.receive()
+    #expect(first?.kind == .hiddenPrompt && first?.payload == [UInt8]("Verification code: ".utf8))
+    #expect(pair.module.receive()?.kind == .verdict)
+  }
+
+  @Test func malformedFramesEndTheConversation() {
+    for bytes: [UInt8] in [[0x7a, 0, 0], [0x70, 0x10, 0x01], [0x70, 0, 5, 0x41]] {
+      let pair = channels()
+      _ = bytes.withUnsafeBytes { write(pair.helper.output, $0.baseAddress, $0.count) }
+      Glibc.close(pair.helper.output)
+      #expect(pair.module.receive() == nil, "\(bytes)")
+      for fd in [pair.module.input, pair.module.output, pair.helper.input] { Glibc.close(fd) }
+    }
+  }
+
+  @Test func theCommandLineCarriesAUserAServiceAndNullokOnly() {
+    let good = HelperRequest(user: [UInt8]("alice"), service: [UInt8]("i3lock"), nullOK: true)
+    #expect(HelperRequest(arguments: good.arguments) == good)
+    #expect(HelperRequest(arguments: [[UInt8]("alice"), [UInt8]("lock")])?.nullOK == false)
+    for arguments in [
+      ["alice", "lock", "123456"], ["alice"], ["../root", "lock"], ["alice", "../lock"], ["alice", ""],
+      ["alice", "lock", "nullok", "x"],
+    ] {
+      #expect(HelperRequest(arguments: arguments.map { [UInt8]($0.utf8) }) == nil, "\(arguments)")
+    }
+  }
+
+  @Test func everyOutcomeHasItsOwnVerdictByte() {
+    let all: [LoginOutcome] = [
+      .accepted, .notEnrolledAllowed, .denied, .lockedOut, .configurationError, .unknownUser, .conversationFailed,
+    ]
+    #expect(Set(all.map(\.helperCode)).count == all.count)
+    for outcome in all { #expect(LoginOutcome(helperCode: outcome.helperCode) == outcome) }
+    #expect(LoginOutcome(helperCode: 200) == nil)
+  }
+
+  func helperHost(config: String) -> FakeHost {
+    let host = FakeHost()
+    host.config = [UInt8]((config + "\nstate_dir=" + host.directory.path + "/state\n").utf8)
+    mkdir(host.directory.path + "/state", 0o700)
+    return host
+  }
+
+  let request = HelperRequest(user: [UInt8]("alice"), service: [UInt8]("lock"), nullOK: false)
+
+  @Test func anotherUsersAccountIsRefusedAndLogged() {
+    let host = helperHost(config: "")
+    host.writeSecret(LoginFlowTests.file.text)
+    #expect(HelperCheck.run(host: host, request: request, caller: geteuid() + 1) == .denied)
+    #expect(host.prompts.isEmpty)
+    #expect(host.logs.last?.contains("asked by uid \(geteuid() + 1), who is not this user; refused") == true)
+  }
+
+  @Test func theUsersOwnCodeIsCheckedWithTheFileSettingsOnly() {
+    let host = helperHost(config: "")
+    host.writeSecret(LoginFlowTests.file.text)
+    host.answers = [LoginFlowTests().code(at: host.time)]
+    #expect(HelperCheck.run(host: host, request: request, caller: geteuid()) == .accepted)
+    #expect(host.logs.last?.contains("user=alice service=lock: accepted totp code") == true)
+    // no remote host: remember= never applies
+    #expect(host.logs.allSatisfy { !$0.contains("rhost=") })
+  }
+
+  @Test func onePromptSettingsAndEnrollmentAtLoginAreRefused() {
+    let onePrompt = helperHost(config: "forward_pass")
+    #expect(HelperCheck.run(host: onePrompt, request: request, caller: geteuid()) == .configurationError)
+    let enroll = helperHost(config: "enroll=login")
+    #expect(HelperCheck.run(host: enroll, request: request, caller: geteuid()) == .denied)
+    #expect(enroll.told.last?.contains("cannot be set up here") == true)
+    #expect(enroll.kept.isEmpty)
+  }
+
+  @Test func theRelayShowsPromptsAndMessagesAndReturnsTheVerdict() {
+    let pair = channels()
+    defer { close(pair) }
+    let host = FakeHost()
+    host.answers = [[UInt8]("123456".utf8)]
+    #expect(pair.helper.send(HelperFrame(.hiddenPrompt, [UInt8]("Verification code: ".utf8))))
+    #expect(pair.helper.send(HelperFrame(.info, [UInt8]("Backup code accepted.".utf8))))
+    #expect(pair.helper.send(HelperFrame(.verdict, [LoginOutcome.lockedOut.helperCode])))
+    #expect(UnprivilegedLogin.relay(host: host, channel: pair.module) == .lockedOut)
+    #expect(host.prompts == ["Verification code: "])
+    #expect(host.told == ["Backup code accepted."])
+    let answer = pair.helper.receive()
+    #expect(answer?.kind == .answer && answer?.payload == [UInt8]("123456".utf8))
+  }
+
+  @Test func aHelperThatEndsWithoutAVerdictIsNoVerdict() {
+    let pair = channels()
+    Glibc.close(pair.helper.output)
+    #expect(UnprivilegedLogin.relay(host: FakeHost(), channel: pair.module) == nil)
+    for fd in [pair.module.input, pair.module.output, pair.helper.input] { Glibc.close(fd) }
+  }
+}
