@@ -5,6 +5,10 @@
 #include <signal.h>
 #include <spawn.h>
 #include <sys/prctl.h>
+#include <sys/resource.h>
+#include <sys/socket.h>
+#include <sys/syscall.h>
+#include <sys/time.h>
 #include <sys/wait.h>
 #include <syslog.h>
 
@@ -125,18 +129,15 @@ int mfa_run_checked(int program_fd, const char *name, const char *input, size_t 
   return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
 }
 
-pid_t mfa_spawn_helper(const char *path, char *const argv[], int *to_helper, int *from_helper) {
-  int input[2], output[2];
-  if (pipe2(input, O_CLOEXEC) != 0) return -1;
-  if (pipe2(output, O_CLOEXEC) != 0) {
-    close(input[0]);
-    close(input[1]);
-    return -1;
-  }
+pid_t mfa_spawn_helper(const char *path, char *const argv[], int *channel) {
+  /* A socket, not pipes: the module writes with MSG_NOSIGNAL, so a helper that died cannot
+     kill the application (a screen locker that dies unlocks the screen) with SIGPIPE. */
+  int ends[2];
+  if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, ends) != 0) return -1;
   posix_spawn_file_actions_t actions;
   posix_spawn_file_actions_init(&actions);
-  posix_spawn_file_actions_adddup2(&actions, input[0], 0);
-  posix_spawn_file_actions_adddup2(&actions, output[1], 1);
+  posix_spawn_file_actions_adddup2(&actions, ends[1], 0);
+  posix_spawn_file_actions_adddup2(&actions, ends[1], 1);
   posix_spawn_file_actions_addopen(&actions, 2, "/dev/null", O_WRONLY, 0);
   posix_spawn_file_actions_addclosefrom_np(&actions, 3);
   posix_spawnattr_t attributes;
@@ -147,25 +148,48 @@ pid_t mfa_spawn_helper(const char *path, char *const argv[], int *to_helper, int
   int started = posix_spawn(&pid, path, &actions, &attributes, argv, envp);
   posix_spawn_file_actions_destroy(&actions);
   posix_spawnattr_destroy(&attributes);
-  close(input[0]);
-  close(output[1]);
+  close(ends[1]);
   if (started != 0) {
-    close(input[1]);
-    close(output[0]);
+    close(ends[0]);
     errno = started;
     return -1;
   }
-  *to_helper = input[1];
-  *from_helper = output[0];
+  /* Never 0, 1 or 2: an application that closed its standard streams would write into it. */
+  int kept = fcntl(ends[0], F_DUPFD_CLOEXEC, 3);
+  close(ends[0]);
+  if (kept < 0) {
+    kill(pid, SIGKILL);
+    mfa_wait_helper(pid);
+    return -1;
+  }
+  *channel = kept;
   return pid;
 }
 
 int mfa_wait_helper(pid_t pid) {
-  int status = 0;
-  while (waitpid(pid, &status, 0) < 0) {
-    if (errno != EINTR) return -1;
-  }
-  return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+  /* Through a pidfd: if the application reaped the helper itself (a SIGCHLD handler) and the
+     pid was reused, waitpid would wait for a child of the application's. */
+  int pidfd = (int)syscall(SYS_pidfd_open, pid, 0);
+  if (pidfd < 0) return -1;
+  siginfo_t info;
+  memset(&info, 0, sizeof(info));
+  int waited;
+  while ((waited = waitid(P_PIDFD, (id_t)pidfd, &info, WEXITED)) < 0 && errno == EINTR) {}
+  close(pidfd);
+  if (waited < 0) return -1;
+  return info.si_code == CLD_EXITED ? info.si_status : -1;
+}
+
+/* `value` for both limits; where even root may not raise a hard limit (no CAP_SYS_RESOURCE, as
+   in some containers) the soft one up to the hard one. A hard limit the caller lowered then still
+   binds: a write it stops fails, and the login with it, after the attempt was counted. */
+static void mfa_own_limit(int resource, rlim_t value) {
+  struct rlimit wanted = {value, value};
+  if (setrlimit(resource, &wanted) == 0) return;
+  struct rlimit current;
+  if (getrlimit(resource, &current) != 0) return;
+  current.rlim_cur = current.rlim_max;
+  setrlimit(resource, &current);
 }
 
 int mfa_helper_start(void) {
@@ -183,10 +207,27 @@ int mfa_helper_start(void) {
   memset(&action, 0, sizeof(action));
   for (int number = 1; number < NSIG; number++) {
     if (number == SIGKILL || number == SIGSTOP) continue;
-    /* A closed pipe or the caller's file-size limit must surface as errors, not kill a write. */
-    action.sa_handler = (number == SIGPIPE || number == SIGXFSZ) ? SIG_IGN : SIG_DFL;
+    /* A closed pipe must surface as an error; the caller's terminal may not stop or kill us. */
+    int ignored = number == SIGPIPE || number == SIGXFSZ || number == SIGINT || number == SIGQUIT ||
+                  number == SIGTSTP || number == SIGTTIN || number == SIGTTOU || number == SIGHUP;
+    action.sa_handler = ignored ? SIG_IGN : SIG_DFL;
     sigaction(number, &action, NULL);
   }
+  /* The caller's limits are not ours: a tiny file size, CPU time or memory limit would stop a
+     state write half-way or kill us at a chosen moment. */
+  mfa_own_limit(RLIMIT_FSIZE, RLIM_INFINITY);
+  mfa_own_limit(RLIMIT_CPU, RLIM_INFINITY);
+  mfa_own_limit(RLIMIT_DATA, RLIM_INFINITY);
+  mfa_own_limit(RLIMIT_AS, RLIM_INFINITY);
+  mfa_own_limit(RLIMIT_RTTIME, RLIM_INFINITY);
+  mfa_own_limit(RLIMIT_NOFILE, 1024);
+  const struct rlimit no_core = {0, 0};
+  if (setrlimit(RLIMIT_CORE, &no_core) != 0) return -1;
+  /* Interval timers survive exec: the caller's could kill us at a moment of its choosing. */
+  const struct itimerval off = {{0, 0}, {0, 0}};
+  if (setitimer(ITIMER_REAL, &off, NULL) != 0 || setitimer(ITIMER_VIRTUAL, &off, NULL) != 0 ||
+      setitimer(ITIMER_PROF, &off, NULL) != 0)
+    return -1;
   umask(077);
   if (chdir("/") != 0) return -1;
   if (prctl(PR_SET_DUMPABLE, 0, 0, 0, 0) != 0) return -1;

@@ -19,6 +19,9 @@ public struct HelperFrame {
 
   /// Far more than a prompt, a message or anything a person types at one.
   public static let maxPayload = 4096
+  /// How long the helper waits for an answer: a prompt left alone longer ends the attempt, so a
+  /// forgotten one does not hold a directory connection.
+  public static let answerTimeoutSeconds: Int32 = 600
 
   public var kind: Kind
   public var payload: [UInt8]
@@ -48,16 +51,31 @@ public struct HelperChannel {
     let count = min(frame.payload.count, HelperFrame.maxPayload)
     var bytes = [frame.kind.rawValue, UInt8(count >> 8), UInt8(count & 0xff)] + frame.payload[0..<count]
     defer { bytes.wipe() }
-    do throws(FileError) {
-      try SafeFile.writeAll(output, bytes)
-      return true
-    } catch {
-      return false
+    var sent = 0
+    while sent < bytes.count {
+      let result = bytes.withUnsafeBytes { raw -> Int in
+        guard let base = raw.baseAddress else { return 0 }
+        // MSG_NOSIGNAL: a helper that died must not kill the application with SIGPIPE.
+        let done = CLibc.send(output, base + sent, raw.count - sent, Int32(MSG_NOSIGNAL))
+        // Not a socket (the helper run by hand on pipes): a plain write; it ignores SIGPIPE.
+        return done < 0 && mfa_errno() == ENOTSOCK ? CLibc.write(output, base + sent, raw.count - sent) : done
+      }
+      if result < 0 && mfa_errno() == EINTR { continue }
+      guard result > 0 else { return false }
+      sent += result
     }
+    return true
   }
 
-  /// The next frame; nil at the end of the stream or on anything malformed.
-  public func receive() -> HelperFrame? {
+  /// The next frame; nil at the end of the stream, on anything malformed, or when nothing
+  /// arrives within `timeoutSeconds` (nil: wait as long as it takes).
+  public func receive(timeoutSeconds: Int32? = nil) -> HelperFrame? {
+    if let timeoutSeconds {
+      var ready = pollfd(fd: input, events: Int16(POLLIN), revents: 0)
+      var waited: Int32
+      repeat { waited = poll(&ready, 1, timeoutSeconds * 1000) } while waited < 0 && mfa_errno() == EINTR
+      guard waited > 0 else { return nil }
+    }
     guard let header = read(3), let kind = HelperFrame.Kind(rawValue: header[0]) else { return nil }
     let count = Int(header[1]) << 8 | Int(header[2])
     guard count <= HelperFrame.maxPayload, let payload = read(count) else { return nil }

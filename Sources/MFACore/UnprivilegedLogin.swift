@@ -14,7 +14,14 @@ public enum UnprivilegedLogin {
   public static func run<Host: LoginHost>(host: Host, arguments: [[UInt8]], context: LoginContext) -> LoginOutcome {
     let options: ModuleOptions
     do throws(OptionError) {
-      options = try LoginFlow.settings(arguments, host: host)
+      // Only root may read a pam_mfa.conf of mode 0600; the helper reads it in any case.
+      options = try ModuleOptions.resolve(arguments: arguments) { (path) throws(FileError) -> [UInt8]? in
+        do throws(FileError) {
+          return try host.readConfigFile(path)
+        } catch .system(let error) where error.code == EACCES {
+          return nil
+        }
+      }
     } catch {
       host.log(.error, "configuration error: " + error.description + "; refusing every login")
       return .configurationError
@@ -56,7 +63,8 @@ public enum UnprivilegedLogin {
   /// Shows the helper's prompts and messages and returns its verdict; nil when it ended
   /// without one.
   static func relay<Host: LoginHost>(host: Host, channel: HelperChannel) -> LoginOutcome? {
-    while var frame = channel.receive() {
+    // The helper ends itself before this (mfa_chkcode's deadline); this only bounds the wait.
+    while var frame = channel.receive(timeoutSeconds: HelperFrame.answerTimeoutSeconds + 180) {
       defer { frame.wipe() }
       switch frame.kind {
       case .hiddenPrompt, .shownPrompt:
@@ -93,18 +101,16 @@ struct HelperProcess {
     }
     argv.append(nil)
     defer { for pointer in argv { free(pointer) } }
-    var input: Int32 = -1
-    var output: Int32 = -1
+    var socket: Int32 = -1
     let pid = path.withCString { program in
-      argv.withUnsafeBufferPointer { mfa_spawn_helper(program, $0.baseAddress, &input, &output) }
+      argv.withUnsafeBufferPointer { mfa_spawn_helper(program, $0.baseAddress, &socket) }
     }
     guard pid > 0 else { throw .last("start") }
-    return HelperProcess(pid: pid, channel: HelperChannel(input: output, output: input))
+    return HelperProcess(pid: pid, channel: HelperChannel(input: socket, output: socket))
   }
 
-  /// Closes our ends and reaps the helper; its exit status, or -1.
+  /// Closes our end and reaps the helper; its exit status, or -1.
   func finish() -> Int32 {
-    close(channel.output)
     close(channel.input)
     return mfa_wait_helper(pid)
   }

@@ -14,6 +14,9 @@ public func helperMain(_ argc: Int32, _ argv: UnsafeMutablePointer<UnsafeMutable
   let started = mfa_helper_start()
   let startError = mfa_errno()
   mfa_openlog("mfa_chkcode")
+  // A whole-run deadline: the caller cannot end a root process, so it must end itself (killed
+  // at any point, it has counted the attempt before checking the code).
+  alarm(UInt32(HelperFrame.answerTimeoutSeconds) + 120)
   guard started == 0 else {
     return refuse(
       "cannot start (must be installed setuid root, mode 4755): " + SystemError("start", code: startError).description)
@@ -37,7 +40,9 @@ public func helperMain(_ argc: Int32, _ argv: UnsafeMutablePointer<UnsafeMutable
   return outcome == .accepted ? 0 : 1
 }
 
+/// Logs why and pauses, so that a loop of misuse neither floods syslog nor runs fast.
 func refuse(_ message: String) -> Int32 {
   LogText.escaped(message).withCString { mfa_syslog(LogPriority.error.rawValue, $0) }
+  usleep(LoginFlow.failureDelayMicroseconds)
   return 1
 }

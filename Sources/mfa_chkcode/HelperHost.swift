@@ -23,7 +23,7 @@ final class HelperHost: LoginHost {
 
   func prompt(_ text: String, echo: Bool) -> [UInt8]? {
     guard channel.send(HelperFrame(echo ? .shownPrompt : .hiddenPrompt, Array(text.utf8))),
-      var reply = channel.receive()
+      var reply = channel.receive(timeoutSeconds: HelperFrame.answerTimeoutSeconds)
     else { return nil }
     guard reply.kind == .answer else {
       reply.wipe()

@@ -6,18 +6,16 @@ import Testing
 /// The module–helper conversation (HelperProtocol), the helper's decision (HelperCheck) and the
 /// module's relay (UnprivilegedLogin), without a setuid binary: the e2e tests run the real one.
 @Suite struct HelperTests {
-  /// Two pipes: what one side writes, the other reads.
+  /// A socket pair, as the module sets it up: what one side sends, the other receives.
   func channels() -> (module: HelperChannel, helper: HelperChannel) {
-    var toHelper: [Int32] = [0, 0]
-    var toModule: [Int32] = [0, 0]
-    #expect(pipe(&toHelper) == 0 && pipe(&toModule) == 0)
-    return (
-      HelperChannel(input: toModule[0], output: toHelper[1]), HelperChannel(input: toHelper[0], output: toModule[1])
-    )
+    var ends: [Int32] = [0, 0]
+    #expect(socketpair(AF_UNIX, Int32(SOCK_STREAM.rawValue), 0, &ends) == 0)
+    return (HelperChannel(input: ends[0], output: ends[0]), HelperChannel(input: ends[1], output: ends[1]))
   }
 
   func close(_ pair: (module: HelperChannel, helper: HelperChannel)) {
-    for fd in [pair.module.input, pair.module.output, pair.helper.input, pair.helper.output] { Glibc.close(fd) }
+    Glibc.close(pair.module.input)
+    Glibc.close(pair.helper.input)
   }
 
   @Test func framesCrossThePipeIntact() {
@@ -36,7 +34,7 @@ import Testing
       _ = bytes.withUnsafeBytes { write(pair.helper.output, $0.baseAddress, $0.count) }
       Glibc.close(pair.helper.output)
       #expect(pair.module.receive() == nil, "\(bytes)")
-      for fd in [pair.module.input, pair.module.output, pair.helper.input] { Glibc.close(fd) }
+      Glibc.close(pair.module.input)
     }
   }
 
@@ -116,6 +114,20 @@ import Testing
     let pair = channels()
     Glibc.close(pair.helper.output)
     #expect(UnprivilegedLogin.relay(host: FakeHost(), channel: pair.module) == nil)
-    for fd in [pair.module.input, pair.module.output, pair.helper.input] { Glibc.close(fd) }
+    Glibc.close(pair.module.input)
+  }
+
+  @Test func sendingToAHelperThatIsGoneFailsWithoutSIGPIPE() {
+    let pair = channels()
+    Glibc.close(pair.helper.input)
+    // Without MSG_NOSIGNAL this would end the test process.
+    #expect(!pair.module.send(HelperFrame(.answer, [UInt8]("123456".utf8))))
+    Glibc.close(pair.module.input)
+  }
+
+  @Test func anAnswerThatNeverComesEndsTheWait() {
+    let pair = channels()
+    defer { close(pair) }
+    #expect(pair.module.receive(timeoutSeconds: 1) == nil)
   }
 }

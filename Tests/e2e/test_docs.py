@@ -181,6 +181,8 @@ def sample_args(env, option: str, secret_arg: str, state: Path) -> list:
         "ldap_bind_dn": ["ldap_bind_dn=cn=host-a,ou=hosts,dc=example,dc=org"],
         "ldap_password_file": ["ldap_password_file=/nonexistent/ldap-password"],
         "ldap_timeout": ["ldap_timeout=10s"],
+        # used only when the application is not root (pamdrive runs as root here)
+        "helper": ["helper=/nonexistent/mfa_chkcode"],
     }
     assert option in samples, f"no sample value for the documented option {option!r}: add one"
     args = [a for a in samples[option] if a != secret_arg]

@@ -18,6 +18,7 @@ import stat
 import subprocess
 import tempfile
 import threading
+import time
 from pathlib import Path
 
 import pytest
@@ -67,7 +68,6 @@ class Syslog:
         return len(self.lines)
 
     def since(self, mark: int, settle: float = 0.3) -> list[str]:
-        import time
         time.sleep(settle)   # datagrams already sent may still be in the socket
         return self.lines[mark:]
 
@@ -163,8 +163,18 @@ def syslog():
                 os.unlink("/dev/log")
 
 
-def make_user(name: str) -> None:
+def remove_user(name: str) -> None:
+    """userdel -r, after ending whatever the user still runs (a locker's children, say)."""
+    subprocess.run(["pkill", "-KILL", "-u", name], capture_output=True, timeout=TIMEOUT)
+    for _ in range(50):
+        if subprocess.run(["pgrep", "-u", name], capture_output=True).returncode != 0:
+            break
+        time.sleep(0.1)
     subprocess.run(["userdel", "-r", name], capture_output=True, timeout=TIMEOUT)
+
+
+def make_user(name: str) -> None:
+    remove_user(name)
     sh(["useradd", "-m", "-s", "/bin/sh", name])
 
 
@@ -183,7 +193,7 @@ def desk(syslog, module_so):
         yield Desk(base, names, log, prefix)
     finally:
         for name in names:
-            subprocess.run(["userdel", "-r", name], capture_output=True, timeout=TIMEOUT)
+            remove_user(name)
         if saved is None:
             CONF.unlink(missing_ok=True)
         else:
@@ -202,8 +212,10 @@ def test_a_user_unlocks_with_a_right_code_and_not_with_a_wrong_one(desk):
     assert ("PROMPT_ECHO_OFF", PROMPT) in messages, messages
     accepted = helper_lines(log)
     assert any("user=mfalocka service=lock: accepted totp code" in ln for ln in accepted), log
-    # the answer went through the helper: no rhost, root's state written
-    assert (desk.state / "mfalocka").exists() or any(desk.state.iterdir()), list(desk.state.iterdir())
+    # the helper wrote root's state, which the user can neither read nor write
+    state = desk.state / "mfalocka"
+    assert state.is_file() and state.stat().st_uid == 0, list(desk.state.iterdir())
+    assert stat.S_IMODE(state.stat().st_mode) & 0o077 == 0, oct(state.stat().st_mode)
 
     result, messages, log = desk.login([wrong_code(secret)])
     assert result == "PAM_AUTH_ERR", (messages, log)
@@ -379,3 +391,59 @@ def test_pamtester_under_pam_wrapper_as_the_user(desk):
     proc = subprocess.run(cmd, input=wrong_code(secret) + "\n", capture_output=True, text=True,
                           timeout=TIMEOUT, env=env)
     assert proc.returncode != 0 and "Authentication failure" in proc.stdout + proc.stderr, proc
+
+
+def test_the_callers_limits_do_not_reach_the_helper(desk):
+    """Soft limits of one byte of file size (every state write would fail half-way) and one
+    second of CPU: the helper sets its own, and the login works.  (A lowered hard limit binds
+    where root lacks CAP_SYS_RESOURCE, as in containers: then the login fails, closed.)"""
+    secret = desk.enroll("mfalocka")
+    cmd = desk.command("mfalocka", "mfalocka", [code(secret, fresh_step())])
+    at = cmd.index("setpriv")
+    cmd = cmd[:at] + ["prlimit", "--fsize=1:unlimited", "--cpu=1:unlimited",
+                                 "--core=unlimited", "--"] + cmd[at:]
+    mark = desk.syslog.mark()
+    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=TIMEOUT,
+                          env={"PATH": os.environ["PATH"]})
+    assert proc.returncode == 0, (proc.stdout, proc.stderr)
+    assert parse_pamdrive(proc.stdout)[0] == "PAM_SUCCESS", (proc.stdout, desk.syslog.since(mark))
+
+
+def test_the_callers_terminal_cannot_stop_or_interrupt_the_helper(desk):
+    """The helper in the foreground of a terminal the user controls (stdin a pipe, so it is not
+    refused as a person): ^C, ^Z and ^\\ from the terminal reach it, and it runs on."""
+    import pexpect
+    desk.enroll("mfalocka")
+    script = f"sleep 60 | exec {desk.helper} mfalocka {SERVICE}"
+    child = pexpect.spawn("setpriv", ["--reuid", "mfalocka", "--regid", "mfalocka", "--init-groups",
+                                      "sh", "-c", script], env={"PATH": "/usr/bin:/bin"},
+                          timeout=TIMEOUT)
+    try:
+        child.expect("Verification code: ")
+        helpers = helper_processes(desk)
+        assert len(helpers) == 1, helpers
+        status = helpers[0] / "status"
+        for key in ("c", "z", "\\"):
+            child.sendcontrol(key)
+        time.sleep(1)
+        state = next(ln for ln in status.read_text().splitlines() if ln.startswith("State:"))
+        assert "S (sleeping)" in state, state     # not stopped (T), not gone
+    finally:
+        child.terminate(force=True)
+        for p in helper_processes(desk):
+            try:
+                os.kill(int(p.name), 9)
+            except OSError:
+                pass
+
+
+def helper_processes(desk) -> list[Path]:
+    """/proc entries of running copies of the staged helper."""
+    found = []
+    for p in Path("/proc").iterdir():
+        try:
+            if p.name.isdigit() and os.readlink(p / "exe") == str(desk.helper):
+                found.append(p)
+        except OSError:
+            pass
+    return found

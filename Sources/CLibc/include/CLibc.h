@@ -16,6 +16,8 @@
 #include <sys/file.h>
 #include <sys/fsuid.h>
 #include <sys/random.h>
+#include <sys/socket.h>
+#include <poll.h>
 #include <sys/stat.h>
 #include <sys/types.h>
 #include <termios.h>
@@ -50,16 +52,17 @@ int mfa_user_in_group(const char *user, gid_t base, const char *group);
 int mfa_run_checked(int program_fd, const char *name, const char *input, size_t length, int timeout_seconds);
 
 /// Starts the helper `path` (mfa_chkcode) with `argv`, an empty environment, default signals,
-/// its stdin and stdout on two new pipes (*to_helper, *from_helper), stderr on /dev/null and no
-/// other descriptor. Returns its pid, or -1 with errno set.
-pid_t mfa_spawn_helper(const char *path, char *const argv[], int *to_helper, int *from_helper);
+/// its stdin and stdout on one end of a new socket pair (the other in *channel), stderr on
+/// /dev/null and no other descriptor. Returns its pid, or -1 with errno set.
+pid_t mfa_spawn_helper(const char *path, char *const argv[], int *channel);
 /// Waits for a helper started by mfa_spawn_helper; returns its exit status (0–255), or -1 when
 /// it was killed or could not be waited for (an application that ignores SIGCHLD).
 int mfa_wait_helper(pid_t pid);
 
 /// The helper's first act (setuid root, run by an unprivileged user): descriptors 0–2 open
 /// (/dev/null where the caller closed one), every other one closed, no environment, default
-/// signals with SIGPIPE and SIGXFSZ ignored, umask 077, cwd /, not dumpable, and root for real,
+/// signals with SIGPIPE, SIGXFSZ and the terminal's signals ignored, no resource limit of the
+/// caller's (no core file), umask 077, cwd /, not dumpable, and root for real,
 /// effective, saved uid and gid with no supplementary group (the caller can no longer signal
 /// it). Returns 0, or -1 with errno when any step failed (e.g. not installed setuid root).
 int mfa_helper_start(void);
