@@ -23,8 +23,10 @@ from pathlib import Path
 
 import pytest
 
-from conftest import (BUILD, MODULE, PAMDRIVE, PROMPT, code, fresh_step, new_secret, parse_pamdrive,
-                      staged, time_now, wait_next_step, write_secret, wrong_code)
+from conftest import (BUILD, ENROLL, MODULE, PAMDRIVE, PLUGIN, PROMPT, code, fresh_step, new_secret,
+                      parse_pamdrive, staged, wait_next_step, write_secret, wrong_code)
+from test_hardening import root_store  # noqa: F401 (a fixture)
+from test_ldap import directory  # noqa: F401 (a fixture)
 
 TIMEOUT = 60
 SERVICE = "lock"
@@ -317,6 +319,7 @@ def test_the_helper_refuses_misuse_without_leaking_or_crashing(desk, tmp_path):
 
 
 def parallel(desk, cmd, n=20):
+    """n logins at once; each one's result and messages."""
     procs = [subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
                               env={"PATH": os.environ["PATH"]}) for _ in range(n)]
     results = []
@@ -324,7 +327,8 @@ def parallel(desk, cmd, n=20):
         for p in procs:
             out, err = p.communicate(timeout=TIMEOUT)
             assert p.returncode == 0, (out, err)
-            results.append(parse_pamdrive(out)[0])
+            result, _, messages, *_ = parse_pamdrive(out)
+            results.append((result, [text for _, text in messages]))
     finally:
         for p in procs:
             if p.poll() is None:
@@ -338,8 +342,11 @@ def test_parallel_wrong_codes_get_exactly_deny_tries_like_root_logins(desk):
     for name, as_user in (("mfalocka", "mfalocka"), ("mfalockb", None)):
         secret = desk.enroll(name)
         mark = desk.syslog.mark()
-        results = parallel(desk, desk.command(as_user, name, [wrong_code(secret)]))
-        assert results == ["PAM_AUTH_ERR"] * 20, results
+        runs = parallel(desk, desk.command(as_user, name, [wrong_code(secret)]))
+        assert [result for result, _ in runs] == ["PAM_AUTH_ERR"] * 20, runs
+        # the helper's lockout message reaches the user through the module
+        told = sum(any(t.startswith("Too many wrong codes.") for t in texts) for _, texts in runs)
+        assert told == 18, runs      # the third failure locks; the 17 after it are refused
         log = [ln for ln in desk.syslog.since(mark, settle=1.0) if f"user={name}" in ln]
         counts[name] = (sum("wrong code (failure" in ln for ln in log),
                         sum(bool(LOCK_LINE.search(ln)) for ln in log))
@@ -447,3 +454,58 @@ def helper_processes(desk) -> list[Path]:
         except OSError:
             pass
     return found
+
+
+def enroll_with_cli(user: str, backup_codes: int = 0) -> tuple:
+    """Root enrolls `user` with mfa-enroll and /etc/security/pam_mfa.conf, as an admin would
+    (into whatever store the file names). Returns (key, time of the confirming code, output)."""
+    import pexpect
+    child = pexpect.spawn(str(ENROLL), ["--user", user, "--qr", "none", "--backup-codes",
+                                        str(backup_codes)],
+                          env={"PATH": os.environ["PATH"]}, encoding="utf-8",
+                          codec_errors="replace", timeout=TIMEOUT, dimensions=(200, 300))
+    child.expect(r"Enter [^\r\n]*[Cc]ode[^\r\n]*: ?\Z")
+    out = child.before + child.after
+    m = re.search(r"secret=([A-Z2-7]+)", out)
+    assert m, out
+    t = fresh_step(margin=5)
+    child.sendline(code(m.group(1), t))
+    child.expect(pexpect.EOF)
+    out += child.before
+    child.close()
+    assert child.exitstatus == 0, out
+    return m.group(1), t, out.replace("\r\n", "\n")
+
+
+def test_a_backup_code_works_once_through_the_helper_and_says_how_many_are_left(  # noqa: F811
+        desk, root_store):
+    from test_ldap import printed_backup_codes
+    desk.write_conf(f"secret={root_store}/${{USER}}\n")
+    _, _, out = enroll_with_cli("mfalocka", backup_codes=2)
+    first = printed_backup_codes(out)[0]
+    # a root-owned store: the user cannot read their secret, the helper can
+    secret_file = root_store / "mfalocka"
+    assert secret_file.stat().st_uid == 0 and stat.S_IMODE(secret_file.stat().st_mode) == 0o600
+    result, messages, log = desk.login([first])
+    assert result == "PAM_SUCCESS", (messages, log)
+    assert any("Backup code accepted" in text and "1" in text for _, text in messages), messages
+    assert any("accepted backup code (1 left)" in ln for ln in helper_lines(log)), log
+    result, messages, log = desk.login([first], as_user=None)
+    assert result == "PAM_AUTH_ERR", (messages, log)
+
+
+def test_store_ldap_through_the_helper_uses_the_hosts_credentials(desk, directory):  # noqa: F811
+    cert, key = directory.host_cert("host-a")
+    # the host's key is root's alone: the user could never reach the directory as the host
+    assert key.stat().st_uid == 0 and stat.S_IMODE(key.stat().st_mode) & 0o077 == 0
+    desk.write_conf(f"store=ldap\nldap_uri={directory.uri}\nldap_base={directory.base}\n"
+                    f"ldap_ca={directory.ca}\nstore_plugin={PLUGIN}\nldap_cert={cert}\n"
+                    f"ldap_key={key}\nldap_timeout=5\n")
+    secret, used, _ = enroll_with_cli("mfalocka")
+    t = wait_next_step(used)
+    result, messages, log = desk.login([code(secret, t)])
+    assert result == "PAM_SUCCESS", (messages, log)
+    assert any("user=mfalocka service=lock: accepted totp code" in ln for ln in helper_lines(log)), log
+    # and it is the directory's replay watermark: a root login on this host refuses the code
+    result, messages, log = desk.login([code(secret, t)], as_user=None)
+    assert result == "PAM_AUTH_ERR", (messages, log)
