@@ -13,11 +13,10 @@ from __future__ import annotations
 import os
 import re
 import shutil
-import socket
 import stat
 import subprocess
+import sys
 import tempfile
-import threading
 import time
 from pathlib import Path
 
@@ -43,28 +42,39 @@ def sh(cmd, **kw) -> subprocess.CompletedProcess:
     return proc
 
 
+# The reader is a process of its own: a thread in the test process would make every later
+# fork (pexpect's forkpty) happen in a multi-threaded process.
+READER = """
+import os, socket, sys
+sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+sock.bind(sys.argv[1] + ".new")
+os.chmod(sys.argv[1] + ".new", 0o666)
+os.rename(sys.argv[1] + ".new", sys.argv[1])
+with open(sys.argv[2], "a") as out:
+    while True:
+        data = sock.recv(65536).decode(errors="replace").replace("\\n", "\\\\n")
+        out.write(data + "\\n")
+        out.flush()
+"""
+
+
 class Syslog:
-    """Every datagram sent to /dev/log while the test runs."""
+    """Every datagram sent to /dev/log (or `path`) while the test runs, one line each."""
 
-    def __init__(self, path: Path):
-        self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
-        self.sock.bind(str(path))
-        os.chmod(path, 0o666)
-        self.sock.settimeout(0.2)
-        self.stopped = False
-        self.lines: list[str] = []
-        self.thread = threading.Thread(target=self._read, daemon=True)
-        self.thread.start()
+    def __init__(self, path: Path, record: Path):
+        self.path = path
+        self.record = record
+        record.touch()
+        # It binds PATH.new and renames it into place: PATH exists only once it is read.
+        self.reader = subprocess.Popen([sys.executable, "-c", READER, str(path), str(record)])
+        deadline = time.time() + TIMEOUT
+        while not os.path.exists(path):
+            assert self.reader.poll() is None and time.time() < deadline, "no syslog reader"
+            time.sleep(0.05)
 
-    def _read(self) -> None:
-        while not self.stopped:
-            try:
-                data = self.sock.recv(65536)
-            except socket.timeout:
-                continue
-            except OSError:
-                return
-            self.lines.append(data.decode(errors="replace"))
+    @property
+    def lines(self) -> list[str]:
+        return [line for line in self.record.read_text(errors="replace").split("\n") if line]
 
     def mark(self) -> int:
         return len(self.lines)
@@ -74,11 +84,8 @@ class Syslog:
         return self.lines[mark:]
 
     def close(self) -> None:
-        # Stop the reader before closing: a recv still running would read whatever socket gets
-        # this descriptor number next (the next test's).
-        self.stopped = True
-        self.thread.join(timeout=5)
-        self.sock.close()
+        self.reader.kill()
+        self.reader.wait()
 
 
 class Desk:
@@ -150,12 +157,13 @@ def syslog():
     """A socket at /dev/log, or over it in a private mount namespace (the prefix to use)."""
     with tempfile.TemporaryDirectory(prefix="pam_mfa-syslog.") as tmp:
         os.chmod(tmp, 0o755)
+        record = Path(tmp) / "lines"
         if os.path.lexists("/dev/log"):
-            log = Syslog(Path(tmp) / "log")
+            log = Syslog(Path(tmp) / "log", record)
             prefix = ["unshare", "-m", "sh", "-c",
                       f'mount --bind {tmp}/log /dev/log && exec "$@"', "sh"]
         else:
-            log = Syslog(Path("/dev/log"))
+            log = Syslog(Path("/dev/log"), record)
             prefix = []
         try:
             yield log, prefix
