@@ -14,7 +14,7 @@ struct Doctor: ParsableCommand {
   var pamDir = "/etc/pam.d"
 
   @Option(help: ArgumentHelp("Where libpam looks for modules.", valueName: "dir"))
-  var moduleDir = "/usr/lib/\(multiarch())/security"
+  var moduleDir = InstallPaths.moduleDirectory
 
   @Option(help: ArgumentHelp("sshd_config to check with `sshd -T -f` (default: sshd's own).", valueName: "path"))
   var sshdConfig: String?
@@ -86,7 +86,7 @@ struct Doctor: ParsableCommand {
   /// the module.
   func checkHelper() -> Finding {
     let configured = (try? ModuleOptions.resolve(arguments: [], readConfig: readConfigFile))?.helperPath
-    let path = configured.flatMap { $0 == InstallPaths.helper ? nil : $0 } ?? moduleDir + "/pam_mfa/mfa_chkcode"
+    let path = configured.flatMap { $0 == InstallPaths.helper ? nil : $0 } ?? moduleDir + "/" + InstallPaths.helperName
     var status = stat()
     guard lstat(path, &status) == 0 else { return DoctorChecks.helper(path: path, owner: nil, mode: 0) }
     return DoctorChecks.helper(path: path, owner: status.st_uid, mode: status.st_mode)
@@ -155,17 +155,6 @@ struct Doctor: ParsableCommand {
         fix: "chmod 600 \(store.path); chown \(target.account.name) \(store.path)")
     }
   }
-}
-
-/// Debian's multiarch triplet for this build (where libpam looks for modules).
-func multiarch() -> String {
-  #if arch(x86_64)
-    return "x86_64-linux-gnu"
-  #elseif arch(arm64)
-    return "aarch64-linux-gnu"
-  #else
-    return "linux-gnu"
-  #endif
 }
 
 extension String {
