@@ -395,9 +395,12 @@ def test_a_helper_without_the_setuid_bit_denies_and_says_why(desk):
 
 def test_pamtester_under_pam_wrapper_as_the_user(desk):
     secret = desk.enroll("mfalocka")
-    env = {"PATH": os.environ["PATH"], "LD_PRELOAD": "libpam_wrapper.so", "PAM_WRAPPER": "1",
-           "PAM_WRAPPER_SERVICE_DIR": str(desk.confdir)}
+    env = {"PATH": os.environ["PATH"]}
+    # pam_wrapper is preloaded only after the drop to the user: preloaded into setpriv (root),
+    # it would make a /tmp/pam.X directory that nothing removes, setpriv being replaced by exec
     cmd = desk.prefix + ["setpriv", "--reuid", "mfalocka", "--regid", "mfalocka", "--init-groups",
+                         "env", "LD_PRELOAD=libpam_wrapper.so", "PAM_WRAPPER=1",
+                         f"PAM_WRAPPER_SERVICE_DIR={desk.confdir}",
                          "pamtester", SERVICE, "mfalocka", "authenticate"]
     proc = subprocess.run(cmd, input=code(secret, fresh_step()) + "\n", capture_output=True,
                           text=True, timeout=TIMEOUT, env=env)
