@@ -19,7 +19,7 @@ MAN = REPO / "man"
 PAM_MFA_8 = MAN / "pam_mfa.8"
 PAM_MFA_CONF_5 = MAN / "pam_mfa.conf.5"
 MFA_ENROLL_1 = MAN / "mfa-enroll.1"
-OPTIONS_SWIFT = REPO / "Sources/MFACore/ModuleOptions.swift"
+OPTIONS_SWIFT = REPO / "Sources/MFACore/Options/ModuleOptions.swift"
 SHIPPED_CONF = REPO / "pam/pam_mfa.conf"
 TIMEOUT = 30
 
@@ -320,7 +320,7 @@ def test_readme_states_the_two_commands_and_the_prerequisites():
 
 def test_readme_secret_file_format_names_every_authenticator_field():
     """Every key the parser takes on a totp/hotp line appears in README's format example."""
-    parser = (REPO / "Sources/MFACore/SecretFileFormat.swift").read_text()
+    parser = (REPO / "Sources/MFACore/Model/SecretFileFormat.swift").read_text()
     keys = set(re.findall(r'fieldKey == \[UInt8\]\("(\w+)"\)', parser))
     assert {"secret", "confirmed"} <= keys, keys
     readme = (REPO / "README.md").read_text()
