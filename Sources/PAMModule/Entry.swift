@@ -20,7 +20,7 @@ public func pamAuthenticate(
   // An application running as the user (a screen locker) has mfa_chkcode decide.
   let outcome =
     geteuid() == 0
-    ? LoginFlow.run(host: bridge, arguments: arguments, context: bridge.context(user))
+    ? Login.run(host: bridge, arguments: arguments, context: bridge.context(user))
     : UnprivilegedLogin.run(host: bridge, arguments: arguments, context: bridge.context(user))
   return PAMResult.code(for: outcome)
 }
@@ -55,5 +55,5 @@ public func pamSetCredentials(
 
 /// Saves the enrollment kept by pam_sm_authenticate, if any, for the current PAM_USER.
 func finishEnrollment(_ bridge: PAMBridge) -> LoginOutcome? {
-  LoginFlow.finishEnrollment(host: bridge, context: bridge.context(bridge.stringItem(PAM_USER) ?? []))
+  Login.finishEnrollment(host: bridge, context: bridge.context(bridge.stringItem(PAM_USER) ?? []))
 }

@@ -104,7 +104,7 @@ struct PAMBridge: LoginHost {
 
   func requestFailureDelay() {
     // libpam applies it once, after the whole stack, and only when the stack failed.
-    _ = pam_fail_delay(handle, LoginFlow.failureDelayMicroseconds)
+    _ = pam_fail_delay(handle, LoginText.failureDelayMicroseconds)
   }
 
   func prompt(_ text: String, echo: Bool) -> [UInt8]? {

@@ -29,11 +29,13 @@ enum StatusReport {
         let path = try? PathTemplate.expand(
           options.secretPath, user: Array(account.name.utf8), home: Array(account.home.utf8))
       else { continue }
-      let store = SecretFileStore(path: path, account: account.core, privileges: CLIPrivileges())
-      let kind = store.isRootStore ? "root" : "home"
-      let state = try? FileStateStore(directory: options.stateDirectory).peek(user: Array(account.name.utf8))
+      let store = SecretFileStore(
+        path: path, account: account.core, privileges: CLIPrivileges(),
+        state: FileStateStore(directory: options.stateDirectory))
+      let kind = store.kind == .rootFile ? "root" : "home"
+      let state = try? store.readState()
       do throws(FileError) {
-        let enrollment = try store.read()
+        let enrollment = try store.readEnrollment()
         rows.append(
           Row(user: account.name, path: path, store: kind, enrollment: enrollment, problem: nil, state: state, now: now)
         )
@@ -71,7 +73,8 @@ enum StatusReport {
     var rows: [Row] = []
     for account in allAccounts() {
       let store = DirectoryCredentialStore(
-        connection: first.connection, user: Array(account.name.utf8), base: target.options.directory.base ?? [])
+        connection: first.connection, user: Array(account.name.utf8), base: target.options.directory.base ?? [],
+        local: target.stateStore)
       do throws(FileError) {
         let enrollment = try store.readEnrollment()
         let state = try? store.readState()

@@ -53,25 +53,17 @@ struct Target {
     }
   }
 
-  /// A root-owned store (written by root, owned by root) rather than a file in the user's home:
-  /// the module's rule for an existing directory, and for a new one, root setting up a path
-  /// outside the user's home.
-  func isRootStore(_ store: CLIStore) -> Bool {
-    if store.isRootStore { return true }
-    let home = account.home.hasSuffix("/") ? account.home : account.home + "/"
-    return getuid() == 0 && account.uid != 0 && !store.path.hasPrefix(home)
-  }
-
   /// The enrollment, or a message saying how to enroll.
-  func readEnrollment(_ store: CLIStore) throws(CLIError) -> Enrollment {
+  func readEnrollment(_ store: any CredentialStore) throws(CLIError) -> Enrollment {
     do throws(FileError) {
-      return try store.read()
+      return try store.readEnrollment()
     } catch .notFound {
       let who = actingForOther ? "\(account.name) is" : "you are"
-      let missing = store.directory == nil ? "\(store.path) does not exist" : "no enrollment in \(store.path)"
+      let place = store.location.place
+      let missing = store.location.kind == .directory ? "no enrollment in \(place)" : "\(place) does not exist"
       throw CLIError("\(who) not enrolled (\(missing)); run mfa-enroll first")
     } catch {
-      throw CLIError("cannot read \(store.path): \(error.description)")
+      throw CLIError("cannot read \(store.location.place): \(error.description)")
     }
   }
 

@@ -34,7 +34,7 @@ public func helperMain(_ argc: Int32, _ argv: UnsafeMutablePointer<UnsafeMutable
   let host = HelperHost(channel: HelperChannel(input: 0, output: 1))
   let outcome = HelperCheck.run(host: host, request: request, caller: caller)
   if outcome != .accepted && outcome != .notEnrolledAllowed && host.failureDelayRequested {
-    usleep(LoginFlow.failureDelayMicroseconds)
+    usleep(LoginText.failureDelayMicroseconds)
   }
   _ = host.channel.send(HelperFrame(.verdict, [outcome.helperCode]))
   return outcome == .accepted ? 0 : 1
@@ -43,6 +43,6 @@ public func helperMain(_ argc: Int32, _ argv: UnsafeMutablePointer<UnsafeMutable
 /// Logs why and pauses, so that a loop of misuse neither floods syslog nor runs fast.
 func refuse(_ message: String) -> Int32 {
   LogText.escaped(message).withCString { mfa_syslog(LogPriority.error.rawValue, $0) }
-  usleep(LoginFlow.failureDelayMicroseconds)
+  usleep(LoginText.failureDelayMicroseconds)
   return 1
 }

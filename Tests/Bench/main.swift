@@ -85,12 +85,12 @@ row(
 
 let account = UserAccount(name: Array("bench".utf8), uid: geteuid(), gid: getegid(), home: Array(directory.utf8))
 let secretPath = directory + "/secret"
-let secrets = SecretFileStore(path: secretPath, account: account, privileges: NoPrivileges())
+let secrets = SecretFileStore(path: secretPath, account: account, privileges: NoPrivileges(), state: store)
 row(
   "secret file rewrite (lock, tmp, fsync, rename)",
   median(runs: 100) {
     try? withExclusiveLock(secretPath + ".lock") { () throws(FileError) in
       try SafeFile.write(path: secretPath, contents: SecretFileFormat.serialize(enrollment), mode: 0o600)
     }
-    _ = try? secrets.update { $0.backupCodes.removeLast() }
+    _ = try? secrets.updateEnrollment { $0.backupCodes.removeLast() }
   }, "write + consume one backup code")

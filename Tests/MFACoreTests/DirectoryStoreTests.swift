@@ -81,8 +81,10 @@ final class MemoryDirectory: DirectoryConnection {
 @Suite struct DirectoryStoreTests {
   static let base = [UInt8]("ou=mfa,dc=example,dc=org")
 
-  func store(_ directory: MemoryDirectory, user: String = "alice") -> DirectoryCredentialStore<MemoryDirectory> {
-    DirectoryCredentialStore(connection: directory, user: [UInt8](user), base: Self.base)
+  func store(_ directory: MemoryDirectory, user: String = "alice") -> DirectoryCredentialStore<
+    MemoryDirectory, MemoryStore
+  > {
+    DirectoryCredentialStore(connection: directory, user: [UInt8](user), base: Self.base, local: MemoryStore())
   }
 
   func enrolled(backupCodes: Int = 0) throws -> (MemoryDirectory, [[UInt8]]) {
@@ -182,7 +184,7 @@ final class MemoryDirectory: DirectoryConnection {
     let admin = store(directory)
     directory.beforeModify = { _ in _ = try? DirectoryStoreTests().store(directory).consumeBackupCode(codes[1], now: 3)
     }
-    try admin.update { enrollment in
+    try admin.updateEnrollment { enrollment in
       enrollment.authenticators.append(
         Authenticator(
           name: [UInt8]("phone2"), algorithm: .sha1, digits: 6, period: 30, key: [UInt8]("abcdefghijabcdefghij")))
@@ -196,7 +198,7 @@ final class MemoryDirectory: DirectoryConnection {
   @Test func removeKeepsTheWatermarks() throws {
     let (directory, _) = try enrolled()
     #expect(try store(directory).acceptStep(100, of: [UInt8]("default"), now: 1))
-    try store(directory).remove()
+    try store(directory).removeEnrollment()
     #expect(throws: FileError.self) { try store(directory).readEnrollment() }
     #expect(values(directory, "pamMfaStep") == ["totp:default:100"])
   }

@@ -74,9 +74,11 @@ final class MemoryStore: StateStore {
   var failing = false
   let location = "memory"
   func peek(user: [UInt8]) throws(FileError) -> UserState { states[user.text] ?? UserState() }
-  func update<Result>(user: [UInt8], _ body: (inout UserState) -> Result) throws(FileError) -> Result {
+  func update<Result>(user: [UInt8], _ body: (inout UserState) throws(FileError) -> Result) throws(FileError)
+    -> Result
+  {
     var state = states[user.text] ?? UserState()
-    let result = body(&state)
+    let result = try body(&state)
     if state != states[user.text] ?? UserState() {
       if failing { throw .system(SystemError("write", code: 28)) }
       states[user.text] = state
@@ -96,9 +98,11 @@ final class MemoryStore: StateStore {
   func run(_ host: FakeHost, _ store: MemoryStore, _ options: ModuleOptions = ModuleOptions(), user: String = "alice")
     -> LoginOutcome
   {
-    LoginFlow.authenticate(
-      host: host, store: store, options: options,
-      context: LoginContext(user: [UInt8](user), service: [UInt8]("sshd"), remoteHost: [UInt8]("10.0.0.9")))
+    Login(
+      host: host, options: options,
+      context: LoginContext(user: [UInt8](user), service: [UInt8]("sshd"), remoteHost: [UInt8]("10.0.0.9")),
+      local: store
+    ).authenticate()
   }
 
   func enrolledHost(answers: [[UInt8]?]) -> FakeHost {
@@ -180,7 +184,7 @@ final class MemoryStore: StateStore {
 
   @Test func badModuleArgumentsRefuseEveryLogin() {
     let host = enrolledHost(answers: [code(at: 1_111_111_111)])
-    let outcome = LoginFlow.run(
+    let outcome = Login.run(
       host: host, arguments: [[UInt8]("bogus")],
       context: LoginContext(user: [UInt8]("alice"), service: nil, remoteHost: nil))
     #expect(outcome == .configurationError)
@@ -211,10 +215,10 @@ final class MemoryStore: StateStore {
     options.unlockTime = 300
     let first = enrolledHost(answers: [[UInt8]("000000")])
     #expect(run(first, store, options) == .denied)
-    #expect(first.told == [LoginFlow.wrongCodeMessage])
+    #expect(first.told == [LoginText.wrongCode])
     let second = enrolledHost(answers: [[UInt8]("abc")])
     #expect(run(second, store, options) == .denied)
-    #expect(second.told == [LoginFlow.notACodeMessage])
+    #expect(second.told == [LoginText.notACode])
     let third = enrolledHost(answers: [[UInt8]("000001")])
     #expect(run(third, store, options) == .lockedOut)
     #expect(third.told == ["Too many wrong codes. Try again in 5 minutes."])
@@ -278,6 +282,30 @@ final class MemoryStore: StateStore {
     #expect(host.delays == 1)
   }
 
+  /// The file store runs a login under the state file's lock: counting the attempt and
+  /// accepting the code are one durable write (CredentialStore's design note), not two.
+  @Test func aRightCodeCostsTheFileStoreOneStateWrite() throws {
+    let dir = TemporaryDirectory()
+    defer { dir.remove() }
+    let context = LoginContext(user: [UInt8]("alice"), service: nil, remoteHost: nil)
+    let arguments = [[UInt8]("state_dir=" + dir.path + "/state")]
+    func sequence() -> UInt64? {
+      dir.readBytes("state/alice").flatMap { StateFile.newestSlot($0)?.sequence }
+    }
+    let first = enrolledHost(answers: [code(at: 1_111_111_111)])
+    #expect(Login.run(host: first, arguments: arguments, context: context) == .accepted)
+    let before = try #require(sequence())
+    let second = enrolledHost(answers: [code(at: 1_111_111_141)])
+    second.time = 1_111_111_141
+    #expect(Login.run(host: second, arguments: arguments, context: context) == .accepted)
+    #expect(sequence() == before + 1)
+    // A wrong code is one write too: the count, before anyone is told.
+    let third = enrolledHost(answers: [[UInt8]("000000")])
+    third.time = 1_111_111_171
+    #expect(Login.run(host: third, arguments: arguments, context: context) == .denied)
+    #expect(sequence() == before + 2)
+  }
+
   @Test func configurationFileIsReadAndArgumentsWin() {
     let dir = TemporaryDirectory()
     defer { dir.remove() }
@@ -286,14 +314,14 @@ final class MemoryStore: StateStore {
     // window=2 from the file lets a code from two steps ago in...
     let wide = enrolledHost(answers: [code(at: 1_111_111_111 - 60)])
     wide.config = [UInt8]("# site policy\nwindow = 2\n")
-    #expect(LoginFlow.run(host: wide, arguments: [stateArgument], context: context) == .accepted)
+    #expect(Login.run(host: wide, arguments: [stateArgument], context: context) == .accepted)
     // ...unless an argument overrides it.
     let narrow = enrolledHost(answers: [code(at: 1_111_111_111 - 90)])
     narrow.config = [UInt8]("window = 2\n")
-    #expect(LoginFlow.run(host: narrow, arguments: [stateArgument, [UInt8]("window=1")], context: context) == .denied)
+    #expect(Login.run(host: narrow, arguments: [stateArgument, [UInt8]("window=1")], context: context) == .denied)
     let broken = enrolledHost(answers: [code(at: 1_111_111_111)])
     broken.config = [UInt8]("window=2\nfrobnicate\n")
-    #expect(LoginFlow.run(host: broken, arguments: [stateArgument], context: context) == .configurationError)
+    #expect(Login.run(host: broken, arguments: [stateArgument], context: context) == .configurationError)
     #expect(broken.logs.last?.contains("line 2") == true)
   }
 

@@ -13,9 +13,11 @@ import Testing
   }
 
   func run(_ host: FakeHost, _ store: MemoryStore, _ options: ModuleOptions, rhost: String? = nil) -> LoginOutcome {
-    LoginFlow.authenticate(
-      host: host, store: store, options: options,
-      context: LoginContext(user: [UInt8]("alice"), service: [UInt8]("sshd"), remoteHost: rhost.map { [UInt8]($0) }))
+    Login(
+      host: host, options: options,
+      context: LoginContext(user: [UInt8]("alice"), service: [UInt8]("sshd"), remoteHost: rhost.map { [UInt8]($0) }),
+      local: store
+    ).authenticate()
   }
 
   @Test func exemptGroupMembersPassWithoutACodeEvenWhenEnrolled() {
@@ -130,9 +132,10 @@ import Testing
 
 @Suite struct LoginEnrollmentTests {
   func run(_ host: FakeHost, _ store: MemoryStore, _ options: ModuleOptions) -> LoginOutcome {
-    LoginFlow.authenticate(
-      host: host, store: store, options: options,
-      context: LoginContext(user: [UInt8]("alice"), service: [UInt8]("sshd"), remoteHost: nil))
+    Login(
+      host: host, options: options,
+      context: LoginContext(user: [UInt8]("alice"), service: [UInt8]("sshd"), remoteHost: nil), local: store
+    ).authenticate()
   }
 
   /// The key shown in the "setup key" line, as the user would type it into an app.
@@ -161,8 +164,8 @@ import Testing
     // Nothing is written until the application reports that the whole stack succeeded.
     #expect(!SafeFile.exists(host.secretPath))
     let context = LoginContext(user: [UInt8]("alice"), service: [UInt8]("sshd"), remoteHost: nil)
-    #expect(LoginFlow.finishEnrollment(host: host, context: context) == .accepted)
-    #expect(LoginFlow.finishEnrollment(host: host, context: context) == nil)
+    #expect(Login.finishEnrollment(host: host, context: context) == .accepted)
+    #expect(Login.finishEnrollment(host: host, context: context) == nil)
     let saved = try SecretFileFormat.parse([UInt8](host.directory.read(".config/pam_mfa/secret") ?? ""))
     #expect(saved.backupCodes.count == 10)
     #expect(saved.authenticators.first?.confirmedStep == Int64(step))
@@ -202,9 +205,10 @@ import Testing
   static let key = [UInt8]("12345678901234567890")
 
   func run(_ host: FakeHost, _ store: MemoryStore, _ options: ModuleOptions) -> LoginOutcome {
-    LoginFlow.authenticate(
-      host: host, store: store, options: options,
-      context: LoginContext(user: [UInt8]("alice"), service: [UInt8]("vpn"), remoteHost: nil))
+    Login(
+      host: host, options: options,
+      context: LoginContext(user: [UInt8]("alice"), service: [UInt8]("vpn"), remoteHost: nil), local: store
+    ).authenticate()
   }
 
   /// RFC 4226 appendix D codes of the test key, counter 0...9.
@@ -358,9 +362,10 @@ import Testing
   }
 
   func run(_ host: FakeHost, _ store: MemoryStore, _ options: ModuleOptions) -> LoginOutcome {
-    LoginFlow.authenticate(
-      host: host, store: store, options: options,
-      context: LoginContext(user: [UInt8]("alice"), service: [UInt8]("login"), remoteHost: nil))
+    Login(
+      host: host, options: options,
+      context: LoginContext(user: [UInt8]("alice"), service: [UInt8]("login"), remoteHost: nil), local: store
+    ).authenticate()
   }
 
   @Test func anEmptyAnswerSendsACodeThatWorksOnce() {

@@ -25,6 +25,10 @@ struct TemporaryDirectory {
   }
 
   func read(_ name: String) -> String? {
+    readBytes(name).map { String(decoding: $0, as: UTF8.self) }
+  }
+
+  func readBytes(_ name: String) -> [UInt8]? {
     guard let file = fopen(path + "/" + name, "r") else { return nil }
     defer { fclose(file) }
     var bytes: [UInt8] = []
@@ -33,7 +37,7 @@ struct TemporaryDirectory {
       if c == EOF { break }
       bytes.append(UInt8(c))
     }
-    return String(decoding: bytes, as: UTF8.self)
+    return bytes
   }
 
   func mode(_ name: String) -> mode_t {

@@ -69,7 +69,7 @@ public enum CodeDelivery {
     var text = [UInt8]("user=") + user + [UInt8]("\nmethod=" + delivery.method.name + "\naddress=")
     text += delivery.address
     text += [UInt8]("\n\nYour verification code for ") + host + [UInt8](" is ") + code
-    text += [UInt8](". It is valid for " + LoginFlow.describe(seconds: ttl) + ".\n")
+    text += [UInt8](". It is valid for " + LoginText.describe(seconds: ttl) + ".\n")
     return text
   }
 

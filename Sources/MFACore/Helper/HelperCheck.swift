@@ -10,7 +10,7 @@ public enum HelperCheck {
     }
     var options: ModuleOptions
     do throws(OptionError) {
-      options = try LoginFlow.settings(request.nullOK ? [[UInt8]("nullok".utf8)] : [], host: host)
+      options = try ModuleOptions.resolve(arguments: request.nullOK ? [[UInt8]("nullok".utf8)] : [], host: host)
     } catch {
       host.log(.error, "configuration error: " + error.description + "; refusing every login")
       return .configurationError
@@ -25,7 +25,6 @@ public enum HelperCheck {
       return .configurationError
     }
     options.callerIsUnprivileged = true
-    return LoginFlow.authenticate(
-      host: host, store: FileStateStore(directory: options.stateDirectory), options: options, context: context)
+    return Login(host: host, options: options, context: context).authenticate()
   }
 }

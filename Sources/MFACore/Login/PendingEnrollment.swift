@@ -71,36 +71,3 @@ enum HandleFields {
     return length
   }
 }
-
-extension LoginFlow {
-  /// pam_acct_mgmt and pam_setcred: the application says the whole stack succeeded, so an
-  /// enrollment this handle's authentication kept is written now. nil: nothing was kept.
-  public static func finishEnrollment<Host: LoginHost>(host: Host, context: LoginContext) -> LoginOutcome? {
-    guard var bytes = host.take(.enrollment) else { return nil }
-    defer { bytes.wipe() }
-    let who = context.audit
-    guard var pending = PendingEnrollment.decode(bytes) else {
-      host.log(.error, who + ": enrollment at login: what was kept cannot be read; nothing saved; denied")
-      return .denied
-    }
-    defer { pending.wipe() }
-    guard pending.user == context.user else {
-      host.log(.error, who + ": enrollment at login was made for another user; nothing saved; denied")
-      return .denied
-    }
-    let options: ModuleOptions
-    do throws(OptionError) {
-      options = try LoginFlow.settings(pending.arguments, host: host)
-    } catch {
-      host.log(.error, "configuration error: " + error.description + "; enrollment at login not saved")
-      return .configurationError
-    }
-    guard let account = host.lookupUser(pending.user) else {
-      host.log(.notice, who + ": unknown user; enrollment at login not saved")
-      return .unknownUser
-    }
-    return withStore(
-      host: host, local: FileStateStore(directory: options.stateDirectory), options: options, context: context,
-      account: account, task: .saveEnrollment(pending))
-  }
-}

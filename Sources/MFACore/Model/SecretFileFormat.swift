@@ -32,10 +32,7 @@ public enum SecretFileFormat {
   public static func parse(_ contents: [UInt8]) throws(FormatError) -> Enrollment {
     if contents.count > maxSize { throw FormatError(line: 0, "file larger than 64 KiB") }
     var sawHeader = false
-    var authenticators: [Authenticator] = []
-    var backupCodes: [BackupCodeHash] = []
-    var forgetBefore: Int64 = 0
-    var deliveries: [DeliveryAddress] = []
+    var enrollment = Enrollment(authenticators: [])
     var lineNumber = 0
     // Every copy of a line or word may hold the key's text: each is wiped before it is freed.
     var allLines = lines(contents)
@@ -50,58 +47,61 @@ public enum SecretFileFormat {
       }
       var words = splitWords(line)
       defer { words.wipeEach() }
-      if !sawHeader {
-        guard words.count == 2, words[0] == header, let version = parseDecimal(words[1]) else {
-          throw FormatError(line: lineNumber, "expected the header 'pam_mfa 1'")
-        }
-        guard version == SecretFileFormat.version else {
-          throw FormatError(line: lineNumber, "unsupported format version " + String(version))
-        }
-        sawHeader = true
+      if sawHeader {
+        try add(words, line: lineNumber, to: &enrollment)
         continue
       }
-      if words[0] == [UInt8]("totp") || words[0] == [UInt8]("hotp") {
-        let kind: Authenticator.Kind = words[0] == [UInt8]("hotp") ? .hotp : .totp
-        var authenticator = try parseOTP(Array(words.dropFirst()), kind: kind, line: lineNumber)
-        for existing in authenticators where existing.name == authenticator.name {
-          authenticator.key.wipe()
-          throw FormatError(line: lineNumber, "duplicate authenticator name")
-        }
-        authenticators.append(authenticator)
-      } else if words[0] == [UInt8]("forget") {
-        guard words.count == 2, words[1].starts(with: [UInt8]("before=")),
-          let before = parseDecimal(Array(words[1].dropFirst(7)))
-        else { throw FormatError(line: lineNumber, "expected forget before=TIME") }
-        if forgetBefore != 0 { throw FormatError(line: lineNumber, "duplicate forget record") }
-        forgetBefore = before
-      } else if words[0] == [UInt8]("email") || words[0] == [UInt8]("sms") {
-        let method: DeliveryAddress.Method = words[0] == [UInt8]("email") ? .email : .sms
-        guard words.count == 2, words[1].starts(with: [UInt8]("address=")) else {
-          throw FormatError(line: lineNumber, "expected address=")
-        }
-        let address = Array(words[1].dropFirst(8))
-        guard DeliveryAddress.isValid(address, for: method) else {
-          throw FormatError(line: lineNumber, method == .email ? "not an e-mail address" : "not a phone number")
-        }
-        deliveries.append(DeliveryAddress(method: method, address: address))
-      } else if words[0] == [UInt8]("backup") {
-        // Each backup line costs a PBKDF2 run per answer: no more than mfa-enroll makes.
-        guard backupCodes.count < BackupCodes.countRange.upperBound else {
-          throw FormatError(line: lineNumber, "more than 10 backup codes")
-        }
-        backupCodes.append(try parseBackup(Array(words.dropFirst()), line: lineNumber))
-      } else {
-        throw FormatError(line: lineNumber, "unknown record type")
+      guard words.count == 2, words[0] == header, let version = parseDecimal(words[1]) else {
+        throw FormatError(line: lineNumber, "expected the header 'pam_mfa 1'")
       }
+      guard version == SecretFileFormat.version else {
+        throw FormatError(line: lineNumber, "unsupported format version " + String(version))
+      }
+      sawHeader = true
     }
     if !sawHeader { throw FormatError(line: 0, "empty file (no 'pam_mfa 1' header)") }
-    if authenticators.isEmpty && deliveries.isEmpty {
+    if enrollment.authenticators.isEmpty && enrollment.deliveries.isEmpty {
       throw FormatError(line: 0, "no authenticator or delivery address in the file")
     }
-    var enrollment = Enrollment(authenticators: authenticators, backupCodes: backupCodes)
-    enrollment.forgetBefore = forgetBefore
-    enrollment.deliveries = deliveries
     return enrollment
+  }
+
+  /// One record after the header.
+  private static func add(_ words: [[UInt8]], line: Int, to enrollment: inout Enrollment) throws(FormatError) {
+    let type = words[0]
+    let fields = Array(words.dropFirst())
+    if type == [UInt8]("totp") || type == [UInt8]("hotp") {
+      var authenticator = try parseOTP(fields, kind: type == [UInt8]("hotp") ? .hotp : .totp, line: line)
+      if enrollment.authenticators.contains(where: { $0.name == authenticator.name }) {
+        authenticator.key.wipe()
+        throw FormatError(line: line, "duplicate authenticator name")
+      }
+      enrollment.authenticators.append(authenticator)
+    } else if type == [UInt8]("forget") {
+      guard words.count == 2, words[1].starts(with: [UInt8]("before=")),
+        let before = parseDecimal(Array(words[1].dropFirst(7)))
+      else { throw FormatError(line: line, "expected forget before=TIME") }
+      if enrollment.forgetBefore != 0 { throw FormatError(line: line, "duplicate forget record") }
+      enrollment.forgetBefore = before
+    } else if type == [UInt8]("email") || type == [UInt8]("sms") {
+      let method: DeliveryAddress.Method = type == [UInt8]("email") ? .email : .sms
+      guard words.count == 2, words[1].starts(with: [UInt8]("address=")) else {
+        throw FormatError(line: line, "expected address=")
+      }
+      let address = Array(words[1].dropFirst(8))
+      guard DeliveryAddress.isValid(address, for: method) else {
+        throw FormatError(line: line, method == .email ? "not an e-mail address" : "not a phone number")
+      }
+      enrollment.deliveries.append(DeliveryAddress(method: method, address: address))
+    } else if type == [UInt8]("backup") {
+      // Each backup line costs a PBKDF2 run per answer: no more than mfa-enroll makes.
+      guard enrollment.backupCodes.count < BackupCodes.countRange.upperBound else {
+        throw FormatError(line: line, "more than 10 backup codes")
+      }
+      enrollment.backupCodes.append(try parseBackup(fields, line: line))
+    } else {
+      throw FormatError(line: line, "unknown record type")
+    }
   }
 
   public static func serialize(_ enrollment: Enrollment) -> [UInt8] {
@@ -145,137 +145,55 @@ public enum SecretFileFormat {
     return out
   }
 
-  private static func parseBackup(_ fields: [[UInt8]], line: Int) throws(FormatError) -> BackupCodeHash {
-    var kdf: [UInt8]?
-    var iterations: Int?
-    var salt: [UInt8]?
-    var hash: [UInt8]?
-    for field in fields {
-      guard let split = field.firstIndex(of: ASCII.equals), split > 0 else {
-        throw FormatError(line: line, "expected key=value")
-      }
-      let key = Array(field[0..<split])
-      let value = Array(field[(split + 1)...])
-      var duplicate = false
-      if key == [UInt8]("kdf") {
-        duplicate = kdf != nil
-        kdf = value
-      } else if key == [UInt8]("iterations") {
-        duplicate = iterations != nil
-        guard let number = parseDecimal(value), BackupCodeHash.iterationRange.contains(Int(number)) else {
-          throw FormatError(line: line, "iterations must be 1000 to 10000")
-        }
-        iterations = Int(number)
-      } else if key == [UInt8]("salt") {
-        duplicate = salt != nil
-        guard let decoded = Base32.decode(value), BackupCodeHash.saltLengthRange.contains(decoded.count) else {
-          throw FormatError(line: line, "salt must be base32 for 8 to 64 bytes")
-        }
-        salt = decoded
-      } else if key == [UInt8]("hash") {
-        duplicate = hash != nil
-        guard let decoded = Base32.decode(value), decoded.count == BackupCodeHash.hashLength else {
-          throw FormatError(line: line, "hash must be base32 for 32 bytes")
-        }
-        hash = decoded
-      } else {
-        throw FormatError(line: line, "unknown key")
-      }
-      if duplicate { throw FormatError(line: line, "duplicate key") }
-    }
-    guard kdf == [UInt8]("pbkdf2-sha256") else { throw FormatError(line: line, "kdf must be pbkdf2-sha256") }
-    guard let iterations, let salt, let hash else {
+  private static func parseBackup(_ words: [[UInt8]], line: Int) throws(FormatError) -> BackupCodeHash {
+    let fields = try RecordFields(words, allowed: ["kdf", "iterations", "salt", "hash"], line: line)
+    guard fields["kdf"] == [UInt8]("pbkdf2-sha256") else { throw FormatError(line: line, "kdf must be pbkdf2-sha256") }
+    guard fields["iterations"] != nil, fields["salt"] != nil, fields["hash"] != nil else {
       throw FormatError(line: line, "backup needs iterations=, salt= and hash=")
     }
-    return BackupCodeHash(iterations: iterations, salt: salt, hash: hash)
+    let iterations = try fields.number("iterations", fallback: 0, "iterations must be 1000 to 10000") {
+      BackupCodeHash.iterationRange.contains(Int($0))
+    }
+    guard let salt = fields["salt"].flatMap(Base32.decode), BackupCodeHash.saltLengthRange.contains(salt.count) else {
+      throw FormatError(line: line, "salt must be base32 for 8 to 64 bytes")
+    }
+    guard let hash = fields["hash"].flatMap(Base32.decode), hash.count == BackupCodeHash.hashLength else {
+      throw FormatError(line: line, "hash must be base32 for 32 bytes")
+    }
+    return BackupCodeHash(iterations: Int(iterations), salt: salt, hash: hash)
   }
 
-  private static func parseOTP(_ fields: [[UInt8]], kind: Authenticator.Kind, line: Int) throws(FormatError)
+  private static func parseOTP(_ words: [[UInt8]], kind: Authenticator.Kind, line: Int) throws(FormatError)
     -> Authenticator
   {
-    var counter: UInt64?
-    var name: [UInt8]?
-    var algorithm: OTPAlgorithm?
-    var digits: Int?
-    var period: Int?
-    var key: [UInt8]?
-    var confirmed: Int64?
-    for field in fields {
-      guard let split = field.firstIndex(of: ASCII.equals), split > 0 else {
-        key?.wipe()
-        throw FormatError(line: line, "expected key=value")
-      }
-      let fieldKey = Array(field[0..<split])
-      var value = Array(field[(split + 1)...])
-      defer { value.wipe() }
-      var duplicate = false
-      if fieldKey == [UInt8]("name") {
-        duplicate = name != nil
-        guard Authenticator.isValidName(value) else {
-          key?.wipe()
-          throw FormatError(line: line, "invalid name")
-        }
-        name = value
-      } else if fieldKey == [UInt8]("algorithm") {
-        duplicate = algorithm != nil
-        algorithm = OTPAlgorithm(name: value)
-        if algorithm == nil {
-          key?.wipe()
-          throw FormatError(line: line, "algorithm must be SHA1, SHA256 or SHA512")
-        }
-      } else if fieldKey == [UInt8]("digits") {
-        duplicate = digits != nil
-        guard let number = parseDecimal(value), Authenticator.digitRange.contains(Int(number)) else {
-          key?.wipe()
-          throw FormatError(line: line, "digits must be 6, 7 or 8")
-        }
-        digits = Int(number)
-      } else if fieldKey == [UInt8]("counter") && kind == .hotp {
-        duplicate = counter != nil
-        guard let number = parseDecimal(value) else {
-          key?.wipe()
-          throw FormatError(line: line, "counter must be a number")
-        }
-        counter = UInt64(number)
-      } else if fieldKey == [UInt8]("period") && kind == .totp {
-        duplicate = period != nil
-        guard let number = parseDecimal(value), Authenticator.periodRange.contains(Int(number)) else {
-          key?.wipe()
-          throw FormatError(line: line, "period must be 15 to 300 seconds")
-        }
-        period = Int(number)
-      } else if fieldKey == [UInt8]("confirmed") {
-        duplicate = confirmed != nil
-        guard let number = parseDecimal(value) else {
-          key?.wipe()
-          throw FormatError(line: line, "confirmed must be a time step number")
-        }
-        confirmed = number
-      } else if fieldKey == [UInt8]("secret") {
-        duplicate = key != nil
-        key?.wipe()
-        guard let decoded = Base32.decode(value), Authenticator.keyLengthRange.contains(decoded.count)
-        else {
-          throw FormatError(line: line, "secret must be base32 for a key of 10 to 128 bytes")
-        }
-        key = decoded
-      } else {
-        key?.wipe()
-        throw FormatError(line: line, "unknown key")
-      }
-      if duplicate {
-        key?.wipe()
-        throw FormatError(line: line, "duplicate key")
-      }
-    }
-    guard let key else { throw FormatError(line: line, "missing secret=") }
+    let allowed = ["name", "algorithm", "digits", kind == .hotp ? "counter" : "period", "confirmed", "secret"]
+    var fields = try RecordFields(words, allowed: allowed, line: line)
+    defer { fields.wipe() }
     // name, algorithm, digits and period have the defaults authenticator apps assume.
+    let name = fields["name"] ?? Authenticator.defaultName
+    guard Authenticator.isValidName(name) else { throw FormatError(line: line, "invalid name") }
+    guard let algorithm = fields["algorithm"].map(OTPAlgorithm.init(name:)) ?? .sha1 else {
+      throw FormatError(line: line, "algorithm must be SHA1, SHA256 or SHA512")
+    }
+    let digits = try fields.number("digits", fallback: 6, "digits must be 6, 7 or 8") {
+      Authenticator.digitRange.contains(Int($0))
+    }
+    let counter = try fields.number("counter", fallback: 0, "counter must be a number")
+    let period = try fields.number("period", fallback: 30, "period must be 15 to 300 seconds") {
+      Authenticator.periodRange.contains(Int($0))
+    }
+    let confirmed =
+      fields["confirmed"] == nil
+      ? nil : try fields.number("confirmed", fallback: 0, "confirmed must be a time step number")
+    guard let secret = fields["secret"] else { throw FormatError(line: line, "missing secret=") }
+    guard let key = Base32.decode(secret), Authenticator.keyLengthRange.contains(key.count) else {
+      throw FormatError(line: line, "secret must be base32 for a key of 10 to 128 bytes")
+    }
     var authenticator = Authenticator(
-      name: name ?? Authenticator.defaultName, algorithm: algorithm ?? .sha1, digits: digits ?? 6,
-      period: period ?? 30, key: key)
+      name: name, algorithm: algorithm, digits: Int(digits), period: Int(period), key: key)
     authenticator.confirmedStep = confirmed
     authenticator.kind = kind
-    authenticator.counter = counter ?? 0
+    authenticator.counter = UInt64(counter)
     return authenticator
   }
 

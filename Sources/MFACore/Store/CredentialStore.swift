@@ -1,111 +1,49 @@
-/// What a login needs from wherever the user's enrollment and shared login state live: the
-/// files of one host (`LocalCredentialStore`) or a directory the fleet shares
-/// (`DirectoryCredentialStore`). Each operation is atomic on its own, so logins in parallel —
-/// on one host or on many — keep every guarantee: a time step is accepted once, a backup code
-/// is used once, and no more than `deny` answers are checked before a lockout.
+/// Where a user's enrollment and shared login state live: their secret file with this host's
+/// state file (`SecretFileStore`), or their entry in the directory the fleet shares
+/// (`DirectoryCredentialStore`). The module, mfa_chkcode and mfa-enroll all work through this.
+///
+/// A login's writes go through `session`, so parallel logins — on one host or on many — keep
+/// every guarantee: a time step is accepted once, a backup code is used once, and no more than
+/// `deny` answers are checked before a lockout.
+///
+/// Design note — durable writes per login. The file store runs a whole session under the state
+/// file's lock, so counting the attempt and accepting the code land in ONE durable write at
+/// the end (a throw still writes the count): no other login can see the state in between. The
+/// directory cannot hold a lock across round trips, so its session is the two-step protocol:
+/// the attempt is counted in one conditional modify before the code is checked, and accepting
+/// is a second one; each is atomic on the server, so hosts in parallel cannot outrun `deny`.
 public protocol CredentialStore {
-  /// Where this is, for log lines: "secret file /path" or "directory ldaps://host".
-  var location: String { get }
+  associatedtype Session: LoginSession
+
+  var location: StoreLocation { get }
+  /// Whether the user writes it (a file they own), so that nothing in it was confirmed by
+  /// root: delivery addresses need the admin's allow-list (DeliveryPolicy).
+  var isWrittenByUser: Bool { get }
+  /// Something is there, even a damaged enrollment (it is not overwritten without --force).
+  var exists: Bool { get }
+
   /// The user's enrollment; `.notFound` when there is none.
   func readEnrollment() throws(FileError) -> Enrollment
   /// After `readEnrollment` found none: why that may not mean "not enrolled" (for the admin's
   /// log); nil when it can be trusted.
   func doubtAboutAbsence() -> String?
-  /// Records that a login found the enrollment (for `doubtAboutAbsence`).
-  func noteEnrolled(now: Int64) throws(FileError)
+  /// Runs `body` on the current enrollment and stores the result atomically if it changed.
+  func updateEnrollment<Result>(_ body: (inout Enrollment) -> Result) throws(FileError) -> Result
+  /// Stores the whole enrollment; with `replace: false` never over an existing one (EEXIST).
+  func save(_ enrollment: Enrollment, replace: Bool) throws(FileError)
+  /// Removes the enrollment (keeping the replay state, so a re-enrollment cannot reuse a code).
+  func removeEnrollment() throws(FileError)
+
   /// The shared state: step watermarks, HOTP counters, failures, lockout, last success.
   func readState() throws(FileError) -> UserState
-  /// Takes one attempt from the failure budget, before the answer is checked (so parallel
-  /// attempts cannot outrun the limit); a right answer then clears the count.
-  func countFailure(options: ModuleOptions, now: Int64) throws(FileError) -> FailureCount
-  /// Accepts TOTP step `step` of `authenticator` only if no step ≥ it was accepted before;
-  /// on success also clears the failures and records `now` as the last success.
-  func acceptStep(_ step: Int64, of authenticator: [UInt8], now: Int64) throws(FileError) -> Bool
-  /// HOTP: moves the counter to `next` only if it is still `expected`; clears failures too.
-  func advanceCounter(of authenticator: [UInt8], from expected: UInt64, to next: UInt64, now: Int64)
-    throws(FileError) -> Bool
-  /// Uses up the backup code that matches `code`, exactly once; the codes left, or nil when none
-  /// matches (or another login used it first). Clears failures on success.
-  func consumeBackupCode(_ code: [UInt8], now: Int64) throws(FileError) -> Int?
+  /// Records that a login found the enrollment (for `doubtAboutAbsence`).
+  func noteEnrolled(now: Int64) throws(FileError)
+  /// Runs one login's state changes (see the design note above).
+  func session<Result>(_ body: (inout Session) throws(FileError) -> Result) throws(FileError) -> Result
   /// Clears failures and lockout; with `success`, records it as the last success.
   func reset(success: Int64?) throws(FileError)
 }
 
-/// The files of one host: the secret file (enrollment, backup codes) and the state file in
-/// `state_dir`; each operation runs under the state file's (or secret file's) lock.
-public struct LocalCredentialStore<Privileges: PrivilegeSwitch, State: StateStore>: CredentialStore {
-  public let secrets: SecretFileStore<Privileges>
-  public let state: State
-
-  public init(secrets: SecretFileStore<Privileges>, state: State) {
-    self.secrets = secrets
-    self.state = state
-  }
-
-  var user: [UInt8] { secrets.account.name }
-  public var location: String { "secret file " + secrets.path + " (state in " + state.location + ")" }
-
-  public func readEnrollment() throws(FileError) -> Enrollment { try secrets.read() }
-
-  public func doubtAboutAbsence() -> String? {
-    // Root's state knows whether this user has logged in with a code on this host.
-    let lastSuccess: Int64
-    do throws(FileError) {
-      let known = try state.peek(user: user)
-      lastSuccess = Swift.max(known.lastSuccess, known.seenEnrolled)
-    } catch {
-      return state.location + " " + error.description
-    }
-    return secrets.doubtAboutAbsence(knownEnrolledAt: lastSuccess)
-  }
-
-  public func noteEnrolled(now: Int64) throws(FileError) {
-    try state.update(user: user) { $0.seenEnrolled = now }
-  }
-
-  public func readState() throws(FileError) -> UserState { try state.peek(user: user) }
-
-  public func countFailure(options: ModuleOptions, now: Int64) throws(FileError) -> FailureCount {
-    try state.update(user: user) { $0.failure.count(options: options, now: now) }
-  }
-
-  public func acceptStep(_ step: Int64, of authenticator: [UInt8], now: Int64) throws(FileError) -> Bool {
-    try state.update(user: user) { current in
-      if let last = current.lastStep(of: authenticator), last >= step { return false }
-      current.setLastStep(step, of: authenticator)
-      current.clearFailures()
-      current.lastSuccess = now
-      return true
-    }
-  }
-
-  public func advanceCounter(of authenticator: [UInt8], from expected: UInt64, to next: UInt64, now: Int64)
-    throws(FileError) -> Bool
-  {
-    try state.update(user: user) { current in
-      guard current.hotpCounter(of: authenticator) == expected else { return false }
-      current.setHOTPCounter(next, of: authenticator)
-      current.clearFailures()
-      current.lastSuccess = now
-      return true
-    }
-  }
-
-  public func consumeBackupCode(_ code: [UInt8], now: Int64) throws(FileError) -> Int? {
-    // Matched and removed under the secret file's lock, durably, before anyone says yes.
-    let remaining = try secrets.update { current -> Int? in
-      guard let index = BackupCodes.match(code, in: current.backupCodes) else { return nil }
-      current.backupCodes.remove(at: index)
-      return current.backupCodes.count
-    }
-    if remaining != nil { try reset(success: now) }
-    return remaining
-  }
-
-  public func reset(success: Int64?) throws(FileError) {
-    try state.update(user: user) { current in
-      current.clearFailures()
-      if let success { current.lastSuccess = success }
-    }
-  }
+extension CredentialStore {
+  public func create(_ enrollment: Enrollment) throws(FileError) { try save(enrollment, replace: false) }
 }

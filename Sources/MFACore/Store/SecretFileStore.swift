@@ -6,36 +6,50 @@ public protocol PrivilegeSwitch {
   func asUser<Result>(_ account: UserAccount, _ body: () throws(FileError) -> Result) throws(FileError) -> Result
 }
 
-/// Reads and rewrites a user's secret file in either kind of store:
-///   - a root-owned store (the file's directory and all above it owned by root and writable by
-///     no one else, e.g. /var/lib/pam_mfa): root works on it; the file may be owned by root or
-///     the user;
+/// A user's secret file (enrollment, backup codes) with this host's state file for them (in
+/// `state_dir`), in either kind of file store (StoreLocation.fileKind):
+///   - a root-owned store (e.g. /var/lib/pam_mfa): root works on it; the file may be owned by
+///     root or the user;
 ///   - anywhere else (the user's home): the work runs with the user's privileges, so root never
 ///     follows a link the user planted; the file must be owned by the user.
 /// Either way: no symlink, a regular file, no group or other permissions. Rewrites hold
 /// `PATH.lock` and replace the file atomically.
-public struct SecretFileStore<Privileges: PrivilegeSwitch> {
+public struct SecretFileStore<Privileges: PrivilegeSwitch, State: StateStore>: CredentialStore {
   public let path: String
   public let account: UserAccount
   public let privileges: Privileges
-  /// Whether the file is in a root-owned store, decided once from the existing directory: the
-  /// check walks every directory from `/`, and a login reads and may rewrite the file.
-  public let isRootStore: Bool
+  public let state: State
+  /// Decided once: the check walks every directory from `/`, and a login reads and may
+  /// rewrite the file.
+  public let kind: StoreLocation.Kind
 
-  public init(path: String, account: UserAccount, privileges: Privileges) {
+  public init(path: String, account: UserAccount, privileges: Privileges, state: State) {
     self.path = path
     self.account = account
     self.privileges = privileges
-    isRootStore = SafeFile.isInRootOwnedDirectory(path)
+    self.state = state
+    kind = StoreLocation.fileKind(path: path, home: account.home)
   }
 
-  public func read() throws(FileError) -> Enrollment {
+  public var location: StoreLocation { StoreLocation(kind: kind, place: path, stateDirectory: state.location) }
+
+  /// In a root-owned store the file may still be the user's own (and editable if they can
+  /// reach the directory): only a file root owns there was written by root.
+  public var isWrittenByUser: Bool {
+    guard kind == .rootFile else { return true }
+    var info = stat()
+    return path.withCString { lstat($0, &info) } != 0 || info.st_uid != 0
+  }
+
+  public var exists: Bool { SafeFile.exists(path) }
+
+  public func readEnrollment() throws(FileError) -> Enrollment {
     try withAccess { () throws(FileError) -> Enrollment in try load() }
   }
 
   /// Runs `body` on the current enrollment under the file's lock and, if it changed it, writes
   /// the new one durably before returning.
-  public func update<Result>(_ body: (inout Enrollment) -> Result) throws(FileError) -> Result {
+  public func updateEnrollment<Result>(_ body: (inout Enrollment) -> Result) throws(FileError) -> Result {
     try withAccess { () throws(FileError) -> Result in
       try withExclusiveLock(path + ".lock") { () throws(FileError) -> Result in
         var enrollment = try load()
@@ -52,16 +66,9 @@ public struct SecretFileStore<Privileges: PrivilegeSwitch> {
     }
   }
 
-  /// Writes a new secret file (never over an existing one): parent directories 0700, the file
-  /// 0600, atomically under the lock.
-  public func create(_ enrollment: Enrollment) throws(FileError) {
-    try save(enrollment, replace: false)
-  }
-
   /// Writes the whole file: parent directories 0700, the file 0600, atomically under the lock;
-  /// a failure leaves any old file as it was. `asRoot` overrides the store kind for a store
-  /// whose directory root is about to create (mfa-enroll --user).
-  public func save(_ enrollment: Enrollment, replace: Bool, asRoot: Bool? = nil) throws(FileError) {
+  /// a failure leaves any old file as it was.
+  public func save(_ enrollment: Enrollment, replace: Bool) throws(FileError) {
     var contents = SecretFileFormat.serialize(enrollment)
     defer { contents.wipe() }
     let (directory, _) = try SafeFile.split(path)
@@ -73,12 +80,12 @@ public struct SecretFileStore<Privileges: PrivilegeSwitch> {
         _ = SecretAbsence.markerPath(path).withCString { unlink($0) }
       }
     }
-    if asRoot ?? isRootStore { return try write() }
+    if kind == .rootFile { return try write() }
     try privileges.asUser(account, write)
   }
 
   /// Removes the secret file (the enrollment), under its lock.
-  public func remove() throws(FileError) {
+  public func removeEnrollment() throws(FileError) {
     try withAccess { () throws(FileError) in
       // No directory, no file: nothing to remove, and no lock file to make there.
       do throws(FileError) {
@@ -99,10 +106,15 @@ public struct SecretFileStore<Privileges: PrivilegeSwitch> {
     if path.withCString({ unlink($0) }) != 0 { throw FileError.system(.last("unlink")) }
   }
 
-  /// After `read` found no file: why that may not mean "not enrolled"; nil when it can be
-  /// trusted. `knownEnrolledAt` is root's record of when a login last found the enrollment or
-  /// accepted a code (0: never).
-  public func doubtAboutAbsence(knownEnrolledAt: Int64) -> String? {
+  public func doubtAboutAbsence() -> String? {
+    // Root's state knows whether this user has logged in with a code on this host.
+    let knownEnrolledAt: Int64
+    do throws(FileError) {
+      let known = try state.peek(user: account.name)
+      knownEnrolledAt = Swift.max(known.lastSuccess, known.seenEnrolled)
+    } catch {
+      return state.location + " " + error.description
+    }
     do throws(FileError) {
       return try withAccess { () throws(FileError) -> String? in
         if let problem = SecretAbsence.unsafeDirectory(path: path, account: account) { return problem }
@@ -120,10 +132,10 @@ public struct SecretFileStore<Privileges: PrivilegeSwitch> {
     }
   }
 
-  var owners: [UInt32] { isRootStore ? [0, account.uid] : [account.uid] }
+  var owners: [UInt32] { kind == .rootFile ? [0, account.uid] : [account.uid] }
 
   func withAccess<Result>(_ body: () throws(FileError) -> Result) throws(FileError) -> Result {
-    if isRootStore { return try body() }
+    if kind == .rootFile { return try body() }
     return try privileges.asUser(account, body)
   }
 

@@ -37,14 +37,14 @@ struct Add: ParsableCommand {
       defer { added.key.wipe() }
       let saved: Bool
       do throws(FileError) {
-        saved = try store.update { current in
+        saved = try store.updateEnrollment { current in
           // Checked again under the lock: another add may have taken the name meanwhile.
           guard !current.authenticators.contains(where: { $0.name == added.name }) else { return false }
           current.authenticators.append(added)
           return true
         }
       } catch {
-        throw CLIError("cannot save \(store.path): \(error.description); nothing was added")
+        throw CLIError("cannot save \(store.location.place): \(error.description); nothing was added")
       }
       guard saved else { throw CLIError("an authenticator named \(name) appeared meanwhile; nothing was added") }
       print("Added \(name). A code from any of your authenticators now works.")
@@ -109,9 +109,9 @@ struct Remove: ParsableCommand {
       }
       if !target.actingForOther { try Disable.confirm(enrollment) }
       do throws(FileError) {
-        try store.update { current in current.authenticators.removeAll { $0.name == wanted } }
+        try store.updateEnrollment { current in current.authenticators.removeAll { $0.name == wanted } }
       } catch {
-        throw CLIError("cannot save \(store.path): \(error.description); nothing was removed")
+        throw CLIError("cannot save \(store.location.place): \(error.description); nothing was removed")
       }
       if target.actingForOther { AuditLog.record("removed authenticator \(name) user=\(target.account.name)") }
       print("Removed \(name); \(enrollment.authenticators.count - 1) authenticator(s) left.")

@@ -36,7 +36,7 @@ struct MakeBackupCodes: ParsableCommand {
     }
     let (codes, hashes) = try backup.generate()
     do throws(FileError) {
-      try store.update { current in
+      try store.updateEnrollment { current in
         current.backupCodes = hashes
         // The confirming code is spent, as at enrollment.
         for index in current.authenticators.indices where index < confirmedSteps.count {
@@ -46,7 +46,8 @@ struct MakeBackupCodes: ParsableCommand {
         }
       }
     } catch {
-      throw CLIError("cannot save \(store.path): \(error.description); the old backup codes stay as they were")
+      throw CLIError(
+        "cannot save \(store.location.place): \(error.description); the old backup codes stay as they were")
     }
     if target.actingForOther { AuditLog.record("new backup codes user=\(target.account.name) count=\(codes.count)") }
     print("A new set of \(codes.count) backup codes replaced the old one.")

@@ -55,7 +55,7 @@ enum DeliverySetup {
     let delivery = DeliveryAddress(method: method, address: address)
     let store = try target.secretStore(override: secretFile)
     // An address in a file the user writes is used only if the admin's allow-list takes it.
-    guard DeliveryPolicy.allows(delivery, options: target.options, writtenByUser: !target.isRootStore(store)) else {
+    guard DeliveryPolicy.allows(delivery, options: target.options, writtenByUser: store.isWrittenByUser) else {
       throw CLIError(
         "codes cannot be sent to \(text) from here: the administrator allows only addresses matching "
           + "\(DeliveryPolicy.setting(for: method)) in \(target.options.configPath) for secret files in home "
@@ -90,7 +90,7 @@ enum DeliverySetup {
     guard confirmed else { throw CLIError("the code was not confirmed; \(text) was not added") }
     do throws(FileError) {
       if store.exists {
-        try store.update { current in
+        try store.updateEnrollment { current in
           if !current.deliveries.contains(delivery) { current.deliveries.append(delivery) }
         }
       } else {
@@ -100,7 +100,7 @@ enum DeliverySetup {
         try store.create(enrollment)
       }
     } catch {
-      throw CLIError("cannot save \(store.path): \(error.description)")
+      throw CLIError("cannot save \(store.location.place): \(error.description)")
     }
     if target.actingForOther { AuditLog.record("added \(method.name) address user=\(target.account.name)") }
     print("Added. At the Verification code prompt, press Enter to get a code by \(method.spoken).")

@@ -30,7 +30,7 @@ struct Disable: ParsableCommand {
   }
 
   /// The policy check, a code, and the file removed (also `remove` of the last authenticator).
-  static func turnOff(target: Target, store: CLIStore, enrollment: Enrollment) throws(CLIError) {
+  static func turnOff(target: Target, store: any CredentialStore, enrollment: Enrollment) throws(CLIError) {
     let (required, reason) = Policy.requiresCode(target.account, options: target.options)
     if required {
       throw CLIError(
@@ -39,11 +39,11 @@ struct Disable: ParsableCommand {
     }
     try confirm(enrollment)
     do throws(FileError) {
-      try store.remove()
+      try store.removeEnrollment()
     } catch {
-      throw CLIError("cannot remove \(store.path): \(error.description)")
+      throw CLIError("cannot remove \(store.location.place): \(error.description)")
     }
-    print("Two-factor login is turned off for \(target.account.name); \(store.path) was removed.")
+    print("Two-factor login is turned off for \(target.account.name); \(store.location.place) was removed.")
   }
 
   /// A current code from the app, or a backup code (which is then used up with the file anyway).
@@ -93,15 +93,15 @@ struct Reset: ParsableCommand {
       let store = try target.secretStore(override: secretFile)
       var removed = true
       do throws(FileError) {
-        try store.remove()
+        try store.removeEnrollment()
       } catch .notFound {
         removed = false
       } catch {
-        throw CLIError("cannot remove \(store.path): \(error.description)")
+        throw CLIError("cannot remove \(store.location.place): \(error.description)")
       }
       do throws(FileError) {
         // The directory keeps the step watermarks: a re-enrollment cannot reuse an old code.
-        try store.directory?.reset(success: nil)
+        if store.location.kind == .directory { try store.reset(success: nil) }
         try target.stateStore.update(user: Array(target.account.name.utf8)) { state in
           state.clearFailures()
           state.remembered = []
@@ -112,11 +112,11 @@ struct Reset: ParsableCommand {
       } catch {
         throw CLIError("removed the enrollment, but cannot clear the state: \(error.description)")
       }
-      AuditLog.record("reset user=\(target.account.name) secret=\(store.path) removed=\(removed)")
+      AuditLog.record("reset user=\(target.account.name) secret=\(store.location.place) removed=\(removed)")
       print(
         removed
-          ? "Reset \(target.account.name): \(store.path) removed, lockout and remembered hosts cleared."
-          : "\(target.account.name) had no enrollment (\(store.path)); lockout and remembered hosts cleared.")
+          ? "Reset \(target.account.name): \(store.location.place) removed, lockout and remembered hosts cleared."
+          : "\(target.account.name) had no enrollment (\(store.location.place)); lockout and remembered hosts cleared.")
       print("They enroll again with mfa-enroll (or at their next login where enroll=login is set).")
     }
   }
@@ -140,11 +140,11 @@ struct Forget: ParsableCommand {
       // The user cannot write the root-owned state: the revocation goes into their own file.
       let store = try target.secretStore(override: secretFile)
       do throws(FileError) {
-        try store.update { $0.forgetBefore = now + 1 }
+        try store.updateEnrollment { $0.forgetBefore = now + 1 }
       } catch .notFound {
-        if !target.actingForOther { throw CLIError("you are not enrolled (\(store.path) does not exist)") }
+        if !target.actingForOther { throw CLIError("you are not enrolled (\(store.location.place) does not exist)") }
       } catch {
-        throw CLIError("cannot update \(store.path): \(error.description)")
+        throw CLIError("cannot update \(store.location.place): \(error.description)")
       }
       if getuid() == 0 {
         do throws(FileError) {

@@ -41,7 +41,7 @@ struct Enroll: ParsableCommand {
     let target = try Target.resolve(root.global)
     let account = target.account
     let store = try target.secretStore(override: secretFile)
-    let path = store.path
+    let path = store.location.place
     if store.exists && !force {
       let whose = target.actingForOther ? "\(account.name) is" : "you are"
       throw CLIError("\(whose) already enrolled (\(path) exists); use --force to replace it")
@@ -58,7 +58,7 @@ struct Enroll: ParsableCommand {
     // A new secret: hosts remembered for the old one must ask again.
     confirmed.forgetBefore = Int64(time(nil))
     do throws(FileError) {
-      try store.save(confirmed, replace: force, asRoot: target.isRootStore(store))
+      try store.save(confirmed, replace: force)
     } catch {
       if case .system(let system) = error, system.code == EEXIST {
         throw CLIError("\(path) appeared while enrolling; nothing was changed (use --force)")

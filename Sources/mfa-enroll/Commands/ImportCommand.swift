@@ -35,7 +35,7 @@ struct Import: ParsableCommand {
       let path = absolute(file ?? target.account.home + "/.google_authenticator")
       let store = try target.secretStore(override: secretFile)
       if store.exists && !force {
-        throw CLIError("already enrolled (\(store.path) exists); use --force to replace it")
+        throw CLIError("already enrolled (\(store.location.place) exists); use --force to replace it")
       }
       // Read as the user, like the module reads its own files: no links followed, private file.
       var text: [UInt8]
@@ -50,16 +50,16 @@ struct Import: ParsableCommand {
       var imported = try GoogleAuthenticatorFile.parse(text, path: path)
       defer { imported.enrollment.wipe() }
       do throws(FileError) {
-        try store.save(imported.enrollment, replace: force, asRoot: target.isRootStore(store))
+        try store.save(imported.enrollment, replace: force)
       } catch {
-        throw CLIError("cannot save \(store.path): \(error.description); nothing was changed")
+        throw CLIError("cannot save \(store.location.place): \(error.description); nothing was changed")
       }
       let authenticator = imported.enrollment.authenticators[0]
       let kind =
         authenticator.kind == .hotp
         ? "HOTP (counter \(authenticator.counter))" : "TOTP, every \(authenticator.period) s"
       print(
-        "Imported \(path) into \(store.path): \(kind), \(authenticator.digits) digits, "
+        "Imported \(path) into \(store.location.place): \(kind), \(authenticator.digits) digits, "
           + "\(imported.enrollment.backupCodes.count) scratch code(s) as backup codes (stored hashed).")
       for ignored in imported.ignored {
         print("Ignored \(ignored): the administrator's policy in pam_mfa.conf applies instead.")

@@ -37,21 +37,21 @@ struct Status: ParsableCommand {
     let target = try Target.resolve(root.global)
     let store = try target.secretStore(override: secretFile)
     print("User:          \(target.account.name)")
-    if store.directory != nil {
-      print("Store:         \(store.path)")
+    if store.location.kind == .directory {
+      print("Store:         \(store.location.place)")
     } else {
-      print("Secret file:   \(store.path)\(store.isRootStore ? " (root-owned store)" : "")")
+      print("Secret file:   \(store.location.place)\(store.location.kind == .rootFile ? " (root-owned store)" : "")")
     }
     let enrollment: Enrollment
     do throws(FileError) {
-      enrollment = try store.read()
+      enrollment = try store.readEnrollment()
     } catch .notFound {
       print("Enrolled:      no (run mfa-enroll to set up)")
       // A lockout outlives the enrollment (failures are kept apart from the secret file).
       showState(target: target, store: store)
       return
     } catch {
-      throw CLIError("cannot read \(store.path): \(error.description)")
+      throw CLIError("cannot read \(store.location.place): \(error.description)")
     }
     print("Enrolled:      yes")
     for authenticator in enrollment.authenticators {
@@ -71,15 +71,11 @@ struct Status: ParsableCommand {
   }
 
   /// Last login and lockout, from the root-only state.
-  func showState(target: Target, store: CLIStore) {
+  func showState(target: Target, store: any CredentialStore) {
     if geteuid() == 0 {
       do throws(FileError) {
         let state: UserState
-        if let directory = store.directory {
-          state = try directory.readState()
-        } else {
-          state = try target.stateStore.peek(user: Array(target.account.name.utf8))
-        }
+        state = try store.readState()
         print("Last login:    \(state.lastSuccess > 0 ? formatTime(state.lastSuccess) : "none recorded")")
         let now = Int64(time(nil))
         if state.isLocked(at: now) {

@@ -135,24 +135,26 @@ struct Doctor: ParsableCommand {
     let target = try Target.resolve(root.global)
     let store = try target.secretStore(override: secretFile)
     do throws(FileError) {
-      let enrollment = try store.read()
+      let enrollment = try store.readEnrollment()
       return Finding(
         level: .ok,
-        message: "secret file \(store.path): private, \(enrollment.authenticators.count) authenticator(s), "
+        message: "secret file \(store.location.place): private, \(enrollment.authenticators.count) authenticator(s), "
           + "\(enrollment.backupCodes.count) backup code(s)")
     } catch .notFound {
       // Root often logs in without a code on purpose (nullok): then it is no warning.
       if target.account.uid == 0 && rootMayBeUnenrolled {
         return Finding(
-          level: .ok, message: "secret file \(store.path) does not exist: root is not enrolled (nullok lets root in)")
+          level: .ok,
+          message: "secret file \(store.location.place) does not exist: root is not enrolled (nullok lets root in)")
       }
       return Finding(
-        level: .warning, message: "secret file \(store.path) does not exist: \(target.account.name) is not enrolled",
+        level: .warning,
+        message: "secret file \(store.location.place) does not exist: \(target.account.name) is not enrolled",
         fix: "run  mfa-enroll")
     } catch {
       return Finding(
-        level: .failure, message: "secret file \(store.path) \(error.description); pam_mfa refuses it",
-        fix: "chmod 600 \(store.path); chown \(target.account.name) \(store.path)")
+        level: .failure, message: "secret file \(store.location.place) \(error.description); pam_mfa refuses it",
+        fix: "chmod 600 \(store.location.place); chown \(target.account.name) \(store.location.place)")
     }
   }
 }

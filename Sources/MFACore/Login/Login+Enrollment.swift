@@ -2,14 +2,10 @@
 /// factor, sets up the authenticator inside the login: QR code and setup key as text through the
 /// conversation, a first code (three tries), then backup codes. Nothing is written unless a
 /// right code was typed and the application reports that the whole stack succeeded.
-enum LoginEnrollment {
-  static let prompt = "Code from your app: "
-  static let tries = 3
-
-  /// `user` is PAM_USER as the application gave it (compared when the enrollment is saved).
-  static func run<Host: LoginHost>(
-    host: Host, account: UserAccount, user: [UInt8], options: ModuleOptions, who: String
-  ) -> LoginOutcome {
+extension Login {
+  /// Offers the enrollment; PAM_USER as the application gave it is kept with it (and compared
+  /// when it is saved).
+  func enroll(_ account: UserAccount) -> LoginOutcome {
     var key: [UInt8]
     do throws(SystemError) {
       key = try SystemRandom.bytes(20)
@@ -39,8 +35,9 @@ enum LoginEnrollment {
       "Or add an account by hand: " + label + ", setup key " + OTPAuthURI.groupedKey(enrollment.authenticators[0].key)
         + " (time-based, 6 digits).", isError: false)
 
+    let tries = 3
     for attempt in 1...tries {
-      guard var typed = host.prompt(prompt, echo: false) else {
+      guard var typed = host.prompt(LoginText.enrollmentPrompt, echo: false) else {
         host.log(.error, who + ": conversation failed during enrollment at login; nothing saved")
         return .conversationFailed
       }
@@ -48,8 +45,7 @@ enum LoginEnrollment {
       if var code = try? CodeInput.digits(typed) {
         defer { code.wipe() }
         if let match = TOTPVerifier.matches(code: code, enrollment: enrollment, time: host.now(), window: 1).first {
-          return keep(
-            host: host, enrollment: &enrollment, step: match.step, user: user, options: options, who: who)
+          return keep(&enrollment, step: match.step)
         }
       }
       if attempt < tries { host.tell("That code is not right. Check the app and try again.", isError: true) }
@@ -61,9 +57,7 @@ enum LoginEnrollment {
 
   /// A right first code: backup codes are made and shown, and everything waits in the PAM
   /// handle until the application reports the whole stack succeeded (`finish`).
-  static func keep<Host: LoginHost>(
-    host: Host, enrollment: inout Enrollment, step: Int64, user: [UInt8], options: ModuleOptions, who: String
-  ) -> LoginOutcome {
+  func keep(_ enrollment: inout Enrollment, step: Int64) -> LoginOutcome {
     enrollment.authenticators[0].confirmedStep = step
     var codes: [[UInt8]]
     do throws(SystemError) {
@@ -76,7 +70,7 @@ enum LoginEnrollment {
     }
     defer { for index in codes.indices { codes[index].wipe() } }
     var pending = PendingEnrollment(
-      arguments: options.arguments, user: user, step: step, enrollment: enrollment)
+      arguments: options.arguments, user: context.user, step: step, enrollment: enrollment)
     var bytes = pending.encoded()
     pending.wipe()
     defer { bytes.wipe() }
@@ -93,25 +87,35 @@ enum LoginEnrollment {
     host.log(.notice, who + ": enrollment at login confirmed; saved only when the whole stack succeeds")
     return .accepted
   }
+}
 
-  /// The application reported success (pam_acct_mgmt, pam_setcred): the kept enrollment is
-  /// written, the confirming step first, so that its code can never log in.
-  static func save<Host: LoginHost, Store: CredentialStore & EnrollmentStore>(
-    host: Host, store: Store, pending: PendingEnrollment, who: String, contact: String
-  ) -> LoginOutcome {
-    do throws(FileError) {
-      // State first: if it cannot be written, no enrollment appears whose first code could be
-      // replayed. A watermark already past this step (an earlier enrollment) is as good.
-      _ = try store.acceptStep(pending.step, of: pending.enrollment.authenticators[0].name, now: host.now())
-      try store.create(pending.enrollment)
-    } catch {
-      host.log(
-        .error,
-        who + ": enrollment at login: cannot save " + store.enrollmentLocation + " " + error.description + "; denied")
-      host.tell("The enrollment could not be saved; nothing changed. Contact " + contact + ".", isError: true)
+extension Login where Local == FileStateStore {
+  /// pam_acct_mgmt and pam_setcred: the application says the whole stack succeeded, so an
+  /// enrollment this handle's authentication kept is written now. nil: nothing was kept.
+  public static func finishEnrollment(host: Host, context: LoginContext) -> LoginOutcome? {
+    guard var bytes = host.take(.enrollment) else { return nil }
+    defer { bytes.wipe() }
+    let who = context.audit
+    guard var pending = PendingEnrollment.decode(bytes) else {
+      host.log(.error, who + ": enrollment at login: what was kept cannot be read; nothing saved; denied")
       return .denied
     }
-    host.log(.notice, who + ": enrolled at login (" + store.enrollmentLocation + ")")
-    return .accepted
+    defer { pending.wipe() }
+    guard pending.user == context.user else {
+      host.log(.error, who + ": enrollment at login was made for another user; nothing saved; denied")
+      return .denied
+    }
+    let options: ModuleOptions
+    do throws(OptionError) {
+      options = try ModuleOptions.resolve(arguments: pending.arguments, host: host)
+    } catch {
+      host.log(.error, "configuration error: " + error.description + "; enrollment at login not saved")
+      return .configurationError
+    }
+    guard let account = host.lookupUser(pending.user) else {
+      host.log(.notice, who + ": unknown user; enrollment at login not saved")
+      return .unknownUser
+    }
+    return Login(host: host, options: options, context: context).withStore(for: account, .saveEnrollment(pending))
   }
 }

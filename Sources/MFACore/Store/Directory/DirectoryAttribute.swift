@@ -1,0 +1,10 @@
+/// The schema's attribute names (ldap/pam_mfa.schema).
+enum DirectoryAttribute {
+  static let objectClass: [UInt8] = Array("pamMfaAccount".utf8)
+  static let enrollment: [UInt8] = Array("pamMfaEnrollment".utf8)
+  static let backupCode: [UInt8] = Array("pamMfaBackupCode".utf8)
+  static let step: [UInt8] = Array("pamMfaStep".utf8)
+  static let failures: [UInt8] = Array("pamMfaFailures".utf8)
+  static let lastSuccess: [UInt8] = Array("pamMfaLastSuccess".utf8)
+  static let maxRounds = 64
+}

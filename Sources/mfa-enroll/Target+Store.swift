@@ -1,0 +1,32 @@
+import Glibc
+import MFACore
+
+extension Target {
+  /// The configured store for this user: their secret file, or their entry in the LDAP
+  /// directory (store=ldap). The directory is root's: only root has the credentials (client
+  /// key or password file) to reach it.
+  func secretStore(override: String?) throws(CLIError) -> any CredentialStore {
+    guard options.store == .ldap else {
+      return SecretFileStore(
+        path: try secretPath(override: override), account: account.core, privileges: CLIPrivileges(),
+        state: stateStore)
+    }
+    if override != nil { throw CLIError("--secret-file does not apply: the store is the LDAP directory (store=ldap)") }
+    return try directoryStore(for: account.name)
+  }
+
+  func directoryStore(for user: String) throws(CLIError) -> DirectoryCredentialStore<PluginConnection, FileStateStore> {
+    guard getuid() == 0 else {
+      throw CLIError(
+        "enrollments are kept in the LDAP directory (store=ldap) and only root can reach it; ask an administrator "
+          + "to run mfa-enroll --user \(account.name), or enroll at your next login where enroll=login is set")
+    }
+    do throws(FileError) {
+      let connection = try PluginConnection.open(options.directory)
+      return DirectoryCredentialStore(
+        connection: connection, user: Array(user.utf8), base: options.directory.base ?? [], local: stateStore)
+    } catch {
+      throw CLIError("directory unavailable: \(error.description)")
+    }
+  }
+}
