@@ -41,13 +41,10 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[2]
 BUILD = REPO / "build"
-BENCH_BUILD = BUILD / "bench"
-TOOLS_SRC = REPO / "Tests" / "tools"
+# The C helpers, built by `make test-tools` (never here).
 TEST_TOOLS = BUILD / "test-tools"
-PAMDRIVE = TEST_TOOLS / "pamdrive"
-SYSLOGCAP = TEST_TOOLS / "syslogcap.so"
-DLOPEN_PROBE = BENCH_BUILD / "dlopen_probe"
-CYCLE_HOST = BENCH_BUILD / "cycle_host"
+PAMDRIVE, SYSLOGCAP, DLOPEN_PROBE, CYCLE_HOST = (
+    TEST_TOOLS / name for name in ("pamdrive", "syslogcap.so", "dlopen_probe", "cycle_host"))
 STORE_PLUGIN = BUILD / "pam_mfa" / "store_ldap.so"
 E2E_DIR = REPO / "Tests" / "e2e"  # ldapdir.py: the private slapd of the store=ldap tests
 
@@ -271,31 +268,11 @@ def pam_mfa_identity(module: Path) -> str:
 # ---------------------------------------------------------------------------
 
 
-def _stale(target: Path, source: Path) -> bool:
-    return not target.exists() or target.stat().st_mtime < source.stat().st_mtime
-
-
-def _compile(cmd: list, target: Path) -> None:
-    target.parent.mkdir(parents=True, exist_ok=True)
-    tmp = target.with_name(target.name + f".tmp{os.getpid()}")
-    proc = run([str(tmp) if c == "@OUT@" else c for c in cmd])
-    if proc.returncode != 0:
-        die(f"compiling {target.name} failed:\n{proc.stderr}")
-    os.replace(tmp, target)
-
-
-def build_helpers() -> None:
-    jobs = [
-        (PAMDRIVE, TOOLS_SRC / "pamdrive.c", ["-lpam", "-ldl"], []),
-        (DLOPEN_PROBE, TOOLS_SRC / "dlopen_probe.c", ["-lpam", "-ldl"], []),
-        (CYCLE_HOST, TOOLS_SRC / "cycle_host.c", ["-lpam"], ["-pthread"]),
-    ]
-    for target, src, libs, flags in jobs:
-        if _stale(target, src):
-            _compile(["cc", "-O2", "-Wall", "-Wextra", *flags, "-o", "@OUT@", src, *libs], target)
-    src = TOOLS_SRC / "syslogcap.c"
-    if _stale(SYSLOGCAP, src):
-        _compile(["cc", "-shared", "-fPIC", "-O2", "-Wall", "-o", "@OUT@", src], SYSLOGCAP)
+def check_helpers() -> None:
+    """The C helpers are built by `make test-tools` (`make bench` runs it first), never here."""
+    missing = [p.name for p in (PAMDRIVE, SYSLOGCAP, DLOPEN_PROBE, CYCLE_HOST) if not p.exists()]
+    if missing:
+        die(f"{', '.join(missing)} not built in {TEST_TOOLS}: run make test-tools (make bench does)")
 
 
 # ---------------------------------------------------------------------------
@@ -1305,13 +1282,13 @@ def main() -> None:
         if so is None:
             die(f"{name}.so not found: apt-get install {pkg} (make bench installs it)")
         modules[name] = so
-    for tool in ("pamtester", "oathtool", "readelf", "ldd", "cc"):
+    for tool in ("pamtester", "oathtool", "readelf", "ldd"):
         if shutil.which(tool) is None:
             die(f"{tool} is missing (make deps)")
     libcrypto = resolved_library(module, "libcrypto.so.3")
     if libcrypto is None:
         die(f"ldd {module} names no libcrypto.so.3")
-    build_helpers()
+    check_helpers()
 
     if os.environ.get("MAKELEVEL"):
         command = "make bench" + (" (quick)" if q else "") + \
