@@ -6,7 +6,7 @@ other modules and with pam_permit, the floor), what one dlopen() costs in
 time and memory, and whether a long-lived host's memory grows over thousands
 of logins; and for pam_mfa alone its core costs (from mfa-bench) and 200
 concurrent logins over 50 users.  The whole-login rounds also run pam_mfa
-with store=ldap against a private slapd on 127.0.0.1 (Tests/e2e/ldapdir.py);
+with store=ldap against a private slapd on 127.0.0.1 (Tests/e2e/mfatest/ldapdir.py);
 without slapd or the store plugin that row reads "not measured: <reason>".
 Prints a Markdown report and writes it to BENCHMARKS.md (--output), with the
 command, the date and the machine.
@@ -46,7 +46,7 @@ TEST_TOOLS = BUILD / "test-tools"
 PAMDRIVE, SYSLOGCAP, DLOPEN_PROBE, CYCLE_HOST = (
     TEST_TOOLS / name for name in ("pamdrive", "syslogcap.so", "dlopen_probe", "cycle_host"))
 STORE_PLUGIN = BUILD / "pam_mfa" / "store_ldap.so"
-E2E_DIR = REPO / "Tests" / "e2e"  # ldapdir.py: the private slapd of the store=ldap tests
+E2E_DIR = REPO / "Tests" / "e2e"  # mfatest/ldapdir.py: the private slapd of the store=ldap tests
 
 PAM_WRAPPER = "libpam_wrapper.so"
 NSS_WRAPPER = "libnss_wrapper.so"
@@ -295,7 +295,7 @@ def last_line(text: str) -> str:
 
 
 class LdapStore:
-    """The directory of the `pam_mfa store=ldap` row: Tests/e2e/ldapdir.py's slapd on
+    """The directory of the `pam_mfa store=ldap` row: Tests/e2e/mfatest/ldapdir.py's slapd on
     127.0.0.1 (its test CA, StartTLS; the module binds with host-a's client certificate,
     SASL EXTERNAL) and root's entry uid=root,<base>.
 
@@ -345,9 +345,9 @@ class LdapStore:
         try:
             if str(E2E_DIR) not in sys.path:
                 sys.path.insert(0, str(E2E_DIR))
-            import ldapdir  # noqa: E402 (Tests/e2e, only now: the bench runs without it)
+            from mfatest import ldapdir  # noqa: E402 (Tests/e2e, only now: the bench runs without it)
         except Exception as e:  # noqa: BLE001
-            self.fail(f"cannot import Tests/e2e/ldapdir.py: {one_line(e)}")
+            self.fail(f"cannot import Tests/e2e/mfatest/ldapdir.py: {one_line(e)}")
             return False
         for path in (ldapdir.SLAPD, ldapdir.SLAPADD):
             if not Path(path).exists():
@@ -1075,7 +1075,7 @@ def report(ctx: dict) -> str:
       "DISALLOW_REUSE: the same code logs in again and the file is never rewritten; the "
       "reference row adds DISALLOW_REUSE). pam_oath's usersfile: `HOTP/T30/6 root - HEX`. "
       "pam_mfa's: `pam_mfa 1` and `totp secret=BASE32`. pam_mfa store=ldap: slapd from "
-      "Tests/e2e/ldapdir.py (its own CA, cn=config and mdb database under $BENCH_DIR/ldap, the "
+      "Tests/e2e/mfatest/ldapdir.py (its own CA, cn=config and mdb database under $BENCH_DIR/ldap, the "
       "schema ldap/pam_mfa.ldif and the access rules of ldap/acl-example.ldif), listening on "
       "127.0.0.1 only; the module binds as host-a (client certificate, SASL EXTERNAL, member of "
       "cn=pam-mfa-hosts); root's entry `uid=root,ou=mfa,dc=pam-mfa,dc=test` (objectClass "
@@ -1318,7 +1318,7 @@ def main() -> None:
         text, ctx["mfa_rows"] = run_mfa_bench(args.mfa_bench)
         print(text, end="", flush=True)
 
-        print("== slapd on 127.0.0.1 for pam_mfa store=ldap (Tests/e2e/ldapdir.py)", flush=True)
+        print("== slapd on 127.0.0.1 for pam_mfa store=ldap (Tests/e2e/mfatest/ldapdir.py)", flush=True)
         if ldap.start():
             print(f"   {ldap.directory.uri} (StartTLS), SASL EXTERNAL as host-a", flush=True)
         world = World(base, modules, ldap)
