@@ -182,8 +182,8 @@ def not_code(*codes: str) -> str:
 # ---------------------------------------------------------------------------
 
 
-def converse(env, module_args, replies, user: str = "alice", time_offset: int | None = None,
-             timeout: float = TIMEOUT, **popen):
+def login_answering(env, module_args, replies, user: str = "alice",
+                    time_offset: int | None = None, timeout: float = TIMEOUT, **popen):
     """One pamdrive run answering as it asks (Env.drive).  replies[k] answers the k-th prompt: a
     string, None (the conversation fails) or a function of the messages so far returning either;
     prompts past the list fail the conversation.  time_offset moves the module's clock."""
@@ -287,7 +287,7 @@ def test_enter_sends_a_code_by_email_that_works_once(env, delivery):
         return c
 
     t0 = time_now()
-    run = converse(env, args, ["", answer_sent_code])
+    run = login_answering(env, args, ["", answer_sent_code])
     t1 = int(time.time())
     assert run.result == "PAM_SUCCESS", str(run)
     c = seen["code"]
@@ -312,12 +312,12 @@ def test_enter_sends_a_code_by_email_that_works_once(env, delivery):
     raw = (env.state_dir / "alice").read_bytes()
     assert c.encode() not in re.sub(rb"(?<= )\d{9,11}(?=[ \n])", b"", raw), raw
 
-    again = converse(env, args, [c])
+    again = login_answering(env, args, [c])
     assert again.result == "PAM_AUTH_ERR", str(again)
     assert prompts(again) == [EMAIL_PROMPT], str(again)
     assert has_log(again, "wrong code (failure 1 of 100)"), str(again)
 
-    wrong = converse(env, args, [not_code(c)])
+    wrong = login_answering(env, args, [not_code(c)])
     assert wrong.result == "PAM_AUTH_ERR", str(wrong)
     assert has_log(wrong, "wrong code (failure 2 of 100)"), str(wrong)
     # neither the replay nor the wrong code sent anything
@@ -337,13 +337,13 @@ def test_a_code_for_alice_does_not_log_in_bob(env, delivery):
         env.remember(c)
         return None   # alice gives up
 
-    run = converse(env, args, ["", grab])
+    run = login_answering(env, args, ["", grab])
     assert run.result == "PAM_CONV_ERR", str(run)
     c = got["code"]
-    bob = converse(env, args, [c], user="bob")
+    bob = login_answering(env, args, [c], user="bob")
     assert bob.result == "PAM_AUTH_ERR", str(bob)
     # and alice's code is still good for alice
-    alice = converse(env, args, [c])
+    alice = login_answering(env, args, [c])
     assert alice.result == "PAM_SUCCESS", str(alice)
 
 
@@ -364,8 +364,8 @@ def test_sent_code_expires_after_deliver_ttl(env, delivery):
         return None
 
     t0 = time_now()
-    first = converse(env, args, ["", keep])
-    second = converse(env, args, ["", keep])
+    first = login_answering(env, args, ["", keep])
+    second = login_answering(env, args, ["", keep])
     t1 = int(time.time())
     for run in (first, second):
         assert infos(run) == [SENT_EMAIL.replace("5 minutes", "1 minute")], str(run)
@@ -379,18 +379,18 @@ def test_sent_code_expires_after_deliver_ttl(env, delivery):
         stores_only_a_salted_hash(env, c)
 
     # 45 s later the second code still works ...
-    ok = converse(env, args, [codes[1]], time_offset=45)
+    ok = login_answering(env, args, [codes[1]], time_offset=45)
     assert ok.result == "PAM_SUCCESS", str(ok)
     # ... 61 s later the first no longer does, and is dropped from the state
-    late = converse(env, args, [codes[0]], time_offset=61)
+    late = login_answering(env, args, [codes[0]], time_offset=61)
     assert late.result == "PAM_AUTH_ERR", str(late)
     assert read_state(env.state_dir / "alice")["sent"] == [], read_state(env.state_dir / "alice")
     # within deliver_interval of both sends nothing more is sent ...
-    limited = converse(env, args, ["", None], time_offset=61)
+    limited = login_answering(env, args, ["", None], time_offset=61)
     assert len(errors(limited)) == 1 and LIMIT_RE.fullmatch(errors(limited)[0]), str(limited)
     assert len(delivery.runs()) == 2
     # ... after it, a new code is sent and works
-    fresh = converse(env, args, ["", lambda m: delivery.last_code()], time_offset=125)
+    fresh = login_answering(env, args, ["", lambda m: delivery.last_code()], time_offset=125)
     assert fresh.result == "PAM_SUCCESS", str(fresh)
     assert len(delivery.runs()) == 3
     env.remember(delivery.last_code())
@@ -405,18 +405,18 @@ def test_rate_limit_sends_at_most_deliver_limit_codes(env, delivery):
     path = secret_file(env, f"email address={EMAIL}")
     args = [f"secret={path}", f"deliver={delivery.program}", *ALLOW, "deliver_limit=2",
             "deliver_interval=60s", "deny=100"]
-    first = converse(env, args, ["", None])
+    first = login_answering(env, args, ["", None])
     assert first.result == "PAM_CONV_ERR" and infos(first) == [SENT_EMAIL], str(first)
     code1 = delivery.last_code()
     env.remember(code1)
-    second = converse(env, args, ["", lambda m: not_code(*[
-        STDIN_RE.fullmatch(r["stdin"]).group(5) for r in delivery.runs()])])
+    second = login_answering(env, args, ["", lambda m: not_code(*[
+                STDIN_RE.fullmatch(r["stdin"]).group(5) for r in delivery.runs()])])
     assert second.result == "PAM_AUTH_ERR" and infos(second) == [SENT_EMAIL], str(second)
     env.remember(delivery.last_code())
     assert len(delivery.runs()) == 2
 
     t = int(time.time())
-    third = converse(env, args, ["", code1])
+    third = login_answering(env, args, ["", code1])
     assert len(delivery.runs()) == 2, delivery.runs()
     assert infos(third) == [], str(third)
     assert len(errors(third)) == 1, str(third)
@@ -440,7 +440,7 @@ def test_failed_delivery_is_reported_and_never_a_success(env, delivery):
     path = secret_file(env, f"email address={EMAIL}")
     args = [f"secret={path}", f"deliver={delivery.program}", *ALLOW, "deny=100"]
     delivery.exit_with(3)
-    run = converse(env, args, ["", ""])
+    run = login_answering(env, args, ["", ""])
     assert run.result == "PAM_AUTH_ERR", str(run)
     assert prompts(run) == [EMAIL_PROMPT, PROMPT], str(run)
     assert errors(run) == [NOT_SENT, NOT_A_CODE] and infos(run) == [], str(run)
@@ -448,7 +448,7 @@ def test_failed_delivery_is_reported_and_never_a_success(env, delivery):
     assert len(delivery.runs()) == 1
     env.remember(delivery.last_code())
     # a wrong code after a failed send is refused too
-    run = converse(env, args, ["", lambda m: not_code(delivery.last_code())])
+    run = login_answering(env, args, ["", lambda m: not_code(delivery.last_code())])
     assert run.result == "PAM_AUTH_ERR" and errors(run) == [NOT_SENT, WRONG], str(run)
     env.remember(delivery.last_code())
 
@@ -461,7 +461,7 @@ def test_unusable_delivery_program(env, delivery, what):
         program = delivery.program
         os.chmod(program, 0o644)
     args = [f"secret={path}", f"deliver={program}", *ALLOW, "deny=100"]
-    run = converse(env, args, ["", ""])
+    run = login_answering(env, args, ["", ""])
     assert run.result == "PAM_AUTH_ERR", str(run)
     assert errors(run) == [NOT_SENT, NOT_A_CODE] and infos(run) == [], str(run)
     assert any(re.search(rf"delivery program {re.escape(str(program))} failed "
@@ -477,7 +477,7 @@ def test_hanging_delivery_program_is_killed(env, delivery):
     pid = None
     try:
         started = time.monotonic()
-        run = converse(env, args, ["", ""])
+        run = login_answering(env, args, ["", ""])
         took = time.monotonic() - started
         runs = delivery.runs()
         assert len(runs) == 1, runs
@@ -515,7 +515,7 @@ def test_text_message(env, delivery):
         env.remember(got["code"])
         return got["code"]
 
-    run = converse(env, args, ["", sent])
+    run = login_answering(env, args, ["", sent])
     assert run.result == "PAM_SUCCESS", str(run)
     # the first address in the file is the one used
     assert prompts(run) == [SMS_PROMPT, PROMPT], str(run)
@@ -538,13 +538,13 @@ def test_app_code_still_works_beside_an_address(env, delivery):
     path = secret_file(env, totp_record(secret), f"email address={EMAIL}")
     args = [f"secret={path}", f"deliver={delivery.program}", *ALLOW, "deny=100"]
     t = fresh_step()
-    run = converse(env, args, [code(secret, t)])
+    run = login_answering(env, args, [code(secret, t)])
     assert run.result == "PAM_SUCCESS", str(run)
     assert prompts(run) == [EMAIL_PROMPT], str(run)
     assert has_log(run, "accepted totp code (authenticator default)"), str(run)
     assert delivery.runs() == []
 
-    run = converse(env, args, ["", lambda m: delivery.last_code()])
+    run = login_answering(env, args, ["", lambda m: delivery.last_code()])
     assert run.result == "PAM_SUCCESS", str(run)
     assert infos(run) == [SENT_EMAIL], str(run)
     assert len(delivery.runs()) == 1
@@ -567,7 +567,7 @@ def test_empty_answer_without_delivery_is_a_failure(env, delivery, case):
     else:
         path = secret_file(env, totp_record(secret))
         args = [f"secret={path}", f"deliver={delivery.program}", *ALLOW, "deny=100"]
-    run = converse(env, args, [""])
+    run = login_answering(env, args, [""])
     assert run.result == "PAM_AUTH_ERR", str(run)
     assert prompts(run) == [PROMPT], str(run)
     assert infos(run) == [] and errors(run) == [NOT_A_CODE], str(run)
@@ -578,7 +578,7 @@ def test_empty_answer_without_delivery_is_a_failure(env, delivery, case):
 
 def test_address_only_file_without_deliver_cannot_log_in(env, delivery):
     path = secret_file(env, f"email address={EMAIL}")
-    run = converse(env, [f"secret={path}", "deny=100"], ["123456"])
+    run = login_answering(env, [f"secret={path}", "deny=100"], ["123456"])
     assert run.result == "PAM_AUTH_ERR", str(run)
     assert prompts(run) == [PROMPT], str(run)
     assert delivery.runs() == []
@@ -590,7 +590,7 @@ def test_address_only_file_without_deliver_cannot_log_in(env, delivery):
                                  "deliver_interval=59s", "deliver_interval=2d"])
 def test_bad_delivery_settings_are_a_service_error(env, delivery, bad):
     path = secret_file(env, f"email address={EMAIL}")
-    run = converse(env, [f"secret={path}", f"deliver={delivery.program}", *ALLOW, bad], [""])
+    run = login_answering(env, [f"secret={path}", f"deliver={delivery.program}", *ALLOW, bad], [""])
     assert run.result == "PAM_SERVICE_ERR", str(run)
     assert run.prompts == [], str(run)
     assert has_log(run, "configuration error"), str(run)
@@ -660,13 +660,13 @@ def test_add_email_and_sms_then_log_in_by_email(env, delivery):
 
     # the module, with the same configuration file, sends to the first address
     args = [f"conf={conf}", "deny=100"]
-    run = converse(env, args, ["", lambda m: delivery.last_code()])
+    run = login_answering(env, args, ["", lambda m: delivery.last_code()])
     assert run.result == "PAM_SUCCESS", str(run)
     assert prompts(run) == [EMAIL_PROMPT, PROMPT] and infos(run) == [SENT_EMAIL], str(run)
     check_run(delivery.runs()[-1], delivery.last_code())
     env.remember(delivery.last_code())
     # the code typed to confirm the address is no login code
-    again = converse(env, args, [c])
+    again = login_answering(env, args, [c])
     assert again.result == "PAM_AUTH_ERR", str(again)
 
 
@@ -734,7 +734,7 @@ def test_an_address_that_reads_as_an_option_is_refused(env, delivery):
     secret = "GEZDGNBVGY3TQOJQGEZDGNBVGY3TQOJQ"
     env.remember(secret)
     path = secret_file(env, totp_record(secret), "email address=-fattacker@evil.example")
-    run = converse(env, [f"secret={path}", f"deliver={delivery.program}", *ALLOW, "deny=100"], [""])
+    run = login_answering(env, [f"secret={path}", f"deliver={delivery.program}", *ALLOW, "deny=100"], [""])
     assert run.result == "PAM_AUTH_ERR", str(run)
     assert any("not an e-mail address" in ln for ln in mfa_lines(run)), str(run)
     assert delivery.runs() == []
@@ -770,8 +770,8 @@ def test_the_delivery_program_inherits_nothing_from_the_host(env):
         signal.signal(signal.SIGHUP, signal.SIG_IGN)
 
     try:
-        run = converse(env, [f"secret={path}", f"deliver={prog}", *ALLOW, "deny=100"], ["", "000000"],
-                       pass_fds=host_fds, preexec_fn=hostile_host)
+        run = login_answering(env, [f"secret={path}", f"deliver={prog}", *ALLOW, "deny=100"], ["", "000000"],
+                               pass_fds=host_fds, preexec_fn=hostile_host)
     finally:
         for number in host_fds:
             os.close(number)
@@ -801,7 +801,7 @@ def test_an_address_written_into_ones_own_file_is_not_sent_to(env, delivery, met
     path = secret_file(env, f"{method} address={stranger}")
     base = [f"secret={path}", f"deliver={delivery.program}", "deny=100"]
     for extra in ([], ALLOW):
-        run = converse(env, base + extra, [""])
+        run = login_answering(env, base + extra, [""])
         assert run.result == "PAM_AUTH_ERR", str(run)
         assert prompts(run) == [PROMPT] and infos(run) == [], str(run)
         assert delivery.runs() == [], delivery.runs()
@@ -809,7 +809,7 @@ def test_an_address_written_into_ones_own_file_is_not_sent_to(env, delivery, met
                             "deliver_domains= and deliver_numbers= decide); none offered"), str(run)
     # the admin's allow-list takes it: sent
     allow = "deliver_domains=elsewhere.example" if method == "email" else "deliver_numbers=+1900"
-    run = converse(env, base + [allow], ["", None])
+    run = login_answering(env, base + [allow], ["", None])
     assert prompts(run)[0] == (EMAIL_PROMPT if method == "email" else SMS_PROMPT), str(run)
     assert len(delivery.runs()) == 1, delivery.runs()
     env.remember(delivery.last_code())
@@ -818,8 +818,8 @@ def test_an_address_written_into_ones_own_file_is_not_sent_to(env, delivery, met
 def test_an_address_root_wrote_needs_no_allow_list(env, delivery, root_store):
     path = root_store / "alice"
     write_secret(path, "", owner_uid=0, text=f"pam_mfa 1\nemail address={EMAIL}\n")
-    run = converse(env, [f"secret={root_store}/${{USER}}", f"deliver={delivery.program}", "deny=100"],
-                   ["", None])
+    run = login_answering(env, [f"secret={root_store}/${{USER}}", f"deliver={delivery.program}", "deny=100"],
+                           ["", None])
     assert prompts(run)[0] == EMAIL_PROMPT, str(run)
     assert len(delivery.runs()) == 1, delivery.runs()
     env.remember(delivery.last_code())
@@ -843,12 +843,12 @@ def test_a_users_own_file_in_a_root_store_and_relay_syntax_need_the_allow_list(e
     path = root_store / "alice"
     write_secret(path, "", owner_uid=ALICE_UID, text=f"pam_mfa 1\nemail address={EMAIL}\n")
     args = [f"secret={root_store}/${{USER}}", f"deliver={delivery.program}", "deny=100"]
-    run = converse(env, args, [""])
+    run = login_answering(env, args, [""])
     assert prompts(run) == [PROMPT] and delivery.runs() == [], str(run)
-    run = converse(env, args + ALLOW, ["", None])
+    run = login_answering(env, args + ALLOW, ["", None])
     assert prompts(run)[0] == EMAIL_PROMPT and len(delivery.runs()) == 1, str(run)
     env.remember(delivery.last_code())
     for relay in ("victim%elsewhere.example@example.com", "elsewhere.example!victim@example.com"):
         write_secret(path, "", owner_uid=ALICE_UID, text=f"pam_mfa 1\nemail address={relay}\n")
-        run = converse(env, args + ALLOW, [""])
+        run = login_answering(env, args + ALLOW, [""])
         assert prompts(run) == [PROMPT] and len(delivery.runs()) == 1, (relay, str(run))

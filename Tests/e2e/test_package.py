@@ -214,7 +214,7 @@ def mounted_paths() -> str:
 # -- conversations with pamtester -------------------------------------------
 
 
-def converse(argv: list, answers: dict) -> Conversation:
+def answer_prompts(argv: list, answers: dict) -> Conversation:
     """argv under a pty, PAM's prompts answered from answers (each at most once: another one
     gets an end of file)."""
     return system.converse(argv, answers, timeout=TIMEOUT, env=clean_env(DEBIAN_FRONTEND="noninteractive"),
@@ -222,7 +222,7 @@ def converse(argv: list, answers: dict) -> Conversation:
 
 
 def pamtester(service: str, user: str, answers: dict) -> Conversation:
-    return converse(["pamtester", service, user, "authenticate"], answers)
+    return answer_prompts(["pamtester", service, user, "authenticate"], answers)
 
 
 def ns_command(script: str) -> list:
@@ -541,7 +541,7 @@ def test_pam_auth_update_profile_in_a_namespace(installed, enrolled, users):
         assert "Module: mfa" in (varlibpam / "auth").read_text()
 
         def ns_login(user, answers):
-            return converse(ns_command(f"{binds} && exec pamtester {svc} {user} authenticate"),
+            return answer_prompts(ns_command(f"{binds} && exec pamtester {svc} {user} authenticate"),
                             answers)
 
         secret = enrolled.secret
@@ -556,7 +556,7 @@ def test_pam_auth_update_profile_in_a_namespace(installed, enrolled, users):
         conv = ns_login(USER2, {"password": users[1]})
         assert conv.asked == ["password"] and conv.ok, str(conv)
         # a screen locker runs as the user: the installed setuid helper checks the code
-        locker = converse(ns_command(f"{binds} && exec setpriv --reuid {USER} --regid {USER} "
+        locker = answer_prompts(ns_command(f"{binds} && exec setpriv --reuid {USER} --regid {USER} "
                                      f"--init-groups pamtester {svc} {USER} authenticate"),
                           {"password": enrolled.password, "code": steps.next_code()})
         assert locker.asked == ["password", "code"] and locker.ok, str(locker)
@@ -580,7 +580,7 @@ def test_installed_files_work_without_the_swift_toolchain(services, enrolled):
             f"{INSTALLED_CLI} --help >/dev/null; echo HELP_STATUS=$? && "
             f"{binds_script([(namespace_conf(work), CONFFILE)])} && "
             f"exec pamtester {services['sudo']} {USER} authenticate")
-        conv = converse(ns_command(script), {"password": enrolled.password,
+        conv = answer_prompts(ns_command(script), {"password": enrolled.password,
                                              "code": next_step_code(enrolled.secret)})
         assert "SWIFT_STILL_VISIBLE" not in conv.output, str(conv)
         assert "HELP_STATUS=0" in conv.output, str(conv)

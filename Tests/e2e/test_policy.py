@@ -5,10 +5,9 @@ zbarimg), remember= with `mfa-enroll forget`, and `mfa-enroll disable`, `reset` 
 `status --all [--json]`.
 
 Groups come from nss_wrapper's fake group file (add_groups); codes come from oathtool; the
-state file is parsed here independently (parse_slot from test_hardening, the text records
-below).  The sshd case uses its own PAM service (sshd-mfa-policy, through a symlink to
-/usr/sbin/sshd), its own user and a private port on 127.0.0.1; all of it is undone afterwards,
-also when a test fails.
+state file is parsed independently (mfatest.state).  The sshd case uses its own PAM service
+(sshd-mfa-policy, through a symlink to /usr/sbin/sshd), its own user and a private port on
+127.0.0.1; all of it is undone afterwards, also when a test fails.
 """
 
 from __future__ import annotations
