@@ -69,15 +69,22 @@ $(PLUGIN): plugins/ldap/store_ldap.c plugins/ldap/store_ldap.map Sources/CLibc/i
 		-Wl,-z,now,-z,relro,-z,nodelete -o $@ plugins/ldap/store_ldap.c -lldap -llber
 	strip --strip-unneeded $@
 
-$(TOOLS)/pamdrive: Tests/tools/pamdrive.c
+# The C tools of the e2e tests and the bench (Tests/tools), built here only: conftest.py and
+# bench.py check that they exist and name this target.
+TOOL_PROGRAMS := pamdrive dlopen_probe cycle_host
+TOOL_LIBS_pamdrive := -lpam -ldl
+TOOL_LIBS_dlopen_probe := -lpam -ldl
+TOOL_LIBS_cycle_host := -pthread -lpam
+
+$(TOOLS)/%: Tests/tools/%.c
 	@mkdir -p $(TOOLS)
-	cc -O2 -Wall -Wextra -o $@ $< -lpam -ldl
+	cc -O2 -Wall -Wextra -o $@ $< $(TOOL_LIBS_$*)
 
 $(TOOLS)/syslogcap.so: Tests/tools/syslogcap.c
 	@mkdir -p $(TOOLS)
 	cc -O2 -Wall -Wextra -shared -fPIC -o $@ $<
 
-test-tools: $(TOOLS)/pamdrive $(TOOLS)/syslogcap.so
+test-tools: $(addprefix $(TOOLS)/,$(TOOL_PROGRAMS)) $(TOOLS)/syslogcap.so
 
 test: test-deps build test-tools
 	$(MAKE) --no-print-directory lint

@@ -6,7 +6,7 @@ other modules and with pam_permit, the floor), what one dlopen() costs in
 time and memory, and whether a long-lived host's memory grows over thousands
 of logins; and for pam_mfa alone its core costs (from mfa-bench) and 200
 concurrent logins over 50 users.  The whole-login rounds also run pam_mfa
-with store=ldap against a private slapd on 127.0.0.1 (Tests/e2e/ldapdir.py);
+with store=ldap against a private slapd on 127.0.0.1 (Tests/e2e/mfatest/ldapdir.py);
 without slapd or the store plugin that row reads "not measured: <reason>".
 Prints a Markdown report and writes it to BENCHMARKS.md (--output), with the
 command, the date and the machine.
@@ -41,15 +41,12 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[2]
 BUILD = REPO / "build"
-BENCH_BUILD = BUILD / "bench"
-TOOLS_SRC = REPO / "Tests" / "tools"
+# The C helpers, built by `make test-tools` (never here).
 TEST_TOOLS = BUILD / "test-tools"
-PAMDRIVE = TEST_TOOLS / "pamdrive"
-SYSLOGCAP = TEST_TOOLS / "syslogcap.so"
-DLOPEN_PROBE = BENCH_BUILD / "dlopen_probe"
-CYCLE_HOST = BENCH_BUILD / "cycle_host"
+PAMDRIVE, SYSLOGCAP, DLOPEN_PROBE, CYCLE_HOST = (
+    TEST_TOOLS / name for name in ("pamdrive", "syslogcap.so", "dlopen_probe", "cycle_host"))
 STORE_PLUGIN = BUILD / "pam_mfa" / "store_ldap.so"
-E2E_DIR = REPO / "Tests" / "e2e"  # ldapdir.py: the private slapd of the store=ldap tests
+E2E_DIR = REPO / "Tests" / "e2e"  # mfatest/ldapdir.py: the private slapd of the store=ldap tests
 
 PAM_WRAPPER = "libpam_wrapper.so"
 NSS_WRAPPER = "libnss_wrapper.so"
@@ -271,31 +268,11 @@ def pam_mfa_identity(module: Path) -> str:
 # ---------------------------------------------------------------------------
 
 
-def _stale(target: Path, source: Path) -> bool:
-    return not target.exists() or target.stat().st_mtime < source.stat().st_mtime
-
-
-def _compile(cmd: list, target: Path) -> None:
-    target.parent.mkdir(parents=True, exist_ok=True)
-    tmp = target.with_name(target.name + f".tmp{os.getpid()}")
-    proc = run([str(tmp) if c == "@OUT@" else c for c in cmd])
-    if proc.returncode != 0:
-        die(f"compiling {target.name} failed:\n{proc.stderr}")
-    os.replace(tmp, target)
-
-
-def build_helpers() -> None:
-    jobs = [
-        (PAMDRIVE, TOOLS_SRC / "pamdrive.c", ["-lpam", "-ldl"], []),
-        (DLOPEN_PROBE, TOOLS_SRC / "dlopen_probe.c", ["-lpam", "-ldl"], []),
-        (CYCLE_HOST, TOOLS_SRC / "cycle_host.c", ["-lpam"], ["-pthread"]),
-    ]
-    for target, src, libs, flags in jobs:
-        if _stale(target, src):
-            _compile(["cc", "-O2", "-Wall", "-Wextra", *flags, "-o", "@OUT@", src, *libs], target)
-    src = TOOLS_SRC / "syslogcap.c"
-    if _stale(SYSLOGCAP, src):
-        _compile(["cc", "-shared", "-fPIC", "-O2", "-Wall", "-o", "@OUT@", src], SYSLOGCAP)
+def check_helpers() -> None:
+    """The C helpers are built by `make test-tools` (`make bench` runs it first), never here."""
+    missing = [p.name for p in (PAMDRIVE, SYSLOGCAP, DLOPEN_PROBE, CYCLE_HOST) if not p.exists()]
+    if missing:
+        die(f"{', '.join(missing)} not built in {TEST_TOOLS}: run make test-tools (make bench does)")
 
 
 # ---------------------------------------------------------------------------
@@ -318,7 +295,7 @@ def last_line(text: str) -> str:
 
 
 class LdapStore:
-    """The directory of the `pam_mfa store=ldap` row: Tests/e2e/ldapdir.py's slapd on
+    """The directory of the `pam_mfa store=ldap` row: Tests/e2e/mfatest/ldapdir.py's slapd on
     127.0.0.1 (its test CA, StartTLS; the module binds with host-a's client certificate,
     SASL EXTERNAL) and root's entry uid=root,<base>.
 
@@ -368,9 +345,9 @@ class LdapStore:
         try:
             if str(E2E_DIR) not in sys.path:
                 sys.path.insert(0, str(E2E_DIR))
-            import ldapdir  # noqa: E402 (Tests/e2e, only now: the bench runs without it)
+            from mfatest import ldapdir  # noqa: E402 (Tests/e2e, only now: the bench runs without it)
         except Exception as e:  # noqa: BLE001
-            self.fail(f"cannot import Tests/e2e/ldapdir.py: {one_line(e)}")
+            self.fail(f"cannot import Tests/e2e/mfatest/ldapdir.py: {one_line(e)}")
             return False
         for path in (ldapdir.SLAPD, ldapdir.SLAPADD):
             if not Path(path).exists():
@@ -1098,7 +1075,7 @@ def report(ctx: dict) -> str:
       "DISALLOW_REUSE: the same code logs in again and the file is never rewritten; the "
       "reference row adds DISALLOW_REUSE). pam_oath's usersfile: `HOTP/T30/6 root - HEX`. "
       "pam_mfa's: `pam_mfa 1` and `totp secret=BASE32`. pam_mfa store=ldap: slapd from "
-      "Tests/e2e/ldapdir.py (its own CA, cn=config and mdb database under $BENCH_DIR/ldap, the "
+      "Tests/e2e/mfatest/ldapdir.py (its own CA, cn=config and mdb database under $BENCH_DIR/ldap, the "
       "schema ldap/pam_mfa.ldif and the access rules of ldap/acl-example.ldif), listening on "
       "127.0.0.1 only; the module binds as host-a (client certificate, SASL EXTERNAL, member of "
       "cn=pam-mfa-hosts); root's entry `uid=root,ou=mfa,dc=pam-mfa,dc=test` (objectClass "
@@ -1305,13 +1282,13 @@ def main() -> None:
         if so is None:
             die(f"{name}.so not found: apt-get install {pkg} (make bench installs it)")
         modules[name] = so
-    for tool in ("pamtester", "oathtool", "readelf", "ldd", "cc"):
+    for tool in ("pamtester", "oathtool", "readelf", "ldd"):
         if shutil.which(tool) is None:
             die(f"{tool} is missing (make deps)")
     libcrypto = resolved_library(module, "libcrypto.so.3")
     if libcrypto is None:
         die(f"ldd {module} names no libcrypto.so.3")
-    build_helpers()
+    check_helpers()
 
     if os.environ.get("MAKELEVEL"):
         command = "make bench" + (" (quick)" if q else "") + \
@@ -1341,7 +1318,7 @@ def main() -> None:
         text, ctx["mfa_rows"] = run_mfa_bench(args.mfa_bench)
         print(text, end="", flush=True)
 
-        print("== slapd on 127.0.0.1 for pam_mfa store=ldap (Tests/e2e/ldapdir.py)", flush=True)
+        print("== slapd on 127.0.0.1 for pam_mfa store=ldap (Tests/e2e/mfatest/ldapdir.py)", flush=True)
         if ldap.start():
             print(f"   {ldap.directory.uri} (StartTLS), SASL EXTERNAL as host-a", flush=True)
         world = World(base, modules, ldap)

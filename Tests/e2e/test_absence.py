@@ -11,14 +11,13 @@ import os
 import shlex
 import shutil
 import time
-from pathlib import Path
 
 import pytest
 
-from conftest import ALICE_UID, code, fresh_step, wrong_code
-from test_backup_codes import enroll
-from test_policy import PERMIT_AFTER, disable, policy_conf, standard_groups, syslog_has
-from test_hardening import run_cli
+from mfatest.cli import disable, enroll, run_cli
+from mfatest.pam import PERMIT_AFTER, policy_conf, standard_groups, syslog_has
+from mfatest.totp import code, fresh_step, wrong_code
+from mfatest.world import ALICE_UID
 
 CANNOT_READ = ("ERROR_MSG", "Your two-factor settings cannot be read right now. "
                             "Contact your system administrator.")

@@ -12,200 +12,35 @@ spellings that are typed here.
 
 from __future__ import annotations
 
-import base64
 import calendar
-import hashlib
 import os
 import random
 import re
-import select
 import shutil
 import signal
 import subprocess
 import tempfile
 import time
 from collections import Counter
-from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 
-from conftest import ALICE_UID, PROMPT, code, make_dirs, pam_result, time_now, wrong_code
-from test_hardening import (LOCK_MSG_5MIN, TIMEOUT, WRONG_MSG, count_lines, enroll_cmd, enroll_through_pipe,
-                            error_msgs, kill9,
-                            mfa_lines, mode_of, read_until_uri, run_cli, uri_secret, write_conf)
-
-ALPHABET = "23456789abcdefghijkmnpqrstuvwxyz"
-C4 = "[2-9a-kmnp-z]{4}"
-DISPLAYED_RE = re.compile(rf"{C4}-{C4}-{C4}")
-CODE_ROW_RE = re.compile(rf"    ({C4}-{C4}-{C4})(?:    ({C4}-{C4}-{C4}))?")
-BLOCK_HEAD = "Your backup codes (each works once, instead of a code from the app):"
-BLOCK_TAIL = "Store them somewhere safe now"
-HEADER_RE = re.compile(r"pam_mfa 1")
-TOTP_RE = re.compile(r"totp name=default algorithm=SHA1 digits=6 period=30 (?:confirmed=\d+ )?secret=([A-Z2-7]{32})")
-BACKUP_RE = re.compile(r"backup kdf=pbkdf2-sha256 iterations=(\d+) salt=([A-Z2-7]+) hash=([A-Z2-7]+)")
-PROMPT_MSG = ("PROMPT_ECHO_OFF", PROMPT)
+from mfatest.cli import (Enrolled, TIMEOUT, as_alice, enroll, enroll_cmd, enroll_through_pipe,
+                         mode_of, run_cli, secret_path)
+from mfatest.pam import (LOCK_MSG_5MIN, PROMPT_MSG, WRONG_MSG, accepted_msg, count_lines,
+                         error_msgs, mfa_lines, pam_result, read_to_prompt, write_conf)
+from mfatest.secretfile import (ALPHABET, BLOCK_HEAD, assert_codes_stored, canonical, dashed,
+                                matching, parse_secret_file, printed_codes, random_code,
+                                remember_code)
+from mfatest.system import kill9
+from mfatest.totp import code, time_now, wrong_code
+from mfatest.world import ALICE_UID
 
 
 # ---------------------------------------------------------------------------
 # helpers
 # ---------------------------------------------------------------------------
-
-
-def info(text: str) -> tuple:
-    return ("TEXT_INFO", text)
-
-
-def accepted_msg(left: int) -> tuple:
-    if left <= 2:
-        noun = "backup code" if left == 1 else "backup codes"
-        return info(f"Backup code accepted. Only {left} {noun} left: "
-                    "run 'mfa-enroll backup-codes' to make a new set.")
-    return info(f"Backup code accepted. You have {left} backup codes left.")
-
-
-def canonical(typed: str) -> str:
-    return typed.replace("-", "").replace(" ", "").lower()
-
-
-def dashed(c: str) -> str:
-    c = canonical(c)
-    return f"{c[0:4]}-{c[4:8]}-{c[8:12]}"
-
-
-def remember_code(env, c: str) -> None:
-    """Feed the leak check every spelling of a code used here."""
-    c = canonical(c)
-    for v in (c, dashed(c), c.upper(), dashed(c).upper(), " ".join((c[0:4], c[4:8], c[8:12]))):
-        env.remember(v)
-
-
-def b32(text: str) -> bytes:
-    return base64.b32decode(text + "=" * (-len(text) % 8))
-
-
-@dataclass
-class BackupLine:
-    text: str
-    iterations: int
-    salt: bytes
-    digest: bytes
-
-
-def parse_secret_file(path) -> tuple:
-    """(totp secret, [BackupLine]) of a secret file; asserts the whole format: comments, the
-    header, one totp line, then only well-formed backup lines."""
-    text = Path(path).read_text()
-    lines = [ln for ln in text.split("\n") if ln and not ln.startswith("#")]
-    assert len(lines) >= 2 and HEADER_RE.fullmatch(lines[0]), text
-    m = TOTP_RE.fullmatch(lines[1])
-    assert m, text
-    backups = []
-    rest = lines[2:]
-    # a fresh enrollment voids earlier remembered hosts: one `forget before=TIME` record
-    if rest and re.fullmatch(r"forget before=\d+", rest[0]):
-        rest = rest[1:]
-    for ln in rest:
-        b = BACKUP_RE.fullmatch(ln)
-        assert b, f"not a well-formed backup line: {ln!r}"
-        salt, digest = b32(b.group(2)), b32(b.group(3))
-        assert len(salt) == 16 and len(digest) == 32, ln
-        backups.append(BackupLine(ln, int(b.group(1)), salt, digest))
-    return m.group(1), backups
-
-
-def pbkdf2(c: str, line: BackupLine) -> bytes:
-    return hashlib.pbkdf2_hmac("sha256", canonical(c).encode(), line.salt, line.iterations)
-
-
-def matching(c: str, backups: list) -> list:
-    """Indexes of the backup lines whose hash is PBKDF2-HMAC-SHA256(code, salt, iterations)."""
-    return [i for i, line in enumerate(backups) if pbkdf2(c, line) == line.digest]
-
-
-def printed_codes(out: str) -> list:
-    """The codes of the one code block in mfa-enroll's output (as displayed); [] if none."""
-    lines = out.split("\n")
-    heads = [i for i, ln in enumerate(lines) if ln == BLOCK_HEAD]
-    if not heads:
-        assert not DISPLAYED_RE.search(out), out
-        return []
-    assert len(heads) == 1, out
-    i = heads[0] + 1
-    assert lines[i] == "", out
-    i += 1
-    codes = []
-    while lines[i] != "":
-        m = CODE_ROW_RE.fullmatch(lines[i])
-        assert m, f"not a row of codes: {lines[i]!r}"
-        codes += [g for g in m.groups() if g]
-        i += 1
-    assert lines[i + 1].startswith(BLOCK_TAIL), out
-    # two per row: only the last row may hold one
-    assert len(lines[heads[0] + 2:i]) == (len(codes) + 1) // 2
-    return codes
-
-
-def random_code(exclude=()) -> str:
-    """A well-formed backup code (dashed) that is none of `exclude`."""
-    excluded = {canonical(c) for c in exclude}
-    rng = random.SystemRandom()
-    while True:
-        c = "".join(rng.choice(ALPHABET) for _ in range(12))
-        if not c.isdigit() and c not in excluded:
-            return dashed(c)
-
-
-@dataclass
-class Enrolled:
-    path: Path
-    secret: str
-    codes: list       # as printed: "k7dq-2mxp-w9fh"
-    out: str
-    err: str
-    rc: int
-
-    @property
-    def args(self) -> list:
-        return [f"secret={self.path}"]
-
-
-def secret_path(env, name: str = "secret") -> Path:
-    """A file in alice's own directory (she owns it, 0700) under the test's world."""
-    secrets = env.base / "secrets"
-    if not secrets.exists():
-        secrets.mkdir(mode=0o755)
-    make_dirs(secrets / "alice", ALICE_UID)
-    return secrets / "alice" / name
-
-
-def as_alice() -> dict:
-    return dict(user=ALICE_UID, group=ALICE_UID, extra_groups=[])
-
-
-def enroll(env, *extra, path=None, expect_rc=0) -> Enrolled:
-    """`mfa-enroll` run by alice with answers on a pipe: the secret from the printed URI, the
-    first code from oathtool.  The printed backup codes are remembered for the leak check."""
-    path = path or secret_path(env)
-    proc = subprocess.Popen(enroll_cmd("--secret-file", path, "--qr", "none", *extra),
-                            stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                            env=env.env(), **as_alice())
-    try:
-        uri, buf = read_until_uri(proc, time.monotonic() + TIMEOUT)
-        assert uri, (buf, proc.stderr.read())
-        secret = uri_secret(uri)
-        env.remember(secret)
-        out, err = proc.communicate((code(secret) + "\n").encode(), timeout=TIMEOUT)
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait()
-    out, err = (buf + out).decode(errors="replace"), err.decode(errors="replace")
-    codes = printed_codes(out)
-    for c in codes:
-        remember_code(env, c)
-    assert proc.returncode == expect_rc, (proc.returncode, out, err)
-    return Enrolled(path, secret, codes, out, err, proc.returncode)
 
 
 def backup_codes_cmd(env, path, *extra, answers=None, root_for=None):
@@ -225,19 +60,6 @@ def backup_codes_cmd(env, path, *extra, answers=None, root_for=None):
 
 def login(env, enr: Enrolled, answer: str, *args):
     return env.run_pam([*enr.args, *args], answers=[answer])
-
-
-def assert_codes_stored(path, codes) -> list:
-    """The file's backup lines are exactly the hashes of `codes` (one line each)."""
-    _, backups = parse_secret_file(path)
-    assert len(backups) == len(codes), (len(backups), len(codes))
-    seen = []
-    for c in codes:
-        found = matching(c, backups)
-        assert len(found) == 1, f"{c!r} matches lines {found}"
-        seen += found
-    assert sorted(seen) == list(range(len(backups))), seen
-    return backups
 
 
 # ---------------------------------------------------------------------------
@@ -439,25 +261,12 @@ def test_new_set_invalidates_the_old_one(env):
 def test_parallel_logins_with_one_backup_code_succeed_once(env):
     enr = enroll(env)
     cmd = env.pam_command([*enr.args, "deny=100"], answers=[enr.codes[0]])
-    before = env.syslog_path.stat().st_size
-    procs = [env.spawn_pam(cmd) for _ in range(20)]
-    runs = []
-    try:
-        for p in procs:
-            out, err = p.communicate(timeout=TIMEOUT)
-            runs.append(pam_result(out, err, p.returncode))
-    finally:
-        for p in procs:
-            if p.poll() is None:
-                p.kill()
-                p.wait()
-    results = Counter(r.result for r in runs)
+    parallel = env.run_all([cmd] * 20, timeout=TIMEOUT)
+    results = Counter(r.result for r in parallel.runs)
     assert results == {"PAM_SUCCESS": 1, "PAM_AUTH_ERR": 19}, results
-    winner, = [r for r in runs if r.result == "PAM_SUCCESS"]
+    winner, = [r for r in parallel.runs if r.result == "PAM_SUCCESS"]
     assert winner.messages == [PROMPT_MSG, accepted_msg(9)], str(winner)
-    with open(env.syslog_path, "rb") as f:
-        f.seek(before)
-        log = f.read().decode(errors="replace")
+    log = parallel.log
     assert count_lines(log, "accepted backup code (9 left)") == 1, log
     assert count_lines(log, "wrong backup code") == 19, log
     assert_codes_stored(enr.path, enr.codes[1:])
@@ -466,20 +275,6 @@ def test_parallel_logins_with_one_backup_code_succeed_once(env):
 # ---------------------------------------------------------------------------
 # 7. kill -9 while a code is being used up
 # ---------------------------------------------------------------------------
-
-
-def wait_for_prompt(proc, deadline: float) -> bytes:
-    """Reads pamdrive's output up to its prompt line; returns what it read."""
-    buf = b""
-    fd = proc.stdout.fileno()
-    while b"MSG PROMPT_ECHO_OFF" not in buf and time.monotonic() < deadline:
-        ready, _, _ = select.select([fd], [], [], 0.5)
-        if ready:
-            chunk = os.read(fd, 4096)
-            if not chunk:
-                break
-            buf += chunk
-    return buf
 
 
 def kill_on_change(proc, path: Path, when: str, deadline: float) -> bool:
@@ -521,7 +316,7 @@ def test_kill9_while_a_backup_code_is_used(env):
         try:
             head = b""
             if mode != "from the start":
-                head = wait_for_prompt(proc, time.monotonic() + TIMEOUT)
+                head = read_to_prompt(proc, time.monotonic() + TIMEOUT)
             if mode in ("from the start", "from the prompt"):
                 time.sleep(rng.uniform(0, 0.030))
                 kill9(proc)
@@ -609,14 +404,14 @@ def test_root_writes_a_users_backup_codes_file_as_the_user(env):
         planted = link / "codes.txt"
         uri, out, err, rc = enroll_through_pipe(
             env, ["--user", "alice", "--secret-file", env.secret_path(), "--qr", "none",
-                  "--backup-codes-file", planted])
+                  "--backup-codes-file", planted]).result()
         assert rc == 1 and "the codes above are valid" in err, (rc, out, err)
         assert list(root_only.iterdir()) == [], "root followed alice's link into a root-only directory"
         # the admin's own directory: written as root
         mine = root_only / "alice-codes.txt"
         uri, out, err, rc = enroll_through_pipe(
             env, ["--user", "alice", "--secret-file", env.secret_path(), "--qr", "none", "--force",
-                  "--backup-codes-file", mine])
+                  "--backup-codes-file", mine]).result()
         assert rc == 0 and mine.stat().st_uid == 0, (rc, out, err)
     finally:
         shutil.rmtree(root_only, ignore_errors=True)

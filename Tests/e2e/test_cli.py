@@ -4,26 +4,20 @@ pamtester + pam_wrapper with the file the CLI wrote."""
 
 import os
 import re
-import select
-import stat
-import subprocess
 import time
-import urllib.parse
 from pathlib import Path
 
 import pexpect
 import pytest
 
-from conftest import (ENROLL, MODULE, PAM_WRAPPER, PROMPT, code, fresh_step, new_secret,
-                      wait_next_step, write_secret)
+from mfatest.cli import PROMPT_RE, TIMEOUT, URI_RE, enroll_on_pipe, mode_of, uri_params, uri_secret
+from mfatest.qr import ANSI_RE, assert_qr_decodes, has_any_qr, qr_ansi, qr_ascii, qr_utf8
+from mfatest.secretfile import write_secret
+from mfatest.system import clean_env
+from mfatest.totp import code, fresh_step, new_secret, wait_next_step
+from mfatest.world import ENROLL, MODULE, PAM_WRAPPER, PROMPT
 
-# The CLI's prompts all start with "Enter" (a line such as "Scan this QR code ... below):"
-# must not pass for one when a read happens to end at its colon).
-PROMPT_RE = r"Enter [^\r\n]*[Cc]ode[^\r\n]*: ?\Z"
-ANSI_RE = re.compile(r"\x1b\[[0-9;?]*[A-Za-z]")
-URI_RE = re.compile(r"^(otpauth://totp/\S+)$", re.M)
 SETUP_KEY_RE = re.compile(r"^Setup key: ((?:[A-Z2-7]{4} )*[A-Z2-7]{1,4})$", re.M)
-TIMEOUT = 20
 
 
 # ---------------------------------------------------------------------------
@@ -37,10 +31,7 @@ def work(enroll_bin, tmpdir_world):
 
 
 def cli_env() -> dict:
-    env = {k: v for k, v in os.environ.items()
-           if not k.startswith(("NSS_WRAPPER", "PAM_WRAPPER", "LD_PRELOAD", "MFA_TEST"))}
-    env.update(TERM="xterm-256color", LANG="C.UTF-8", LC_ALL="C.UTF-8")
-    return env
+    return clean_env(TERM="xterm-256color", LANG="C.UTF-8", LC_ALL="C.UTF-8")
 
 
 def spawn(args) -> pexpect.spawn:
@@ -78,20 +69,9 @@ def transcript(child) -> str:
 
 
 def find_uri(text: str) -> str:
-    m = URI_RE.search(ANSI_RE.sub("", text))
+    m = URI_RE.search(ANSI_RE.sub("", text).encode())
     assert m, f"no otpauth URI line in output:\n{text}"
-    return m.group(1)
-
-
-def uri_params(uri: str) -> dict:
-    q = urllib.parse.urlsplit(uri).query
-    return {k: v[0] for k, v in urllib.parse.parse_qs(q, keep_blank_values=True).items()}
-
-
-def uri_secret(uri: str) -> str:
-    s = uri_params(uri)["secret"]
-    assert re.fullmatch(r"[A-Z2-7]+", s), s
-    return s
+    return m.group(1).decode()
 
 
 def enroll_code(uri: str, t=None) -> str:
@@ -100,138 +80,25 @@ def enroll_code(uri: str, t=None) -> str:
                 algorithm=p.get("algorithm", "SHA1"), period=int(p.get("period", 30)))
 
 
-def mode_of(path) -> int:
-    return stat.S_IMODE(os.lstat(path).st_mode)
-
-
 # -- QR parsing and decoding -------------------------------------------------
-
-HALF = {"█": (True, True), "▀": (True, False), "▄": (False, True), " ": (False, False)}
-
-
-def qr_utf8(text: str) -> list:
-    """Module rows from half-block lines (ANSI colour escapes stripped)."""
-    lines = [ANSI_RE.sub("", ln) for ln in text.split("\n")]
-    best, cur = [], []
-    for ln in lines:
-        if ln and set(ln) <= set(HALF) and set(ln) & {"█", "▀", "▄"}:
-            cur.append(ln)
-        else:
-            if len(cur) > len(best):
-                best = cur
-            cur = []
-    if len(cur) > len(best):
-        best = cur
-    assert best, f"no half-block QR lines in:\n{text}"
-    width = max(len(ln) for ln in best)
-    rows = []
-    for ln in best:
-        ln = ln.ljust(width)
-        rows.append([HALF[c][0] for c in ln])
-        rows.append([HALF[c][1] for c in ln])
-    return rows
-
-
-def qr_ascii(text: str) -> list:
-    lines = [ANSI_RE.sub("", ln) for ln in text.split("\n")]
-    block, cur = [], []
-    for ln in lines:
-        if "##" in ln and set(ln) <= {"#", " "}:
-            cur.append(ln)
-        else:
-            if len(cur) > len(block):
-                block = cur
-            cur = []
-    if len(cur) > len(block):
-        block = cur
-    assert block, f"no ASCII QR lines in:\n{text}"
-    width = max(len(ln) for ln in block)
-    width += width % 2
-    rows = []
-    for ln in block:
-        ln = ln.ljust(width)
-        cells = [ln[i:i + 2] for i in range(0, width, 2)]
-        for c in cells:
-            assert c in ("##", "  "), f"odd ASCII module {c!r} in line {ln!r}"
-        rows.append([c == "##" for c in cells])
-    return rows
-
-
-def qr_ansi(text: str) -> list:
-    token = re.compile(r"\x1b\[([0-9;]*)m|(.)", re.S)
-    rows = []
-    for ln in text.split("\n"):
-        if "\x1b[40m" not in ln and "\x1b[107m" not in ln:
-            continue
-        bg = None
-        cells = []
-        for m in token.finditer(ln):
-            if m.group(2) is None:
-                for p in (m.group(1) or "0").split(";"):
-                    if p == "40":
-                        bg = True
-                    elif p == "107":
-                        bg = False
-                    elif p in ("0", "", "49"):
-                        bg = None
-                continue
-            ch = m.group(2)
-            if bg is None:
-                continue            # indentation or text outside the code
-            assert ch == " ", f"unexpected character {ch!r} inside the ANSI QR: {ln!r}"
-            cells.append(bg)
-        assert len(cells) % 2 == 0, f"odd number of cells in ANSI QR line {ln!r}"
-        pairs = [cells[i:i + 2] for i in range(0, len(cells), 2)]
-        for a, b in pairs:
-            assert a == b, f"a module's two cells differ in {ln!r}"
-        rows.append([a for a, _ in pairs])
-    assert rows, f"no ANSI QR lines in:\n{text!r}"
-    width = max(len(r) for r in rows)
-    return [r + [False] * (width - len(r)) for r in rows]
-
-
-def write_pgm(rows: list, path: Path, scale: int = 8, border: int = 4) -> None:
-    h, w = len(rows), max(len(r) for r in rows)
-    W, H = (w + 2 * border) * scale, (h + 2 * border) * scale
-    img = bytearray(b"\xff" * (W * H))
-    for y, row in enumerate(rows):
-        for x, dark in enumerate(row):
-            if not dark:
-                continue
-            for dy in range(scale):
-                start = ((y + border) * scale + dy) * W + (x + border) * scale
-                img[start:start + scale] = b"\x00" * scale
-    path.write_bytes(b"P5\n%d %d\n255\n" % (W, H) + bytes(img))
-
-
-def zbar(rows: list, path: Path):
-    write_pgm(rows, path)
-    proc = subprocess.run(["zbarimg", "--raw", "-q", str(path)], capture_output=True,
-                          timeout=30)
-    if proc.returncode != 0:
-        return None
-    return proc.stdout.decode("utf-8", errors="replace").rstrip("\n")
-
-
-def assert_qr_decodes(rows: list, uri: str, tmp: Path) -> None:
-    decoded = zbar(rows, tmp / "qr.pgm")
-    if decoded is None:
-        inverted = zbar([[not c for c in r] for r in rows], tmp / "qr-inv.pgm")
-        assert inverted is None, (
-            "the QR only decodes with dark and light swapped (inverted rendering); "
-            f"decoded: {inverted!r}")
-    assert decoded == uri, f"zbarimg decoded {decoded!r}, printed URI {uri!r}"
-
-
-def has_any_qr(text: str) -> bool:
-    plain = ANSI_RE.sub("", text)
-    return (any(c in plain for c in "█▀▄") or "\x1b[40m" in text or "\x1b[107m" in text
-            or bool(re.search(r"^[# ]*####[# ]*$", plain, re.M)))
 
 
 # ---------------------------------------------------------------------------
 # enrollment under a tty, then a login with pamtester
 # ---------------------------------------------------------------------------
+
+
+def start_enrollment(work: Path, *args) -> tuple:
+    """mfa-enroll into work/s/secret under a tty, up to its prompt: (child, output, URI)."""
+    child = spawn(["--secret-file", work / "s" / "secret", *args])
+    out = until_prompt(child)
+    return child, out, find_uri(out)
+
+
+def confirm(child, uri: str) -> None:
+    """Answers the prompt with the right code; the enrollment succeeds."""
+    child.sendline(enroll_code(uri, fresh_step()))
+    assert finish(child) == 0, transcript(child)
 
 
 def enroll(work: Path, extra=(), secret_file=None):
@@ -404,36 +271,10 @@ def test_force_keeps_old_file_on_wrong_codes(work):
     assert secret_file.read_bytes() == before
 
 
-def pipe_enroll(cmd: list) -> tuple:
-    """Runs an enrollment with answers on a pipe: (everything printed, stderr, exit status, uri)."""
-    proc = subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, env=cli_env())
-    try:
-        buf = b""
-        uri = None
-        deadline = time.time() + TIMEOUT
-        while uri is None:
-            left = deadline - time.time()
-            assert left > 0, ("no URI line on stdout before the CLI waits for the code "
-                              f"(stdout not flushed?): {buf!r}")
-            ready, _, _ = select.select([proc.stdout], [], [], left)
-            if not ready:
-                continue
-            chunk = os.read(proc.stdout.fileno(), 65536)
-            if not chunk:
-                err = proc.stderr.read().decode(errors="replace")
-                pytest.fail(f"stdout closed before a URI: {buf!r}\nstderr: {err}")
-            buf += chunk
-            m = URI_RE.search(buf.decode(errors="replace"))
-            if m:
-                uri = m.group(1)
-        t = fresh_step()
-        out, err = proc.communicate((enroll_code(uri, t) + "\n").encode(), timeout=TIMEOUT)
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait()
-    return buf + out, err, proc.returncode, uri
+def pipe_enroll(cmd: list):
+    """Runs an enrollment with answers on a pipe; the URI line must come before the CLI waits
+    for the code (a stdout that is not flushed fails here)."""
+    return enroll_on_pipe(cmd, lambda uri: enroll_code(uri, fresh_step()), TIMEOUT, env=cli_env())
 
 
 @pytest.mark.parametrize("stack", [None, "auth required pam_mfa.so nullok\n"])
@@ -449,9 +290,9 @@ def test_enrollment_says_which_logins_ask_for_the_code(work, stack):
         (pam_d / "sudo").write_text("@include common-auth\n")
     secret_file = work / "s" / "secret"
     wrapper = ["unshare", "-m", "sh", "-c", 'mount --bind "$0" /etc/pam.d && exec "$@"', str(pam_d)]
-    full, err, rc, _ = pipe_enroll(wrapper + [str(ENROLL), "--secret-file", str(secret_file), "--qr", "none"])
-    text = full.decode(errors="replace")
-    assert rc == 0, (text, err)
+    enr = pipe_enroll(wrapper + [str(ENROLL), "--secret-file", str(secret_file), "--qr", "none"])
+    text = enr.out
+    assert enr.rc == 0, (text, enr.err)
     if stack is None:
         assert "No PAM service on this host uses pam_mfa yet, so no login asks for the code." in text, text
         assert "pam-auth-update --enable mfa" in text, text
@@ -462,41 +303,32 @@ def test_enrollment_says_which_logins_ask_for_the_code(work, stack):
 
 def test_stdin_not_a_tty(work):
     secret_file = work / "s" / "secret"
-    full, err, rc, uri = pipe_enroll([str(ENROLL), "--secret-file", str(secret_file), "--qr", "none"])
-    assert rc == 0, (full, err)
-    assert not has_any_qr(full.decode(errors="replace")), full
+    enr = pipe_enroll([str(ENROLL), "--secret-file", str(secret_file), "--qr", "none"])
+    assert enr.rc == 0, (enr.out, enr.err)
+    assert not has_any_qr(enr.out), enr.out
     assert secret_file.is_file() and mode_of(secret_file) == 0o600
-    assert f"secret={uri_secret(uri)}" in secret_file.read_text()
+    assert f"secret={uri_secret(enr.uri)}" in secret_file.read_text()
 
 
 def test_qr_decodes_ascii(work):
-    child = spawn(["--secret-file", work / "s" / "secret", "--qr", "ascii"])
-    out = until_prompt(child)
-    uri = find_uri(out)
+    child, out, uri = start_enrollment(work, "--qr", "ascii")
     assert not any(c in out for c in "█▀▄"), "half blocks in --qr ascii output"
     assert_qr_decodes(qr_ascii(out), uri, work)
-    child.sendline(enroll_code(uri, fresh_step()))
-    assert finish(child) == 0, transcript(child)
+    confirm(child, uri)
 
 
 def test_qr_decodes_ansi(work):
-    child = spawn(["--secret-file", work / "s" / "secret", "--qr", "ansi"])
-    out = until_prompt(child)
-    uri = find_uri(out)
+    child, out, uri = start_enrollment(work, "--qr", "ansi")
     assert "\x1b[40m" in out and "\x1b[107m" in out, repr(out[:400])
     assert_qr_decodes(qr_ansi(out), uri, work)
-    child.sendline(enroll_code(uri, fresh_step()))
-    assert finish(child) == 0, transcript(child)
+    confirm(child, uri)
 
 
 def test_qr_none_prints_no_qr(work):
-    child = spawn(["--secret-file", work / "s" / "secret", "--qr", "none"])
-    out = until_prompt(child)
-    uri = find_uri(out)
+    child, out, uri = start_enrollment(work, "--qr", "none")
     assert SETUP_KEY_RE.search(ANSI_RE.sub("", out)), out
     assert not has_any_qr(out), out
-    child.sendline(enroll_code(uri, fresh_step()))
-    assert finish(child) == 0, transcript(child)
+    confirm(child, uri)
 
 
 def test_digits_algorithm_period(work):
@@ -542,5 +374,4 @@ def test_issuer_and_label_are_percent_encoded(work):
     assert uri.startswith("otpauth://totp/ACME%20Corp:alice%40example?"), uri
     assert "issuer=ACME%20Corp" in uri, uri
     assert_qr_decodes(qr_utf8(out), uri, work)
-    child.sendline(enroll_code(uri, fresh_step()))
-    assert finish(child) == 0, transcript(child)
+    confirm(child, uri)

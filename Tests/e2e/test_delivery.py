@@ -19,12 +19,10 @@ module takes "now" from time() only.
 
 from __future__ import annotations
 
-import base64
 import hashlib
 import os
 import re
 import signal
-import select
 import socket
 import stat
 import subprocess
@@ -35,9 +33,13 @@ from pathlib import Path
 
 import pytest
 
-from conftest import ALICE_UID, ENROLL, PROMPT, code, fresh_step, pam_result, time_now
-from conftest import write_secret
-from test_hardening import error_msgs, mfa_lines, parse_slot, root_store, write_conf  # noqa: F401 (fixture)
+from mfatest.cli import as_user, enroll_cmd
+from mfatest.pam import error_msgs, mfa_lines, write_conf
+from mfatest.secretfile import write_secret
+from mfatest.state import read_state
+from mfatest.system import answer_as_it_asks
+from mfatest.totp import code, fresh_step, time_now
+from mfatest.world import ALICE_UID, PROMPT
 
 TIMEOUT = 30
 HOST = socket.gethostname()
@@ -157,41 +159,12 @@ def totp_record(secret: str) -> str:
     return f"totp name=default algorithm=SHA1 digits=6 period=30 secret={secret}"
 
 
-def b32(text: str) -> bytes:
-    return base64.b32decode(text + "=" * (-len(text) % 8))
-
-
-def read_state(env, user: str = "alice") -> dict:
-    """The newest intact slot of the user's state: {'sent': [(salt, hash, expires)],
-    'send-time': [t], 'other': [lines]}."""
-    data = (env.state_dir / user).read_bytes()
-    assert len(data) == 8192, len(data)
-    slots = [s for s in (parse_slot(data[:4096]), parse_slot(data[4096:])) if s]
-    assert slots, "no intact slot"
-    lines = [ln for ln in max(slots)[1].decode("ascii").split("\n") if ln]
-    assert lines[0] == "pam_mfa-state 1", lines
-    state = {"sent": [], "send-time": [], "other": []}
-    for ln in lines[1:]:
-        w = ln.split(" ")
-        if w[0] == "sent":
-            assert len(w) == 4 and re.fullmatch(r"\d+", w[3]), ln
-            salt, digest = b32(w[1]), b32(w[2])
-            assert len(salt) == 16 and len(digest) == 32, ln
-            state["sent"].append((salt, digest, int(w[3])))
-        elif w[0] == "send-time":
-            assert len(w) == 2, ln
-            state["send-time"].append(int(w[1]))
-        else:
-            state["other"].append(ln)
-    return state
-
-
 def stores_only_a_salted_hash(env, code_: str, user: str = "alice") -> None:
     """The code is not in the state file (timestamps aside); a sent record holds
     SHA-256(salt + code)."""
     raw = (env.state_dir / user).read_bytes()
     assert code_.encode() not in re.sub(rb"(?<= )\d{9,11}(?=[ \n])", b"", raw), raw
-    state = read_state(env, user)
+    state = read_state(env.state_dir / user)
     assert any(hashlib.sha256(salt + code_.encode()).digest() == digest
                for salt, digest, _ in state["sent"]), state
 
@@ -209,71 +182,23 @@ def not_code(*codes: str) -> str:
 # ---------------------------------------------------------------------------
 
 
-def converse(env, module_args, replies, user: str = "alice", time_offset: int | None = None,
-             timeout: float = TIMEOUT, **popen):
-    """One pamdrive run with --answer-stdin.  replies[k] answers the k-th prompt: a string,
-    None (the conversation fails) or a function of the messages so far returning either;
+def login_answering(env, module_args, replies, user: str = "alice",
+                    time_offset: int | None = None, timeout: float = TIMEOUT, **popen):
+    """One pamdrive run answering as it asks (Env.drive).  replies[k] answers the k-th prompt: a
+    string, None (the conversation fails) or a function of the messages so far returning either;
     prompts past the list fail the conversation.  time_offset moves the module's clock."""
-    cmd = env.pam_command(module_args, user=user) + ["--answer-stdin"]
-    run_env = env.env()
     if time_offset is not None:
-        run_env = env.env(extra_preload=[str(time_shim(env))])
-        run_env["MFA_TEST_TIME_OFFSET"] = str(time_offset)
-    before = env.syslog_path.stat().st_size
-    proc = subprocess.Popen(cmd, env=run_env, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, **popen)
-    lines, messages, buf, prompts = [], [], b"", 0
-    deadline = time.monotonic() + timeout
-    try:
-        fd = proc.stdout.fileno()
-        while True:
-            left = deadline - time.monotonic()
-            assert left > 0, "pamdrive did not finish:\n" + "\n".join(lines)
-            ready, _, _ = select.select([fd], [], [], left)
-            if not ready:
-                continue
-            chunk = os.read(fd, 65536)
-            if not chunk:
-                break
-            buf += chunk
-            while b"\n" in buf:
-                raw, buf = buf.split(b"\n", 1)
-                line = raw.decode(errors="replace")
-                lines.append(line)
-                if not line.startswith("MSG "):
-                    continue
-                parts = line.split(" ", 2)
-                text = (parts[2] if len(parts) > 2 else "").replace("\\n", "\n")
-                messages.append((parts[1], text))
-                if not parts[1].startswith("PROMPT_"):
-                    continue
-                reply = replies[prompts] if prompts < len(replies) else None
-                prompts += 1
-                if callable(reply):
-                    reply = reply(list(messages))
-                if reply is None:
-                    proc.stdin.close()
-                else:
-                    env._remember_answer(reply)
-                    proc.stdin.write((reply + "\n").encode())
-                    proc.stdin.flush()
-        err = proc.stderr.read()
-        proc.wait(timeout=timeout)
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait()
-        for f in (proc.stdin, proc.stdout, proc.stderr):
-            if not f.closed:
-                try:
-                    f.close()
-                except BrokenPipeError:
-                    pass
-    with open(env.syslog_path, "rb") as f:
-        f.seek(before)
-        new = f.read().decode(errors="replace")
-    stdout = "\n".join(lines + ([buf.decode(errors="replace")] if buf else []))
-    return pam_result(stdout, err, proc.returncode, [ln for ln in new.split("\n") if ln])
+        popen["env"] = env.env(extra_preload=[str(time_shim(env))])
+        popen["env"]["MFA_TEST_TIME_OFFSET"] = str(time_offset)
+    asked = 0
+
+    def answer(messages):
+        nonlocal asked
+        reply = replies[asked] if asked < len(replies) else None
+        asked += 1
+        return reply(messages) if callable(reply) else reply
+
+    return env.drive(env.pam_command(module_args, user=user), answer, timeout, **popen)
 
 
 TIME_SHIM = r"""
@@ -306,46 +231,22 @@ def mfa_enroll(env, args, replies=(), uid: int | None = ALICE_UID, timeout: floa
     """mfa-enroll with the fake users (as uid unless None: root), stdin a pipe.  replies[k] is
     a function of the output so far that answers the k-th "Enter the code you received: "
     (None closes stdin).  Returns (exit status, stdout, stderr)."""
-    kw = dict(user=uid, group=uid, extra_groups=[]) if uid is not None else {}
-    proc = subprocess.Popen([str(ENROLL), *[str(a) for a in args]], env=env.env(),
-                            cwd=env.base, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, **kw)
-    out, answered = b"", 0
-    deadline = time.monotonic() + timeout
-    try:
-        fd = proc.stdout.fileno()
-        while True:
-            left = deadline - time.monotonic()
-            assert left > 0, f"mfa-enroll did not finish: {out!r}"
-            ready, _, _ = select.select([fd], [], [], left)
-            if not ready:
-                continue
-            chunk = os.read(fd, 65536)
-            if not chunk:
-                break
-            out += chunk
-            while answered < out.count(CLI_PROMPT):
-                reply = replies[answered] if answered < len(replies) else None
-                answered += 1
-                reply = reply(out.decode()) if callable(reply) else reply
-                if reply is None:
-                    proc.stdin.close()
-                else:
-                    env._remember_answer(reply)
-                    proc.stdin.write((reply + "\n").encode())
-                    proc.stdin.flush()
-        err = proc.stderr.read()
-        proc.wait(timeout=timeout)
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait()
-        for f in (proc.stdin, proc.stdout, proc.stderr):
-            if not f.closed:
-                try:
-                    f.close()
-                except BrokenPipeError:
-                    pass
+    kw = as_user(uid) if uid is not None else {}
+    proc = subprocess.Popen(enroll_cmd(*args), env=env.env(), cwd=env.base, stdin=subprocess.PIPE,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, **kw)
+    answered = 0
+
+    def replies_for(out: bytes):
+        nonlocal answered
+        while answered < out.count(CLI_PROMPT):
+            reply = replies[answered] if answered < len(replies) else None
+            answered += 1
+            reply = reply(out.decode()) if callable(reply) else reply
+            if reply is not None:
+                env._remember_answer(reply)
+            yield reply
+
+    out, err = answer_as_it_asks(proc, replies_for, timeout, "mfa-enroll")
     return proc.returncode, out.decode(errors="replace"), err.decode(errors="replace")
 
 
@@ -379,14 +280,14 @@ def test_enter_sends_a_code_by_email_that_works_once(env, delivery):
         # What the module keeps while the code is out: a salted hash, expiring in 5 minutes.
         seen["code"] = c = delivery.last_code()
         env.remember(c)
-        state = read_state(env)
+        state = read_state(env.state_dir / "alice")
         assert len(state["sent"]) == 1 and len(state["send-time"]) == 1, state
         seen["state"] = state
         stores_only_a_salted_hash(env, c)
         return c
 
     t0 = time_now()
-    run = converse(env, args, ["", answer_sent_code])
+    run = login_answering(env, args, ["", answer_sent_code])
     t1 = int(time.time())
     assert run.result == "PAM_SUCCESS", str(run)
     c = seen["code"]
@@ -406,17 +307,17 @@ def test_enter_sends_a_code_by_email_that_works_once(env, delivery):
     assert has_log(run, "accepted a code sent by e-mail or text message"), str(run)
 
     # single use: the record is gone, only the send time (for the rate limit) stays
-    state = read_state(env)
+    state = read_state(env.state_dir / "alice")
     assert state["sent"] == [] and state["send-time"] == [sent_time], state
     raw = (env.state_dir / "alice").read_bytes()
     assert c.encode() not in re.sub(rb"(?<= )\d{9,11}(?=[ \n])", b"", raw), raw
 
-    again = converse(env, args, [c])
+    again = login_answering(env, args, [c])
     assert again.result == "PAM_AUTH_ERR", str(again)
     assert prompts(again) == [EMAIL_PROMPT], str(again)
     assert has_log(again, "wrong code (failure 1 of 100)"), str(again)
 
-    wrong = converse(env, args, [not_code(c)])
+    wrong = login_answering(env, args, [not_code(c)])
     assert wrong.result == "PAM_AUTH_ERR", str(wrong)
     assert has_log(wrong, "wrong code (failure 2 of 100)"), str(wrong)
     # neither the replay nor the wrong code sent anything
@@ -436,13 +337,13 @@ def test_a_code_for_alice_does_not_log_in_bob(env, delivery):
         env.remember(c)
         return None   # alice gives up
 
-    run = converse(env, args, ["", grab])
+    run = login_answering(env, args, ["", grab])
     assert run.result == "PAM_CONV_ERR", str(run)
     c = got["code"]
-    bob = converse(env, args, [c], user="bob")
+    bob = login_answering(env, args, [c], user="bob")
     assert bob.result == "PAM_AUTH_ERR", str(bob)
     # and alice's code is still good for alice
-    alice = converse(env, args, [c])
+    alice = login_answering(env, args, [c])
     assert alice.result == "PAM_SUCCESS", str(alice)
 
 
@@ -463,14 +364,14 @@ def test_sent_code_expires_after_deliver_ttl(env, delivery):
         return None
 
     t0 = time_now()
-    first = converse(env, args, ["", keep])
-    second = converse(env, args, ["", keep])
+    first = login_answering(env, args, ["", keep])
+    second = login_answering(env, args, ["", keep])
     t1 = int(time.time())
     for run in (first, second):
         assert infos(run) == [SENT_EMAIL.replace("5 minutes", "1 minute")], str(run)
     runs = delivery.runs()
     assert [r["stdin"] for r in runs] == [expected_input(c, valid="1 minute") for c in codes]
-    state = read_state(env)
+    state = read_state(env.state_dir / "alice")
     assert len(state["sent"]) == 2 and len(state["send-time"]) == 2, state
     for (_, _, expires), sent in zip(state["sent"], state["send-time"]):
         assert t0 <= sent <= t1 and expires == sent + 60, state
@@ -478,18 +379,18 @@ def test_sent_code_expires_after_deliver_ttl(env, delivery):
         stores_only_a_salted_hash(env, c)
 
     # 45 s later the second code still works ...
-    ok = converse(env, args, [codes[1]], time_offset=45)
+    ok = login_answering(env, args, [codes[1]], time_offset=45)
     assert ok.result == "PAM_SUCCESS", str(ok)
     # ... 61 s later the first no longer does, and is dropped from the state
-    late = converse(env, args, [codes[0]], time_offset=61)
+    late = login_answering(env, args, [codes[0]], time_offset=61)
     assert late.result == "PAM_AUTH_ERR", str(late)
-    assert read_state(env)["sent"] == [], read_state(env)
+    assert read_state(env.state_dir / "alice")["sent"] == [], read_state(env.state_dir / "alice")
     # within deliver_interval of both sends nothing more is sent ...
-    limited = converse(env, args, ["", None], time_offset=61)
+    limited = login_answering(env, args, ["", None], time_offset=61)
     assert len(errors(limited)) == 1 and LIMIT_RE.fullmatch(errors(limited)[0]), str(limited)
     assert len(delivery.runs()) == 2
     # ... after it, a new code is sent and works
-    fresh = converse(env, args, ["", lambda m: delivery.last_code()], time_offset=125)
+    fresh = login_answering(env, args, ["", lambda m: delivery.last_code()], time_offset=125)
     assert fresh.result == "PAM_SUCCESS", str(fresh)
     assert len(delivery.runs()) == 3
     env.remember(delivery.last_code())
@@ -504,25 +405,25 @@ def test_rate_limit_sends_at_most_deliver_limit_codes(env, delivery):
     path = secret_file(env, f"email address={EMAIL}")
     args = [f"secret={path}", f"deliver={delivery.program}", *ALLOW, "deliver_limit=2",
             "deliver_interval=60s", "deny=100"]
-    first = converse(env, args, ["", None])
+    first = login_answering(env, args, ["", None])
     assert first.result == "PAM_CONV_ERR" and infos(first) == [SENT_EMAIL], str(first)
     code1 = delivery.last_code()
     env.remember(code1)
-    second = converse(env, args, ["", lambda m: not_code(*[
-        STDIN_RE.fullmatch(r["stdin"]).group(5) for r in delivery.runs()])])
+    second = login_answering(env, args, ["", lambda m: not_code(*[
+                STDIN_RE.fullmatch(r["stdin"]).group(5) for r in delivery.runs()])])
     assert second.result == "PAM_AUTH_ERR" and infos(second) == [SENT_EMAIL], str(second)
     env.remember(delivery.last_code())
     assert len(delivery.runs()) == 2
 
     t = int(time.time())
-    third = converse(env, args, ["", code1])
+    third = login_answering(env, args, ["", code1])
     assert len(delivery.runs()) == 2, delivery.runs()
     assert infos(third) == [], str(third)
     assert len(errors(third)) == 1, str(third)
     m = LIMIT_RE.fullmatch(errors(third)[0])
     assert m, str(third)
     wait = int(m.group(1)) if m.group(1) else 60 * int(m.group(2))
-    first_sent = min(read_state(env)["send-time"])
+    first_sent = min(read_state(env.state_dir / "alice")["send-time"])
     assert 1 <= wait <= 60 and abs(wait - (first_sent + 60 - t)) <= 2, (wait, first_sent, t)
     assert has_log(third, "code by email refused: send limit reached"), str(third)
     # the limit stops sending, not the codes already sent
@@ -539,7 +440,7 @@ def test_failed_delivery_is_reported_and_never_a_success(env, delivery):
     path = secret_file(env, f"email address={EMAIL}")
     args = [f"secret={path}", f"deliver={delivery.program}", *ALLOW, "deny=100"]
     delivery.exit_with(3)
-    run = converse(env, args, ["", ""])
+    run = login_answering(env, args, ["", ""])
     assert run.result == "PAM_AUTH_ERR", str(run)
     assert prompts(run) == [EMAIL_PROMPT, PROMPT], str(run)
     assert errors(run) == [NOT_SENT, NOT_A_CODE] and infos(run) == [], str(run)
@@ -547,7 +448,7 @@ def test_failed_delivery_is_reported_and_never_a_success(env, delivery):
     assert len(delivery.runs()) == 1
     env.remember(delivery.last_code())
     # a wrong code after a failed send is refused too
-    run = converse(env, args, ["", lambda m: not_code(delivery.last_code())])
+    run = login_answering(env, args, ["", lambda m: not_code(delivery.last_code())])
     assert run.result == "PAM_AUTH_ERR" and errors(run) == [NOT_SENT, WRONG], str(run)
     env.remember(delivery.last_code())
 
@@ -560,7 +461,7 @@ def test_unusable_delivery_program(env, delivery, what):
         program = delivery.program
         os.chmod(program, 0o644)
     args = [f"secret={path}", f"deliver={program}", *ALLOW, "deny=100"]
-    run = converse(env, args, ["", ""])
+    run = login_answering(env, args, ["", ""])
     assert run.result == "PAM_AUTH_ERR", str(run)
     assert errors(run) == [NOT_SENT, NOT_A_CODE] and infos(run) == [], str(run)
     assert any(re.search(rf"delivery program {re.escape(str(program))} failed "
@@ -576,7 +477,7 @@ def test_hanging_delivery_program_is_killed(env, delivery):
     pid = None
     try:
         started = time.monotonic()
-        run = converse(env, args, ["", ""])
+        run = login_answering(env, args, ["", ""])
         took = time.monotonic() - started
         runs = delivery.runs()
         assert len(runs) == 1, runs
@@ -614,7 +515,7 @@ def test_text_message(env, delivery):
         env.remember(got["code"])
         return got["code"]
 
-    run = converse(env, args, ["", sent])
+    run = login_answering(env, args, ["", sent])
     assert run.result == "PAM_SUCCESS", str(run)
     # the first address in the file is the one used
     assert prompts(run) == [SMS_PROMPT, PROMPT], str(run)
@@ -637,13 +538,13 @@ def test_app_code_still_works_beside_an_address(env, delivery):
     path = secret_file(env, totp_record(secret), f"email address={EMAIL}")
     args = [f"secret={path}", f"deliver={delivery.program}", *ALLOW, "deny=100"]
     t = fresh_step()
-    run = converse(env, args, [code(secret, t)])
+    run = login_answering(env, args, [code(secret, t)])
     assert run.result == "PAM_SUCCESS", str(run)
     assert prompts(run) == [EMAIL_PROMPT], str(run)
     assert has_log(run, "accepted totp code (authenticator default)"), str(run)
     assert delivery.runs() == []
 
-    run = converse(env, args, ["", lambda m: delivery.last_code()])
+    run = login_answering(env, args, ["", lambda m: delivery.last_code()])
     assert run.result == "PAM_SUCCESS", str(run)
     assert infos(run) == [SENT_EMAIL], str(run)
     assert len(delivery.runs()) == 1
@@ -666,18 +567,18 @@ def test_empty_answer_without_delivery_is_a_failure(env, delivery, case):
     else:
         path = secret_file(env, totp_record(secret))
         args = [f"secret={path}", f"deliver={delivery.program}", *ALLOW, "deny=100"]
-    run = converse(env, args, [""])
+    run = login_answering(env, args, [""])
     assert run.result == "PAM_AUTH_ERR", str(run)
     assert prompts(run) == [PROMPT], str(run)
     assert infos(run) == [] and errors(run) == [NOT_A_CODE], str(run)
     assert has_log(run, "the answer is not a code"), str(run)
     assert delivery.runs() == []
-    assert read_state(env)["send-time"] == []
+    assert read_state(env.state_dir / "alice")["send-time"] == []
 
 
 def test_address_only_file_without_deliver_cannot_log_in(env, delivery):
     path = secret_file(env, f"email address={EMAIL}")
-    run = converse(env, [f"secret={path}", "deny=100"], ["123456"])
+    run = login_answering(env, [f"secret={path}", "deny=100"], ["123456"])
     assert run.result == "PAM_AUTH_ERR", str(run)
     assert prompts(run) == [PROMPT], str(run)
     assert delivery.runs() == []
@@ -689,7 +590,7 @@ def test_address_only_file_without_deliver_cannot_log_in(env, delivery):
                                  "deliver_interval=59s", "deliver_interval=2d"])
 def test_bad_delivery_settings_are_a_service_error(env, delivery, bad):
     path = secret_file(env, f"email address={EMAIL}")
-    run = converse(env, [f"secret={path}", f"deliver={delivery.program}", *ALLOW, bad], [""])
+    run = login_answering(env, [f"secret={path}", f"deliver={delivery.program}", *ALLOW, bad], [""])
     assert run.result == "PAM_SERVICE_ERR", str(run)
     assert run.prompts == [], str(run)
     assert has_log(run, "configuration error"), str(run)
@@ -708,7 +609,7 @@ def cli_conf(env, delivery, deliver: bool = True) -> Path:
     return write_conf(env, text, name="delivery.conf" if deliver else "no-delivery.conf")
 
 
-def records(path: Path) -> list:
+def record_lines(path: Path) -> list:
     return [ln for ln in path.read_text().splitlines() if ln and not ln.startswith("#")]
 
 
@@ -737,7 +638,7 @@ def test_add_email_and_sms_then_log_in_by_email(env, delivery):
     c = delivery.last_code()
     env.remember(c)
     check_run(runs[-1], c, uid=ALICE_UID, valid="10 minutes")
-    assert records(path) == ["pam_mfa 1", f"email address={EMAIL}"], path.read_text()
+    assert record_lines(path) == ["pam_mfa 1", f"email address={EMAIL}"], path.read_text()
     st = os.lstat(path)
     assert (st.st_uid, st.st_gid, stat.S_IMODE(st.st_mode)) == (ALICE_UID, ALICE_UID, 0o600)
 
@@ -749,7 +650,7 @@ def test_add_email_and_sms_then_log_in_by_email(env, delivery):
     assert f"A code was sent by text message to {PHONE}." in out, out
     check_run(delivery.runs()[-1], delivery.last_code(), uid=ALICE_UID, method="sms",
               address=PHONE, valid="10 minutes")
-    assert records(path) == ["pam_mfa 1", f"email address={EMAIL}", f"sms address={PHONE}"], \
+    assert record_lines(path) == ["pam_mfa 1", f"email address={EMAIL}", f"sms address={PHONE}"], \
         path.read_text()
 
     rc, out, err = mfa_enroll(env, ["--config", conf, "list"])
@@ -759,13 +660,13 @@ def test_add_email_and_sms_then_log_in_by_email(env, delivery):
 
     # the module, with the same configuration file, sends to the first address
     args = [f"conf={conf}", "deny=100"]
-    run = converse(env, args, ["", lambda m: delivery.last_code()])
+    run = login_answering(env, args, ["", lambda m: delivery.last_code()])
     assert run.result == "PAM_SUCCESS", str(run)
     assert prompts(run) == [EMAIL_PROMPT, PROMPT] and infos(run) == [SENT_EMAIL], str(run)
     check_run(delivery.runs()[-1], delivery.last_code())
     env.remember(delivery.last_code())
     # the code typed to confirm the address is no login code
-    again = converse(env, args, [c])
+    again = login_answering(env, args, [c])
     assert again.result == "PAM_AUTH_ERR", str(again)
 
 
@@ -833,7 +734,7 @@ def test_an_address_that_reads_as_an_option_is_refused(env, delivery):
     secret = "GEZDGNBVGY3TQOJQGEZDGNBVGY3TQOJQ"
     env.remember(secret)
     path = secret_file(env, totp_record(secret), "email address=-fattacker@evil.example")
-    run = converse(env, [f"secret={path}", f"deliver={delivery.program}", *ALLOW, "deny=100"], [""])
+    run = login_answering(env, [f"secret={path}", f"deliver={delivery.program}", *ALLOW, "deny=100"], [""])
     assert run.result == "PAM_AUTH_ERR", str(run)
     assert any("not an e-mail address" in ln for ln in mfa_lines(run)), str(run)
     assert delivery.runs() == []
@@ -869,8 +770,8 @@ def test_the_delivery_program_inherits_nothing_from_the_host(env):
         signal.signal(signal.SIGHUP, signal.SIG_IGN)
 
     try:
-        run = converse(env, [f"secret={path}", f"deliver={prog}", *ALLOW, "deny=100"], ["", "000000"],
-                       pass_fds=host_fds, preexec_fn=hostile_host)
+        run = login_answering(env, [f"secret={path}", f"deliver={prog}", *ALLOW, "deny=100"], ["", "000000"],
+                               pass_fds=host_fds, preexec_fn=hostile_host)
     finally:
         for number in host_fds:
             os.close(number)
@@ -900,7 +801,7 @@ def test_an_address_written_into_ones_own_file_is_not_sent_to(env, delivery, met
     path = secret_file(env, f"{method} address={stranger}")
     base = [f"secret={path}", f"deliver={delivery.program}", "deny=100"]
     for extra in ([], ALLOW):
-        run = converse(env, base + extra, [""])
+        run = login_answering(env, base + extra, [""])
         assert run.result == "PAM_AUTH_ERR", str(run)
         assert prompts(run) == [PROMPT] and infos(run) == [], str(run)
         assert delivery.runs() == [], delivery.runs()
@@ -908,7 +809,7 @@ def test_an_address_written_into_ones_own_file_is_not_sent_to(env, delivery, met
                             "deliver_domains= and deliver_numbers= decide); none offered"), str(run)
     # the admin's allow-list takes it: sent
     allow = "deliver_domains=elsewhere.example" if method == "email" else "deliver_numbers=+1900"
-    run = converse(env, base + [allow], ["", None])
+    run = login_answering(env, base + [allow], ["", None])
     assert prompts(run)[0] == (EMAIL_PROMPT if method == "email" else SMS_PROMPT), str(run)
     assert len(delivery.runs()) == 1, delivery.runs()
     env.remember(delivery.last_code())
@@ -917,8 +818,8 @@ def test_an_address_written_into_ones_own_file_is_not_sent_to(env, delivery, met
 def test_an_address_root_wrote_needs_no_allow_list(env, delivery, root_store):
     path = root_store / "alice"
     write_secret(path, "", owner_uid=0, text=f"pam_mfa 1\nemail address={EMAIL}\n")
-    run = converse(env, [f"secret={root_store}/${{USER}}", f"deliver={delivery.program}", "deny=100"],
-                   ["", None])
+    run = login_answering(env, [f"secret={root_store}/${{USER}}", f"deliver={delivery.program}", "deny=100"],
+                           ["", None])
     assert prompts(run)[0] == EMAIL_PROMPT, str(run)
     assert len(delivery.runs()) == 1, delivery.runs()
     env.remember(delivery.last_code())
@@ -942,12 +843,12 @@ def test_a_users_own_file_in_a_root_store_and_relay_syntax_need_the_allow_list(e
     path = root_store / "alice"
     write_secret(path, "", owner_uid=ALICE_UID, text=f"pam_mfa 1\nemail address={EMAIL}\n")
     args = [f"secret={root_store}/${{USER}}", f"deliver={delivery.program}", "deny=100"]
-    run = converse(env, args, [""])
+    run = login_answering(env, args, [""])
     assert prompts(run) == [PROMPT] and delivery.runs() == [], str(run)
-    run = converse(env, args + ALLOW, ["", None])
+    run = login_answering(env, args + ALLOW, ["", None])
     assert prompts(run)[0] == EMAIL_PROMPT and len(delivery.runs()) == 1, str(run)
     env.remember(delivery.last_code())
     for relay in ("victim%elsewhere.example@example.com", "elsewhere.example!victim@example.com"):
         write_secret(path, "", owner_uid=ALICE_UID, text=f"pam_mfa 1\nemail address={relay}\n")
-        run = converse(env, args + ALLOW, [""])
+        run = login_answering(env, args + ALLOW, [""])
         assert prompts(run) == [PROMPT] and len(delivery.runs()) == 1, (relay, str(run))

@@ -16,11 +16,12 @@ import re
 import subprocess
 from pathlib import Path
 
-from conftest import REPO, owning_package
+from mfatest.system import owning_package
+from mfatest.world import REPO
 
 APT_PACKAGES = REPO / "Tests" / "deps" / "apt-packages"
 SYSTEM_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
-E2E = sorted(p for p in (REPO / "Tests" / "e2e").glob("*.py") if p.name != "test_deps.py")
+E2E = sorted(p for p in (REPO / "Tests" / "e2e").rglob("*.py") if p.name != "test_deps.py")
 # Each source, checked against the groups the make target that runs it installs (the toolchain
 # group is the README's prerequisite, there before any target runs).
 SOURCES = [

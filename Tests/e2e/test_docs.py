@@ -13,7 +13,8 @@ from pathlib import Path
 
 import pytest
 
-from conftest import ENROLL, REPO, code, fresh_step
+from mfatest.totp import code, fresh_step
+from mfatest.world import ENROLL, REPO
 
 MAN = REPO / "man"
 PAM_MFA_8 = MAN / "pam_mfa.8"

@@ -20,23 +20,19 @@ import re
 import shutil
 import subprocess
 import tempfile
-import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
 
-from conftest import BUILD, ENROLL, MODULE, REPO, code, fresh_step, staged
-from test_backup_codes import printed_codes
-from test_hardening import read_until_uri, uri_secret
-from test_sshd import clean_env, run
+from mfatest.cli import enroll_cmd, enroll_on_pipe
+from mfatest.sshd import PAM_SSHD, privsep_dir, shipped_settings
+from mfatest.system import clean_env, run
+from mfatest.world import BUILD, ENROLL, MODULE, REPO, staged
 
 TIMEOUT = 30
-PRIVSEP_DIR = Path("/run/sshd")
-PAM_SSHD = REPO / "pam/sshd"
 PAM_SUDO = REPO / "pam/sudo"
 PAM_LOGIN = REPO / "pam/login"
-SSHD_CONFIG = REPO / "pam/sshd_config"
 HOST_PAM = Path("/etc/pam.d")
 HELPER = staged(BUILD / "pam_mfa" / "mfa_chkcode")
 
@@ -165,14 +161,7 @@ def stack_from(src: Path, control: str | None = None, args=(), key_first: bool =
 def sshd_settings(key_first: bool = False, **overrides) -> str:
     """pam/sshd_config's settings (its key-first alternative when key_first) with overrides
     (None removes a setting)."""
-    src = SSHD_CONFIG.read_text().split("\n")
-    settings = [ln.strip() for ln in src if ln.strip() and not ln.strip().startswith("#")]
-    if key_first:
-        alternative = [ln.strip().lstrip("#").strip() for ln in src
-                       if re.match(r"\s*#\s*AuthenticationMethods\s+publickey", ln)]
-        assert len(alternative) == 1, "pam/sshd_config lacks the key-first alternative"
-        settings = [s for s in settings if not s.startswith("AuthenticationMethods")]
-        settings += alternative
+    settings = shipped_settings(key_first)
     for key, value in overrides.items():
         settings = [s for s in settings if s.split()[0].lower() != key.lower()]
         if value is not None:
@@ -191,58 +180,39 @@ class World:
 
 
 def enroll_root(path: Path) -> str:
-    proc = subprocess.Popen([str(ENROLL), "--secret-file", str(path), "--qr", "none"],
-                            stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, env=clean_env())
-    try:
-        uri, buf = read_until_uri(proc, time.monotonic() + TIMEOUT)
-        assert uri, (buf, proc.stderr.read())
-        out, err = proc.communicate((code(uri_secret(uri), fresh_step()) + "\n").encode(),
-                                    timeout=TIMEOUT)
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait()
-    text = (buf + out).decode(errors="replace")
-    assert proc.returncode == 0, (proc.returncode, text, err.decode(errors="replace"))
-    assert len(printed_codes(text)) == 10, text
-    return text
+    enr = enroll_on_pipe(enroll_cmd("--secret-file", path, "--qr", "none"), timeout=TIMEOUT,
+                         env=clean_env())
+    assert enr.rc == 0, (enr.rc, enr.out, enr.err)
+    assert len(enr.codes) == 10, enr.out
+    return enr.out
 
 
 @pytest.fixture(scope="module")
 def world():
     errors = []
-    made_privsep = False
     base = Path(tempfile.mkdtemp(prefix="pam_mfa_doctor."))
-    try:
-        if not PRIVSEP_DIR.exists():
-            PRIVSEP_DIR.mkdir(mode=0o755)
-            made_privsep = True
-        module_dir = base / "modules"
-        module_dir.mkdir()
-        shutil.copy2(MODULE, module_dir / "pam_mfa.so")
-        (module_dir / "pam_mfa").mkdir()
-        shutil.copy2(HELPER, module_dir / "pam_mfa" / "mfa_chkcode")
-        os.chmod(module_dir / "pam_mfa" / "mfa_chkcode", 0o4755)
-        empty = base / "no-modules"
-        empty.mkdir()
-        host_key = base / "host_ed25519"
-        run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", host_key])
-        secret = base / "secret"
-        enroll_root(secret)
-        st = os.stat(secret)
-        assert st.st_uid == 0 and st.st_mode & 0o777 == 0o600, oct(st.st_mode)
-        common = {p.name: p.read_text() for p in HOST_PAM.glob("common-*")}
-        assert "pam_unix.so" in common.get("common-auth", ""), (
-            "the host's common-auth has no pam_unix: the stacks here would have no password")
-        yield World(base, module_dir, empty, host_key, secret, common)
-    finally:
-        if made_privsep:
-            try:
-                PRIVSEP_DIR.rmdir()
-            except OSError as e:
-                errors.append(f"removing {PRIVSEP_DIR}: {e}")
-        shutil.rmtree(base, ignore_errors=True)
+    with privsep_dir(errors):
+        try:
+            module_dir = base / "modules"
+            module_dir.mkdir()
+            shutil.copy2(MODULE, module_dir / "pam_mfa.so")
+            (module_dir / "pam_mfa").mkdir()
+            shutil.copy2(HELPER, module_dir / "pam_mfa" / "mfa_chkcode")
+            os.chmod(module_dir / "pam_mfa" / "mfa_chkcode", 0o4755)
+            empty = base / "no-modules"
+            empty.mkdir()
+            host_key = base / "host_ed25519"
+            run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", host_key])
+            secret = base / "secret"
+            enroll_root(secret)
+            st = os.stat(secret)
+            assert st.st_uid == 0 and st.st_mode & 0o777 == 0o600, oct(st.st_mode)
+            common = {p.name: p.read_text() for p in HOST_PAM.glob("common-*")}
+            assert "pam_unix.so" in common.get("common-auth", ""), (
+                "the host's common-auth has no pam_unix: the stacks here would have no password")
+            yield World(base, module_dir, empty, host_key, secret, common)
+        finally:
+            shutil.rmtree(base, ignore_errors=True)
     assert not errors, "\n".join(errors)
 
 

@@ -5,23 +5,19 @@ the configuration file, audit lines and the failure delay, and the root-only
 unlock.  Every test is built so that it fails when the protection it names is
 taken away.
 
-The state-file format is parsed here independently (see parse_state_file);
-TOTP codes come from oathtool (conftest.code).
+The state-file format is parsed independently (mfatest.state); TOTP codes come from oathtool
+(mfatest.totp).
 """
 
 from __future__ import annotations
 
 import errno
-import hashlib
 import os
 import random
 import re
-import select
-import shutil
 import signal
 import stat
 import subprocess
-import tempfile
 import threading
 import time
 from collections import Counter
@@ -29,62 +25,21 @@ from pathlib import Path
 
 import pytest
 
-from conftest import (ALICE_UID, BOB_UID, ENROLL, PROMPT, code, fresh_step, new_secret,
-                      pam_result, write_secret, wrong_code)
+from mfatest.cli import (TIMEOUT, enroll, enroll_cmd, enroll_through_pipe, mode_of, read_until_uri,
+                         run_cli, secret_path, uri_secret)
+from mfatest.pam import (LOCK_MSG_5MIN, WRONG_MSG, count_lines, error_msgs, mfa_lines, pam_result,
+                         read_to_prompt, sarg, template_arg, write_conf)
+from mfatest.secretfile import parse_secret_file, write_secret
+from mfatest.state import (PAYLOAD_AT, SLOT, STATE_SIZE, is_locked, parse_slot, parse_state_file,
+                           slots_of)
+from mfatest.system import kill9
+from mfatest.totp import code, fresh_step, new_secret, wrong_code
+from mfatest.world import ALICE_UID, BOB_UID, PROMPT
 
-LOCK_MSG_5MIN = ("ERROR_MSG", "Too many wrong codes. Try again in 5 minutes.")
-# a wrong code that does not lock the user out yet is named as such
-WRONG_MSG = ("ERROR_MSG", "Wrong code.")
-TIMEOUT = 20
-URI_RE = re.compile(rb"^(otpauth://totp/\S+)$", re.M)
 
 # ---------------------------------------------------------------------------
 # helpers
 # ---------------------------------------------------------------------------
-
-
-def sarg(env, user="alice") -> str:
-    return f"secret={env.secret_path(user)}"
-
-
-def template_arg(env) -> str:
-    """A secret= that works for both alice and bob."""
-    return f"secret={env.base}/secrets/${{USER}}/secret"
-
-
-def error_msgs(run) -> list:
-    return [m for m in run.messages if m[0] == "ERROR_MSG"]
-
-
-def mfa_lines(run_or_text) -> list:
-    text = run_or_text if isinstance(run_or_text, str) else "\n".join(run_or_text.syslog)
-    return [ln for ln in text.split("\n") if "pam_mfa(" in ln]
-
-
-def count_lines(text: str, needle: str) -> int:
-    return sum(1 for ln in mfa_lines(text) if needle in ln)
-
-
-def write_conf(env, text: str, name: str = "pam_mfa.conf", mode: int = 0o644,
-               owner: int = 0) -> Path:
-    path = env.base / name
-    path.write_text(text)
-    os.chown(path, owner, owner)
-    os.chmod(path, mode)
-    return path
-
-
-def enroll_cmd(*args) -> list:
-    return [str(ENROLL), *[str(a) for a in args]]
-
-
-def run_cli(env, *args, user_uid: int | None = None, timeout: float = TIMEOUT):
-    """mfa-enroll with the fake users (nss_wrapper); as user_uid when given."""
-    kw = {}
-    if user_uid is not None:
-        kw = dict(user=user_uid, group=user_uid, extra_groups=[])
-    return subprocess.run(enroll_cmd(*args), capture_output=True, text=True, env=env.env(),
-                          timeout=timeout, stdin=subprocess.DEVNULL, **kw)
 
 
 def unlock(env, conf, user="alice", subcommand=False):
@@ -109,130 +64,12 @@ def open_as(uid: int, path) -> str:
     return proc.stderr.strip()
 
 
-def mode_of(path) -> int:
-    return stat.S_IMODE(os.lstat(path).st_mode)
-
-
-def read_until_uri(proc, deadline: float) -> tuple:
-    """Reads the CLI's stdout until the otpauth URI line; (uri or None at EOF, bytes read)."""
-    buf = b""
-    fd = proc.stdout.fileno()
-    while True:
-        m = URI_RE.search(buf)
-        if m:
-            return m.group(1).decode(), buf
-        left = deadline - time.monotonic()
-        if left <= 0:
-            raise AssertionError(f"no otpauth URI from mfa-enroll in time: {buf!r}")
-        ready, _, _ = select.select([fd], [], [], left)
-        if not ready:
-            continue
-        chunk = os.read(fd, 65536)
-        if not chunk:
-            return None, buf
-        buf += chunk
-
-
-def uri_secret(uri: str) -> str:
-    m = re.search(r"[?&]secret=([A-Z2-7]+)", uri)
-    assert m, uri
-    return m.group(1)
-
-
-def kill9(proc) -> bool:
-    """SIGKILL proc unless it has already been reaped; True if the signal was sent.
-    (A finished but unreaped child is a zombie; its pid cannot be reused.)"""
-    if proc.returncode is not None:
-        return False
-    try:
-        os.kill(proc.pid, signal.SIGKILL)
-        return True
-    except ProcessLookupError:
-        return False
-
-
 # -- the state file, parsed independently of the module ----------------------
-
-SLOT = 4096
-STATE_SIZE = 2 * SLOT
-PAYLOAD_AT = 24 + 32
-
-
-def parse_slot(slot: bytes):
-    """(sequence, payload) of an intact slot, else None."""
-    if len(slot) != SLOT or slot[0:4] != b"PMFS" or slot[4] != 1 or slot[5:8] != bytes(3):
-        return None
-    sequence = int.from_bytes(slot[8:16], "little")
-    length = int.from_bytes(slot[16:20], "little")
-    if slot[20:24] != bytes(4) or sequence == 0 or length > SLOT - PAYLOAD_AT:
-        return None
-    payload = slot[PAYLOAD_AT:PAYLOAD_AT + length]
-    if hashlib.sha256(slot[0:24] + payload).digest() != slot[24:PAYLOAD_AT]:
-        return None
-    return sequence, payload
-
-
-STATE_LINE_RES = [
-    re.compile(r"totp-step [A-Za-z0-9._-]+ \d+"),
-    re.compile(r"failures \d+ \d+"),
-    re.compile(r"lockouts \d+ \d+"),
-    re.compile(r"last-success \d+"),
-    re.compile(r"seen-enrolled \d+"),
-]
-
-
-def parse_payload(payload: bytes) -> dict:
-    """The state text: {'totp-step': {name: step}, 'failures': (n, t), ...}; raises on junk."""
-    text = payload.decode("ascii")
-    lines = [ln for ln in text.split("\n") if ln]
-    assert lines and lines[0] == "pam_mfa-state 1", text
-    state: dict = {"totp-step": {}}
-    for ln in lines[1:]:
-        assert any(r.fullmatch(ln) for r in STATE_LINE_RES), f"bad state line {ln!r} in {text!r}"
-        words = ln.split(" ")
-        if words[0] == "totp-step":
-            state["totp-step"][words[1]] = int(words[2])
-        else:
-            assert words[0] not in state, f"duplicate {words[0]} in {text!r}"
-            state[words[0]] = tuple(int(w) for w in words[1:])
-    return state
-
-
-def parse_state_file(path) -> tuple:
-    """(sequence, state dict, intact slot count) of the newest intact slot; the file
-    must be 8192 bytes with at least one intact slot."""
-    data = Path(path).read_bytes()
-    assert len(data) == STATE_SIZE, f"{path}: {len(data)} bytes, expected {STATE_SIZE}"
-    slots = [parse_slot(data[i * SLOT:(i + 1) * SLOT]) for i in range(2)]
-    intact = [s for s in slots if s is not None]
-    assert intact, f"{path}: no intact slot: {data[:64]!r} ... {data[SLOT:SLOT + 64]!r}"
-    sequence, payload = max(intact, key=lambda s: s[0])
-    return sequence, parse_payload(payload), len(intact)
-
-
-def is_locked(state: dict) -> bool:
-    return state.get("lockouts", (0, 0))[1] > time.time()
 
 
 # ---------------------------------------------------------------------------
 # 1. root-owned secret store
 # ---------------------------------------------------------------------------
-
-
-@pytest.fixture
-def root_store():
-    """A private root-owned directory under /var/lib (root-owned, not group/other
-    writable all the way up): a root-owned store as the module defines it."""
-    for p in ("/", "/var", "/var/lib"):
-        st = os.lstat(p)
-        assert st.st_uid == 0 and not st.st_mode & 0o022 and stat.S_ISDIR(st.st_mode), (
-            f"{p} is not a root-owned, non-writable directory; cannot test the root store")
-    d = Path(tempfile.mkdtemp(prefix="pam_mfa_e2e.", dir="/var/lib"))
-    try:
-        os.chmod(d, 0o700)
-        yield d
-    finally:
-        shutil.rmtree(d, ignore_errors=True)
 
 
 def test_root_store_file_is_read_as_root_and_hidden_from_the_user(env, root_store):
@@ -330,23 +167,6 @@ def test_root_owned_file_outside_a_root_store_is_refused(env):
     assert run.result == "PAM_SUCCESS", str(run)
 
 
-def enroll_through_pipe(env, args, timeout=TIMEOUT, **popen) -> tuple:
-    """A complete enrollment with answers on a pipe; returns (uri, stdout, stderr, rc)."""
-    proc = subprocess.Popen(enroll_cmd(*args), stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, env=env.env(), **popen)
-    try:
-        uri, buf = read_until_uri(proc, time.monotonic() + timeout)
-        assert uri, (buf, proc.stderr.read())
-        env.remember(uri_secret(uri))
-        out, err = proc.communicate((code(uri_secret(uri), fresh_step()) + "\n").encode(),
-                                    timeout=timeout)
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait()
-    return uri, (buf + out).decode(errors="replace"), err.decode(errors="replace"), proc.returncode
-
-
 def test_acting_for_a_user_drops_roots_supplementary_groups(env):
     """`--user NAME` works with the user's own group only: a directory that only one of root's
     supplementary groups may write stays closed, also when the user's path leads there."""
@@ -360,7 +180,7 @@ def test_acting_for_a_user_drops_roots_supplementary_groups(env):
     os.lchown(link, ALICE_UID, ALICE_UID)
     target = link / "secret"
     uri, out, err, rc = enroll_through_pipe(
-        env, ["--user", "alice", "--secret-file", target, "--qr", "none"], extra_groups=[4299])
+        env, ["--user", "alice", "--secret-file", target, "--qr", "none"], extra_groups=[4299]).result()
     assert rc != 0 and list(shared.iterdir()) == [], (rc, out, err, list(shared.iterdir()))
     assert "Permission denied" in err, err
 
@@ -369,7 +189,7 @@ def test_enroll_for_a_user_into_a_root_store(env, root_store):
     store = root_store / "store"           # does not exist yet
     conf = write_conf(env, f"secret = {store}/${{USER}}\nstate_dir = {env.state_dir}\n")
     uri, out, err, rc = enroll_through_pipe(env, ["--user", "alice", "--config", conf,
-                                                  "--qr", "none"])
+                                                  "--qr", "none"]).result()
     assert rc == 0, (out, err)
     assert "Enrolling alice" in out, out
     path = store / "alice"
@@ -421,16 +241,7 @@ def test_kill9_during_logins_never_damages_the_state(env):
             else:
                 # the prompt is the last thing before the locked update: wait for it,
                 # then kill within the ~1.5 ms the update, sync and exit take
-                buf = b""
-                fd = proc.stdout.fileno()
-                deadline = time.monotonic() + TIMEOUT
-                while b"MSG PROMPT_ECHO_OFF" not in buf and time.monotonic() < deadline:
-                    ready, _, _ = select.select([fd], [], [], 0.5)
-                    if ready:
-                        chunk = os.read(fd, 4096)
-                        if not chunk:
-                            break
-                        buf += chunk
+                read_to_prompt(proc, time.monotonic() + TIMEOUT)
                 time.sleep(rng.uniform(0, 0.0015 if i % 2 else 0.0006))
             kill9(proc)
             proc.communicate(timeout=TIMEOUT)
@@ -466,11 +277,6 @@ def test_kill9_during_logins_never_damages_the_state(env):
     assert st["totp-step"]["default"] == int(t) // 30, st
 
 
-def slots_of(path) -> list:
-    data = Path(path).read_bytes()
-    return [data[i * SLOT:(i + 1) * SLOT] for i in range(2)]
-
-
 def test_state_is_updated_in_place_in_the_older_slot(env):
     _, secret = env.write_secret()
     args = [sarg(env), "deny=10"]
@@ -491,12 +297,18 @@ def test_state_is_updated_in_place_in_the_older_slot(env):
         assert intact == 2 and st["failures"][0] == k + 2, st
 
 
-def test_torn_newest_slot_falls_back_to_the_older_one(env):
+def logged_in_once(env) -> tuple:
+    """alice's secret, her module arguments, her state file after one login with the code of
+    the previous step, and the time of the current step (whose code is still unused)."""
     _, secret = env.write_secret()
     args = [sarg(env)]
-    state = env.state_dir / "alice"
     t = fresh_step()
     assert env.run_pam(args, answers=[code(secret, t - 30)]).result == "PAM_SUCCESS"
+    return secret, args, env.state_dir / "alice", t
+
+
+def test_torn_newest_slot_falls_back_to_the_older_one(env):
+    secret, args, state, t = logged_in_once(env)
     assert env.run_pam(args, answers=[wrong_code(secret)]).result == "PAM_AUTH_ERR"
     seq, st, _ = parse_state_file(state)
     assert st["failures"][0] == 1, st
@@ -512,11 +324,7 @@ def test_torn_newest_slot_falls_back_to_the_older_one(env):
 
 
 def test_state_without_an_intact_slot_denies_and_is_kept(env):
-    _, secret = env.write_secret()
-    args = [sarg(env)]
-    state = env.state_dir / "alice"
-    t = fresh_step()
-    assert env.run_pam(args, answers=[code(secret, t - 30)]).result == "PAM_SUCCESS"
+    secret, args, state, t = logged_in_once(env)
     damaged = bytearray(state.read_bytes())
     for i in range(2):
         damaged[i * SLOT + PAYLOAD_AT] ^= 0x01
@@ -530,18 +338,6 @@ def test_state_without_an_intact_slot_denies_and_is_kept(env):
     run = env.run_pam(args, answers=[code(secret, t)])
     assert run.result == "PAM_AUTH_ERR", str(run)
     assert state.stat().st_size == SLOT
-
-
-def parse_secret_file(path) -> str:
-    """The base32 secret of a pam_mfa secret file; asserts the format."""
-    text = Path(path).read_text()
-    lines = [ln for ln in text.split("\n") if ln and not ln.startswith("#")]
-    assert lines[0] == "pam_mfa 1", text
-    totp = [ln for ln in lines[1:] if ln.startswith("totp ")]
-    assert len(totp) == 1, text
-    m = re.search(r"(?:^| )secret=([A-Z2-7]{32})(?: |$)", totp[0])
-    assert m, text
-    return m.group(1)
 
 
 def test_kill9_during_enrollment_never_damages_the_secret_file(env):
@@ -597,7 +393,7 @@ def test_kill9_during_enrollment_never_damages_the_secret_file(env):
         assert killed or proc.returncode == 0, (proc.returncode, proc.stderr)
         # the file is always one whole version: the old one or the new one
         assert mode_of(path) == 0o600 and os.lstat(path).st_uid == 0, oct(mode_of(path))
-        found = parse_secret_file(path)
+        found = parse_secret_file(path)[0]
         assert found in (current, new), f"iteration {i}: secret is neither old nor new"
         if not killed:
             stats["finished"] += 1
@@ -725,21 +521,10 @@ def test_parallel_logins_with_one_code_succeed_once(env):
     _, secret = env.write_secret()
     t = fresh_step(margin=5)
     cmd = env.pam_command([sarg(env), "deny=100"], answers=[code(secret, t)])
-    before = env.syslog_path.stat().st_size
-    procs = [env.spawn_pam(cmd) for _ in range(24)]
-    runs = []
-    try:
-        for p in procs:
-            out, err = p.communicate(timeout=TIMEOUT)
-            runs.append(pam_result(out, err, p.returncode))
-    finally:
-        for p in procs:
-            if p.poll() is None:
-                p.kill()
-                p.wait()
-    results = Counter(r.result for r in runs)
+    parallel = env.run_all([cmd] * 24, timeout=TIMEOUT)
+    results = Counter(r.result for r in parallel.runs)
     assert results == {"PAM_SUCCESS": 1, "PAM_AUTH_ERR": 23}, results
-    log = env.read_syslog()[before:]
+    log = parallel.log
     assert count_lines(log, "accepted totp code") == 1, log
     assert count_lines(log, "replay") == 23, log
 
@@ -835,20 +620,9 @@ def test_success_resets_the_failure_count(env):
 def test_parallel_wrong_guesses_get_exactly_deny_tries(env):
     _, secret = env.write_secret()
     cmd = env.pam_command([sarg(env)], answers=[wrong_code(secret)])
-    before = env.syslog_path.stat().st_size
-    procs = [env.spawn_pam(cmd) for _ in range(20)]
-    runs = []
-    try:
-        for p in procs:
-            out, err = p.communicate(timeout=TIMEOUT)
-            runs.append(pam_result(out, err, p.returncode))
-    finally:
-        for p in procs:
-            if p.poll() is None:
-                p.kill()
-                p.wait()
-    assert all(r.result == "PAM_AUTH_ERR" for r in runs), [str(r) for r in runs]
-    log = env.read_syslog()[before:]
+    parallel = env.run_all([cmd] * 20, timeout=TIMEOUT)
+    assert all(r.result == "PAM_AUTH_ERR" for r in parallel.runs), [str(r) for r in parallel.runs]
+    log = parallel.log
     lines = mfa_lines(log)
     assert count_lines(log, "wrong code (failure") == 3, log
     assert count_lines(log, "lockout: too many failures") == 1, log
@@ -1139,7 +913,6 @@ def test_no_copy_of_the_secret_text_is_left_in_the_hosts_memory(env):
 
 def test_no_copy_of_the_secret_text_is_left_after_a_backup_code(env):
     """A backup code rewrites the secret file (serialize): that path must leave no copy either."""
-    from test_backup_codes import enroll, secret_path
     enrolled = enroll(env)
     cmd = env.pam_command([f"secret={secret_path(env)}"], answers=[enrolled.codes[0]])
     cmd += ["--scan-memory", enrolled.secret, "--scan-memory", str(enrolled.path)]

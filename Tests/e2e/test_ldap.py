@@ -1,6 +1,6 @@
 """store=ldap: enrollments and login state in an LDAP directory shared by several hosts.
 
-A private slapd (ldapdir.Directory) runs on 127.0.0.1 with a test CA. Each "host" is its own
+A private slapd (mfatest.ldapdir.Directory) runs on 127.0.0.1 with a test CA. Each "host" is its own
 pamdrive process with its own local state directory and its own identity (host-a: client
 certificate, SASL EXTERNAL; host-b: bind DN + password file); both talk to the one directory.
 """
@@ -15,24 +15,14 @@ import socket
 import subprocess
 import threading
 import time
-from pathlib import Path
 
-import pexpect
 import pytest
 
-from conftest import ALICE_UID, ENROLL, PLUGIN, code, fresh_step, new_secret, pam_result, wait_next_step, wrong_code
-from ldapdir import Directory, LDAPError
-
-
-
-@pytest.fixture(scope="module")
-def directory(tmp_path_factory):
-    base = tmp_path_factory.mktemp("ldap")
-    os.chmod(base, 0o755)
-    d = Directory(base)
-    d.start()
-    yield d
-    d.stop()
+from mfatest.cli import enroll_under_tty
+from mfatest.ldapdir import Directory, LDAPError
+from mfatest.secretfile import printed_codes, remember_codes
+from mfatest.totp import code, fresh_step, wait_next_step, wrong_code
+from mfatest.world import ALICE_UID, ENROLL, PLUGIN
 
 
 class Host:
@@ -76,27 +66,15 @@ class Host:
 def enroll(host: Host, user="alice", backup_codes=0):
     """Root enrolls the user into the directory with mfa-enroll under a tty (the real CLI path).
     Returns (key, time the confirming code was made, everything printed)."""
-    child = pexpect.spawn(
-        str(ENROLL), ["--config", str(host.conf), "--user", user, "--qr", "none", "--backup-codes", str(backup_codes)],
-        env=host.env.env(), encoding="utf-8", codec_errors="replace", timeout=30, dimensions=(200, 300))
-    child.expect(r"Enter [^\r\n]*[Cc]ode[^\r\n]*: ?\Z")     # the prompt, never an earlier line
-    out = child.before + child.after
-    m = re.search(r"secret=([A-Z2-7]+)", out)
-    assert m, out
-    key = m.group(1)
+    key, t, out = enroll_under_tty(["--config", host.conf, "--user", user], host.env.env(),
+                                   backup_codes)
     host.env.remember(key)
-    t = fresh_step(margin=5)
-    child.sendline(code(key, t))
-    child.expect(pexpect.EOF)
-    out += child.before
-    child.close()
-    assert child.exitstatus == 0, out
-    return key, t, out.replace("\r\n", "\n")
+    remember_codes(host.env, printed_codes(out))
+    return key, t, out
 
 
 def test_smoke_enroll_and_login_through_two_hosts(env, directory):
-    reset_user(directory)
-    a, b = Host(env, directory, "host-a"), Host(env, directory, "host-b")
+    a, b = fresh_hosts(env, directory)
     key, used, _ = enroll(a)
     t = fresh_step(margin=3)
     if int(t // 30) <= int(used // 30):
@@ -114,9 +92,6 @@ def test_smoke_enroll_and_login_through_two_hosts(env, directory):
 # ---------------------------------------------------------------------------
 
 PERIOD = 30
-C4 = "[2-9a-kmnp-z]{4}"
-BACKUP_HEAD = "Your backup codes (each works once, instead of a code from the app):"
-BACKUP_ROW_RE = re.compile(rf"    ({C4}-{C4}-{C4})(?:    ({C4}-{C4}-{C4}))?")
 
 
 def entry_dn(d: Directory, user="alice") -> str:
@@ -131,6 +106,12 @@ def reset_user(d: Directory, user="alice") -> None:
         if e.returncode != 32:  # noSuchObject: nothing to forget
             raise
     assert d.search(entry_dn(d, user)) is None
+
+
+def fresh_hosts(env, d: Directory) -> tuple:
+    """host-a and host-b of a directory that knows nothing of alice."""
+    reset_user(d)
+    return Host(env, d, "host-a"), Host(env, d, "host-b")
 
 
 def entry(d: Directory, user="alice") -> dict:
@@ -163,27 +144,6 @@ def not_enrolled_line(run, d: Directory, host: Host, user="alice") -> bool:
                and line.endswith("; denied") for line in run.syslog)
 
 
-def printed_backup_codes(out: str) -> list:
-    """The codes of the one block of backup codes in mfa-enroll's output, as displayed."""
-    lines = out.replace("\r\n", "\n").split("\n")
-    heads = [i for i, line in enumerate(lines) if line.strip() == BACKUP_HEAD]
-    assert len(heads) == 1, out
-    codes = []
-    for line in lines[heads[0] + 2:]:
-        m = BACKUP_ROW_RE.fullmatch(line.rstrip())
-        if not m:
-            break
-        codes += [g for g in m.groups() if g]
-    return codes
-
-
-def remember_backup(env, codes) -> None:
-    for c in codes:
-        compact = c.replace("-", "")
-        for spelling in (c, compact, c.upper(), compact.upper()):
-            env.remember(spelling)
-
-
 def host_command(host: Host, *answers, extra=()) -> list:
     return host.env.pam_command(
         [f"conf={host.conf}", f"state_dir={host.state}", *extra], user="alice", answers=list(answers),
@@ -201,8 +161,7 @@ def as_alice_cmd(*args) -> list:
 
 def test_a_code_used_on_one_host_is_refused_on_the_other(env, directory):
     d = directory
-    reset_user(d)
-    a, b = Host(env, d, "host-a"), Host(env, d, "host-b")
+    a, b = fresh_hosts(env, d)
     key, enrolled_at, _ = enroll(a)
 
     # S, the step typed to confirm the enrollment, is spent for every host
@@ -253,11 +212,9 @@ def test_a_code_used_on_one_host_is_refused_on_the_other(env, directory):
 
 def test_backup_codes_work_once_in_total(env, directory):
     d = directory
-    reset_user(d)
-    a, b = Host(env, d, "host-a"), Host(env, d, "host-b")
+    a, b = fresh_hosts(env, d)
     _, _, out = enroll(a, backup_codes=3)
-    codes = printed_backup_codes(out)
-    remember_backup(env, codes)
+    codes = printed_codes(out)
     assert len(codes) == 3 and len(set(codes)) == 3, out
     stored = entry(d).get("pamMfaBackupCode", [])
     assert len(stored) == 3, entry(d)
@@ -294,8 +251,7 @@ def test_backup_codes_work_once_in_total(env, directory):
 
 def test_failures_add_up_across_hosts_and_unlock_clears_them(env, directory):
     d = directory
-    reset_user(d)
-    a, b = Host(env, d, "host-a"), Host(env, d, "host-b")
+    a, b = fresh_hosts(env, d)
     key, enrolled_at, _ = enroll(a)
     deny = ["deny=3"]
 
@@ -349,28 +305,14 @@ def test_failures_add_up_across_hosts_and_unlock_clears_them(env, directory):
 @pytest.mark.parametrize("deny", [None, 50], ids=["deny-default", "deny-50"])
 def test_parallel_logins_with_one_code_succeed_once(env, directory, deny):
     d = directory
-    reset_user(d)
-    a, b = Host(env, d, "host-a"), Host(env, d, "host-b")
+    a, b = fresh_hosts(env, d)
     key, enrolled_at, _ = enroll(a)
     extra = [f"deny={deny}"] if deny else []
     c, s = unused_code(key, enrolled_at)
     cmds = [host_command(h, c, extra=extra) for h in (a, b) for _ in range(10)]
-    before = env.syslog_path.stat().st_size
-    procs = [env.spawn_pam(cmd) for cmd in cmds]
-    overlap = f"{sum(p.poll() is None for p in procs)} of 20 still running when the last was started"
-    runs = []
-    try:
-        for p in procs:
-            out, err = p.communicate(timeout=60)
-            runs.append(pam_result(out, err, p.returncode))
-    finally:
-        for p in procs:
-            if p.poll() is None:
-                p.kill()
-                p.wait()
-    with open(env.syslog_path, "rb") as f:
-        f.seek(before)
-        log = f.read().decode(errors="replace")
+    parallel = env.run_all(cmds, timeout=60)
+    overlap = f"{parallel.still_running} of 20 still running when the last was started"
+    runs, log = parallel.runs, parallel.log
     results = [r.result for r in runs]
     assert results.count("PAM_SUCCESS") == 1, (results, overlap, log)
     assert set(results) == {"PAM_SUCCESS", "PAM_AUTH_ERR"}, (results, log)
@@ -409,8 +351,7 @@ def timed_login(host: Host, *answers, extra=()):
 @pytest.fixture
 def enrolled(env, directory):
     """alice enrolled afresh: (host-a, host-b, key, a right code not used yet, its step)."""
-    reset_user(directory)
-    a, b = Host(env, directory, "host-a"), Host(env, directory, "host-b")
+    a, b = fresh_hosts(env, directory)
     key, enrolled_at, _ = enroll(a)
     c, s = unused_code(key, enrolled_at)
     return a, b, key, c, s
@@ -638,8 +579,7 @@ def test_a_user_cannot_read_or_change_their_own_secret(env, directory):
 
 def test_tls_and_configuration_mistakes_deny(env, directory):
     d = directory
-    reset_user(d)
-    a, b = Host(env, d, "host-a"), Host(env, d, "host-b")
+    a, b = fresh_hosts(env, d)
     key, enrolled_at, _ = enroll(a)
     c, s = unused_code(key, enrolled_at)  # right and unused: each refusal below is the setting's
 
@@ -702,11 +642,9 @@ def test_tls_and_configuration_mistakes_deny(env, directory):
 
 def test_cli_status_backup_codes_and_reset(env, directory):
     d = directory
-    reset_user(d)
-    a, b = Host(env, d, "host-a"), Host(env, d, "host-b")
+    a, b = fresh_hosts(env, d)
     key, enrolled_at, out = enroll(a, backup_codes=2)
-    old = printed_backup_codes(out)
-    remember_backup(env, old)
+    old = printed_codes(out)
     assert len(old) == 2, out
 
     status = b.cli("--user", "alice", "status")
@@ -720,8 +658,8 @@ def test_cli_status_backup_codes_and_reset(env, directory):
     made = a.cli("--user", "alice", "backup-codes", "--backup-codes", "4")
     assert made.returncode == 0, (made.stdout, made.stderr)
     assert "A new set of 4 backup codes replaced the old one." in made.stdout, made.stdout
-    new = printed_backup_codes(made.stdout)
-    remember_backup(env, new)
+    new = printed_codes(made.stdout)
+    remember_codes(env, new)
     assert len(new) == 4 and not set(new) & set(old), made.stdout
     assert len(entry(d)["pamMfaBackupCode"]) == 4, entry(d)
 

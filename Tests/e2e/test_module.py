@@ -10,12 +10,10 @@ import os
 
 import pytest
 
-from conftest import (PROMPT, code, fresh_step, new_secret, pam_lines, secret_text,
-                      write_secret, wrong_code)
-
-
-def secret_arg(env, user="alice"):
-    return f"secret={env.secret_path(user)}"
+from mfatest.pam import WRONG_MSG, pam_lines, sarg
+from mfatest.secretfile import secret_text, write_secret
+from mfatest.totp import code, fresh_step, new_secret, wrong_code
+from mfatest.world import PROMPT
 
 
 # ---------------------------------------------------------------------------
@@ -25,13 +23,11 @@ def secret_arg(env, user="alice"):
 
 def test_right_code_succeeds_with_exact_prompt(env):
     _, secret = env.write_secret()
-    t = fresh_step()
-    run = env.run_pam(secret_arg(env), answers=[code(secret, t)])
+    run = login_steps_away(env, secret, 0)
     assert run.result == "PAM_SUCCESS", str(run)
     assert run.messages == [("PROMPT_ECHO_OFF", PROMPT)], str(run)
 
 
-WRONG_MSG = ("ERROR_MSG", "Wrong code.")
 REPLAY_MSG = ("ERROR_MSG", "That code was already used: wait for a new one.")
 NOT_A_CODE_MSG = ("ERROR_MSG", "That is not a code: type the digits of a code, or a backup code.")
 
@@ -40,14 +36,14 @@ def test_wrong_code_fails_and_the_user_is_told(env):
     """Reaching the code prompt already told the user the first factor was right: saying that
     the code was wrong (not the password) reveals nothing and spares a guess."""
     _, secret = env.write_secret()
-    run = env.run_pam(secret_arg(env), answers=[wrong_code(secret)])
+    run = env.run_pam(sarg(env), answers=[wrong_code(secret)])
     assert run.result == "PAM_AUTH_ERR", str(run)
     assert run.messages == [("PROMPT_ECHO_OFF", PROMPT), WRONG_MSG], str(run)
 
 
 def test_an_answer_that_is_no_code_is_named(env):
     env.write_secret()
-    run = env.run_pam(secret_arg(env), answers=["hunter2"])
+    run = env.run_pam(sarg(env), answers=["hunter2"])
     assert run.result == "PAM_AUTH_ERR", str(run)
     assert run.messages == [("PROMPT_ECHO_OFF", PROMPT), NOT_A_CODE_MSG], str(run)
 
@@ -56,9 +52,9 @@ def test_replay_of_same_code_is_refused_with_the_reason(env):
     _, secret = env.write_secret()
     t = fresh_step()
     c = code(secret, t)
-    first = env.run_pam(secret_arg(env), answers=[c])
+    first = env.run_pam(sarg(env), answers=[c])
     assert first.result == "PAM_SUCCESS", str(first)
-    second = env.run_pam(secret_arg(env), answers=[c])
+    second = env.run_pam(sarg(env), answers=[c])
     assert second.result == "PAM_AUTH_ERR", str(second)
     assert any("replay" in line.lower() for line in second.syslog), str(second)
     assert second.messages == [("PROMPT_ECHO_OFF", PROMPT), REPLAY_MSG], str(second)
@@ -69,49 +65,48 @@ def test_replay_is_per_user_state_not_global(env):
     _, s_alice = env.write_secret(user="alice")
     _, s_bob = env.write_secret(user="bob")
     t = fresh_step()
-    a = env.run_pam(secret_arg(env, "alice"), answers=[code(s_alice, t)])
+    a = env.run_pam(sarg(env, "alice"), answers=[code(s_alice, t)])
     assert a.result == "PAM_SUCCESS", str(a)
     b = env.run_pam(f"secret={env.base}/secrets/${{USER}}/secret", user="bob",
                     answers=[code(s_bob, t)])
     assert b.result == "PAM_SUCCESS", str(b)
 
 
+def login_steps_away(env, secret: str, steps: int, *args):
+    """One login with the code of `steps` time steps from now (a step just begun)."""
+    return env.run_pam([sarg(env), *args], answers=[code(secret, fresh_step() + 30 * steps)])
+
+
 def test_previous_step_accepted_with_default_window(env):
     _, secret = env.write_secret()
-    t = fresh_step()
-    run = env.run_pam(secret_arg(env), answers=[code(secret, t - 30)])
+    run = login_steps_away(env, secret, -1)
     assert run.result == "PAM_SUCCESS", str(run)
 
 
 def test_next_step_accepted_with_default_window(env):
     _, secret = env.write_secret()
-    t = fresh_step()
-    run = env.run_pam(secret_arg(env), answers=[code(secret, t + 30)])
+    run = login_steps_away(env, secret, 1)
     assert run.result == "PAM_SUCCESS", str(run)
 
 
 def test_window_zero_refuses_previous_step(env):
     _, secret = env.write_secret()
-    t = fresh_step()
-    run = env.run_pam([secret_arg(env), "window=0"], answers=[code(secret, t - 30)])
+    run = login_steps_away(env, secret, -1, "window=0")
     assert run.result == "PAM_AUTH_ERR", str(run)
-    t = fresh_step()
-    run = env.run_pam([secret_arg(env), "window=0"], answers=[code(secret, t)])
+    run = login_steps_away(env, secret, 0, "window=0")
     assert run.result == "PAM_SUCCESS", str(run)
 
 
 @pytest.mark.parametrize("offset", [-60, 60])
 def test_two_steps_away_refused_with_window_one(env, offset):
     _, secret = env.write_secret()
-    t = fresh_step()
-    run = env.run_pam([secret_arg(env), "window=1"], answers=[code(secret, t + offset)])
+    run = login_steps_away(env, secret, offset // 30, "window=1")
     assert run.result == "PAM_AUTH_ERR", str(run)
 
 
 def test_two_steps_away_accepted_with_window_two(env):
     _, secret = env.write_secret()
-    t = fresh_step()
-    run = env.run_pam([secret_arg(env), "window=2"], answers=[code(secret, t - 60)])
+    run = login_steps_away(env, secret, -2, "window=2")
     assert run.result == "PAM_SUCCESS", str(run)
 
 
@@ -119,7 +114,7 @@ def test_code_with_space_accepted(env):
     _, secret = env.write_secret()
     t = fresh_step()
     c = code(secret, t)
-    run = env.run_pam(secret_arg(env), answers=[f"{c[:3]} {c[3:]}"])
+    run = env.run_pam(sarg(env), answers=[f"{c[:3]} {c[3:]}"])
     assert run.result == "PAM_SUCCESS", str(run)
 
 
@@ -137,26 +132,26 @@ def test_code_with_space_accepted(env):
         "fullwidth"])
 def test_garbage_is_refused_without_crash(env, answer):
     env.write_secret()
-    run = env.run_pam(secret_arg(env), answers=[answer])
+    run = env.run_pam(sarg(env), answers=[answer])
     assert run.result == "PAM_AUTH_ERR", str(run)
 
 
 def test_null_response_is_refused_without_crash(env):
     env.write_secret()
-    run = env.run_pam(secret_arg(env), answers=[None])
+    run = env.run_pam(sarg(env), answers=[None])
     assert run.result in ("PAM_AUTH_ERR", "PAM_CONV_ERR"), str(run)
 
 
 def test_conversation_failure_is_not_success(env):
     env.write_secret()
-    run = env.run_pam(secret_arg(env), answers=[])
+    run = env.run_pam(sarg(env), answers=[])
     assert run.result in ("PAM_AUTH_ERR", "PAM_CONV_ERR"), str(run)
 
 
 def test_right_code_with_debug_does_not_log_code(env):
     _, secret = env.write_secret()
     t = fresh_step()
-    run = env.run_pam([secret_arg(env), "debug"], answers=[code(secret, t)])
+    run = env.run_pam([sarg(env), "debug"], answers=[code(secret, t)])
     assert run.result == "PAM_SUCCESS", str(run)
     # the leak check runs in the env fixture's teardown
 
@@ -164,7 +159,7 @@ def test_right_code_with_debug_does_not_log_code(env):
 def test_setcred_succeeds(env):
     _, secret = env.write_secret()
     t = fresh_step()
-    run = env.run_pam(secret_arg(env), answers=[code(secret, t)], setcred=True)
+    run = env.run_pam(sarg(env), answers=[code(secret, t)], setcred=True)
     assert run.result == "PAM_SUCCESS", str(run)
     assert run.setcred == "PAM_SUCCESS", str(run)
 
@@ -175,14 +170,14 @@ def test_setcred_succeeds(env):
 
 
 def test_nullok_without_file_returns_raw_ignore(env):
-    run = env.run_pam([secret_arg(env), "nullok"], direct=True)
+    run = env.run_pam([sarg(env), "nullok"], direct=True)
     assert run.direct_context == "module", str(run)
     assert run.result == "PAM_IGNORE", str(run)
     assert run.prompts == [], str(run)
 
 
 def test_nullok_without_file_in_stack_succeeds(env):
-    run = env.run_pam([secret_arg(env), "nullok"],
+    run = env.run_pam([sarg(env), "nullok"],
                       stack=["auth required {module} {args}", "auth required pam_permit.so"])
     assert run.result == "PAM_SUCCESS", str(run)
     assert run.prompts == [], str(run)
@@ -190,36 +185,36 @@ def test_nullok_without_file_in_stack_succeeds(env):
 
 def test_nullok_without_file_alone_is_not_success(env):
     """PAM_IGNORE as the only module must not turn into a success."""
-    run = env.run_pam([secret_arg(env), "nullok"])
+    run = env.run_pam([sarg(env), "nullok"])
     assert run.result != "PAM_SUCCESS", str(run)
 
 
 def test_missing_file_without_nullok_fails(env):
-    run = env.run_pam(secret_arg(env), answers=["123456"])
+    run = env.run_pam(sarg(env), answers=["123456"])
     assert run.result == "PAM_AUTH_ERR", str(run)
     assert pam_lines(run), str(run)
 
 
 def test_missing_file_without_nullok_direct_is_auth_err(env):
-    run = env.run_pam(secret_arg(env), direct=True, answers=["123456"])
+    run = env.run_pam(sarg(env), direct=True, answers=["123456"])
     assert run.result == "PAM_AUTH_ERR", str(run)
 
 
 def test_nullok_with_file_still_requires_code(env):
     _, secret = env.write_secret()
-    run = env.run_pam([secret_arg(env), "nullok"], answers=[wrong_code(secret)])
+    run = env.run_pam([sarg(env), "nullok"], answers=[wrong_code(secret)])
     assert run.result == "PAM_AUTH_ERR", str(run)
-    run = env.run_pam([secret_arg(env), "nullok"], direct=True, answers=[wrong_code(secret)])
+    run = env.run_pam([sarg(env), "nullok"], direct=True, answers=[wrong_code(secret)])
     assert run.result == "PAM_AUTH_ERR", str(run)
     t = fresh_step()
-    run = env.run_pam([secret_arg(env), "nullok"], answers=[code(secret, t)])
+    run = env.run_pam([sarg(env), "nullok"], answers=[code(secret, t)])
     assert run.result == "PAM_SUCCESS", str(run)
 
 
 def test_nullok_does_not_cover_a_broken_file(env):
     """nullok is for 'not enrolled' only: a bad file still denies."""
     path, secret = env.write_secret(mode=0o644)
-    run = env.run_pam([secret_arg(env), "nullok"], direct=True, answers=[code(secret)])
+    run = env.run_pam([sarg(env), "nullok"], direct=True, answers=[code(secret)])
     assert run.result == "PAM_AUTH_ERR", str(run)
 
 
@@ -230,21 +225,21 @@ def test_nullok_does_not_cover_a_broken_file(env):
 
 def test_unknown_option_is_service_error(env):
     env.write_secret()
-    run = env.run_pam([secret_arg(env), "foo=bar"], answers=["123456"])
+    run = env.run_pam([sarg(env), "foo=bar"], answers=["123456"])
     assert run.result == "PAM_SERVICE_ERR", str(run)
     assert any("foo" in line for line in pam_lines(run)), str(run)
 
 
 def test_unknown_option_direct_is_service_error(env):
     env.write_secret()
-    run = env.run_pam([secret_arg(env), "foo=bar"], direct=True, answers=["123456"])
+    run = env.run_pam([sarg(env), "foo=bar"], direct=True, answers=["123456"])
     assert run.result == "PAM_SERVICE_ERR", str(run)
 
 
 @pytest.mark.parametrize("value", ["abc", "-1", "11", "", "1x", "99999999999999999999"])
 def test_bad_window_is_service_error(env, value):
     env.write_secret()
-    run = env.run_pam([secret_arg(env), f"window={value}"], answers=["123456"])
+    run = env.run_pam([sarg(env), f"window={value}"], answers=["123456"])
     assert run.result == "PAM_SERVICE_ERR", str(run)
     assert pam_lines(run), str(run)
 
@@ -253,7 +248,7 @@ def test_bad_window_is_service_error(env, value):
 def test_window_bounds_are_accepted(env, value):
     _, secret = env.write_secret()
     t = fresh_step()
-    run = env.run_pam([secret_arg(env), f"window={value}"], answers=[code(secret, t)])
+    run = env.run_pam([sarg(env), f"window={value}"], answers=[code(secret, t)])
     assert run.result == "PAM_SUCCESS", str(run)
 
 
@@ -281,17 +276,17 @@ def test_file_parameters_are_honoured(env, algorithm, digits, period):
         good_set = {code(secret, t + k * period, digits, algorithm, period)
                     for k in (-1, 0, 1)}
         if plain not in good_set:
-            run = env.run_pam(secret_arg(env), answers=[plain])
+            run = env.run_pam(sarg(env), answers=[plain])
             assert run.result == "PAM_AUTH_ERR", str(run)
     t = fresh_step(period)
-    run = env.run_pam(secret_arg(env), answers=[code(secret, t, digits, algorithm, period)])
+    run = env.run_pam(sarg(env), answers=[code(secret, t, digits, algorithm, period)])
     assert run.result == "PAM_SUCCESS", str(run)
 
 
 def test_sixty_second_period_previous_step(env):
     _, secret = env.write_secret(period=60)
     t = fresh_step(60)
-    run = env.run_pam(secret_arg(env), answers=[code(secret, t - 60, period=60)])
+    run = env.run_pam(sarg(env), answers=[code(secret, t - 60, period=60)])
     assert run.result == "PAM_SUCCESS", str(run)
 
 
@@ -338,7 +333,7 @@ def test_secret_path_with_tilde(env):
 
 def test_unknown_user(env):
     env.write_secret()
-    run = env.run_pam(secret_arg(env), user="nosuchuser", answers=["123456"])
+    run = env.run_pam(sarg(env), user="nosuchuser", answers=["123456"])
     assert run.result == "PAM_USER_UNKNOWN", str(run)
 
 
@@ -350,8 +345,7 @@ def test_unknown_user(env):
 @pytest.mark.parametrize("mode", [0o644, 0o640, 0o604, 0o660, 0o606], ids=oct)
 def test_group_or_world_accessible_file_refused(env, mode):
     _, secret = env.write_secret(mode=mode)
-    t = fresh_step()
-    run = env.run_pam(secret_arg(env), answers=[code(secret, t)])
+    run = login_steps_away(env, secret, 0)
     assert run.result == "PAM_AUTH_ERR", str(run)
     assert pam_lines(run), str(run)
 
@@ -359,8 +353,7 @@ def test_group_or_world_accessible_file_refused(env, mode):
 def test_file_owned_by_other_user_refused(env):
     path, secret = env.write_secret()
     os.chown(path, env.uid("bob"), env.uid("bob"))
-    t = fresh_step()
-    run = env.run_pam(secret_arg(env), answers=[code(secret, t)])
+    run = login_steps_away(env, secret, 0)
     assert run.result == "PAM_AUTH_ERR", str(run)
     assert pam_lines(run), str(run)
 
@@ -368,8 +361,7 @@ def test_file_owned_by_other_user_refused(env):
 def test_file_owned_by_root_for_alice_refused(env):
     path, secret = env.write_secret()
     os.chown(path, 0, 0)
-    t = fresh_step()
-    run = env.run_pam(secret_arg(env), answers=[code(secret, t)])
+    run = login_steps_away(env, secret, 0)
     assert run.result == "PAM_AUTH_ERR", str(run)
     assert pam_lines(run), str(run)
 
@@ -381,8 +373,7 @@ def test_symlink_secret_refused(env):
     os.chown(link.parent, env.uid(), env.uid())
     os.symlink(real, link)
     os.lchown(link, env.uid(), env.uid())
-    t = fresh_step()
-    run = env.run_pam(secret_arg(env), answers=[code(secret, t)])
+    run = login_steps_away(env, secret, 0)
     assert run.result == "PAM_AUTH_ERR", str(run)
     assert pam_lines(run), str(run)
 
@@ -392,7 +383,7 @@ def test_directory_as_secret_refused(env):
     p.mkdir(parents=True)
     os.chown(p, env.uid(), env.uid())
     os.chmod(p, 0o700)
-    run = env.run_pam(secret_arg(env), answers=["123456"])
+    run = env.run_pam(sarg(env), answers=["123456"])
     assert run.result == "PAM_AUTH_ERR", str(run)
 
 
@@ -429,7 +420,7 @@ HDR = "# comment\n\npam_mfa 1\n"
 def test_malformed_file_names_line(env, text, line):
     env.remember(S)
     env.write_secret(secret_b32=S, text=text)
-    run = env.run_pam(secret_arg(env), answers=[code(S)])
+    run = env.run_pam(sarg(env), answers=[code(S)])
     assert run.result == "PAM_AUTH_ERR", str(run)
     assert any(f"line {line}" in ln for ln in pam_lines(run)), str(run)
 
@@ -445,7 +436,7 @@ def test_malformed_file_names_line(env, text, line):
 def test_malformed_file_without_usable_record(env, text):
     env.remember(S)
     env.write_secret(secret_b32=S, text=text)
-    run = env.run_pam(secret_arg(env), answers=[code(S)])
+    run = env.run_pam(sarg(env), answers=[code(S)])
     assert run.result == "PAM_AUTH_ERR", str(run)
     assert pam_lines(run), str(run)
 
@@ -454,8 +445,7 @@ def test_secret_file_is_not_modified_by_login(env):
     path, secret = env.write_secret()
     before = path.read_bytes()
     st = path.stat()
-    t = fresh_step()
-    run = env.run_pam(secret_arg(env), answers=[code(secret, t)])
+    run = login_steps_away(env, secret, 0)
     assert run.result == "PAM_SUCCESS", str(run)
     assert path.read_bytes() == before
     st2 = path.stat()
@@ -480,8 +470,7 @@ def state_entries(env):
 
 def test_state_files_are_root_only(env):
     _, secret = env.write_secret()
-    t = fresh_step()
-    run = env.run_pam(secret_arg(env), answers=[code(secret, t)])
+    run = login_steps_away(env, secret, 0)
     assert run.result == "PAM_SUCCESS", str(run)
     entries = state_entries(env)
     assert entries, "no replay state was written"
@@ -495,21 +484,21 @@ def test_missing_state_dir_is_created_private(env):
     env.state_dir.rmdir()
     _, secret = env.write_secret()
     t = fresh_step()
-    run = env.run_pam(secret_arg(env), answers=[code(secret, t)])
+    run = env.run_pam(sarg(env), answers=[code(secret, t)])
     assert run.result == "PAM_SUCCESS", str(run)
     st = os.stat(env.state_dir)
     assert st.st_uid == 0 and st.st_mode & 0o077 == 0, oct(st.st_mode)
     # and replay protection works with the new dir
-    run = env.run_pam(secret_arg(env), answers=[code(secret, t)])
+    run = env.run_pam(sarg(env), answers=[code(secret, t)])
     assert run.result == "PAM_AUTH_ERR", str(run)
 
 
 def test_wrong_code_does_not_burn_the_step(env):
     _, secret = env.write_secret()
     t = fresh_step()
-    run = env.run_pam(secret_arg(env), answers=[wrong_code(secret, t)])
+    run = env.run_pam(sarg(env), answers=[wrong_code(secret, t)])
     assert run.result == "PAM_AUTH_ERR", str(run)
-    run = env.run_pam(secret_arg(env), answers=[code(secret, t)])
+    run = env.run_pam(sarg(env), answers=[code(secret, t)])
     assert run.result == "PAM_SUCCESS", str(run)
 
 
@@ -518,9 +507,9 @@ def test_older_step_after_newer_one_is_refused(env):
     inside the window) is a replay too."""
     _, secret = env.write_secret()
     t = fresh_step()
-    run = env.run_pam(secret_arg(env), answers=[code(secret, t)])
+    run = env.run_pam(sarg(env), answers=[code(secret, t)])
     assert run.result == "PAM_SUCCESS", str(run)
-    run = env.run_pam(secret_arg(env), answers=[code(secret, t - 30)])
+    run = env.run_pam(sarg(env), answers=[code(secret, t - 30)])
     assert run.result == "PAM_AUTH_ERR", str(run)
 
 
@@ -535,7 +524,7 @@ def test_a_newline_in_the_user_name_cannot_forge_a_log_line(env):
     env.write_secret()
     forged = ("alice\n85 pam_mfa(mfa-test:auth): user=root service=mfa-test: "
               "accepted totp code (authenticator default)")
-    run = env.run_pam(secret_arg(env), user=forged, answers=["000000"])
+    run = env.run_pam(sarg(env), user=forged, answers=["000000"])
     assert run.result != "PAM_SUCCESS", str(run)
     assert run.syslog, str(run)
     assert not any(ln.startswith("85 pam_mfa(mfa-test:auth): user=root") for ln in run.syslog), str(run)
@@ -559,6 +548,6 @@ def test_a_users_file_cannot_set_the_hashing_cost(env, extra, reason):
     secret = new_secret()
     env.remember(secret)
     env.write_secret(secret_b32=secret, text=secret_text(secret) + extra)
-    run = env.run_pam(secret_arg(env), answers=["k7dq-2mxp-w9fh"])
+    run = env.run_pam(sarg(env), answers=["k7dq-2mxp-w9fh"])
     assert run.result == "PAM_AUTH_ERR", str(run)
     assert any(reason in ln for ln in run.syslog), str(run)

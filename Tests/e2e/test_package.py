@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import gzip
 import hashlib
-import io
 import os
 import re
 import secrets
@@ -32,11 +31,15 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import pexpect
 import pytest
 
-from conftest import BUILD, REPO, code, owning_package, wrong_code
-from test_hardening import read_until_uri, uri_secret
+from mfatest import system
+
+from mfatest.cli import Enrolled, enroll_on_pipe, uri_secret
+from mfatest.system import (Conversation, clean_env, create_user, delete_user, home_of,
+                            owning_package, user_exists)
+from mfatest.totp import code, next_step_code, wrong_code
+from mfatest.world import BUILD, REPO
 
 DEB_DIR = BUILD / "deb"
 BUILT_MODULE = BUILD / "pam_mfa.so"
@@ -102,32 +105,16 @@ WATCHED_FILES = [Path(p) for p in ("/etc/passwd", "/etc/shadow", "/etc/group", "
                                    "/etc/subuid", "/etc/subgid")]
 SAVED_SUFFIX = ".pkgtest-saved"
 
-PASSWORD_RE = r"Password: ?"
-CODE_RE = r"Verification code: ?"
-
 
 # ---------------------------------------------------------------------------
 # helpers
 # ---------------------------------------------------------------------------
 
 
-def clean_env(**extra) -> dict:
-    env = {k: v for k, v in os.environ.items()
-           if not k.startswith(("NSS_WRAPPER", "PAM_WRAPPER", "LD_PRELOAD", "MFA_TEST"))}
-    env.update(LANG="C", LC_ALL="C", DEBIAN_FRONTEND="noninteractive", **extra)
-    return env
-
-
 def run(cmd, check=True, timeout=120, **kw) -> subprocess.CompletedProcess:
-    kw.setdefault("env", clean_env())
-    kw.setdefault("stdin", subprocess.DEVNULL)
-    proc = subprocess.run([str(c) for c in cmd], capture_output=True, text=True,
-                          timeout=timeout, **kw)
-    if check:
-        assert proc.returncode == 0, (
-            f"{shlex.join(str(c) for c in cmd)} exited {proc.returncode}\n"
-            f"stdout:\n{proc.stdout}\nstderr:\n{proc.stderr}")
-    return proc
+    """mfatest.system.run, patient and with dpkg's questions answered by their defaults."""
+    kw.setdefault("env", clean_env(DEBIAN_FRONTEND="noninteractive"))
+    return system.run(cmd, check, timeout, **kw)
 
 
 def sha256(path: Path) -> str:
@@ -170,15 +157,6 @@ def purge_packages() -> subprocess.CompletedProcess | None:
     if not present:
         return None
     return run(["dpkg", "--purge", *present], check=False, timeout=300)
-
-
-def user_exists(name: str) -> bool:
-    return run(["getent", "passwd", name], check=False).returncode == 0
-
-
-def delete_user(name: str) -> None:
-    if user_exists(name):
-        run(["userdel", "-r", name], check=False)
 
 
 def remove_test_services() -> None:
@@ -236,48 +214,15 @@ def mounted_paths() -> str:
 # -- conversations with pamtester -------------------------------------------
 
 
-@dataclass
-class Conversation:
-    asked: list                  # "password" / "code", in order
-    output: str
-    status: int
-
-    @property
-    def ok(self) -> bool:
-        return self.status == 0 and "successfully authenticated" in self.output
-
-    def __str__(self) -> str:
-        return f"asked={self.asked} status={self.status}\n{self.output}"
-
-
-def converse(argv: list, answers: dict, timeout: float = TIMEOUT) -> Conversation:
-    """Run argv under a pty and answer PAM's prompts from answers (each at most once)."""
-    log = io.StringIO()
-    child = pexpect.spawn(argv[0], [str(a) for a in argv[1:]], env=clean_env(),
-                          encoding="utf-8", codec_errors="replace", timeout=timeout)
-    child.logfile_read = log
-    asked = []
-    try:
-        while True:
-            i = child.expect([PASSWORD_RE, CODE_RE, pexpect.EOF])
-            if i == 2:
-                break
-            kind = ("password", "code")[i]
-            if kind in asked or kind not in answers:
-                asked.append(kind)
-                child.sendcontrol("d")
-                child.expect(pexpect.EOF)
-                break
-            asked.append(kind)
-            child.sendline(answers[kind])
-    finally:
-        child.close(force=True)
-    status = child.exitstatus if child.exitstatus is not None else -child.signalstatus
-    return Conversation(asked, log.getvalue().replace("\r\n", "\n"), status)
+def answer_prompts(argv: list, answers: dict) -> Conversation:
+    """argv under a pty, PAM's prompts answered from answers (each at most once: another one
+    gets an end of file)."""
+    return system.converse(argv, answers, timeout=TIMEOUT, env=clean_env(DEBIAN_FRONTEND="noninteractive"),
+                           hang_up=True)
 
 
 def pamtester(service: str, user: str, answers: dict) -> Conversation:
-    return converse(["pamtester", service, user, "authenticate"], answers)
+    return answer_prompts(["pamtester", service, user, "authenticate"], answers)
 
 
 def ns_command(script: str) -> list:
@@ -313,22 +258,6 @@ class Steps:
                 self.last = want
                 return code(self.secret, want * PERIOD + 1)
             time.sleep(max(0.2, (want - 1) * PERIOD - now + 0.2))
-
-
-def next_step_code(secret: str) -> str:
-    """A code for a fresh state directory: the next step's is accepted (window=1) from now
-    until that step has ended, so there is nothing to wait for."""
-    return code(secret, time.time() + PERIOD)
-
-
-@dataclass
-class Enrolled:
-    user: str
-    password: str
-    secret: str
-    steps: Steps
-    secret_file: Path
-    output: str = ""
 
 
 @dataclass
@@ -398,13 +327,6 @@ def installed(debs):
     assert not errors, "\n".join(errors)
 
 
-def create_user(name: str) -> str:
-    run(["useradd", "-m", "-s", "/bin/sh", name])
-    password = "pw-" + secrets.token_urlsafe(12)
-    run(["chpasswd"], input=f"{name}:{password}\n", stdin=None)
-    return password
-
-
 @pytest.fixture(scope="module")
 def users(installed):
     """(password of USER, password of USER2); the users are deleted with their homes."""
@@ -419,23 +341,18 @@ def users(installed):
 def enrolled(users) -> Enrolled:
     """USER enrolled as root with the installed CLI, answers on a pipe."""
     password = users[0]
-    proc = subprocess.Popen([str(INSTALLED_CLI), "--user", USER, "--qr", "none"],
-                            stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, env=clean_env())
-    try:
-        uri, buf = read_until_uri(proc, time.monotonic() + TIMEOUT)
-        assert uri, (buf, proc.stderr.read())
-        secret = uri_secret(uri)
-        steps = Steps(secret)
-        out, err = proc.communicate((steps.next_code() + "\n").encode(), timeout=TIMEOUT)
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait()
-    text = (buf + out).decode(errors="replace")
-    assert proc.returncode == 0, (proc.returncode, text, err.decode(errors="replace"))
-    home = Path(run(["getent", "passwd", USER]).stdout.split(":")[5])
-    return Enrolled(USER, password, secret, steps, home / ".config/pam_mfa/secret", text)
+    steps = []
+
+    def answer(uri: str) -> str:
+        steps.append(Steps(uri_secret(uri)))
+        return steps[0].next_code()
+
+    enr = enroll_on_pipe([str(INSTALLED_CLI), "--user", USER, "--qr", "none"], answer, TIMEOUT,
+                         env=clean_env(DEBIAN_FRONTEND="noninteractive"))
+    assert enr.rc == 0, (enr.rc, enr.out, enr.err)
+    enr.user, enr.password, enr.steps = USER, password, steps[0]
+    enr.path = home_of(USER) / ".config/pam_mfa/secret"
+    return enr
 
 
 @pytest.fixture(scope="module")
@@ -573,16 +490,16 @@ def test_profile_is_registered_but_not_enabled(installed):
 
 
 def test_enroll_with_the_installed_cli(enrolled):
-    assert f"Enrolling {USER}" in enrolled.output, enrolled.output
+    assert f"Enrolling {USER}" in enrolled.out, enrolled.out
     pw = run(["getent", "passwd", USER]).stdout.split(":")
     uid, gid = int(pw[2]), int(pw[3])
-    st = os.lstat(enrolled.secret_file)
+    st = os.lstat(enrolled.path)
     assert stat.S_ISREG(st.st_mode)
     assert (st.st_uid, st.st_gid, stat.S_IMODE(st.st_mode)) == (uid, gid, 0o600), (
         st.st_uid, st.st_gid, oct(st.st_mode))
-    dst = os.lstat(enrolled.secret_file.parent)
+    dst = os.lstat(enrolled.path.parent)
     assert (dst.st_uid, stat.S_IMODE(dst.st_mode)) == (uid, 0o700)
-    assert f"secret={enrolled.secret}" in enrolled.secret_file.read_text()
+    assert f"secret={enrolled.secret}" in enrolled.path.read_text()
 
 
 def test_sshd_stack(services, enrolled):
@@ -624,7 +541,7 @@ def test_pam_auth_update_profile_in_a_namespace(installed, enrolled, users):
         assert "Module: mfa" in (varlibpam / "auth").read_text()
 
         def ns_login(user, answers):
-            return converse(ns_command(f"{binds} && exec pamtester {svc} {user} authenticate"),
+            return answer_prompts(ns_command(f"{binds} && exec pamtester {svc} {user} authenticate"),
                             answers)
 
         secret = enrolled.secret
@@ -639,7 +556,7 @@ def test_pam_auth_update_profile_in_a_namespace(installed, enrolled, users):
         conv = ns_login(USER2, {"password": users[1]})
         assert conv.asked == ["password"] and conv.ok, str(conv)
         # a screen locker runs as the user: the installed setuid helper checks the code
-        locker = converse(ns_command(f"{binds} && exec setpriv --reuid {USER} --regid {USER} "
+        locker = answer_prompts(ns_command(f"{binds} && exec setpriv --reuid {USER} --regid {USER} "
                                      f"--init-groups pamtester {svc} {USER} authenticate"),
                           {"password": enrolled.password, "code": steps.next_code()})
         assert locker.asked == ["password", "code"] and locker.ok, str(locker)
@@ -663,7 +580,7 @@ def test_installed_files_work_without_the_swift_toolchain(services, enrolled):
             f"{INSTALLED_CLI} --help >/dev/null; echo HELP_STATUS=$? && "
             f"{binds_script([(namespace_conf(work), CONFFILE)])} && "
             f"exec pamtester {services['sudo']} {USER} authenticate")
-        conv = converse(ns_command(script), {"password": enrolled.password,
+        conv = answer_prompts(ns_command(script), {"password": enrolled.password,
                                              "code": next_step_code(enrolled.secret)})
         assert "SWIFT_STILL_VISIBLE" not in conv.output, str(conv)
         assert "HELP_STATUS=0" in conv.output, str(conv)

@@ -5,10 +5,9 @@ zbarimg), remember= with `mfa-enroll forget`, and `mfa-enroll disable`, `reset` 
 `status --all [--json]`.
 
 Groups come from nss_wrapper's fake group file (add_groups); codes come from oathtool; the
-state file is parsed here independently (parse_slot from test_hardening, the text records
-below).  The sshd case uses its own PAM service (sshd-mfa-policy, through a symlink to
-/usr/sbin/sshd), its own user and a private port on 127.0.0.1; all of it is undone afterwards,
-also when a test fails.
+state file is parsed independently (mfatest.state).  The sshd case uses its own PAM service
+(sshd-mfa-policy, through a symlink to /usr/sbin/sshd), its own user and a private port on
+127.0.0.1; all of it is undone afterwards, also when a test fails.
 """
 
 from __future__ import annotations
@@ -17,11 +16,8 @@ import datetime
 import json
 import os
 import re
-import select
 import shutil
-import signal
 import socket
-import stat
 import subprocess
 import tempfile
 import time
@@ -31,15 +27,18 @@ from pathlib import Path
 import pexpect
 import pytest
 
-from conftest import ALICE_UID, ENROLL, MODULE, PROMPT, code, fresh_step, pam_result, time_now, wrong_code
-from test_backup_codes import (DISPLAYED_RE, accepted_msg, assert_codes_stored, enroll,
-                               random_code, remember_code)
-from test_cli import HALF, qr_utf8, zbar
-from test_hardening import (TIMEOUT, error_msgs, mode_of, parse_slot, run_cli, template_arg,
-                            write_conf)
-from test_sshd import (PRIVSEP_DIR, SSH_BIN, SSHD_BIN, clean_env, converse, create_user,
-                       delete_user, free_port, home_of, pam_stack_text, run, sshd_config_text,
-                       state_snapshot, token_command)
+from mfatest.cli import TIMEOUT, disable, enroll, mode_of, run_cli, uri_params
+from mfatest.pam import (PERMIT_AFTER, accepted_msg, error_msgs, policy_conf, standard_groups,
+                         syslog_has, template_arg, write_conf)
+from mfatest.qr import HALF, qr_utf8, zbar
+from mfatest.secretfile import (BACKUP_RE, DISPLAYED_RE, assert_codes_stored, random_code,
+                                remember_code)
+from mfatest.sshd import (SSHD_BIN, free_port, pam_stack_text, privsep_dir, read_log, ssh_argv,
+                          sshd_config_text, start_sshd, state_snapshot, stop_sshd, token_command)
+from mfatest.state import check_state_file_private, is_locked, read_state
+from mfatest.system import clean_env, converse, create_user, delete_user, home_of, run
+from mfatest.totp import code, fresh_step, time_now, wrong_code
+from mfatest.world import ALICE_UID, ENROLL, MODULE, PROMPT
 
 ENROLL_PROMPT = "Code from your app: "
 INTRO = ("Two-factor login is required for this account. Set it up now:\n"
@@ -53,9 +52,6 @@ SAVED_HEAD = ("Right code. Once this login succeeds, the app and these backup co
               "(each code works once if you lose your phone; they are not shown again):")
 TOTP_LINE_RE = re.compile(r"totp name=default algorithm=SHA1 digits=6 period=30 "
                           r"confirmed=(\d+) secret=([A-Z2-7]{32})")
-BACKUP_LINE_RE = re.compile(r"backup kdf=pbkdf2-sha256 iterations=\d+ salt=[A-Z2-7]+ "
-                            r"hash=[A-Z2-7]+")
-PERMIT_AFTER = ["auth required {module} {args}", "auth required pam_permit.so"]
 HOST_A, HOST_B = "192.0.2.7", "192.0.2.8"
 DOCUMENTED_JSON_KEYS = {"user", "secret_file", "store", "algorithm", "backup_codes_left",
                         "locked", "last_success", "problem"}
@@ -65,17 +61,6 @@ UTC_TIME_RE = re.compile(r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d UTC")
 # ---------------------------------------------------------------------------
 # helpers
 # ---------------------------------------------------------------------------
-
-
-def add_groups(env, *lines: str) -> None:
-    """More entries for nss_wrapper's group file (NAME:x:GID:MEMBERS)."""
-    with open(env.group, "a") as f:
-        for line in lines:
-            f.write(line + "\n")
-
-
-def standard_groups(env) -> None:
-    add_groups(env, "mfa:x:5000:alice", "breakglass:x:5001:bob", "admins:x:5002:alice,bob")
 
 
 def options(env, where: str, opts: list, name: str = "policy.conf") -> list:
@@ -91,11 +76,6 @@ def prompt_texts(run) -> list:
     return [m[1] for m in run.prompts]
 
 
-def syslog_has(run, needle: str) -> bool:
-    """A syslog line of the run has needle (with --direct, libpam names the hook module)."""
-    return any(needle in ln for ln in run.syslog)
-
-
 def utc_day(offset_days: int = 0) -> datetime.date:
     today = datetime.datetime.now(datetime.timezone.utc).date()
     return today + datetime.timedelta(days=offset_days)
@@ -108,106 +88,17 @@ def assert_asked(run, n_prompts: int = 1, text: str = PROMPT) -> None:
 
 # -- the state file: the slots as test_hardening parses them, plus remember records ----------
 
-STATE_RECORD_RES = [
-    re.compile(r"totp-step [A-Za-z0-9._-]+ \d+"),
-    re.compile(r"failures \d+ \d+"),
-    re.compile(r"lockouts \d+ \d+"),
-    re.compile(r"last-success \d+"),
-    re.compile(r"seen-enrolled \d+"),
-    re.compile(r"remember [!-~]+ \d+ \d+"),
-]
-
-
-def read_state(path) -> dict:
-    """The newest intact slot of a state file: {'remember': [(host, since, until)],
-    'lockouts': (n, until), ...}; every line must be a known record."""
-    data = Path(path).read_bytes()
-    assert len(data) == 8192, f"{path}: {len(data)} bytes"
-    slots = [s for s in (parse_slot(data[0:4096]), parse_slot(data[4096:8192])) if s]
-    assert slots, f"{path}: no intact slot"
-    _, payload = max(slots, key=lambda s: s[0])
-    lines = [ln for ln in payload.decode("ascii").split("\n") if ln]
-    assert lines and lines[0] == "pam_mfa-state 1", lines
-    state: dict = {"remember": [], "totp-step": {}}
-    for ln in lines[1:]:
-        assert any(r.fullmatch(ln) for r in STATE_RECORD_RES), f"bad state line {ln!r}"
-        w = ln.split(" ")
-        if w[0] == "remember":
-            state["remember"].append((w[1], int(w[2]), int(w[3])))
-        elif w[0] == "totp-step":
-            state["totp-step"][w[1]] = int(w[2])
-        else:
-            state[w[0]] = tuple(int(x) for x in w[1:])
-    return state
-
-
-def locked(state: dict) -> bool:
-    return state.get("lockouts", (0, 0))[1] > time.time()
-
-
-def check_state_file_private(path) -> None:
-    st = os.lstat(path)
-    assert stat.S_ISREG(st.st_mode) and st.st_uid == 0 and mode_of(path) == 0o600, (
-        f"{path}: uid {st.st_uid} mode {oct(mode_of(path))}")
-
 
 # -- enroll=login through pamdrive, answering from what the module showed -------------------
 
 
 def drive(env, module_args, answer, user: str = "alice", rhost: str | None = None,
           stack=None, timeout: float = TIMEOUT, **pam_kw):
-    """One pamdrive run with --answer-stdin: answer(messages_so_far) gives the reply to each
-    prompt (None closes stdin: the conversation fails).  pam_kw go to env.pam_command
-    (setcred, acct_mgmt, account).  Returns a PamRun."""
+    """One pamdrive run answering as it asks (Env.drive): answer(messages_so_far) gives the
+    reply to each prompt (None closes stdin).  pam_kw go to env.pam_command (setcred,
+    acct_mgmt, account).  Returns a PamRun."""
     cmd = env.pam_command(module_args, user=user, rhost=rhost, stack=stack, **pam_kw)
-    cmd += ["--answer-stdin"]
-    before = env.syslog_path.stat().st_size
-    proc = env.spawn_pam(cmd, stdin=subprocess.PIPE)
-    lines, messages, buf = [], [], b""
-    deadline = time.monotonic() + timeout
-    try:
-        fd = proc.stdout.fileno()
-        eof = False
-        while not eof:
-            left = deadline - time.monotonic()
-            assert left > 0, f"pamdrive did not finish:\n" + "\n".join(lines)
-            ready, _, _ = select.select([fd], [], [], left)
-            if not ready:
-                continue
-            chunk = os.read(fd, 65536)
-            eof = not chunk
-            buf += chunk
-            while b"\n" in buf:
-                raw, buf = buf.split(b"\n", 1)
-                line = raw.decode(errors="replace")
-                lines.append(line)
-                if not line.startswith("MSG "):
-                    continue
-                parts = line.split(" ", 2)
-                text = (parts[2] if len(parts) > 2 else "").replace("\\n", "\n")
-                messages.append((parts[1], text))
-                if parts[1].startswith("PROMPT_"):
-                    reply = answer(list(messages))
-                    if reply is None:
-                        proc.stdin.close()
-                    else:
-                        env._remember_answer(reply)
-                        proc.stdin.write((reply + "\n").encode())
-                        proc.stdin.flush()
-        err = proc.stderr.read()
-        proc.wait(timeout=timeout)
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait()
-        for f in (proc.stdin, proc.stdout, proc.stderr):
-            if f and not f.closed:
-                f.close()
-    with open(env.syslog_path, "rb") as f:
-        f.seek(before)
-        new = f.read().decode(errors="replace")
-    stdout = "\n".join(lines + ([buf.decode(errors="replace")] if buf else []))
-    return pam_result(stdout, err, proc.returncode, [ln for ln in new.split("\n") if ln])
+    return env.drive(cmd, answer, timeout)
 
 
 def check_picture(picture: str) -> list:
@@ -236,13 +127,9 @@ def check_picture(picture: str) -> list:
 def decode_qr(rows: list, tmp: Path) -> str:
     decoded = zbar(rows, tmp / "qr.pgm")
     assert decoded is not None, "zbarimg found no QR code in the picture"
+    parts = urllib.parse.urlsplit(decoded)
+    assert (parts.scheme, parts.netloc) == ("otpauth", "totp"), decoded
     return decoded
-
-
-def uri_params(uri: str) -> dict:
-    parts = urllib.parse.urlsplit(uri)
-    assert (parts.scheme, parts.netloc) == ("otpauth", "totp"), uri
-    return {k: v[0] for k, v in urllib.parse.parse_qs(parts.query).items()}
 
 
 class Enrollment:
@@ -492,7 +379,7 @@ def test_enroll_at_login_shows_a_qr_code_and_saves_the_secret(env, tmpdir_world)
     assert t_line and t_line.group(2) == key, text
     step = int(enrollment.t) // 30
     assert int(t_line.group(1)) == step, (t_line.group(1), step)
-    assert len(lines) == 12 and all(BACKUP_LINE_RE.fullmatch(ln) for ln in lines[2:]), text
+    assert len(lines) == 12 and all(BACKUP_RE.fullmatch(ln) for ln in lines[2:]), text
     codes = backup_codes_shown(env, msgs[6][1])
     assert len(codes) == 10 and len(set(codes)) == 10, codes
     assert_codes_stored(path, codes)
@@ -636,18 +523,10 @@ class PolicySshd:
         self.proc = None
 
     def argv(self, command: str) -> list:
-        return [SSH_BIN, "-F", "/dev/null", "-p", str(self.port),
-                "-o", "StrictHostKeyChecking=no", "-o", "UserKnownHostsFile=/dev/null",
-                "-o", "GlobalKnownHostsFile=/dev/null", "-o", "IdentityAgent=none",
-                "-o", "PubkeyAuthentication=no", "-o", "ConnectTimeout=10",
-                "-o", "PreferredAuthentications=keyboard-interactive",
-                "-o", "NumberOfPasswordPrompts=1", f"{SSH_USER}@127.0.0.1", command]
+        return ssh_argv(self.port, SSH_USER, "keyboard-interactive", command=command)
 
     def log(self) -> str:
-        try:
-            return self.log_path.read_text(errors="replace")
-        except OSError:
-            return "(no sshd log)"
+        return read_log(self.log_path)
 
 
 @pytest.fixture
@@ -655,83 +534,48 @@ def policy_sshd(module_so, enroll_bin):
     """A private sshd (service sshd-mfa-policy, enroll=login) and a real user who has not
     enrolled; everything is undone afterwards."""
     errors = []
-    assert delete_user(SSH_USER) is None     # a killed earlier run may have left it
     if SSH_PAM_FILE.exists():
         SSH_PAM_FILE.unlink()
     before = state_snapshot()
-    made_privsep = False
-    base = Path(tempfile.mkdtemp(prefix="pam_mfa_policy_sshd."))
-    server = None
-    try:
-        os.chmod(base, 0o755)
-        if not PRIVSEP_DIR.exists():
-            PRIVSEP_DIR.mkdir(mode=0o755)
-            made_privsep = True
-        host_key = base / "host_ed25519"
-        run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", "policy", "-f", host_key])
-        keys_dir = base / "keys"
-        keys_dir.mkdir(mode=0o755)
-        link = base / SSH_SERVICE
-        link.symlink_to(SSHD_BIN)
-        password = create_user(SSH_USER)
-        server = PolicySshd(base, password, free_port())
-        server.state_dir.mkdir(mode=0o700)
-        config = base / "sshd_config"
-        text = sshd_config_text(False, server.port, host_key, base, keys_dir, SSH_SERVICE)
-        text, n = re.subn(r"(?m)^AllowUsers .*$", f"AllowUsers {SSH_USER}", text)
-        assert n == 1, text
-        config.write_text(text)
-        SSH_PAM_FILE.write_text(pam_stack_text(server.state_dir, ["enroll=login"]))
-        os.chmod(SSH_PAM_FILE, 0o644)
-        check = run([link, "-t", "-f", config], check=False)
-        assert check.returncode == 0, check.stderr
-        with open(server.log_path, "wb") as log:
-            server.proc = subprocess.Popen([str(link), "-D", "-e", "-f", str(config)],
-                                           stdin=subprocess.DEVNULL, stdout=log,
-                                           stderr=subprocess.STDOUT, env=clean_env(),
-                                           start_new_session=True)
-        deadline = time.monotonic() + 15
-        while True:
-            assert server.proc.poll() is None, f"sshd exited:\n{server.log()}"
-            try:
-                with socket.create_connection(("127.0.0.1", server.port), timeout=1) as s:
-                    s.settimeout(2)
-                    if s.recv(64).startswith(b"SSH-2.0-"):
-                        break
-            except OSError:
-                pass
-            assert time.monotonic() < deadline, f"sshd does not listen:\n{server.log()}"
-            time.sleep(0.1)
-        yield server
-    finally:
-        if server is not None and server.proc is not None and server.proc.poll() is None:
-            try:
-                os.killpg(server.proc.pid, signal.SIGTERM)
-                server.proc.wait(timeout=5)
-            except (ProcessLookupError, subprocess.TimeoutExpired):
-                try:
-                    os.killpg(server.proc.pid, signal.SIGKILL)
-                except ProcessLookupError:
-                    pass
-                server.proc.wait(timeout=5)
+    with privsep_dir(errors):
+        base = Path(tempfile.mkdtemp(prefix="pam_mfa_policy_sshd."))
+        server = None
         try:
-            if SSH_PAM_FILE.exists():
-                SSH_PAM_FILE.unlink()
-        except OSError as e:
-            errors.append(f"removing {SSH_PAM_FILE}: {e}")
-        err = delete_user(SSH_USER)
-        if err:
-            errors.append(err)
-        if made_privsep:
+            os.chmod(base, 0o755)
+            host_key = base / "host_ed25519"
+            run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", "policy", "-f", host_key])
+            keys_dir = base / "keys"
+            keys_dir.mkdir(mode=0o755)
+            link = base / SSH_SERVICE
+            link.symlink_to(SSHD_BIN)
+            password = create_user(SSH_USER)
+            server = PolicySshd(base, password, free_port())
+            server.state_dir.mkdir(mode=0o700)
+            config = base / "sshd_config"
+            config.write_text(sshd_config_text(False, server.port, host_key, base, keys_dir,
+                                               SSH_SERVICE, [SSH_USER]))
+            SSH_PAM_FILE.write_text(pam_stack_text(server.state_dir, ["enroll=login"]))
+            os.chmod(SSH_PAM_FILE, 0o644)
+            check = run([link, "-t", "-f", config], check=False)
+            assert check.returncode == 0, check.stderr
+            server.proc = start_sshd(link, config, server.log_path, server.port)
+            yield server
+        finally:
+            if server is not None:
+                stop_sshd(server.proc)
             try:
-                PRIVSEP_DIR.rmdir()
+                if SSH_PAM_FILE.exists():
+                    SSH_PAM_FILE.unlink()
             except OSError as e:
-                errors.append(f"removing {PRIVSEP_DIR}: {e}")
-        shutil.rmtree(base, ignore_errors=True)
-        if base.exists():
-            errors.append(f"{base} is still there")
-        if state_snapshot() != before:
-            errors.append("/var/lib/pam_mfa changed")
+                errors.append(f"removing {SSH_PAM_FILE}: {e}")
+            err = delete_user(SSH_USER)
+            if err:
+                errors.append(err)
+            shutil.rmtree(base, ignore_errors=True)
+            if base.exists():
+                errors.append(f"{base} is still there")
+            if state_snapshot() != before:
+                errors.append("/var/lib/pam_mfa changed")
     assert not errors, "\n".join(errors)
 
 
@@ -935,7 +779,7 @@ def test_remember_is_off_by_default_and_never_beats_a_lockout(env):
     for _ in range(3):
         run = env.run_pam(args, rhost=HOST_B, answers=[wrong_code(secret)])
         assert run.result == "PAM_AUTH_ERR", str(run)
-    assert locked(read_state(env.state_dir / "alice"))
+    assert is_locked(read_state(env.state_dir / "alice"))
     run = env.run_pam(args, rhost=HOST_A)
     assert run.result == "PAM_AUTH_ERR", str(run)
     assert run.prompts == [], str(run)
@@ -946,18 +790,6 @@ def test_remember_is_off_by_default_and_never_beats_a_lockout(env):
 # ---------------------------------------------------------------------------
 # 6. mfa-enroll disable, reset, status --all
 # ---------------------------------------------------------------------------
-
-
-def policy_conf(env, *extra, name="policy.conf"):
-    text = f"secret = {env.base}/secrets/${{USER}}/secret\nstate_dir = {env.state_dir}\n"
-    return write_conf(env, text + "".join(e + "\n" for e in extra), name=name)
-
-
-def disable(env, conf, answers, uid=ALICE_UID):
-    return subprocess.run([str(ENROLL), "--config", str(conf), "disable"],
-                          input="".join(a + "\n" for a in answers), capture_output=True,
-                          text=True, env=env.env(), timeout=TIMEOUT, user=uid, group=uid,
-                          extra_groups=[])
 
 
 def test_disable_needs_a_code_and_a_policy_that_allows_it(env):
@@ -1024,7 +856,7 @@ def test_reset_removes_the_enrollment_lockout_and_remembered_hosts(env):
         run = env.run_pam(args, rhost=HOST_B, answers=[wrong_code(enr.secret)])
         assert run.result == "PAM_AUTH_ERR", str(run)
     state = read_state(env.state_dir / "alice")
-    assert locked(state) and state["remember"], state
+    assert is_locked(state) and state["remember"], state
 
     proc = run_cli(env, "--user", "alice", "--config", conf, "reset", user_uid=ALICE_UID)
     assert proc.returncode == 1 and "only root" in proc.stderr, (proc.stdout, proc.stderr)
@@ -1036,7 +868,7 @@ def test_reset_removes_the_enrollment_lockout_and_remembered_hosts(env):
             in proc.stdout), proc.stdout
     assert not path.exists()
     state = read_state(env.state_dir / "alice")
-    assert not locked(state) and state["remember"] == [] and "failures" not in state, state
+    assert not is_locked(state) and state["remember"] == [] and "failures" not in state, state
     assert f"by=root: reset user=alice secret={path} removed=true" in env.read_syslog(), (
         env.read_syslog())
 
@@ -1058,7 +890,7 @@ def test_reset_and_status_of_a_user_without_a_secret_directory(env):
     for _ in range(3):
         run = env.run_pam([f"conf={conf}"], answers=[wrong_code(enr.secret)])
         assert run.result == "PAM_AUTH_ERR", str(run)
-    assert locked(read_state(env.state_dir / "alice"))
+    assert is_locked(read_state(env.state_dir / "alice"))
     path = env.secret_path()
     shutil.rmtree(path.parent)
 
@@ -1071,7 +903,7 @@ def test_reset_and_status_of_a_user_without_a_secret_directory(env):
     assert (f"alice had no enrollment ({path}); lockout and remembered hosts cleared."
             in proc.stdout), proc.stdout
     assert not path.parent.exists(), "reset made the directory it had nothing to remove from"
-    assert not locked(read_state(env.state_dir / "alice"))
+    assert not is_locked(read_state(env.state_dir / "alice"))
     proc = run_cli(env, "--user", "alice", "--config", conf, "status")
     assert "Locked:        no" in proc.stdout, proc.stdout
 

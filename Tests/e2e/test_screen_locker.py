@@ -15,8 +15,9 @@ from pathlib import Path
 
 import pytest
 
-from conftest import MODULE, code, fresh_step, wrong_code
-from test_unprivileged import desk, helper_lines, syslog  # noqa: F401 (fixtures)
+from mfatest.desk import helper_lines
+from mfatest.totp import code, fresh_step, wrong_code
+from mfatest.world import MODULE
 
 TIMEOUT = 60
 PAM_SERVICE = Path("/etc/pam.d/pam_mfa-e2e-xlock")
@@ -116,7 +117,7 @@ class Locker:
 
 
 @pytest.fixture
-def locker(desk, display):  # noqa: F811 (desk is a fixture)
+def locker(desk, display):
     password = "pw-locker-" + os.urandom(4).hex()
     subprocess.run(["chpasswd"], input=f"mfalocka:{password}\n", text=True, check=True,
                    timeout=TIMEOUT)
@@ -139,7 +140,7 @@ def still_locked_after(proc, seconds: float) -> bool:
         return True
 
 
-def test_xsecurelock_unlocks_with_password_and_code_and_not_with_a_wrong_code(  # noqa: F811
+def test_xsecurelock_unlocks_with_password_and_code_and_not_with_a_wrong_code(
         desk, locker, display):
     secret = desk.enroll("mfalocka")
     proc = locker.start()

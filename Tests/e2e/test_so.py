@@ -8,7 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from conftest import MODULE, PAMDRIVE, code, fresh_step
+from mfatest.totp import code, fresh_step
+from mfatest.world import MODULE, PAMDRIVE
 
 ALLOWED_NEEDED = {"libc.so.6", "libpam.so.0", "libcrypto.so.3"}
 SWIFT_ROOT = Path("/opt/swift")

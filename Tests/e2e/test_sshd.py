@@ -17,278 +17,38 @@ and the temp directory goes.
 
 from __future__ import annotations
 
-import io
 import os
-import re
-import secrets
-import shlex
 import shutil
-import signal
-import socket
-import stat
 import subprocess
 import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
 
-import pexpect
 import pytest
 
-from conftest import ENROLL, MODULE, REPO, code, fresh_step, wrong_code
-from test_backup_codes import printed_codes
-from test_hardening import read_until_uri, uri_secret
+from mfatest.cli import Enrolled, enroll_user
+from mfatest.sshd import (SSHD_BIN, STATE_ROOT, free_port, pam_stack_text, privsep_dir, read_log,
+                          ssh_argv, sshd_config_text, start_sshd, state_snapshot, stop_sshd,
+                          token_command)
+from mfatest.system import Conversation, converse, create_user, delete_user, run
+from mfatest.totp import code, next_step_code, wrong_code
+from mfatest.world import ENROLL
 
 TIMEOUT = 30
-SSHD_BIN = Path("/usr/sbin/sshd")
-SSH_BIN = "/usr/bin/ssh"
 SERVICE = "sshd-mfa-test"
 PAM_FILE = Path("/etc/pam.d") / SERVICE
-PRIVSEP_DIR = Path("/run/sshd")
-STATE_ROOT = Path("/var/lib/pam_mfa")
 
-PAM_SSHD = REPO / "pam/sshd"
-SSHD_CONFIG = REPO / "pam/sshd_config"
 
 USER = "mfasshd"          # enrolled
 USER2 = "mfasshd2"        # never enrolled
 
-PASSWORD_RE = r"[Pp]assword: ?"
-CODE_RE = r"Verification code: ?"
 LOCK_TEXT = "Too many wrong codes. Try again in"
-
-
-# ---------------------------------------------------------------------------
-# helpers shared with test_sudo.py
-# ---------------------------------------------------------------------------
-
-
-def clean_env(**extra) -> dict:
-    env = {k: v for k, v in os.environ.items()
-           if not k.startswith(("NSS_WRAPPER", "PAM_WRAPPER", "LD_PRELOAD", "MFA_TEST"))}
-    env.update(LANG="C", LC_ALL="C", **extra)
-    return env
-
-
-def run(cmd, check=True, timeout=60, **kw) -> subprocess.CompletedProcess:
-    kw.setdefault("env", clean_env())
-    if "input" not in kw:
-        kw.setdefault("stdin", subprocess.DEVNULL)
-    proc = subprocess.run([str(c) for c in cmd], capture_output=True, text=True,
-                          timeout=timeout, **kw)
-    if check:
-        assert proc.returncode == 0, (
-            f"{shlex.join(str(c) for c in cmd)} exited {proc.returncode}\n"
-            f"stdout:\n{proc.stdout}\nstderr:\n{proc.stderr}")
-    return proc
-
-
-def user_exists(name: str) -> bool:
-    return run(["getent", "passwd", name], check=False).returncode == 0
-
-
-def delete_user(name: str) -> str | None:
-    """userdel -r; returns an error text, or None."""
-    if not user_exists(name):
-        return None
-    proc = run(["userdel", "-r", name], check=False)
-    if user_exists(name):
-        return f"userdel -r {name} failed ({proc.returncode}): {proc.stderr}"
-    return None
-
-
-def create_user(name: str) -> str:
-    """A real user with a home and a random password; returns the password."""
-    run(["useradd", "-m", "-s", "/bin/sh", name])
-    password = "pw-" + secrets.token_urlsafe(12)
-    run(["chpasswd"], input=f"{name}:{password}\n")
-    return password
-
-
-def home_of(name: str) -> Path:
-    return Path(run(["getent", "passwd", name]).stdout.split(":")[5])
-
-
-@dataclass
-class Enrolled:
-    user: str
-    password: str
-    secret: str
-    codes: list                 # backup codes as printed
-    secret_file: Path
-    output: str = ""
-
-
-def enroll_user(name: str, password: str) -> Enrolled:
-    """`mfa-enroll --user NAME --qr none` as root, the code answered on a pipe (oathtool)."""
-    proc = subprocess.Popen([str(ENROLL), "--user", name, "--qr", "none"],
-                            stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, env=clean_env())
-    try:
-        uri, buf = read_until_uri(proc, time.monotonic() + TIMEOUT)
-        assert uri, (buf, proc.stderr.read())
-        secret = uri_secret(uri)
-        out, err = proc.communicate((code(secret, fresh_step()) + "\n").encode(),
-                                    timeout=TIMEOUT)
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait()
-    text = (buf + out).decode(errors="replace")
-    assert proc.returncode == 0, (proc.returncode, text, err.decode(errors="replace"))
-    codes = printed_codes(text)
-    assert len(codes) == 10, text
-    path = home_of(name) / ".config/pam_mfa/secret"
-    st = os.stat(path)
-    pw = run(["getent", "passwd", name]).stdout.split(":")
-    assert st.st_uid == int(pw[2]) and stat.S_IMODE(st.st_mode) == 0o600, (
-        f"{path}: uid {st.st_uid} mode {oct(st.st_mode)}")
-    return Enrolled(name, password, secret, codes, path, text)
-
-
-def login_code(secret: str) -> str:
-    """A code no earlier login used, for a fresh state dir: the next step's (window=1).
-    The step typed at enrollment (confirmed=) is always older than this one."""
-    return code(secret, time.time() + 30)
-
-
-def state_snapshot() -> dict:
-    """The host's default state dir (which these tests must not touch)."""
-    snap = {}
-    if STATE_ROOT.exists():
-        for p in sorted(STATE_ROOT.rglob("*")):
-            st = os.lstat(p)
-            snap[str(p)] = (st.st_size, st.st_mtime_ns)
-    return snap
-
-
-@dataclass
-class Conversation:
-    asked: list                  # "password" / "code" / "<pattern>", in order
-    output: str
-    status: int | None           # exit status, None when it had to be killed
-
-    def __str__(self) -> str:
-        return f"asked={self.asked} status={self.status}\n--- client output ---\n{self.output}"
-
-
-def converse(argv: list, answers: dict, then=(), timeout: float = TIMEOUT,
-             env: dict | None = None) -> Conversation:
-    """Run argv under a pty and answer the password and code prompts from answers (each
-    at most once; a prompt asked again, or not answered, ends the run).  `then` is a list
-    of (regex, line): when regex shows up, line is sent (each once, in order)."""
-    log = io.StringIO()
-    child = pexpect.spawn(argv[0], [str(a) for a in argv[1:]], env=env or clean_env(),
-                          encoding="utf-8", codec_errors="replace", timeout=timeout)
-    child.logfile_read = log
-    asked = []
-    pending = list(then)
-    killed = False
-    try:
-        while True:
-            patterns = [PASSWORD_RE, CODE_RE, pexpect.EOF] + ([pending[0][0]] if pending else [])
-            i = child.expect(patterns)
-            if i == 2:
-                break
-            if i == 3:
-                pattern, line = pending.pop(0)
-                asked.append(pattern)
-                child.sendline(line)
-                continue
-            kind = ("password", "code")[i]
-            again = kind in asked
-            asked.append(kind)
-            if again or kind not in answers:
-                killed = True
-                break
-            child.sendline(answers[kind])
-    except pexpect.TIMEOUT:
-        asked.append("TIMEOUT")
-        killed = True
-    finally:
-        child.close(force=True)
-    status = None if killed else child.exitstatus
-    return Conversation(asked, log.getvalue().replace("\r\n", "\n"), status)
 
 
 # ---------------------------------------------------------------------------
 # the sshd world
 # ---------------------------------------------------------------------------
-
-
-def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    assert port > 1024, port
-    return port
-
-
-def pam_stack_text(state_dir: Path, extra=(), key_first: bool = False,
-                   permit: bool = False) -> str:
-    """pam/sshd with the built module and a private state dir; key_first comments out
-    `@include common-auth`; permit adds `auth required pam_permit.so` after pam_mfa."""
-    out, mfa_lines, includes = [], 0, 0
-    args = " ".join([str(MODULE), f"state_dir={state_dir}", *extra])
-    for line in PAM_SSHD.read_text().split("\n"):
-        s = line.strip()
-        if s.startswith("account") and re.search(r"(?<!\S)pam_mfa\.so(?!\S)", s):
-            out.append(re.sub(r"(?<!\S)pam_mfa\.so(?!\S)", str(MODULE), line))
-            continue
-        if not s.startswith("#") and re.search(r"(?<!\S)pam_mfa\.so(?!\S)", s):
-            assert s.split()[0] == "auth", line
-            out.append(re.sub(r"(?<!\S)pam_mfa\.so(?!\S)", args, line))
-            mfa_lines += 1
-            if permit:
-                out.append("auth       required     pam_permit.so")
-            continue
-        if key_first and s == "@include common-auth":
-            out.append("# " + line)
-            includes += 1
-            continue
-        out.append(line)
-    assert mfa_lines == 1, f"pam/sshd should have one pam_mfa line:\n{PAM_SSHD.read_text()}"
-    assert includes == (1 if key_first else 0), "pam/sshd has no `@include common-auth` line"
-    return "\n".join(out)
-
-
-def names_pam_service_in_config() -> bool:
-    """OpenSSH 10 runs PAM in sshd-session, whose service is "sshd" unless sshd_config says
-    otherwise (PAMServiceName); older sshd takes its own program name, hence the symlink."""
-    return b"pamservicename" in SSHD_BIN.read_bytes().lower()
-
-
-def sshd_config_text(key_first: bool, port: int, host_key: Path, work: Path,
-                     keys_dir: Path, service: str = SERVICE) -> str:
-    """pam/sshd_config's settings (its key-first alternative when key_first) plus what a
-    private test server needs, with PAM service `service`."""
-    src = SSHD_CONFIG.read_text().split("\n")
-    settings = [ln.strip() for ln in src if ln.strip() and not ln.strip().startswith("#")]
-    if key_first:
-        alternative = [ln.strip().lstrip("#").strip() for ln in src
-                       if re.match(r"\s*#\s*AuthenticationMethods\s+publickey", ln)]
-        assert len(alternative) == 1, "pam/sshd_config lacks the key-first alternative"
-        settings = [s for s in settings if not s.startswith("AuthenticationMethods")]
-        settings += alternative
-    for needed in ("UsePAM yes", "KbdInteractiveAuthentication yes"):
-        assert needed in settings, f"pam/sshd_config lacks {needed!r}"
-    assert any(s.startswith("AuthenticationMethods") for s in settings), settings
-    settings += [
-        f"Port {port}",
-        "ListenAddress 127.0.0.1",
-        f"HostKey {host_key}",
-        f"PidFile {work}/sshd.pid",
-        f"AuthorizedKeysFile {keys_dir}/%u",
-        "StrictModes no",
-        "PasswordAuthentication no",
-        "PermitRootLogin no",
-        f"AllowUsers {USER} {USER2}",
-        "UseDNS no",
-        "LogLevel VERBOSE",
-    ]
-    if names_pam_service_in_config():
-        settings.append(f"PAMServiceName {service}")
-    return "\n".join(settings) + "\n"
 
 
 @dataclass
@@ -307,59 +67,47 @@ class Host:
 def host():
     """Users (USER enrolled, USER2 not), keys and the sshd symlink; all undone afterwards."""
     errors = []
-    # A killed earlier run may have left things behind.
-    for name in (USER, USER2):
-        err = delete_user(name)
-        assert err is None, err
     if PAM_FILE.exists():
         PAM_FILE.unlink()
     before = state_snapshot()
-    made_privsep = False
     base = Path(tempfile.mkdtemp(prefix="pam_mfa_sshd."))
-    try:
-        os.chmod(base, 0o755)        # the users' sshd children read the authorized keys
-        if not PRIVSEP_DIR.exists():
-            PRIVSEP_DIR.mkdir(mode=0o755)
-            made_privsep = True
-        host_key = base / "host_ed25519"
-        client_key = base / "client_ed25519"
-        other_key = base / "other_ed25519"
-        for k in (host_key, client_key, other_key):
-            run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", k.name, "-f", k])
-        keys_dir = base / "keys"
-        keys_dir.mkdir(mode=0o755)
-        pub = (base / "client_ed25519.pub").read_text()
-        for name in (USER, USER2):
-            (keys_dir / name).write_text(pub)
-            os.chmod(keys_dir / name, 0o644)
-        link = base / SERVICE
-        link.symlink_to(SSHD_BIN)
-
-        password = create_user(USER)
-        password2 = create_user(USER2)
-        enrolled = enroll_user(USER, password)
-        yield Host(base, enrolled, password2, host_key, keys_dir, client_key, other_key, link)
-    finally:
+    with privsep_dir(errors):
         try:
-            if PAM_FILE.exists():
-                PAM_FILE.unlink()
-        except OSError as e:
-            errors.append(f"removing {PAM_FILE}: {e}")
-        for name in (USER2, USER):
-            err = delete_user(name)
-            if err:
-                errors.append(err)
-        if made_privsep:
+            os.chmod(base, 0o755)        # the users' sshd children read the authorized keys
+            host_key = base / "host_ed25519"
+            client_key = base / "client_ed25519"
+            other_key = base / "other_ed25519"
+            for k in (host_key, client_key, other_key):
+                run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", k.name, "-f", k])
+            keys_dir = base / "keys"
+            keys_dir.mkdir(mode=0o755)
+            pub = (base / "client_ed25519.pub").read_text()
+            for name in (USER, USER2):
+                (keys_dir / name).write_text(pub)
+                os.chmod(keys_dir / name, 0o644)
+            link = base / SERVICE
+            link.symlink_to(SSHD_BIN)
+
+            password = create_user(USER)
+            password2 = create_user(USER2)
+            enrolled = enroll_user(USER, password)
+            yield Host(base, enrolled, password2, host_key, keys_dir, client_key, other_key, link)
+        finally:
             try:
-                PRIVSEP_DIR.rmdir()
+                if PAM_FILE.exists():
+                    PAM_FILE.unlink()
             except OSError as e:
-                errors.append(f"removing {PRIVSEP_DIR}: {e}")
-        shutil.rmtree(base, ignore_errors=True)
-        if base.exists():
-            errors.append(f"{base} is still there")
-        after = state_snapshot()
-        if after != before:
-            errors.append(f"{STATE_ROOT} changed: {before} -> {after}")
+                errors.append(f"removing {PAM_FILE}: {e}")
+            for name in (USER2, USER):
+                err = delete_user(name)
+                if err:
+                    errors.append(err)
+            shutil.rmtree(base, ignore_errors=True)
+            if base.exists():
+                errors.append(f"{base} is still there")
+            after = state_snapshot()
+            if after != before:
+                errors.append(f"{STATE_ROOT} changed: {before} -> {after}")
     assert not errors, "\n".join(errors)
 
 
@@ -375,7 +123,7 @@ class Sshd:
         self.port = free_port()
         self.config = work / "sshd_config"
         self.config.write_text(sshd_config_text(key_first, self.port, host.host_key, work,
-                                                host.keys_dir))
+                                                host.keys_dir, SERVICE, [USER, USER2]))
         self.log_path = work / "sshd.log"
         self.proc: subprocess.Popen | None = None
 
@@ -392,67 +140,24 @@ class Sshd:
         assert check.returncode == 0 and not check.stderr.strip(), (
             f"sshd -t: {check.returncode}\n{check.stdout}{check.stderr}\n"
             f"{self.config.read_text()}")
-        log = open(self.log_path, "wb")
-        try:
-            self.proc = subprocess.Popen([str(self.host.link), "-D", "-e", "-f", str(self.config)],
-                                         stdin=subprocess.DEVNULL, stdout=log,
-                                         stderr=subprocess.STDOUT, env=clean_env(),
-                                         start_new_session=True)
-        finally:
-            log.close()
-        deadline = time.monotonic() + 15
-        while True:
-            assert self.proc.poll() is None, f"sshd exited {self.proc.returncode}:\n{self.log()}"
-            try:
-                with socket.create_connection(("127.0.0.1", self.port), timeout=1) as s:
-                    s.settimeout(2)
-                    if s.recv(64).startswith(b"SSH-2.0-"):
-                        break
-            except OSError:
-                pass
-            assert time.monotonic() < deadline, f"sshd does not listen:\n{self.log()}"
-            time.sleep(0.1)
+        self.proc = start_sshd(self.host.link, self.config, self.log_path, self.port)
 
     def stop(self) -> None:
-        if self.proc is None or self.proc.poll() is not None:
-            return
-        try:
-            os.killpg(self.proc.pid, signal.SIGTERM)
-        except ProcessLookupError:
-            pass
-        try:
-            self.proc.wait(timeout=5)
-        except subprocess.TimeoutExpired:
-            try:
-                os.killpg(self.proc.pid, signal.SIGKILL)
-            except ProcessLookupError:
-                pass
-            self.proc.wait(timeout=5)
+        stop_sshd(self.proc)
 
     def log(self) -> str:
-        try:
-            return self.log_path.read_text(errors="replace")
-        except OSError:
-            return "(no sshd log)"
+        return read_log(self.log_path)
 
     def ssh(self, user: str, answers: dict, methods: str, key: Path | None = None,
             command: str | None = None, tty: bool = False, then=()) -> Conversation:
-        argv = [SSH_BIN, "-F", "/dev/null", "-p", str(self.port),
-                "-o", "StrictHostKeyChecking=no", "-o", "UserKnownHostsFile=/dev/null",
-                "-o", "GlobalKnownHostsFile=/dev/null", "-o", "IdentityAgent=none",
-                "-o", "IdentitiesOnly=yes", "-o", "ConnectTimeout=10",
-                "-o", f"PreferredAuthentications={methods}",
-                "-o", "NumberOfPasswordPrompts=1"]
-        if key is not None:
-            argv += ["-i", str(key)]
-        else:
-            argv += ["-o", "PubkeyAuthentication=no"]
-        if tty:
-            argv += ["-tt"]
-        argv += [f"{user}@127.0.0.1"]
-        if command is not None:
-            argv += [command]
-        return converse(argv, answers, then=then)
+        return converse(ssh_argv(self.port, user, methods, key, command, tty), answers, then=then)
+
+    def ssh_token(self, user: str, answers: dict, methods: str = "keyboard-interactive",
+                  **kw) -> tuple:
+        """ssh running token_command() as the user: (the conversation, what the command prints
+        when it did run there)."""
+        cmd, printed = token_command()
+        return self.ssh(user, answers, methods, command=cmd, **kw), printed
 
     def why(self, conv: Conversation) -> str:
         return f"{conv}\n--- {PAM_FILE} ---\n{PAM_FILE.read_text() if PAM_FILE.exists() else '(none)'}" \
@@ -485,13 +190,6 @@ def sshd(host):
         shutil.rmtree(work, ignore_errors=True)
 
 
-def token_command() -> tuple:
-    """(remote command, what it prints): the output exists only if the command ran remotely
-    as the user (the expansion of $(id -un) is not in the command line)."""
-    tok = secrets.token_hex(8)
-    return f"echo MFA-{tok}-$(id -un)", f"MFA-{tok}-"
-
-
 def logged_in(conv: Conversation, printed: str, user: str) -> bool:
     return conv.status == 0 and (printed + user) in conv.output
 
@@ -509,17 +207,13 @@ def refused(conv: Conversation, printed: str) -> bool:
 def test_password_then_code_logs_in(host, sshd):
     server = sshd()
     enr = host.enrolled
-    cmd, printed = token_command()
-    conv = server.ssh(USER, {"password": enr.password, "code": login_code(enr.secret)},
-                      "keyboard-interactive", command=cmd)
+    conv, printed = server.ssh_token(USER, {"password": enr.password, "code": next_step_code(enr.secret)})
     assert conv.asked == ["password", "code"], server.why(conv)
     assert logged_in(conv, printed, USER), server.why(conv)
     assert f"Accepted keyboard-interactive/pam for {USER}" in server.log(), server.why(conv)
 
     # a wrong password ends the stack before the code is asked
-    cmd, printed = token_command()
-    conv = server.ssh(USER, {"password": enr.password + "x", "code": login_code(enr.secret)},
-                      "keyboard-interactive", command=cmd)
+    conv, printed = server.ssh_token(USER, {"password": enr.password + "x", "code": next_step_code(enr.secret)})
     assert conv.asked == ["password"], server.why(conv)
     assert refused(conv, printed), server.why(conv)
 
@@ -527,17 +221,13 @@ def test_password_then_code_logs_in(host, sshd):
 def test_wrong_code_is_refused(host, sshd):
     server = sshd()
     enr = host.enrolled
-    cmd, printed = token_command()
-    conv = server.ssh(USER, {"password": enr.password, "code": wrong_code(enr.secret)},
-                      "keyboard-interactive", command=cmd)
+    conv, printed = server.ssh_token(USER, {"password": enr.password, "code": wrong_code(enr.secret)})
     assert conv.asked == ["password", "code"], server.why(conv)
     assert refused(conv, printed), server.why(conv)
     # the user learns it was the code, not the password (the password was right to get here)
     assert "Wrong code." in conv.output, server.why(conv)
     # the password alone never gets in either (no code typed)
-    cmd, printed = token_command()
-    conv = server.ssh(USER, {"password": enr.password, "code": ""},
-                      "keyboard-interactive", command=cmd)
+    conv, printed = server.ssh_token(USER, {"password": enr.password, "code": ""})
     assert conv.asked == ["password", "code"], server.why(conv)
     assert refused(conv, printed), server.why(conv)
 
@@ -545,14 +235,10 @@ def test_wrong_code_is_refused(host, sshd):
 def test_code_is_not_accepted_twice(host, sshd):
     server = sshd()
     enr = host.enrolled
-    c = login_code(enr.secret)
-    cmd, printed = token_command()
-    conv = server.ssh(USER, {"password": enr.password, "code": c}, "keyboard-interactive",
-                      command=cmd)
+    c = next_step_code(enr.secret)
+    conv, printed = server.ssh_token(USER, {"password": enr.password, "code": c})
     assert logged_in(conv, printed, USER), server.why(conv)
-    cmd, printed = token_command()
-    conv = server.ssh(USER, {"password": enr.password, "code": c}, "keyboard-interactive",
-                      command=cmd)
+    conv, printed = server.ssh_token(USER, {"password": enr.password, "code": c})
     assert conv.asked == ["password", "code"], server.why(conv)
     assert refused(conv, printed), server.why(conv)
     assert "That code was already used: wait for a new one." in conv.output, server.why(conv)
@@ -563,9 +249,8 @@ def test_key_then_code(host, sshd):
     enr = host.enrolled
     methods = "publickey,keyboard-interactive"
     # the authorized key, then only the code (the stack has no password any more)
-    cmd, printed = token_command()
-    conv = server.ssh(USER, {"code": login_code(enr.secret)}, methods,
-                      key=host.client_key, command=cmd)
+    conv, printed = server.ssh_token(USER, {"code": next_step_code(enr.secret)}, methods,
+                                     key=host.client_key)
     assert conv.asked == ["code"], server.why(conv)
     assert logged_in(conv, printed, USER), server.why(conv)
     log = server.log()
@@ -573,17 +258,14 @@ def test_key_then_code(host, sshd):
     assert f"Accepted keyboard-interactive/pam for {USER}" in log, server.why(conv)
 
     # the key alone is not enough: a wrong code after it is refused
-    cmd, printed = token_command()
-    conv = server.ssh(USER, {"code": wrong_code(enr.secret)}, methods, key=host.client_key,
-                      command=cmd)
+    conv, printed = server.ssh_token(USER, {"code": wrong_code(enr.secret)}, methods, key=host.client_key)
     assert conv.asked == ["code"], server.why(conv)
     assert refused(conv, printed), server.why(conv)
 
     # without the authorized key: refused before any code is asked
     for key in (host.other_key, None):
-        cmd, printed = token_command()
-        conv = server.ssh(USER, {"code": login_code(enr.secret), "password": enr.password},
-                          methods, key=key, command=cmd)
+        conv, printed = server.ssh_token(USER, {"code": next_step_code(enr.secret), "password": enr.password},
+                                         methods, key=key)
         assert conv.asked == [], server.why(conv)
         assert refused(conv, printed), server.why(conv)
 
@@ -594,27 +276,21 @@ def test_key_first_with_nullok(host, sshd):
     server = sshd(key_first=True, extra=["nullok"], permit=True)
     enr = host.enrolled
     methods = "publickey,keyboard-interactive"
-    cmd, printed = token_command()
-    conv = server.ssh(USER2, {}, methods, key=host.client_key, command=cmd)
+    conv, printed = server.ssh_token(USER2, {}, methods, key=host.client_key)
     assert conv.asked == [], server.why(conv)
     assert logged_in(conv, printed, USER2), server.why(conv)
 
-    cmd, printed = token_command()
-    conv = server.ssh(USER, {"code": wrong_code(enr.secret)}, methods, key=host.client_key,
-                      command=cmd)
+    conv, printed = server.ssh_token(USER, {"code": wrong_code(enr.secret)}, methods, key=host.client_key)
     assert conv.asked == ["code"], server.why(conv)
     assert refused(conv, printed), server.why(conv)
 
-    cmd, printed = token_command()
-    conv = server.ssh(USER, {"code": login_code(enr.secret)}, methods, key=host.client_key,
-                      command=cmd)
+    conv, printed = server.ssh_token(USER, {"code": next_step_code(enr.secret)}, methods, key=host.client_key)
     assert conv.asked == ["code"], server.why(conv)
     assert logged_in(conv, printed, USER), server.why(conv)
 
     # nullok as the stack's only auth module (no pam_permit): libpam refuses the user
     server.set_pam(["nullok"], permit=False)
-    cmd, printed = token_command()
-    conv = server.ssh(USER2, {}, methods, key=host.client_key, command=cmd)
+    conv, printed = server.ssh_token(USER2, {}, methods, key=host.client_key)
     assert refused(conv, printed), server.why(conv)
 
 
@@ -632,9 +308,7 @@ def test_backup_code_works_once(host, sshd):
     assert len(conv.asked) == 3, server.why(conv)
     assert logged_in(conv, printed, USER), server.why(conv)
 
-    cmd, printed = token_command()
-    conv = server.ssh(USER, {"password": enr.password, "code": backup}, "keyboard-interactive",
-                      command=cmd)
+    conv, printed = server.ssh_token(USER, {"password": enr.password, "code": backup})
     assert conv.asked == ["password", "code"], server.why(conv)
     assert refused(conv, printed), server.why(conv)
     assert "Backup code accepted" not in conv.output, server.why(conv)
@@ -645,9 +319,7 @@ def test_lockout_reaches_the_client(host, sshd):
     enr = host.enrolled
     outputs = []
     for _ in range(2):
-        cmd, printed = token_command()
-        conv = server.ssh(USER, {"password": enr.password, "code": wrong_code(enr.secret)},
-                          "keyboard-interactive", command=cmd)
+        conv, printed = server.ssh_token(USER, {"password": enr.password, "code": wrong_code(enr.secret)})
         assert conv.asked == ["password", "code"], server.why(conv)
         assert refused(conv, printed), server.why(conv)
         outputs.append(conv.output)
@@ -655,9 +327,7 @@ def test_lockout_reaches_the_client(host, sshd):
     assert LOCK_TEXT in outputs[1], server.why(conv)
 
     # locked: the right code does not get in; the message comes before any code prompt
-    cmd, printed = token_command()
-    conv = server.ssh(USER, {"password": enr.password, "code": login_code(enr.secret)},
-                      "keyboard-interactive", command=cmd)
+    conv, printed = server.ssh_token(USER, {"password": enr.password, "code": next_step_code(enr.secret)})
     assert conv.asked == ["password"], server.why(conv)
     assert LOCK_TEXT in conv.output, server.why(conv)
     assert refused(conv, printed), server.why(conv)
@@ -665,16 +335,13 @@ def test_lockout_reaches_the_client(host, sshd):
 
 def test_user_without_enrollment(host, sshd):
     server = sshd(extra=["nullok"])
-    cmd, printed = token_command()
-    conv = server.ssh(USER2, {"password": host.password2}, "keyboard-interactive", command=cmd)
+    conv, printed = server.ssh_token(USER2, {"password": host.password2})
     assert conv.asked == ["password"], server.why(conv)
     assert logged_in(conv, printed, USER2), server.why(conv)
 
     # without nullok the password alone is not enough
     server.set_pam([])
-    cmd, printed = token_command()
-    conv = server.ssh(USER2, {"password": host.password2, "code": "123456"},
-                      "keyboard-interactive", command=cmd)
+    conv, printed = server.ssh_token(USER2, {"password": host.password2, "code": "123456"})
     assert conv.asked[:1] == ["password"], server.why(conv)
     assert refused(conv, printed), server.why(conv)
 
@@ -684,9 +351,7 @@ def test_a_remembered_host_is_not_asked_again_until_forgotten(host, sshd):
     password; `mfa-enroll forget`, run by the user, brings the code back."""
     server = sshd(extra=("remember=1h", "window=2"))
     enr = host.enrolled
-    cmd, printed = token_command()
-    conv = server.ssh(USER, {"password": enr.password, "code": login_code(enr.secret)},
-                      "keyboard-interactive", command=cmd)
+    conv, printed = server.ssh_token(USER, {"password": enr.password, "code": next_step_code(enr.secret)})
     assert conv.asked == ["password", "code"], server.why(conv)
     assert logged_in(conv, printed, USER), server.why(conv)
     # the root-owned state remembers the client's address
@@ -694,18 +359,15 @@ def test_a_remembered_host_is_not_asked_again_until_forgotten(host, sshd):
     assert b"remember 127.0.0.1 " in state, state
     assert os.stat(server.state_dir / USER).st_uid == 0
 
-    cmd, printed = token_command()
-    conv = server.ssh(USER, {"password": enr.password}, "keyboard-interactive", command=cmd)
+    conv, printed = server.ssh_token(USER, {"password": enr.password})
     assert conv.asked == ["password"], server.why(conv)
     assert logged_in(conv, printed, USER), server.why(conv)
 
     # the user revokes it from their own account (they cannot write the root-owned state)
     forget = run(["runuser", "-u", USER, "--", str(ENROLL), "forget"], check=False)
     assert forget.returncode == 0, (forget.stdout, forget.stderr)
-    assert "forget before=" in enr.secret_file.read_text()
-    cmd, printed = token_command()
+    assert "forget before=" in enr.path.read_text()
     # a step newer than the one used above (window=2 accepts t+60)
-    conv = server.ssh(USER, {"password": enr.password, "code": code(enr.secret, time.time() + 60)},
-                      "keyboard-interactive", command=cmd)
+    conv, printed = server.ssh_token(USER, {"password": enr.password, "code": code(enr.secret, time.time() + 60)})
     assert conv.asked == ["password", "code"], server.why(conv)
     assert logged_in(conv, printed, USER), server.why(conv)

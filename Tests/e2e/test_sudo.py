@@ -24,9 +24,10 @@ from pathlib import Path
 
 import pytest
 
-from conftest import MODULE, REPO, wrong_code
-from test_sshd import (Conversation, clean_env, converse, create_user, delete_user, enroll_user,
-                       login_code, run)
+from mfatest.cli import enroll_user
+from mfatest.system import Conversation, clean_env, converse, create_user, delete_user, run
+from mfatest.totp import next_step_code, wrong_code
+from mfatest.world import MODULE, REPO
 
 USER = "mfasudo"
 PAM_SUDO = Path("/etc/pam.d/sudo")
@@ -166,7 +167,7 @@ def why(conv: Conversation, text: str) -> str:
 
 def test_sudo_asks_password_then_code(stack):
     enr, text = stack
-    conv, printed = sudo_as_user({"password": enr.password, "code": login_code(enr.secret)})
+    conv, printed = sudo_as_user({"password": enr.password, "code": next_step_code(enr.secret)})
     assert conv.asked == ["password", "code"], why(conv, text)
     assert conv.status == 0 and printed in conv.output, why(conv, text)
 
@@ -182,7 +183,7 @@ def test_sudo_refuses_a_wrong_code(stack):
 def test_sudo_wrong_password_never_reaches_the_code(stack):
     enr, text = stack
     conv, printed = sudo_as_user({"password": enr.password + "x",
-                                  "code": login_code(enr.secret)})
+                                  "code": next_step_code(enr.secret)})
     assert conv.asked == ["password"], why(conv, text)
     assert conv.status == 1 and printed not in conv.output, why(conv, text)
     assert "incorrect password attempt" in conv.output, why(conv, text)

@@ -3,7 +3,7 @@ so that a failure elsewhere points at pam_mfa, not at the harness."""
 
 import subprocess
 
-from conftest import PAMDRIVE
+from mfatest.world import PAMDRIVE
 
 
 def test_permit_and_deny(stock_env):

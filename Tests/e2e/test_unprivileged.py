@@ -12,207 +12,20 @@ from __future__ import annotations
 
 import os
 import re
-import shutil
 import stat
 import subprocess
-import sys
-import tempfile
 import time
 from pathlib import Path
 
-import pytest
+from mfatest.cli import enroll_under_tty
+from mfatest.desk import SERVICE, TIMEOUT, helper_lines
+from mfatest.pam import parse_pamdrive
+from mfatest.secretfile import printed_codes
+from mfatest.system import run
+from mfatest.totp import code, fresh_step, wait_next_step, wrong_code
+from mfatest.world import PLUGIN, PROMPT
 
-from conftest import (BUILD, ENROLL, MODULE, PAMDRIVE, PLUGIN, PROMPT, code, fresh_step, new_secret,
-                      parse_pamdrive, staged, wait_next_step, write_secret, wrong_code)
-from test_hardening import root_store  # noqa: F401 (a fixture)
-from test_ldap import directory  # noqa: F401 (a fixture)
-
-TIMEOUT = 60
-SERVICE = "lock"
-CONF = Path("/etc/security/pam_mfa.conf")
-HELPER_BUILT = BUILD / "pam_mfa" / "mfa_chkcode"
 LOCK_LINE = re.compile(r"refused: locked out for another")
-
-
-def sh(cmd, **kw) -> subprocess.CompletedProcess:
-    kw.setdefault("capture_output", True)
-    kw.setdefault("text", True)
-    proc = subprocess.run([str(c) for c in cmd], timeout=TIMEOUT, **kw)
-    assert proc.returncode == 0, (cmd, proc.returncode, proc.stdout, proc.stderr)
-    return proc
-
-
-# The reader is a process of its own: a thread in the test process would make every later
-# fork (pexpect's forkpty) happen in a multi-threaded process.
-READER = """
-import os, socket, sys
-sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
-sock.bind(sys.argv[1] + ".new")
-os.chmod(sys.argv[1] + ".new", 0o666)
-os.rename(sys.argv[1] + ".new", sys.argv[1])
-with open(sys.argv[2], "a") as out:
-    while True:
-        data = sock.recv(65536).decode(errors="replace").replace("\\n", "\\\\n")
-        out.write(data + "\\n")
-        out.flush()
-"""
-
-
-class Syslog:
-    """Every datagram sent to /dev/log (or `path`) while the test runs, one line each."""
-
-    def __init__(self, path: Path, record: Path):
-        self.path = path
-        self.record = record
-        record.touch()
-        # It binds PATH.new and renames it into place: PATH exists only once it is read.
-        self.reader = subprocess.Popen([sys.executable, "-c", READER, str(path), str(record)])
-        deadline = time.time() + TIMEOUT
-        while not os.path.exists(path):
-            assert self.reader.poll() is None and time.time() < deadline, "no syslog reader"
-            time.sleep(0.05)
-
-    @property
-    def lines(self) -> list[str]:
-        return [line for line in self.record.read_text(errors="replace").split("\n") if line]
-
-    def mark(self) -> int:
-        return len(self.lines)
-
-    def since(self, mark: int, settle: float = 0.3) -> list[str]:
-        time.sleep(settle)   # datagrams already sent may still be in the socket
-        return self.lines[mark:]
-
-    def close(self) -> None:
-        self.reader.kill()
-        self.reader.wait()
-
-
-class Desk:
-    """A real enrolled user, the staged module and helper, pam_mfa.conf and a PAM service."""
-
-    def __init__(self, base: Path, users: list[str], syslog: Syslog, prefix: list[str]):
-        self.base = base
-        self.syslog = syslog
-        self.prefix = prefix
-        self.state = base / "state"
-        self.state.mkdir(mode=0o700)
-        self.secrets = base / "secrets"
-        self.secrets.mkdir(mode=0o755)
-        self.confdir = base / "pam.d"
-        self.confdir.mkdir(mode=0o755)
-        (self.confdir / "other").write_text("auth required pam_deny.so\n")
-        self.helper = staged(HELPER_BUILT)
-        os.chown(self.helper, 0, 0)
-        os.chmod(self.helper, 0o4755)
-        self.users = {}
-        for name in users:
-            pw = sh(["getent", "passwd", name]).stdout.strip().split(":")
-            self.users[name] = (int(pw[2]), int(pw[3]))
-        self.write_conf()
-        self.write_service()
-
-    def write_conf(self, extra: str = "") -> None:
-        CONF.parent.mkdir(parents=True, exist_ok=True)
-        CONF.write_text(f"secret={self.secrets}/${{USER}}/secret\nstate_dir={self.state}\n"
-                        f"deny=3\n{extra}")
-        os.chmod(CONF, 0o644)
-
-    def write_service(self, args: str = "", lines=None) -> None:
-        helper = f"helper={self.helper}"
-        if lines is None:
-            lines = [f"auth required {MODULE} {helper} {args}".rstrip()]
-        text = "".join(line.replace("{module}", str(MODULE)).replace("{helper}", helper) + "\n"
-                       for line in lines)
-        (self.confdir / SERVICE).write_text(text)
-
-    def enroll(self, name: str) -> str:
-        secret = new_secret()
-        uid, _ = self.users[name]
-        write_secret(self.secrets / name / "secret", secret, owner_uid=uid)
-        return secret
-
-    def command(self, as_user: str | None, user: str, answers) -> list[str]:
-        cmd = [str(PAMDRIVE), "--confdir", str(self.confdir), "--service", SERVICE, "--user", user]
-        for a in answers:
-            cmd += ["--answer", a]
-        if as_user is None:
-            return self.prefix + cmd
-        return self.prefix + ["setpriv", "--reuid", as_user, "--regid", as_user, "--init-groups"] + cmd
-
-    def login(self, answers, as_user: str | None = "self", user: str | None = None):
-        """One authentication; as_user "self" is the user themself, None is root."""
-        user = user or next(iter(self.users))
-        who = user if as_user == "self" else as_user
-        mark = self.syslog.mark()
-        proc = subprocess.run(self.command(who, user, answers), capture_output=True, text=True,
-                              timeout=TIMEOUT, env={"PATH": os.environ["PATH"]})
-        assert proc.returncode == 0, (proc.stdout, proc.stderr)
-        result, _, messages, *_ = parse_pamdrive(proc.stdout)
-        return result, messages, self.syslog.since(mark)
-
-
-@pytest.fixture
-def syslog():
-    """A socket at /dev/log, or over it in a private mount namespace (the prefix to use)."""
-    with tempfile.TemporaryDirectory(prefix="pam_mfa-syslog.") as tmp:
-        os.chmod(tmp, 0o755)
-        record = Path(tmp) / "lines"
-        if os.path.lexists("/dev/log"):
-            log = Syslog(Path(tmp) / "log", record)
-            prefix = ["unshare", "-m", "sh", "-c",
-                      f'mount --bind {tmp}/log /dev/log && exec "$@"', "sh"]
-        else:
-            log = Syslog(Path("/dev/log"), record)
-            prefix = []
-        try:
-            yield log, prefix
-        finally:
-            log.close()
-            if not prefix:
-                os.unlink("/dev/log")
-
-
-def remove_user(name: str) -> None:
-    """userdel -r, after ending whatever the user still runs (a locker's children, say)."""
-    subprocess.run(["pkill", "-KILL", "-u", name], capture_output=True, timeout=TIMEOUT)
-    for _ in range(50):
-        if subprocess.run(["pgrep", "-u", name], capture_output=True).returncode != 0:
-            break
-        time.sleep(0.1)
-    subprocess.run(["userdel", "-r", name], capture_output=True, timeout=TIMEOUT)
-
-
-def make_user(name: str) -> None:
-    remove_user(name)
-    sh(["useradd", "-m", "-s", "/bin/sh", name])
-
-
-@pytest.fixture
-def desk(syslog, module_so):
-    if not HELPER_BUILT.exists():
-        pytest.fail(f"{HELPER_BUILT} was not built: run make build")
-    log, prefix = syslog
-    names = ["mfalocka", "mfalockb"]
-    saved = CONF.read_bytes() if CONF.exists() else None
-    base = Path(tempfile.mkdtemp(prefix="pam_mfa-lock."))
-    os.chmod(base, 0o755)
-    try:
-        for name in names:
-            make_user(name)
-        yield Desk(base, names, log, prefix)
-    finally:
-        for name in names:
-            remove_user(name)
-        if saved is None:
-            CONF.unlink(missing_ok=True)
-        else:
-            CONF.write_bytes(saved)
-        shutil.rmtree(base, ignore_errors=True)
-
-
-def helper_lines(lines) -> list[str]:
-    return [line for line in lines if "mfa_chkcode[" in line]
 
 
 def test_a_user_unlocks_with_a_right_code_and_not_with_a_wrong_one(desk):
@@ -297,7 +110,7 @@ def test_the_helper_refuses_misuse_without_leaking_or_crashing(desk, tmp_path):
     evil.write_text('#include <stdio.h>\n#include <unistd.h>\n'
                     '__attribute__((constructor)) static void f(void) { if (geteuid() != 0) return;'
                     f' FILE *m = fopen("{mark_file}", "w"); if (m) fclose(m); }}\n')
-    sh(["cc", "-shared", "-fPIC", "-o", tmp_path / "evil.so", evil])
+    run(["cc", "-shared", "-fPIC", "-o", tmp_path / "evil.so", evil], timeout=TIMEOUT)
     os.chmod(tmp_path, 0o755)
     hostile = {"LD_PRELOAD": str(tmp_path / "evil.so"), "LD_LIBRARY_PATH": str(tmp_path),
                "PATH": f"{tmp_path}:/usr/bin:/bin", "GCONV_PATH": str(tmp_path),
@@ -470,30 +283,14 @@ def helper_processes(desk) -> list[Path]:
 def enroll_with_cli(user: str, backup_codes: int = 0) -> tuple:
     """Root enrolls `user` with mfa-enroll and /etc/security/pam_mfa.conf, as an admin would
     (into whatever store the file names). Returns (key, time of the confirming code, output)."""
-    import pexpect
-    child = pexpect.spawn(str(ENROLL), ["--user", user, "--qr", "none", "--backup-codes",
-                                        str(backup_codes)],
-                          env={"PATH": os.environ["PATH"]}, encoding="utf-8",
-                          codec_errors="replace", timeout=TIMEOUT, dimensions=(200, 300))
-    child.expect(r"Enter [^\r\n]*[Cc]ode[^\r\n]*: ?\Z")
-    out = child.before + child.after
-    m = re.search(r"secret=([A-Z2-7]+)", out)
-    assert m, out
-    t = fresh_step(margin=5)
-    child.sendline(code(m.group(1), t))
-    child.expect(pexpect.EOF)
-    out += child.before
-    child.close()
-    assert child.exitstatus == 0, out
-    return m.group(1), t, out.replace("\r\n", "\n")
+    return enroll_under_tty(["--user", user], {"PATH": os.environ["PATH"]}, backup_codes)
 
 
-def test_a_backup_code_works_once_through_the_helper_and_says_how_many_are_left(  # noqa: F811
+def test_a_backup_code_works_once_through_the_helper_and_says_how_many_are_left(
         desk, root_store):
-    from test_ldap import printed_backup_codes
     desk.write_conf(f"secret={root_store}/${{USER}}\n")
     _, _, out = enroll_with_cli("mfalocka", backup_codes=2)
-    first = printed_backup_codes(out)[0]
+    first = printed_codes(out)[0]
     # a root-owned store: the user cannot read their secret, the helper can
     secret_file = root_store / "mfalocka"
     assert secret_file.stat().st_uid == 0 and stat.S_IMODE(secret_file.stat().st_mode) == 0o600
@@ -505,7 +302,7 @@ def test_a_backup_code_works_once_through_the_helper_and_says_how_many_are_left(
     assert result == "PAM_AUTH_ERR", (messages, log)
 
 
-def test_store_ldap_through_the_helper_uses_the_hosts_credentials(desk, directory):  # noqa: F811
+def test_store_ldap_through_the_helper_uses_the_hosts_credentials(desk, directory):
     cert, key = directory.host_cert("host-a")
     # the host's key is root's alone: the user could never reach the directory as the host
     assert key.stat().st_uid == 0 and stat.S_IMODE(key.stat().st_mode) & 0o077 == 0

@@ -40,7 +40,7 @@ import time
 import urllib.parse
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parents[2]
+REPO = Path(__file__).resolve().parents[3]
 SCHEMA_LDIF = REPO / "ldap" / "pam_mfa.ldif"
 ACL_LDIF = REPO / "ldap" / "acl-example.ldif"
 
