@@ -60,17 +60,15 @@ if !embedded {
   dependencies.append(.package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"))
   products.append(.executable(name: "mfa-enroll", targets: ["mfa-enroll"]))
   targets += [
-    .systemLibrary(name: "CQREncode"),
     .executableTarget(
       name: "mfa-enroll",
       dependencies: [
-        "MFACore", "CLibc", "CQREncode",
+        "MFACore", "CLibc", "CPAM",
         .product(name: "ArgumentParser", package: "swift-argument-parser"),
       ],
       // Full RELRO like the module: the dynamic linker resolves everything at start.
       linkerSettings: [
-        .linkedLibrary("qrencode"),
-        .unsafeFlags(["-Xlinker", "-z", "-Xlinker", "now", "-Xlinker", "-z", "-Xlinker", "relro"]),
+        .unsafeFlags(["-Xlinker", "-z", "-Xlinker", "now", "-Xlinker", "-z", "-Xlinker", "relro"])
       ]),
     .testTarget(name: "MFACoreTests", dependencies: ["MFACore"]),
     // `make bench`: in-process costs of the core (not shipped).

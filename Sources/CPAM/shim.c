@@ -1,15 +1,8 @@
 #include "CPAM.h"
 
+#include <dlfcn.h>
 #include <stdlib.h>
 #include <string.h>
-#include <dlfcn.h>
-#include <errno.h>
-#include <fcntl.h>
-#include <signal.h>
-#include <spawn.h>
-#include <sys/wait.h>
-#include <time.h>
-#include <unistd.h>
 
 void mfa_pam_syslog(pam_handle_t *pamh, int priority, const char *message) {
   pam_syslog(pamh, priority, "%s", message);
@@ -88,7 +81,6 @@ int mfa_qr_matrix(const char *text, unsigned char *out, int capacity) {
   release(code);
   return width;
 }
-
 
 /* What one pam_mfa call leaves for a later one in the same handle (an enrollment made at login,
  * the fate of a code typed with the password): a named, wiped-at-pam_end copy. */

@@ -17,27 +17,15 @@ struct LocalAccount {
   }
 
   static func lookup(uid: uid_t) -> LocalAccount? {
-    var entry = passwd()
-    var buffer = [CChar](repeating: 0, count: 16384)
-    var found: UnsafeMutablePointer<passwd>?
-    guard getpwuid_r(uid, &entry, &buffer, buffer.count, &found) == 0, let found else { return nil }
-    return LocalAccount(found.pointee)
+    HostSystem.lookupUser(uid: uid).map(LocalAccount.init)
   }
 
   static func lookup(name: String) -> LocalAccount? {
-    var entry = passwd()
-    var buffer = [CChar](repeating: 0, count: 16384)
-    var found: UnsafeMutablePointer<passwd>?
-    guard getpwnam_r(name, &entry, &buffer, buffer.count, &found) == 0, let found else { return nil }
-    return LocalAccount(found.pointee)
+    HostSystem.lookupUser(Array(name.utf8)).map(LocalAccount.init)
   }
 
-  init?(_ entry: passwd) {
-    guard let name = entry.pw_name, let home = entry.pw_dir else { return nil }
-    self.name = String(cString: name)
-    self.uid = entry.pw_uid
-    self.gid = entry.pw_gid
-    self.home = String(cString: home)
+  init(_ account: UserAccount) {
+    self.init(name: account.name.text, uid: account.uid, gid: account.gid, home: account.home.text)
   }
 
   init(name: String, uid: UInt32, gid: UInt32, home: String) {
@@ -89,13 +77,6 @@ struct CLIPrivileges: PrivilegeSwitch {
     var groups = groups
     _ = setgroups(groups.count, &groups)
   }
-}
-
-/// This machine's name, for the default issuer and label.
-func hostName() -> String {
-  var buffer = [CChar](repeating: 0, count: 256)
-  guard gethostname(&buffer, buffer.count - 1) == 0 else { return "localhost" }
-  return String(decoding: buffer.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
 }
 
 /// The current working directory, to make a relative path absolute.

@@ -46,7 +46,7 @@ struct AuthenticatorOptions: ParsableArguments {
     var authenticator = Authenticator(name: name, algorithm: algorithm.value, digits: digits, period: period, key: key)
     authenticator.kind = type == .hotp ? .hotp : .totp
     key.wipe()
-    let host = hostName()
+    let host = HostSystem.hostName().text
     let issuerText = issuer ?? host
     let labelText = label ?? "\(target.account.name)@\(host)"
     let uri = OTPAuthURI.uri(issuer: issuerText, label: labelText, authenticator: authenticator)

@@ -45,7 +45,7 @@ struct BackupCodeOptions: ParsableArguments {
     print("Without your phone or a backup code, only an administrator can let you back in.")
     if let file {
       let path = absolute(file)
-      var text = "# pam_mfa backup codes for \(account.name)@\(hostName()); each works once.\n"
+      var text = "# pam_mfa backup codes for \(account.name)@\(HostSystem.hostName().text); each works once.\n"
       text += lines.joined(separator: "\n") + "\n"
       var bytes = Array(text.utf8)
       defer { bytes.wipe() }

@@ -1,42 +1,39 @@
 import Glibc
 import MFACore
 
-/// Asks for a current code from the user's app: proof that the app and this machine agree
-/// before anything is changed. Up to three tries; the right code is never shown.
+/// Codes typed at the terminal before anything is changed, checked by the core's one routine
+/// (FirstCode: three tries, the right code never shown).
 enum CodeConfirmation {
-  static let maxTries = 3
+  /// A code `accepting` takes, asked with `question`; `retry(left)` after each wrong one.
+  /// Failing, nothing is changed: `failure` says so.
+  static func ask(
+    _ question: String, for enrollment: Enrollment, accepting: FirstCode.Accepting, failure: String,
+    retry: (_ left: Int) -> Void
+  ) throws(CLIError) -> FirstCode.Match {
+    do throws(FirstCode.Failure) {
+      return try FirstCode.ask(
+        for: enrollment, accepting: accepting, now: { Int64(time(nil)) }, prompt: { Terminal.askBytes(question) },
+        retry: retry)
+    } catch .noAnswer {
+      throw CLIError("no code was entered; \(failure)")
+    } catch {
+      throw CLIError("no correct code after \(FirstCode.tries) tries; \(failure)")
+    }
+  }
 
-  /// Returns the enrollment with the confirming step recorded on the matching authenticator,
-  /// so that the module never accepts that code for a login.
+  /// A current code from the user's app or token: proof that it and this machine agree.
+  /// Returns the enrollment with the confirming code spent (its step recorded, or the token's
+  /// counter moved past it), so that the module never accepts that code for a login.
   static func ask(for enrollment: Enrollment, failure: String) throws(CLIError) -> Enrollment {
     let digits = enrollment.authenticators.first?.digits ?? 6
-    for attempt in 1...maxTries {
-      guard let answer = Terminal.ask("Enter the \(digits)-digit code from your app: ") else {
-        throw CLIError("no code was entered; \(failure)")
-      }
-      var typed = Array(answer.utf8)
-      defer { typed.wipe() }
-      if var code = try? CodeInput.digits(typed) {
-        defer { code.wipe() }
-        let matches = TOTPVerifier.matches(code: code, enrollment: enrollment, time: Int64(time(nil)), window: 1)
-        if let match = matches.first {
-          var confirmed = enrollment
-          let previous = confirmed.authenticators[match.authenticator].confirmedStep ?? match.step
-          confirmed.authenticators[match.authenticator].confirmedStep = max(previous, match.step)
-          return confirmed
-        }
-        // An HOTP token: any of its next presses; the file's counter moves past it.
-        if let match = HOTPVerifier.match(code: code, enrollment: enrollment, lookAhead: 10, next: { _ in 0 }) {
-          var confirmed = enrollment
-          confirmed.authenticators[match.authenticator].counter = match.counter + 1
-          return confirmed
-        }
-      }
-      let left = maxTries - attempt
-      if left > 0 {
-        print("That code is not right; \(left) \(left == 1 ? "try" : "tries") left. Check the app's clock and account.")
-      }
+    let match = try ask(
+      "Enter the \(digits)-digit code from your app: ", for: enrollment,
+      accepting: FirstCode.Accepting(window: 1, hotpLookAhead: 10), failure: failure
+    ) { left in
+      print("That code is not right; \(left) \(left == 1 ? "try" : "tries") left. Check the app's clock and account.")
     }
-    throw CLIError("no correct code after \(maxTries) tries; \(failure)")
+    var confirmed = enrollment
+    confirmed.spend(match)
+    return confirmed
   }
 }

@@ -21,13 +21,18 @@ struct MFAEnroll: ParsableCommand {
 
   @OptionGroup var global: GlobalOptions
 
-  @Flag(help: "Same as the unlock subcommand: clear the user's failure count and lockout (root only).")
-  var unlock = false
+  static func main() {
+    main(Unlock.spelledAsCommand(Array(CommandLine.arguments.dropFirst())))
+  }
 }
 
-extension MFAEnroll {
-  /// `--unlock` is a command of its own; beside another command it would be silently ignored.
-  func refuseUnlockFlag(_ command: String) throws(CLIError) {
-    if unlock { throw CLIError("--unlock cannot be combined with '\(command)'; run 'mfa-enroll --user NAME --unlock'") }
+/// A subcommand whose failures are one line "mfa-enroll: ..." and exit status 1.
+protocol CLICommand: ParsableCommand {
+  func perform() throws(CLIError)
+}
+
+extension CLICommand {
+  func run() throws {
+    try CLIError.reporting(perform)
   }
 }

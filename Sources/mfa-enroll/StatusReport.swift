@@ -101,7 +101,7 @@ enum StatusReport {
     setpwent()
     defer { endpwent() }
     while let entry = getpwent() {
-      if let account = LocalAccount(entry.pointee) { accounts.append(account) }
+      if let account = HostSystem.account(entry.pointee) { accounts.append(LocalAccount(account)) }
     }
     return accounts
   }

@@ -13,6 +13,15 @@ struct GlobalOptions: ParsableArguments {
   var config: String = ModuleOptions.defaultConfigPath
 }
 
+/// --secret-file, for the commands that work on the user's enrollment.
+struct StoreOptions: ParsableArguments {
+  @Option(
+    help: ArgumentHelp(
+      "The secret file (default: secret= of the configuration file, else ~/.config/pam_mfa/secret).",
+      valueName: "path"))
+  var secretFile: String?
+}
+
 /// The user a command acts for, the settings that apply to them, and where their files are.
 struct Target {
   let account: LocalAccount

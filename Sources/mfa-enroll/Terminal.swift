@@ -14,6 +14,11 @@ enum Terminal {
     return answer
   }
 
+  /// `ask`, the answer as bytes for the core.
+  static func askBytes(_ question: String) -> [UInt8]? {
+    ask(question).map { Array($0.utf8) }
+  }
+
   static func printError(_ message: String) {
     fflush(nil)
     var line = message + "\n"

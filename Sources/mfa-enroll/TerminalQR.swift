@@ -1,5 +1,6 @@
 import ArgumentParser
-import CQREncode
+import CPAM
+import MFACore
 
 /// How the QR code is drawn in the terminal.
 enum QRStyle: String, ExpressibleByArgument, CaseIterable {
@@ -14,55 +15,21 @@ enum QRStyle: String, ExpressibleByArgument, CaseIterable {
   case none
 }
 
-/// A QR code as a grid of dark (true) and light modules, quiet zone included.
-struct QRMatrix {
-  let size: Int
-  let modules: [Bool]
-
-  /// The spec asks for a quiet zone of four modules around the symbol.
-  static let quietZone = 4
-
+extension QRMatrix {
+  /// The otpauth URI's QR code, by the module's encoder (libqrencode, loaded when first used).
   init?(encoding text: String) {
-    // Error correction M: survives a little screen glare without making the code huge.
-    guard let code = QRcode_encodeString(text, 0, QR_ECLEVEL_M, QR_MODE_8, 1) else { return nil }
-    defer { QRcode_free(code) }
-    let width = Int(code.pointee.width)
-    let size = width + 2 * QRMatrix.quietZone
-    var modules = [Bool](repeating: false, count: size * size)
-    for y in 0..<width {
-      for x in 0..<width where code.pointee.data[y * width + x] & 1 == 1 {
-        modules[(y + QRMatrix.quietZone) * size + x + QRMatrix.quietZone] = true
-      }
-    }
-    self.size = size
-    self.modules = modules
+    self.init(encoding: text, with: mfa_qr_matrix)
   }
 
-  func isDark(_ x: Int, _ y: Int) -> Bool {
-    x >= 0 && y >= 0 && x < size && y < size && modules[y * size + x]
-  }
-
-  /// The lines to print for `style` (empty for `.none`).
+  /// The lines to print for `style` (empty for `.none`), quiet zone included.
   func render(_ style: QRStyle) -> [String] {
     let reset = "\u{1B}[0m"
     switch style {
     case .none:
       return []
     case .utf8:
-      var lines: [String] = []
-      for y in stride(from: 0, to: size, by: 2) {
-        var line = "\u{1B}[30;107m"
-        for x in 0..<size {
-          switch (isDark(x, y), isDark(x, y + 1)) {
-          case (true, true): line += "█"
-          case (true, false): line += "▀"
-          case (false, true): line += "▄"
-          case (false, false): line += " "
-          }
-        }
-        lines.append(line + reset)
-      }
-      return lines
+      // The module's drawing, black on white.
+      return QRText.halfBlocks(width: width, modules: modules).map { "\u{1B}[30;107m" + $0 + reset }
     case .ansi:
       return (0..<size).map { y in
         (0..<size).map { x in isDark(x, y) ? "\u{1B}[40m  " : "\u{1B}[107m  " }.joined() + reset

@@ -1,5 +1,6 @@
 // Linux-PAM for the module. pam_syslog and pam_prompt are variadic, so Swift calls the
-// fixed-argument wrappers below; privilege dropping needs a macro-initialised struct.
+// fixed-argument wrappers below; privilege dropping needs a macro-initialised struct. Also the
+// QR encoder the module and mfa-enroll share.
 #ifndef MFA_CPAM_H
 #define MFA_CPAM_H
 
@@ -20,7 +21,8 @@ int mfa_regain_priv(pam_handle_t *pamh, void *token);
 
 /// The QR code of `text` as width×width bytes (1 = dark module) in `out`; returns the width,
 /// or -1 when libqrencode cannot be loaded (it is dlopen'ed on first use, never linked: hosts
-/// that do not enroll at login never load it) or the text does not fit `capacity`.
+/// that do not enroll at login never load it) or the text does not fit `capacity`. The one QR
+/// encoder: the module's enrollment at login and mfa-enroll both draw its matrix (QRMatrix).
 int mfa_qr_matrix(const char *text, unsigned char *out, int capacity);
 
 /// Keeps a copy of `length` bytes in the handle under `name`, wiped at pam_end.

@@ -20,8 +20,26 @@ public enum HostSystem {
     let status = name.text.withCString { user in
       buffer.withUnsafeMutableBufferPointer { mfa_getpwnam(user, &entry, $0.baseAddress, $0.count, &found) }
     }
-    guard status == 0, found != nil, let entryName = entry.pw_name, let home = entry.pw_dir else { return nil }
-    return UserAccount(name: bytes(entryName), uid: entry.pw_uid, gid: entry.pw_gid, home: bytes(home))
+    guard status == 0, found != nil else { return nil }
+    return account(entry)
+  }
+
+  /// The passwd entry of `uid` (getpwuid_r); nil when there is none or the lookup failed.
+  public static func lookupUser(uid: UInt32) -> UserAccount? {
+    var entry = passwd()
+    var found: UnsafeMutablePointer<passwd>?
+    var buffer = [CChar](repeating: 0, count: 16 * 1024)
+    let status = buffer.withUnsafeMutableBufferPointer { raw -> Int32 in
+      guard let base = raw.baseAddress else { return -1 }
+      return getpwuid_r(uid, &entry, base, raw.count, &found)
+    }
+    return status == 0 && found != nil ? account(entry) : nil
+  }
+
+  /// A passwd entry as an account (getpwent's too); nil without a name or home.
+  public static func account(_ entry: passwd) -> UserAccount? {
+    guard let name = entry.pw_name, let home = entry.pw_dir else { return nil }
+    return UserAccount(name: bytes(name), uid: entry.pw_uid, gid: entry.pw_gid, home: bytes(home))
   }
 
   /// Whether the user belongs to the group (primary or supplementary); nil: no such group.

@@ -3,7 +3,7 @@ import Glibc
 import MFACore
 
 /// `mfa-enroll backup-codes`: a new set of backup codes, replacing the old set entirely.
-struct MakeBackupCodes: ParsableCommand {
+struct MakeBackupCodes: CLICommand {
   static let configuration = CommandConfiguration(
     commandName: "backup-codes",
     abstract: "Make a new set of backup codes (the old set stops working).",
@@ -12,21 +12,13 @@ struct MakeBackupCodes: ParsableCommand {
   @ParentCommand var root: MFAEnroll
   @OptionGroup var backup: BackupCodeOptions
 
-  @Option(help: ArgumentHelp("The secret file (default: as for enroll).", valueName: "path"))
-  var secretFile: String?
+  @OptionGroup var storeOptions: StoreOptions
 
   func validate() throws { try backup.validate() }
 
-  func run() throws {
-    try CLIError.reporting { () throws(CLIError) in
-      try root.refuseUnlockFlag("backup-codes")
-      try make()
-    }
-  }
-
-  func make() throws(CLIError) {
+  func perform() throws(CLIError) {
     let target = try Target.resolve(root.global)
-    let store = try target.secretStore(override: secretFile)
+    let store = try target.secretStore(override: storeOptions.secretFile)
     var enrollment = try target.readEnrollment(store)
     defer { enrollment.wipe() }
     var confirmedSteps: [Int64?] = enrollment.authenticators.map(\.confirmedStep)

@@ -4,37 +4,29 @@ import MFACore
 
 /// `mfa-enroll add-email ADDRESS` / `add-sms NUMBER`: an address codes can be sent to, usable
 /// only after the code sent to it has been typed back.
-struct AddEmail: ParsableCommand {
+struct AddEmail: CLICommand {
   static let configuration = CommandConfiguration(
     commandName: "add-email", abstract: "Receive codes by e-mail (after confirming a code sent there).")
 
   @ParentCommand var root: MFAEnroll
   @Argument(help: "The e-mail address.") var address: String
-  @Option(help: ArgumentHelp("The secret file (default: as for enroll).", valueName: "path"))
-  var secretFile: String?
+  @OptionGroup var storeOptions: StoreOptions
 
-  func run() throws {
-    try CLIError.reporting { () throws(CLIError) in
-      try root.refuseUnlockFlag("add-email")
-      try DeliverySetup.add(.email, address, root: root, secretFile: secretFile)
-    }
+  func perform() throws(CLIError) {
+    try DeliverySetup.add(.email, address, root: root, secretFile: storeOptions.secretFile)
   }
 }
 
-struct AddSMS: ParsableCommand {
+struct AddSMS: CLICommand {
   static let configuration = CommandConfiguration(
     commandName: "add-sms", abstract: "Receive codes by text message (after confirming a code sent there).")
 
   @ParentCommand var root: MFAEnroll
   @Argument(help: "The phone number, digits with an optional leading +.") var number: String
-  @Option(help: ArgumentHelp("The secret file (default: as for enroll).", valueName: "path"))
-  var secretFile: String?
+  @OptionGroup var storeOptions: StoreOptions
 
-  func run() throws {
-    try CLIError.reporting { () throws(CLIError) in
-      try root.refuseUnlockFlag("add-sms")
-      try DeliverySetup.add(.sms, number, root: root, secretFile: secretFile)
-    }
+  func perform() throws(CLIError) {
+    try DeliverySetup.add(.sms, number, root: root, secretFile: storeOptions.secretFile)
   }
 }
 
@@ -69,25 +61,23 @@ enum DeliverySetup {
     }
     defer { code.wipe() }
     var input = CodeDelivery.input(
-      user: Array(target.account.name.utf8), to: delivery, code: code, host: Array(hostName().utf8), ttl: 600)
+      user: Array(target.account.name.utf8), to: delivery, code: code, host: HostSystem.hostName(), ttl: 600)
     let status = CodeDelivery.run(program: program, input: input)
     input.wipe()
     guard status == 0 else {
       throw CLIError("the code could not be sent (\(program) exited with status \(status)); nothing was changed")
     }
     print("A code was sent by \(method.spoken) to \(text).")
-    var confirmed = false
-    for attempt in 1...CodeConfirmation.maxTries {
-      guard let answer = Terminal.ask("Enter the code you received: ") else { break }
-      var typed = Array(answer.utf8)
-      defer { typed.wipe() }
-      if let digits = try? CodeInput.digits(typed), constantTimeEqual(digits, code) {
-        confirmed = true
-        break
-      }
-      if attempt < CodeConfirmation.maxTries { print("That code is not right.") }
+    do throws(FirstCode.Failure) {
+      try FirstCode.ask(
+        prompt: { Terminal.askBytes("Enter the code you received: ") },
+        check: { answer -> Void? in
+          guard case .oneTimeCode(let digits) = answer, constantTimeEqual(digits, code) else { return nil }
+          return ()
+        }, retry: { _ in print("That code is not right.") })
+    } catch {
+      throw CLIError("the code was not confirmed; \(text) was not added")
     }
-    guard confirmed else { throw CLIError("the code was not confirmed; \(text) was not added") }
     do throws(FileError) {
       if store.exists {
         try store.updateEnrollment { current in

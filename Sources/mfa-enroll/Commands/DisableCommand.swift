@@ -3,28 +3,20 @@ import Glibc
 import MFACore
 
 /// `mfa-enroll disable`: the user removes their own enrollment after proving they hold it.
-struct Disable: ParsableCommand {
+struct Disable: CLICommand {
   static let configuration = CommandConfiguration(
     abstract: "Remove your enrollment after a current code or a backup code (where the policy allows it).")
 
   @ParentCommand var root: MFAEnroll
 
-  @Option(help: ArgumentHelp("The secret file (default: as for enroll).", valueName: "path"))
-  var secretFile: String?
+  @OptionGroup var storeOptions: StoreOptions
 
-  func run() throws {
-    try CLIError.reporting { () throws(CLIError) in
-      try root.refuseUnlockFlag("disable")
-      try disable()
-    }
-  }
-
-  func disable() throws(CLIError) {
+  func perform() throws(CLIError) {
     let target = try Target.resolve(root.global)
     if target.actingForOther {
       throw CLIError("root removes another user's enrollment with: mfa-enroll --user \(target.account.name) reset")
     }
-    let store = try target.secretStore(override: secretFile)
+    let store = try target.secretStore(override: storeOptions.secretFile)
     let enrollment = try target.readEnrollment(store)
     try Disable.turnOff(target: target, store: store, enrollment: enrollment)
   }
@@ -48,113 +40,87 @@ struct Disable: ParsableCommand {
 
   /// A current code from the app, or a backup code (which is then used up with the file anyway).
   static func confirm(_ enrollment: Enrollment) throws(CLIError) {
-    for attempt in 1...CodeConfirmation.maxTries {
-      guard let answer = Terminal.ask("Enter a code from your app, or a backup code: ") else {
-        throw CLIError("no code was entered; nothing was changed")
-      }
-      var typed = Array(answer.utf8)
-      defer { typed.wipe() }
-      if var code = try? CodeInput.digits(typed) {
-        defer { code.wipe() }
-        if !TOTPVerifier.matches(code: code, enrollment: enrollment, time: Int64(time(nil)), window: 1).isEmpty {
-          return
-        }
-        if HOTPVerifier.match(code: code, enrollment: enrollment, lookAhead: 20, next: { _ in 0 }) != nil { return }
-        if code.count == BackupCodes.importedLength && BackupCodes.match(code, in: enrollment.backupCodes) != nil {
-          return
-        }
-      } else if var code = BackupCodes.normalize(typed) {
-        defer { code.wipe() }
-        if BackupCodes.match(code, in: enrollment.backupCodes) != nil { return }
-      }
-      if attempt < CodeConfirmation.maxTries { print("That code is not right.") }
-    }
-    throw CLIError("no correct code after \(CodeConfirmation.maxTries) tries; nothing was changed")
+    _ = try CodeConfirmation.ask(
+      "Enter a code from your app, or a backup code: ", for: enrollment,
+      accepting: FirstCode.Accepting(window: 1, hotpLookAhead: 20, backupCodes: true), failure: "nothing was changed"
+    ) { _ in print("That code is not right.") }
   }
 }
 
 /// `mfa-enroll --user NAME reset` (root): for a lost phone.
-struct Reset: ParsableCommand {
+struct Reset: CLICommand {
   static let configuration = CommandConfiguration(
     abstract: "Remove a user's enrollment and clear their lockout and remembered hosts (root only; lost phone).")
 
   @ParentCommand var root: MFAEnroll
 
-  @Option(help: ArgumentHelp("The secret file (default: as for enroll).", valueName: "path"))
-  var secretFile: String?
+  @OptionGroup var storeOptions: StoreOptions
 
-  func run() throws {
-    try CLIError.reporting { () throws(CLIError) in
-      try root.refuseUnlockFlag("reset")
-      let target = try Target.resolve(root.global, requireRoot: true)
-      guard target.actingForOther || root.global.user != nil else {
-        throw CLIError("name the user: mfa-enroll --user NAME reset")
-      }
-      let store = try target.secretStore(override: secretFile)
-      var removed = true
-      do throws(FileError) {
-        try store.removeEnrollment()
-      } catch .notFound {
-        removed = false
-      } catch {
-        throw CLIError("cannot remove \(store.location.place): \(error.description)")
-      }
-      do throws(FileError) {
-        // The directory keeps the step watermarks: a re-enrollment cannot reuse an old code.
-        if store.location.kind == .directory { try store.reset(success: nil) }
-        try target.stateStore.update(user: Array(target.account.name.utf8)) { state in
-          state.clearFailures()
-          state.remembered = []
-          // Without an enrollment, a missing file no longer means "out of reach" to the module.
-          state.lastSuccess = 0
-          state.seenEnrolled = 0
-        }
-      } catch {
-        throw CLIError("removed the enrollment, but cannot clear the state: \(error.description)")
-      }
-      AuditLog.record("reset user=\(target.account.name) secret=\(store.location.place) removed=\(removed)")
-      print(
-        removed
-          ? "Reset \(target.account.name): \(store.location.place) removed, lockout and remembered hosts cleared."
-          : "\(target.account.name) had no enrollment (\(store.location.place)); lockout and remembered hosts cleared.")
-      print("They enroll again with mfa-enroll (or at their next login where enroll=login is set).")
+  func perform() throws(CLIError) {
+    let target = try Target.resolve(root.global, requireRoot: true)
+    guard target.actingForOther || root.global.user != nil else {
+      throw CLIError("name the user: mfa-enroll --user NAME reset")
     }
+    let store = try target.secretStore(override: storeOptions.secretFile)
+    var removed = true
+    do throws(FileError) {
+      try store.removeEnrollment()
+    } catch .notFound {
+      removed = false
+    } catch {
+      throw CLIError("cannot remove \(store.location.place): \(error.description)")
+    }
+    do throws(FileError) {
+      // The directory keeps the step watermarks: a re-enrollment cannot reuse an old code.
+      if store.location.kind == .directory { try store.reset(success: nil) }
+      try target.stateStore.update(user: Array(target.account.name.utf8)) { state in
+        state.clearFailures()
+        state.remembered = []
+        // Without an enrollment, a missing file no longer means "out of reach" to the module.
+        state.lastSuccess = 0
+        state.seenEnrolled = 0
+      }
+    } catch {
+      throw CLIError("removed the enrollment, but cannot clear the state: \(error.description)")
+    }
+    AuditLog.record("reset user=\(target.account.name) secret=\(store.location.place) removed=\(removed)")
+    print(
+      removed
+        ? "Reset \(target.account.name): \(store.location.place) removed, lockout and remembered hosts cleared."
+        : "\(target.account.name) had no enrollment (\(store.location.place)); lockout and remembered hosts cleared.")
+    print("They enroll again with mfa-enroll (or at their next login where enroll=login is set).")
   }
 }
 
 /// `mfa-enroll forget`: remembered hosts (remember=) need a code again.
-struct Forget: ParsableCommand {
+struct Forget: CLICommand {
   static let configuration = CommandConfiguration(
     abstract: "Make every remembered host ask for a code again (remember=).")
 
   @ParentCommand var root: MFAEnroll
 
-  @Option(help: ArgumentHelp("The secret file (default: as for enroll).", valueName: "path"))
-  var secretFile: String?
+  @OptionGroup var storeOptions: StoreOptions
 
-  func run() throws {
-    try CLIError.reporting { () throws(CLIError) in
-      try root.refuseUnlockFlag("forget")
-      let target = try Target.resolve(root.global)
-      let now = Int64(time(nil))
-      // The user cannot write the root-owned state: the revocation goes into their own file.
-      let store = try target.secretStore(override: secretFile)
-      do throws(FileError) {
-        try store.updateEnrollment { $0.forgetBefore = now + 1 }
-      } catch .notFound {
-        if !target.actingForOther { throw CLIError("you are not enrolled (\(store.location.place) does not exist)") }
-      } catch {
-        throw CLIError("cannot update \(store.location.place): \(error.description)")
-      }
-      if getuid() == 0 {
-        do throws(FileError) {
-          try target.stateStore.update(user: Array(target.account.name.utf8)) { $0.remembered = [] }
-        } catch {
-          throw CLIError("cannot clear the state: \(error.description)")
-        }
-      }
-      if target.actingForOther { AuditLog.record("forget user=\(target.account.name)") }
-      print("Every remembered host of \(target.account.name) asks for a code again.")
+  func perform() throws(CLIError) {
+    let target = try Target.resolve(root.global)
+    let now = Int64(time(nil))
+    // The user cannot write the root-owned state: the revocation goes into their own file.
+    let store = try target.secretStore(override: storeOptions.secretFile)
+    do throws(FileError) {
+      try store.updateEnrollment { $0.forgetBefore = now + 1 }
+    } catch .notFound {
+      if !target.actingForOther { throw CLIError("you are not enrolled (\(store.location.place) does not exist)") }
+    } catch {
+      throw CLIError("cannot update \(store.location.place): \(error.description)")
     }
+    if getuid() == 0 {
+      do throws(FileError) {
+        try target.stateStore.update(user: Array(target.account.name.utf8)) { $0.remembered = [] }
+      } catch {
+        throw CLIError("cannot clear the state: \(error.description)")
+      }
+    }
+    if target.actingForOther { AuditLog.record("forget user=\(target.account.name)") }
+    print("Every remembered host of \(target.account.name) asks for a code again.")
   }
 }

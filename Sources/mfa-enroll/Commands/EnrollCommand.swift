@@ -3,17 +3,13 @@ import Glibc
 import MFACore
 
 /// `mfa-enroll [enroll]`: create a TOTP secret, show it, confirm a first code, save it.
-struct Enroll: ParsableCommand {
+struct Enroll: CLICommand {
   static let configuration = CommandConfiguration(
     abstract: "Create a secret, show it as a QR code, and save it after a correct first code.")
 
   @ParentCommand var root: MFAEnroll
 
-  @Option(
-    help: ArgumentHelp(
-      "Where to save the secret (default: secret= of the configuration file, else ~/.config/pam_mfa/secret).",
-      valueName: "path"))
-  var secretFile: String?
+  @OptionGroup var storeOptions: StoreOptions
 
   @OptionGroup var authenticatorOptions: AuthenticatorOptions
 
@@ -22,25 +18,14 @@ struct Enroll: ParsableCommand {
 
   @OptionGroup var backup: BackupCodeOptions
 
-  static let maxTries = 3
-
   func validate() throws {
     try backup.validate()
   }
 
-  func run() throws {
-    // `mfa-enroll --user NAME --unlock` reaches the default subcommand; hand it over.
-    if root.unlock {
-      try CLIError.reporting { () throws(CLIError) in try Unlock.perform(root.global) }
-      return
-    }
-    try CLIError.reporting { () throws(CLIError) in try enroll() }
-  }
-
-  func enroll() throws(CLIError) {
+  func perform() throws(CLIError) {
     let target = try Target.resolve(root.global)
     let account = target.account
-    let store = try target.secretStore(override: secretFile)
+    let store = try target.secretStore(override: storeOptions.secretFile)
     let path = store.location.place
     if store.exists && !force {
       let whose = target.actingForOther ? "\(account.name) is" : "you are"

@@ -4,7 +4,7 @@ import MFACore
 
 /// `mfa-enroll import google-authenticator [FILE]`: keep the user's app working while moving
 /// from pam_google_authenticator; its scratch codes become hashed backup codes.
-struct Import: ParsableCommand {
+struct Import: CLICommand {
   static let configuration = CommandConfiguration(
     abstract: "Convert a ~/.google_authenticator file into a pam_mfa enrollment (the same app keeps working).")
 
@@ -16,8 +16,7 @@ struct Import: ParsableCommand {
   @Argument(help: "The file (default: ~/.google_authenticator of the user).")
   var file: String?
 
-  @Option(help: ArgumentHelp("Where to save the secret (default: as for enroll).", valueName: "path"))
-  var secretFile: String?
+  @OptionGroup var storeOptions: StoreOptions
 
   @Flag(help: "Replace an existing pam_mfa enrollment.")
   var force = false
@@ -28,45 +27,42 @@ struct Import: ParsableCommand {
     }
   }
 
-  func run() throws {
-    try CLIError.reporting { () throws(CLIError) in
-      try root.refuseUnlockFlag("import")
-      let target = try Target.resolve(root.global)
-      let path = absolute(file ?? target.account.home + "/.google_authenticator")
-      let store = try target.secretStore(override: secretFile)
-      if store.exists && !force {
-        throw CLIError("already enrolled (\(store.location.place) exists); use --force to replace it")
-      }
-      // Read as the user, like the module reads its own files: no links followed, private file.
-      var text: [UInt8]
-      do throws(FileError) {
-        text = try CLIPrivileges().asUser(target.account.core) { () throws(FileError) -> [UInt8] in
-          try SafeFile.read(path: path, owners: [target.account.uid], maxSize: 64 * 1024)
-        }
-      } catch {
-        throw CLIError("cannot read \(path): \(error.description)")
-      }
-      defer { text.wipe() }
-      var imported = try GoogleAuthenticatorFile.parse(text, path: path)
-      defer { imported.enrollment.wipe() }
-      do throws(FileError) {
-        try store.save(imported.enrollment, replace: force)
-      } catch {
-        throw CLIError("cannot save \(store.location.place): \(error.description); nothing was changed")
-      }
-      let authenticator = imported.enrollment.authenticators[0]
-      let kind =
-        authenticator.kind == .hotp
-        ? "HOTP (counter \(authenticator.counter))" : "TOTP, every \(authenticator.period) s"
-      print(
-        "Imported \(path) into \(store.location.place): \(kind), \(authenticator.digits) digits, "
-          + "\(imported.enrollment.backupCodes.count) scratch code(s) as backup codes (stored hashed).")
-      for ignored in imported.ignored {
-        print("Ignored \(ignored): the administrator's policy in pam_mfa.conf applies instead.")
-      }
-      print("Your authenticator app keeps working. Remove \(path) once pam_mfa is in the PAM stack.")
-      if target.actingForOther { AuditLog.record("imported google-authenticator user=\(target.account.name)") }
+  func perform() throws(CLIError) {
+    let target = try Target.resolve(root.global)
+    let path = absolute(file ?? target.account.home + "/.google_authenticator")
+    let store = try target.secretStore(override: storeOptions.secretFile)
+    if store.exists && !force {
+      throw CLIError("already enrolled (\(store.location.place) exists); use --force to replace it")
     }
+    // Read as the user, like the module reads its own files: no links followed, private file.
+    var text: [UInt8]
+    do throws(FileError) {
+      text = try CLIPrivileges().asUser(target.account.core) { () throws(FileError) -> [UInt8] in
+        try SafeFile.read(path: path, owners: [target.account.uid], maxSize: 64 * 1024)
+      }
+    } catch {
+      throw CLIError("cannot read \(path): \(error.description)")
+    }
+    defer { text.wipe() }
+    var imported = try GoogleAuthenticatorFile.parse(text, path: path)
+    defer { imported.enrollment.wipe() }
+    do throws(FileError) {
+      try store.save(imported.enrollment, replace: force)
+    } catch {
+      throw CLIError("cannot save \(store.location.place): \(error.description); nothing was changed")
+    }
+    let authenticator = imported.enrollment.authenticators[0]
+    let kind =
+      authenticator.kind == .hotp
+      ? "HOTP (counter \(authenticator.counter))" : "TOTP, every \(authenticator.period) s"
+    print(
+      "Imported \(path) into \(store.location.place): \(kind), \(authenticator.digits) digits, "
+        + "\(imported.enrollment.backupCodes.count) scratch code(s) as backup codes (stored hashed).")
+    for ignored in imported.ignored {
+      print("Ignored \(ignored): the administrator's policy in pam_mfa.conf applies instead.")
+    }
+    print("Your authenticator app keeps working. Remove \(path) once pam_mfa is in the PAM stack.")
+    if target.actingForOther { AuditLog.record("imported google-authenticator user=\(target.account.name)") }
   }
 }
 

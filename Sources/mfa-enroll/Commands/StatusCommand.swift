@@ -3,14 +3,13 @@ import Glibc
 import MFACore
 
 /// `mfa-enroll status`: what is set up for the user, never a secret.
-struct Status: ParsableCommand {
+struct Status: CLICommand {
   static let configuration = CommandConfiguration(
     abstract: "Show whether you are enrolled, how, how many backup codes are left, and the last login.")
 
   @ParentCommand var root: MFAEnroll
 
-  @Option(help: ArgumentHelp("The secret file (default: as for enroll).", valueName: "path"))
-  var secretFile: String?
+  @OptionGroup var storeOptions: StoreOptions
 
   @Flag(help: "Every user with an enrollment, one line each (root only).")
   var all = false
@@ -22,20 +21,17 @@ struct Status: ParsableCommand {
     if json && !all { throw ValidationError("--json goes with --all") }
   }
 
-  func run() throws {
-    try CLIError.reporting { () throws(CLIError) in
-      try root.refuseUnlockFlag("status")
-      if all {
-        try StatusReport.all(root.global, json: json)
-      } else {
-        try show()
-      }
+  func perform() throws(CLIError) {
+    if all {
+      try StatusReport.all(root.global, json: json)
+    } else {
+      try show()
     }
   }
 
   func show() throws(CLIError) {
     let target = try Target.resolve(root.global)
-    let store = try target.secretStore(override: secretFile)
+    let store = try target.secretStore(override: storeOptions.secretFile)
     print("User:          \(target.account.name)")
     if store.location.kind == .directory {
       print("Store:         \(store.location.place)")

@@ -2,19 +2,31 @@ import ArgumentParser
 import Glibc
 import MFACore
 
-/// `mfa-enroll --user NAME unlock` (or `--unlock`): root clears a lockout.
-struct Unlock: ParsableCommand {
+/// `mfa-enroll --user NAME unlock`, or `--unlock` anywhere on the command line: root clears a
+/// lockout.
+struct Unlock: CLICommand {
   static let configuration = CommandConfiguration(
-    abstract: "Clear a user's failed-code count and lockout (root only).")
+    abstract: "Clear a user's failed-code count and lockout (root only; also --unlock).")
 
   @ParentCommand var root: MFAEnroll
 
-  func run() throws {
-    try CLIError.reporting { () throws(CLIError) in try Unlock.perform(root.global) }
+  /// Whatever else the command line names (`--unlock status`): refused, never silently ignored.
+  @Argument(help: .hidden) var others: [String] = []
+
+  /// `--unlock` is this command by another name: the arguments with it as the command, the
+  /// options around it left to the root command (nothing after `--` is an option).
+  static func spelledAsCommand(_ arguments: [String]) -> [String] {
+    let end = arguments.firstIndex(of: "--") ?? arguments.endIndex
+    guard arguments[..<end].contains("--unlock") else { return arguments }
+    return ["unlock"] + arguments[..<end].filter { $0 != "--unlock" } + arguments[end...]
   }
 
-  static func perform(_ global: GlobalOptions) throws(CLIError) {
-    let target = try Target.resolve(global, requireRoot: true)
+  func perform() throws(CLIError) {
+    if let other = others.first {
+      let spelling = CommandLine.arguments.contains("--unlock") ? "--unlock" : "unlock"
+      throw CLIError("\(spelling) cannot be combined with '\(other)'; run 'mfa-enroll --user NAME \(spelling)'")
+    }
+    let target = try Target.resolve(root.global, requireRoot: true)
     let name = Array(target.account.name.utf8)
     let now = Int64(time(nil))
     let before: UserState

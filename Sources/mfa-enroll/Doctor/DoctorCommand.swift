@@ -3,7 +3,7 @@ import Glibc
 import MFACore
 
 /// `mfa-enroll doctor`: checks this host's PAM and sshd setup and says what to change.
-struct Doctor: ParsableCommand {
+struct Doctor: CLICommand {
   static let configuration = CommandConfiguration(
     abstract: "Check this host's setup (PAM stacks, sshd, clock, your secret file) and say what to fix.",
     discussion: "Exit status 0 only when no check fails; warnings do not fail.")
@@ -22,23 +22,19 @@ struct Doctor: ParsableCommand {
   @Option(help: ArgumentHelp("The sshd binary.", valueName: "path"))
   var sshd: String?
 
-  @Option(help: ArgumentHelp("The secret file to check (default: as for enroll).", valueName: "path"))
-  var secretFile: String?
+  @OptionGroup var storeOptions: StoreOptions
 
-  func run() throws {
-    try CLIError.reporting { () throws(CLIError) in
-      try root.refuseUnlockFlag("doctor")
-      let findings = try check()
-      for finding in findings {
-        print(finding.level.rawValue.padding(5) + " " + finding.message)
-        if let fix = finding.fix, finding.level != .ok { print("      fix: " + fix) }
-      }
-      let failures = findings.filter { $0.level == .failure }.count
-      let warnings = findings.filter { $0.level == .warning }.count
-      print("")
-      print("\(failures) problem(s), \(warnings) warning(s).")
-      if failures > 0 { throw CLIError.silentFailure }
+  func perform() throws(CLIError) {
+    let findings = try check()
+    for finding in findings {
+      print(finding.level.rawValue.padding(5) + " " + finding.message)
+      if let fix = finding.fix, finding.level != .ok { print("      fix: " + fix) }
     }
+    let failures = findings.filter { $0.level == .failure }.count
+    let warnings = findings.filter { $0.level == .warning }.count
+    print("")
+    print("\(failures) problem(s), \(warnings) warning(s).")
+    if failures > 0 { throw CLIError.silentFailure }
   }
 
   func check() throws(CLIError) -> [Finding] {
@@ -133,7 +129,7 @@ struct Doctor: ParsableCommand {
 
   func checkSecretFile(rootMayBeUnenrolled: Bool) throws(CLIError) -> Finding {
     let target = try Target.resolve(root.global)
-    let store = try target.secretStore(override: secretFile)
+    let store = try target.secretStore(override: storeOptions.secretFile)
     do throws(FileError) {
       let enrollment = try store.readEnrollment()
       return Finding(
