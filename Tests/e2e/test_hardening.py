@@ -204,6 +204,26 @@ def test_enroll_for_a_user_into_a_root_store(env, root_store):
     assert run.result == "PAM_SUCCESS", str(run)
 
 
+def test_root_enrolls_a_user_where_the_module_reads_as_the_user(env):
+    """Outside the home and outside a root-owned store (here below /tmp, 1777), the module reads
+    the file as the user; mfa-enroll --user must write it as the user too (one rule for both,
+    StoreLocation), not as root, or the user is locked out by their own enrollment."""
+    store = env.base / "secrets"            # alice's directory, but not her home
+    store.mkdir(mode=0o700)
+    os.chown(store, ALICE_UID, ALICE_UID)
+    path = store / "new" / "alice"          # "new" does not exist yet
+    conf = write_conf(env, f"state_dir = {env.state_dir}\n")
+    uri, out, err, rc = enroll_through_pipe(env, ["--user", "alice", "--config", conf,
+                                                  "--secret-file", path, "--qr", "none"]).result()
+    assert rc == 0, (out, err)
+    st_dir, st_file = os.lstat(path.parent), os.lstat(path)
+    assert (st_dir.st_uid, st_file.st_uid, mode_of(path)) == (ALICE_UID, ALICE_UID, 0o600), (
+        st_dir.st_uid, st_file.st_uid, oct(mode_of(path)))
+    run = env.run_pam([f"conf={conf}", f"secret={path}"],
+                      answers=[code(uri_secret(uri), fresh_step() + 30)])
+    assert run.result == "PAM_SUCCESS", str(run)
+
+
 # ---------------------------------------------------------------------------
 # 2. kill -9 at any moment
 # ---------------------------------------------------------------------------

@@ -35,24 +35,23 @@ extension Login {
       "Or add an account by hand: " + label + ", setup key " + OTPAuthURI.groupedKey(enrollment.authenticators[0].key)
         + " (time-based, 6 digits).", isError: false)
 
-    let tries = 3
-    for attempt in 1...tries {
-      guard var typed = host.prompt(LoginText.enrollmentPrompt, echo: false) else {
-        host.log(.error, who + ": conversation failed during enrollment at login; nothing saved")
-        return .conversationFailed
-      }
-      defer { typed.wipe() }
-      if var code = try? CodeInput.digits(typed) {
-        defer { code.wipe() }
-        if let match = TOTPVerifier.matches(code: code, enrollment: enrollment, time: host.now(), window: 1).first {
-          return keep(&enrollment, step: match.step)
-        }
-      }
-      if attempt < tries { host.tell("That code is not right. Check the app and try again.", isError: true) }
+    let match: FirstCode.Match
+    do throws(FirstCode.Failure) {
+      match = try FirstCode.ask(
+        for: enrollment, accepting: FirstCode.Accepting(window: 1), now: { host.now() },
+        prompt: { host.prompt(LoginText.enrollmentPrompt, echo: false) },
+        retry: { _ in host.tell("That code is not right. Check the app and try again.", isError: true) })
+    } catch .noAnswer {
+      host.log(.error, who + ": conversation failed during enrollment at login; nothing saved")
+      return .conversationFailed
+    } catch {
+      let tries = String(FirstCode.tries)
+      host.log(.notice, who + ": enrollment at login: no right code after " + tries + " tries; nothing saved; denied")
+      host.tell("No right code after " + tries + " tries; nothing was saved.", isError: true)
+      return .denied
     }
-    host.log(.notice, who + ": enrollment at login: no right code after \(tries) tries; nothing saved; denied")
-    host.tell("No right code after \(tries) tries; nothing was saved.", isError: true)
-    return .denied
+    guard case .totp(_, let step) = match else { return .denied }
+    return keep(&enrollment, step: step)
   }
 
   /// A right first code: backup codes are made and shown, and everything waits in the PAM

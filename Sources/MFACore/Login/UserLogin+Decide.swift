@@ -3,7 +3,7 @@ extension UserLogin {
   /// Checks an answer that was already counted; a right one is made to stick through the
   /// store's atomic operations, which also clear the count.
   func decide(
-    _ answer: Answer, attempt: Attempt, enrollment: Enrollment, shared: UserState, in session: inout Store.Session
+    _ answer: CodeAnswer, attempt: Attempt, enrollment: Enrollment, shared: UserState, in session: inout Store.Session
   ) throws(FileError) -> Verdict {
     let now = host.now()
     switch answer {

@@ -31,7 +31,7 @@ extension UserLogin {
       host.log(.notice, who + ": locked out; the code was not checked (said after the password)")
       return login.note(.locked)
     }
-    var answer = Answer(split.code)
+    var answer = CodeAnswer(split.code)
     defer { answer.wipe() }
     let verdict: Verdict
     do throws(FileError) {

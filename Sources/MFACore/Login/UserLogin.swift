@@ -47,7 +47,7 @@ struct UserLogin<Host: LoginHost, Local: StateStore, Store: CredentialStore> {
     }
     guard var typed = askForCode(enrollment) else { return .conversationFailed }
     defer { typed.wipe() }
-    var answer = Answer(typed)
+    var answer = CodeAnswer(typed)
     defer { answer.wipe() }
     let verdict: Verdict
     do throws(FileError) {

@@ -1,19 +1,6 @@
 import Glibc
 import MFACore
 
-/// One result of `mfa-enroll doctor`: what was checked, and for a problem, the line to change.
-struct Finding {
-  enum Level: String {
-    case ok = "ok"
-    case warning = "WARN"
-    case failure = "FAIL"
-  }
-
-  let level: Level
-  let message: String
-  var fix: String? = nil
-}
-
 /// The checks themselves, on text the command has read: PAM stacks and `sshd -T` output.
 /// Kept apart from the I/O so that each rule is easy to read and to test.
 enum DoctorChecks {
@@ -46,54 +33,59 @@ enum DoctorChecks {
               + "or the pam_mfa line in \(stack.directory)/\(stack.service)"
             : "keep one of the two lines"))
     }
-    for rule in rules {
-      // The service first: an included file (common-auth) belongs to every stack that uses it.
-      let place = "\(stack.service): \(rule.file) line \(rule.line)"
-      let path = modulePath(rule, moduleDirectory: moduleDirectory)
-      if access(path, R_OK) == 0 {
-        findings.append(Finding(level: .ok, message: "\(place): module file \(path) exists"))
-      } else {
-        findings.append(
-          Finding(
-            level: .failure, message: "\(place): \(path) does not exist, so every login through this stack fails",
-            fix: "install libpam-mfa (or `make install`), or give the module's full path in this line"))
-      }
-      switch rule.control {
-      case "required", "requisite":
-        findings.append(Finding(level: .ok, message: "\(place): pam_mfa is \(rule.control)"))
-      case "sufficient":
-        findings.append(
-          Finding(
-            level: .failure, message: "\(place): pam_mfa is 'sufficient': a right code alone skips the password",
-            fix: "change it to:  " + (["auth", "required", rule.module] + rule.arguments).joined(separator: " ")))
-      case "optional":
-        findings.append(
-          Finding(
-            level: .failure, message: "\(place): pam_mfa is 'optional': a wrong code still logs in",
-            fix: "change it to:  " + (["auth", "required", rule.module] + rule.arguments).joined(separator: " ")))
-      default:
-        findings.append(
-          Finding(
-            level: .warning,
-            message: "\(place): pam_mfa has the control \(rule.control); check that a failure cannot be ignored"))
-      }
-      if stack.hasPasswordCheck(before: rule) && !stack.wrongPasswordEndsTheStack(before: rule) {
-        findings.append(
-          Finding(
-            level: .failure,
-            message: "\(place): a wrong password does not end the stack before pam_mfa, so the code is still "
-              + "asked, and its answer tells a guesser without the password whether the code was right",
-            fix: "make the password module requisite, or follow it with  auth requisite pam_deny.so  "
-              + "as Debian's common-auth does"))
-      }
-      if rule.arguments.contains("nullok") && !stack.hasOtherDecidingAuthModule {
-        findings.append(
-          Finding(
-            level: .failure,
-            message: "\(place): with nullok and no other auth module, users without a secret file are refused "
-              + "(libpam fails a stack in which every module ignored)",
-            fix: "add after it:  auth required pam_permit.so"))
-      }
+    for rule in rules { findings += line(rule, in: stack, moduleDirectory: moduleDirectory) }
+    return findings
+  }
+
+  /// One pam_mfa line of a stack: the module file, the control, and what runs before it.
+  static func line(_ rule: PAMRule, in stack: PAMStack, moduleDirectory: String) -> [Finding] {
+    var findings: [Finding] = []
+    // The service first: an included file (common-auth) belongs to every stack that uses it.
+    let place = "\(stack.service): \(rule.file) line \(rule.line)"
+    let path = modulePath(rule, moduleDirectory: moduleDirectory)
+    if access(path, R_OK) == 0 {
+      findings.append(Finding(level: .ok, message: "\(place): module file \(path) exists"))
+    } else {
+      findings.append(
+        Finding(
+          level: .failure, message: "\(place): \(path) does not exist, so every login through this stack fails",
+          fix: "install libpam-mfa (or `make install`), or give the module's full path in this line"))
+    }
+    switch rule.control {
+    case "required", "requisite":
+      findings.append(Finding(level: .ok, message: "\(place): pam_mfa is \(rule.control)"))
+    case "sufficient":
+      findings.append(
+        Finding(
+          level: .failure, message: "\(place): pam_mfa is 'sufficient': a right code alone skips the password",
+          fix: "change it to:  " + (["auth", "required", rule.module] + rule.arguments).joined(separator: " ")))
+    case "optional":
+      findings.append(
+        Finding(
+          level: .failure, message: "\(place): pam_mfa is 'optional': a wrong code still logs in",
+          fix: "change it to:  " + (["auth", "required", rule.module] + rule.arguments).joined(separator: " ")))
+    default:
+      findings.append(
+        Finding(
+          level: .warning,
+          message: "\(place): pam_mfa has the control \(rule.control); check that a failure cannot be ignored"))
+    }
+    if stack.hasPasswordCheck(before: rule) && !stack.wrongPasswordEndsTheStack(before: rule) {
+      findings.append(
+        Finding(
+          level: .failure,
+          message: "\(place): a wrong password does not end the stack before pam_mfa, so the code is still "
+            + "asked, and its answer tells a guesser without the password whether the code was right",
+          fix: "make the password module requisite, or follow it with  auth requisite pam_deny.so  "
+            + "as Debian's common-auth does"))
+    }
+    if rule.arguments.contains("nullok") && !stack.hasOtherDecidingAuthModule {
+      findings.append(
+        Finding(
+          level: .failure,
+          message: "\(place): with nullok and no other auth module, users without a secret file are refused "
+            + "(libpam fails a stack in which every module ignored)",
+          fix: "add after it:  auth required pam_permit.so"))
     }
     return findings
   }
@@ -182,7 +174,6 @@ enum DoctorChecks {
     return Finding(level: .ok, message: "helper \(path): root's, mode 4755")
   }
 
-  /// "/etc/ssh/sshd_config: line 12: Bad configuration option: Foo" → the file and line sshd names.
   /// A plain pam_mfa line after `rule`, reached only when a password module before it succeeded.
   static func hasCountingLine(after rule: PAMRule, in stack: PAMStack) -> Bool {
     let later = stack.mfaRules.drop { $0.file != rule.file || $0.line != rule.line }.dropFirst()
@@ -190,120 +181,5 @@ enum DoctorChecks {
       !next.arguments.contains(where: onePromptOptions.contains) && stack.hasPasswordCheck(before: next)
         && stack.wrongPasswordEndsTheStack(before: next)
     }
-  }
-
-  static func sshdConfigPlace(_ line: String) -> (file: String, line: Int)? {
-    let words = line.split(separator: " ", omittingEmptySubsequences: false)
-    guard words.count >= 3, words[0].hasPrefix("/"), words[1] == "line",
-      let value = Int(words[2].prefix(while: \.isNumber))
-    else { return nil }
-    return (String(words[0].hasSuffix(":") ? words[0].dropLast() : words[0]), value)
-  }
-
-  /// The keys of `sshd -T` output that matter here, lower-cased as sshd prints them.
-  static func sshdSettings(_ output: String) -> [String: String] {
-    var settings: [String: String] = [:]
-    for line in output.split(whereSeparator: \.isNewline) {
-      let parts = line.split(separator: " ", maxSplits: 1)
-      guard parts.count == 2 else { continue }
-      settings[String(parts[0]).lowercased()] = String(parts[1])
-    }
-    return settings
-  }
-
-  /// sshd_config against the sshd PAM stack.
-  static func sshd(_ settings: [String: String], stack: PAMStack?) -> [Finding] {
-    var findings: [Finding] = []
-    if settings["usepam"] == "yes" {
-      findings.append(Finding(level: .ok, message: "sshd: UsePAM yes"))
-    } else {
-      findings.append(
-        Finding(
-          level: .failure, message: "sshd: UsePAM is \(settings["usepam"] ?? "unset"); sshd never asks PAM for a code",
-          fix: "in /etc/ssh/sshd_config.d/00-pam_mfa.conf:  UsePAM yes"))
-    }
-    let interactive = settings["kbdinteractiveauthentication"] ?? settings["challengeresponseauthentication"]
-    if interactive == "yes" {
-      findings.append(Finding(level: .ok, message: "sshd: KbdInteractiveAuthentication yes"))
-    } else {
-      findings.append(
-        Finding(
-          level: .failure,
-          message: "sshd: KbdInteractiveAuthentication is \(interactive ?? "unset"); the code prompt cannot be shown",
-          fix: "in /etc/ssh/sshd_config.d/00-pam_mfa.conf:  KbdInteractiveAuthentication yes"))
-    }
-    let methods = settings["authenticationmethods"] ?? "any"
-    let lists = methods == "any" ? [] : methods.split(separator: " ").map { $0.split(separator: ",").map(String.init) }
-    // Without a pam_mfa line (already a failure above) judge the password by the stack alone.
-    let withPassword =
-      stack.map { stack in
-        stack.mfaRules.isEmpty
-          ? stack.hasPasswordModule : stack.mfaRules.contains { stack.hasPasswordCheck(before: $0) }
-      } ?? false
-    if methods == "any" {
-      let keys = settings["pubkeyauthentication"] != "no"
-      findings.append(
-        Finding(
-          level: keys ? .failure : .warning,
-          message: "sshd: AuthenticationMethods is 'any'"
-            + (keys ? ": a user with an SSH key logs in without a code" : "; name the methods explicitly"),
-          fix: withPassword
-            ? "in /etc/ssh/sshd_config.d/00-pam_mfa.conf:  AuthenticationMethods keyboard-interactive"
-            : "in /etc/ssh/sshd_config.d/00-pam_mfa.conf:  AuthenticationMethods publickey,keyboard-interactive"))
-    } else if lists.contains(where: { !$0.contains(where: { $0.hasPrefix("keyboard-interactive") }) }) {
-      findings.append(
-        Finding(
-          level: .failure,
-          message: "sshd: AuthenticationMethods '\(methods)' allows a login without keyboard-interactive (no code)",
-          fix: "every list must end in keyboard-interactive, e.g.  AuthenticationMethods publickey,keyboard-interactive"
-        ))
-    } else {
-      let keyFirst = lists.allSatisfy { $0.contains("publickey") }
-      if keyFirst && withPassword {
-        findings.append(
-          Finding(
-            level: .warning,
-            message: "sshd: key, then password and code: the sshd PAM stack still includes the password check",
-            fix: "for key + code only, comment out  @include common-auth  in the sshd PAM stack"))
-      } else if !keyFirst && !withPassword {
-        findings.append(
-          Finding(
-            level: .failure,
-            message:
-              "sshd: AuthenticationMethods '\(methods)' with no password in the sshd PAM stack: the code is the only factor",
-            fix:
-              "keep  @include common-auth  before pam_mfa, or use  AuthenticationMethods publickey,keyboard-interactive"
-          ))
-      } else {
-        findings.append(Finding(level: .ok, message: "sshd: AuthenticationMethods \(methods) fits the PAM stack"))
-      }
-    }
-    return findings
-  }
-
-  /// `timedatectl show` / `chronyc tracking` output: TOTP needs a clock within a step or two.
-  static func clock(timedatectl: (status: Int32, output: String)?, chronyc: (status: Int32, output: String)?)
-    -> Finding
-  {
-    if let timedatectl, timedatectl.status == 0 {
-      if timedatectl.output.contains("NTPSynchronized=yes") {
-        return Finding(level: .ok, message: "clock: synchronised (timedatectl)")
-      }
-      if timedatectl.output.contains("NTPSynchronized=no") {
-        return Finding(
-          level: .failure, message: "clock: not synchronised; codes are refused when the clock drifts by a minute",
-          fix: "timedatectl set-ntp true  (or install chrony)")
-      }
-    }
-    if let chronyc, chronyc.status == 0 {
-      if chronyc.output.contains("Leap status     : Normal") {
-        return Finding(level: .ok, message: "clock: synchronised (chrony)")
-      }
-      return Finding(
-        level: .failure, message: "clock: chrony is not synchronised", fix: "check  chronyc sources  and the network")
-    }
-    return Finding(
-      level: .warning, message: "clock: cannot tell whether it is synchronised (no timedatectl or chronyc answer)",
-      fix: "make sure NTP runs; codes change every 30 s")
   }
 }
