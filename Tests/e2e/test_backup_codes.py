@@ -31,7 +31,7 @@ from mfatest.cli import (Enrolled, TIMEOUT, as_alice, enroll, enroll_cmd, enroll
 from mfatest.pam import (LOCK_MSG_5MIN, PROMPT_MSG, WRONG_MSG, accepted_msg, count_lines,
                          error_msgs, mfa_lines, pam_result, read_to_prompt, write_conf)
 from mfatest.secretfile import (ALPHABET, BLOCK_HEAD, assert_codes_stored, canonical, dashed,
-                                matching, parse_secret_file, printed_codes, random_code,
+                                make_dirs, matching, parse_secret_file, printed_codes, random_code,
                                 remember_code)
 from mfatest.system import kill9
 from mfatest.totp import code, time_now, wrong_code
@@ -402,6 +402,10 @@ def test_root_writes_a_users_backup_codes_file_as_the_user(env):
         link.symlink_to(root_only)
         os.lchown(link, ALICE_UID, ALICE_UID)
         planted = link / "codes.txt"
+        # Outside a root-owned store the secret file is alice's, in her directory (the module
+        # reads it as alice, and mfa-enroll --user writes it as alice).
+        (env.base / "secrets").mkdir(mode=0o755, exist_ok=True)
+        make_dirs(env.secret_path().parent, ALICE_UID)
         uri, out, err, rc = enroll_through_pipe(
             env, ["--user", "alice", "--secret-file", env.secret_path(), "--qr", "none",
                   "--backup-codes-file", planted]).result()

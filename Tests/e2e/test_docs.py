@@ -322,7 +322,9 @@ def test_readme_states_the_two_commands_and_the_prerequisites():
 def test_readme_secret_file_format_names_every_authenticator_field():
     """Every key the parser takes on a totp/hotp line appears in README's format example."""
     parser = (REPO / "Sources/MFACore/Model/SecretFileFormat.swift").read_text()
-    keys = set(re.findall(r'fieldKey == \[UInt8\]\("(\w+)"\)', parser))
+    allowed = re.search(r'let allowed = \[(.*?)\]\n', parser)
+    assert allowed, "parseOTP's list of allowed keys not found"
+    keys = set(re.findall(r'"(\w+)"', allowed.group(1)))
     assert {"secret", "confirmed"} <= keys, keys
     readme = (REPO / "README.md").read_text()
     block = readme.split("**Secret file format**", 1)[1].split("```", 2)[1]
