@@ -61,33 +61,33 @@ extension DoctorChecks {
     if methods == "any" {
       let keys = settings["pubkeyauthentication"] != "no"
       return Finding(
-          level: keys ? .failure : .warning,
-          message: "sshd: AuthenticationMethods is 'any'"
-            + (keys ? ": a user with an SSH key logs in without a code" : "; name the methods explicitly"),
-          fix: withPassword
-            ? "in /etc/ssh/sshd_config.d/00-pam_mfa.conf:  AuthenticationMethods keyboard-interactive"
-            : "in /etc/ssh/sshd_config.d/00-pam_mfa.conf:  AuthenticationMethods publickey,keyboard-interactive")
+        level: keys ? .failure : .warning,
+        message: "sshd: AuthenticationMethods is 'any'"
+          + (keys ? ": a user with an SSH key logs in without a code" : "; name the methods explicitly"),
+        fix: withPassword
+          ? "in /etc/ssh/sshd_config.d/00-pam_mfa.conf:  AuthenticationMethods keyboard-interactive"
+          : "in /etc/ssh/sshd_config.d/00-pam_mfa.conf:  AuthenticationMethods publickey,keyboard-interactive")
     } else if lists.contains(where: { !$0.contains(where: { $0.hasPrefix("keyboard-interactive") }) }) {
       return Finding(
-          level: .failure,
-          message: "sshd: AuthenticationMethods '\(methods)' allows a login without keyboard-interactive (no code)",
-          fix: "every list must end in keyboard-interactive, e.g.  AuthenticationMethods publickey,keyboard-interactive"
-        )
+        level: .failure,
+        message: "sshd: AuthenticationMethods '\(methods)' allows a login without keyboard-interactive (no code)",
+        fix: "every list must end in keyboard-interactive, e.g.  AuthenticationMethods publickey,keyboard-interactive"
+      )
     } else {
       let keyFirst = lists.allSatisfy { $0.contains("publickey") }
       if keyFirst && withPassword {
         return Finding(
-            level: .warning,
-            message: "sshd: key, then password and code: the sshd PAM stack still includes the password check",
-            fix: "for key + code only, comment out  @include common-auth  in the sshd PAM stack")
+          level: .warning,
+          message: "sshd: key, then password and code: the sshd PAM stack still includes the password check",
+          fix: "for key + code only, comment out  @include common-auth  in the sshd PAM stack")
       } else if !keyFirst && !withPassword {
         return Finding(
-            level: .failure,
-            message:
-              "sshd: AuthenticationMethods '\(methods)' with no password in the sshd PAM stack: the code is the only factor",
-            fix:
-              "keep  @include common-auth  before pam_mfa, or use  AuthenticationMethods publickey,keyboard-interactive"
-          )
+          level: .failure,
+          message:
+            "sshd: AuthenticationMethods '\(methods)' with no password in the sshd PAM stack: the code is the only factor",
+          fix:
+            "keep  @include common-auth  before pam_mfa, or use  AuthenticationMethods publickey,keyboard-interactive"
+        )
       } else {
         return Finding(level: .ok, message: "sshd: AuthenticationMethods \(methods) fits the PAM stack")
       }
