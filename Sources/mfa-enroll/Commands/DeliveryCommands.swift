@@ -53,31 +53,7 @@ enum DeliverySetup {
           + "\(DeliveryPolicy.setting(for: method)) in \(target.options.configPath) for secret files in home "
           + "directories; nothing was changed")
     }
-    var code: [UInt8]
-    do throws(SystemError) {
-      code = try CodeDelivery.randomCode()
-    } catch {
-      throw CLIError("cannot make a code: \(error.description)")
-    }
-    defer { code.wipe() }
-    var input = CodeDelivery.input(
-      user: Array(target.account.name.utf8), to: delivery, code: code, host: HostSystem.hostName(), ttl: 600)
-    let status = CodeDelivery.run(program: program, input: input)
-    input.wipe()
-    guard status == 0 else {
-      throw CLIError("the code could not be sent (\(program) exited with status \(status)); nothing was changed")
-    }
-    print("A code was sent by \(method.spoken) to \(text).")
-    do throws(FirstCode.Failure) {
-      try FirstCode.ask(
-        prompt: { Terminal.askBytes("Enter the code you received: ") },
-        check: { answer -> Void? in
-          guard case .oneTimeCode(let digits) = answer, constantTimeEqual(digits, code) else { return nil }
-          return ()
-        }, retry: { _ in print("That code is not right.") })
-    } catch {
-      throw CLIError("the code was not confirmed; \(text) was not added")
-    }
+    try confirm(delivery, text: text, program: program, user: target.account.name)
     do throws(FileError) {
       if store.exists {
         try store.updateEnrollment { current in
@@ -94,5 +70,35 @@ enum DeliverySetup {
     }
     if target.actingForOther { AuditLog.record("added \(method.name) address user=\(target.account.name)") }
     print("Added. At the Verification code prompt, press Enter to get a code by \(method.spoken).")
+  }
+
+  /// Sends a code to the new address and asks for it back (three tries): proof that it reaches
+  /// the user before it is added.
+  static func confirm(_ delivery: DeliveryAddress, text: String, program: String, user: String) throws(CLIError) {
+    var code: [UInt8]
+    do throws(SystemError) {
+      code = try CodeDelivery.randomCode()
+    } catch {
+      throw CLIError("cannot make a code: \(error.description)")
+    }
+    defer { code.wipe() }
+    var input = CodeDelivery.input(
+      user: Array(user.utf8), to: delivery, code: code, host: HostSystem.hostName(), ttl: 600)
+    let status = CodeDelivery.run(program: program, input: input)
+    input.wipe()
+    guard status == 0 else {
+      throw CLIError("the code could not be sent (\(program) exited with status \(status)); nothing was changed")
+    }
+    print("A code was sent by \(delivery.method.spoken) to \(text).")
+    do throws(FirstCode.Failure) {
+      try FirstCode.ask(
+        prompt: { Terminal.askBytes("Enter the code you received: ") },
+        check: { answer -> Void? in
+          guard case .oneTimeCode(let digits) = answer, constantTimeEqual(digits, code) else { return nil }
+          return ()
+        }, retry: { _ in print("That code is not right.") })
+    } catch {
+      throw CLIError("the code was not confirmed; \(text) was not added")
+    }
   }
 }
