@@ -117,8 +117,6 @@ public struct ModuleOptions {
 
   public static let rememberRange: ClosedRange<Int64> = 60...(90 * 86_400)
 
-  public static let windowRange = 0...10
-  public static let denyRange = 1...100
   public static let failIntervalRange: ClosedRange<Int64> = 1...(7 * 86_400)
   public static let unlockTimeRange: ClosedRange<Int64> = 1...86_400
   public static let maxUnlockTime: Int64 = 86_400

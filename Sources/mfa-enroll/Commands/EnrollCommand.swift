@@ -22,8 +22,6 @@ struct Enroll: ParsableCommand {
 
   @OptionGroup var backup: BackupCodeOptions
 
-  static let maxTries = 3
-
   func validate() throws {
     try backup.validate()
   }
