@@ -88,7 +88,7 @@ import Testing
     }
   }
 
-  @Test func rootsSecretsAreReadableByNoOneElse() {
+  @Test func rootsSecretsAreReadableByNoOneElse() throws {
     let dir = TemporaryDirectory()
     defer { dir.remove() }
     dir.write("key", "x", mode: 0o640)
@@ -96,5 +96,8 @@ import Testing
     guard case .insecurePermissions = failure(rule, dir.path + "/key") else { Issue.record("0640 accepted"); return }
     chmod(dir.path + "/key", 0o600)
     #expect(failure(rule, dir.path + "/key") == nil)
+    let missing = try rule.openIfPresent(dir.path + "/missing")
+    let isAbsent = missing == nil
+    #expect(isAbsent)
   }
 }

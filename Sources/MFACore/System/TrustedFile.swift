@@ -59,6 +59,15 @@ public struct TrustedFile: Sendable {
     return file
   }
 
+  /// Like `open`, but nil when nothing is there (a state file not written yet).
+  public func openIfPresent(_ path: String, _ flags: Int32 = O_RDONLY) throws(FileError) -> FileDescriptor? {
+    do throws(FileError) {
+      return try open(path, flags)
+    } catch .notFound {
+      return nil
+    }
+  }
+
   /// Checks the file at `path` and closes it again (a file another program opens by its name).
   public func check(_ path: String) throws(FileError) {
     try open(path).close()
