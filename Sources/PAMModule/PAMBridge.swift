@@ -48,19 +48,15 @@ struct PAMBridge: LoginHost {
 
   /// Runs `body` with the user's uid and groups (pam_modutil_drop_priv), then regains root.
   func asUser<Value>(_ account: UserAccount, _ body: () throws(FileError) -> Value) throws(FileError) -> Value {
-    let token = account.name.text.withCString { mfa_drop_priv(handle, $0, account.uid, account.gid) }
-    guard let token else { throw .system(SystemError("drop privileges", code: EPERM)) }
-    let result: Result<Value, FileError>
-    do throws(FileError) {
-      result = .success(try body())
-    } catch {
-      result = .failure(error)
-    }
-    // Without root back we must not go on: the rest of the stack expects it.
-    guard mfa_regain_priv(handle, token) == PAM_SUCCESS else {
-      throw .system(SystemError("regain privileges", code: EPERM))
-    }
-    return try result.get()
+    var token: UnsafeMutableRawPointer?
+    return try withSwitchedIdentity(
+      becoming: "drop privileges",
+      {
+        token = account.name.text.withCString { mfa_drop_priv(handle, $0, account.uid, account.gid) }
+        return token != nil
+      },
+      // Without root back we must not go on: the rest of the stack expects it.
+      restoring: "regain privileges", { mfa_regain_priv(handle, token) == PAM_SUCCESS }, body)
   }
 
   func readConfigFile(_ path: String) throws(FileError) -> [UInt8]? {

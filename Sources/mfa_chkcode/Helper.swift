@@ -31,7 +31,7 @@ public func helperMain(_ argc: Int32, _ argv: UnsafeMutablePointer<UnsafeMutable
   guard isatty(0) == 0, let request = HelperRequest(arguments: arguments) else {
     return refuse("inappropriate use by uid " + String(caller) + " (run only by pam_mfa.so); refused")
   }
-  let host = HelperHost(channel: HelperChannel(input: 0, output: 1))
+  let host = HelperHost(channel: HelperChannel(input: FileDescriptor(owning: 0), output: FileDescriptor(owning: 1)))
   let outcome = HelperCheck.run(host: host, request: request, caller: caller)
   if outcome != .accepted && outcome != .notEnrolledAllowed && host.failureDelayRequested {
     usleep(LoginText.failureDelayMicroseconds)

@@ -9,7 +9,7 @@ final class HelperHost: LoginHost {
   /// runs it directly waits too.
   private(set) var failureDelayRequested = false
 
-  init(channel: HelperChannel) {
+  init(channel: consuming HelperChannel) {
     self.channel = channel
   }
 
@@ -65,17 +65,9 @@ final class HelperHost: LoginHost {
 
   /// The user's own files are read with the user's file-system ids.
   func asUser<Value>(_ account: UserAccount, _ body: () throws(FileError) -> Value) throws(FileError) -> Value {
-    guard mfa_fs_become(account.uid, account.gid) == 0 else {
-      throw .system(SystemError("setfsuid", code: EPERM))
-    }
-    let result: Result<Value, FileError>
-    do throws(FileError) {
-      result = .success(try body())
-    } catch {
-      result = .failure(error)
-    }
-    // Without root's ids back the state cannot be written safely: stop here.
-    guard mfa_fs_restore() == 0 else { throw .system(SystemError("setfsuid back to root", code: EPERM)) }
-    return try result.get()
+    // Without root's ids back the state cannot be written safely: stop there.
+    try withSwitchedIdentity(
+      becoming: "setfsuid", { mfa_fs_become(account.uid, account.gid) == 0 },
+      restoring: "setfsuid back to root", { mfa_fs_restore() == 0 }, body)
   }
 }

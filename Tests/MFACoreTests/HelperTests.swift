@@ -6,23 +6,27 @@ import Testing
 /// The module–helper conversation (HelperProtocol), the helper's decision (HelperCheck) and the
 /// module's relay (UnprivilegedLogin), without a setuid binary: the e2e tests run the real one.
 @Suite struct HelperTests {
-  /// A socket pair, as the module sets it up: what one side sends, the other receives.
-  func channels() -> (module: HelperChannel, helper: HelperChannel) {
-    var ends: [Int32] = [0, 0]
-    #expect(socketpair(AF_UNIX, Int32(SOCK_STREAM.rawValue), 0, &ends) == 0)
-    return (HelperChannel(input: ends[0], output: ends[0]), HelperChannel(input: ends[1], output: ends[1]))
+  /// Both ends of a socket pair, as the module sets it up: what one sends, the other receives.
+  struct Pair: ~Copyable {
+    var module: HelperChannel
+    var helper: HelperChannel
   }
 
-  func close(_ pair: (module: HelperChannel, helper: HelperChannel)) {
-    Glibc.close(pair.module.input)
-    Glibc.close(pair.helper.input)
+  func channels() -> Pair {
+    var ends: [Int32] = [0, 0]
+    #expect(socketpair(AF_UNIX, Int32(SOCK_STREAM.rawValue), 0, &ends) == 0)
+    return Pair(
+      module: HelperChannel(socket: FileDescriptor(owning: ends[0])),
+      helper: HelperChannel(socket: FileDescriptor(owning: ends[1])))
   }
 
   @Test func framesCrossThePipeIntact() {
     let pair = channels()
-    defer { close(pair) }
-    #expect(pair.helper.send(HelperFrame(.hiddenPrompt, [UInt8]("Verification code: ".utf8))))
-    #expect(pair.helper.send(HelperFrame(.verdict, [0])))
+    let sent = [
+      pair.helper.send(HelperFrame(.hiddenPrompt, [UInt8]("Verification code: ".utf8))),
+      pair.helper.send(HelperFrame(.verdict, [0])),
+    ]
+    #expect(sent == [true, true])
     let first = pair.module.receive()
     #expect(first?.kind == .hiddenPrompt && first?.payload == [UInt8]("Verification code: ".utf8))
     #expect(pair.module.receive()?.kind == .verdict)
@@ -31,10 +35,9 @@ import Testing
   @Test func malformedFramesEndTheConversation() {
     for bytes: [UInt8] in [[0x7a, 0, 0], [0x70, 0x10, 0x01], [0x70, 0, 5, 0x41]] {
       let pair = channels()
-      _ = bytes.withUnsafeBytes { write(pair.helper.output, $0.baseAddress, $0.count) }
-      Glibc.close(pair.helper.output)
+      try? pair.helper.input.writeAll(bytes)
+      pair.helper.close()
       #expect(pair.module.receive() == nil, "\(bytes)")
-      Glibc.close(pair.module.input)
     }
   }
 
@@ -97,12 +100,14 @@ import Testing
 
   @Test func theRelayShowsPromptsAndMessagesAndReturnsTheVerdict() {
     let pair = channels()
-    defer { close(pair) }
     let host = FakeHost()
     host.answers = [[UInt8]("123456".utf8)]
-    #expect(pair.helper.send(HelperFrame(.hiddenPrompt, [UInt8]("Verification code: ".utf8))))
-    #expect(pair.helper.send(HelperFrame(.info, [UInt8]("Backup code accepted.".utf8))))
-    #expect(pair.helper.send(HelperFrame(.verdict, [LoginOutcome.lockedOut.helperCode])))
+    let sent = [
+      pair.helper.send(HelperFrame(.hiddenPrompt, [UInt8]("Verification code: ".utf8))),
+      pair.helper.send(HelperFrame(.info, [UInt8]("Backup code accepted.".utf8))),
+      pair.helper.send(HelperFrame(.verdict, [LoginOutcome.lockedOut.helperCode])),
+    ]
+    #expect(sent == [true, true, true])
     #expect(UnprivilegedLogin.relay(host: host, channel: pair.module) == .lockedOut)
     #expect(host.prompts == ["Verification code: "])
     #expect(host.told == ["Backup code accepted."])
@@ -112,22 +117,20 @@ import Testing
 
   @Test func aHelperThatEndsWithoutAVerdictIsNoVerdict() {
     let pair = channels()
-    Glibc.close(pair.helper.output)
+    pair.helper.close()
     #expect(UnprivilegedLogin.relay(host: FakeHost(), channel: pair.module) == nil)
-    Glibc.close(pair.module.input)
   }
 
   @Test func sendingToAHelperThatIsGoneFailsWithoutSIGPIPE() {
     let pair = channels()
-    Glibc.close(pair.helper.input)
+    pair.helper.close()
     // Without MSG_NOSIGNAL this would end the test process.
-    #expect(!pair.module.send(HelperFrame(.answer, [UInt8]("123456".utf8))))
-    Glibc.close(pair.module.input)
+    let sent = pair.module.send(HelperFrame(.answer, [UInt8]("123456".utf8)))
+    #expect(!sent)
   }
 
   @Test func anAnswerThatNeverComesEndsTheWait() {
     let pair = channels()
-    defer { close(pair) }
     #expect(pair.module.receive(timeoutSeconds: 1) == nil)
   }
 }

@@ -28,19 +28,12 @@
 
 /// errno is a macro over a thread-local; Swift reads it through this.
 int mfa_errno(void);
-void mfa_set_errno(int value);
-/// open(2) and openat(2) are variadic in C.
-int mfa_open(const char *path, int flags, unsigned int mode);
+/// openat(2) is variadic in C (AT_FDCWD for a plain open).
 int mfa_openat(int dirfd, const char *path, int flags, unsigned int mode);
 /// renameat2(..., RENAME_NOREPLACE): create-if-absent without a race; needs _GNU_SOURCE.
 int mfa_rename_noreplace(int olddirfd, const char *oldpath, int newdirfd, const char *newpath);
 /// explicit_bzero needs _DEFAULT_SOURCE; wipes secrets in a way the optimiser keeps.
 void mfa_wipe(void *buffer, size_t length);
-/// getpwnam_r into a caller-owned buffer; returns 0 and fills *found (NULL when no such user).
-int mfa_getpwnam(const char *name, struct passwd *entry, char *buffer, size_t length,
-                 struct passwd **found);
-int mfa_getpwuid(uid_t uid, struct passwd *entry, char *buffer, size_t length,
-                 struct passwd **found);
 
 /// 1 when `user` (primary group `base`) belongs to the group named `group`, 0 when not,
 /// -1 when no such group exists or the lookup fails.

@@ -39,10 +39,11 @@ struct mfa_store_plugin {
   void (*close)(void *handle);
 };
 
-/// Loads the plugin at `path` once per process and never unloads it. The file must be a
-/// regular file owned by root and writable by no one else; it is opened without following
-/// links and loaded through that descriptor. NULL on failure, with a reason in `error`.
-const struct mfa_store_plugin *mfa_store_plugin_load(const char *path, char *error,
+/// Loads the plugin at `path` once per process and never unloads it, through `fd`: the file
+/// the caller opened and checked (pam_mfa's TrustedFile: not a link, a regular file owned by
+/// root, writable by no one else, in directories only root can write), so it cannot be swapped
+/// after the check. The caller keeps and closes `fd`. NULL on failure, with a reason in `error`.
+const struct mfa_store_plugin *mfa_store_plugin_load(int fd, const char *path, char *error,
                                                      size_t error_length);
 
 #endif

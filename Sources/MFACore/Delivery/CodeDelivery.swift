@@ -78,21 +78,20 @@ public enum CodeDelivery {
   /// in directories that only root controls (-2 otherwise); the file that was checked is the one
   /// that runs (by its descriptor), with nothing inherited from the host but stdin.
   public static func run(program: String, input: [UInt8]) -> Int32 {
-    guard SafeFile.isInRootOwnedDirectory(program, allowSticky: true) else { return -2 }
-    let fd: Int32
     do throws(FileError) {
-      fd = try SafeFile.openChecked(program, flags: O_RDONLY, owners: [0], forbiddenMode: 0o022)
+      let file = try TrustedFile.rootProgram.open(program)
+      let status = input.withUnsafeBufferPointer { buffer in
+        buffer.withMemoryRebound(to: CChar.self) { chars in
+          program.withCString { mfa_run_checked(file.rawValue, $0, chars.baseAddress, chars.count, 15) }
+        }
+      }
+      file.close()
+      return status
     } catch .notFound {
       // Missing: it cannot be started (-1), reported like any failure to start.
       return -1
     } catch {
       return -2
-    }
-    defer { close(fd) }
-    return input.withUnsafeBufferPointer { buffer in
-      buffer.withMemoryRebound(to: CChar.self) { chars in
-        program.withCString { mfa_run_checked(fd, $0, chars.baseAddress, chars.count, 15) }
-      }
     }
   }
 }

@@ -36,33 +36,38 @@ public struct HelperFrame {
   }
 }
 
-/// The two pipe ends one side of the conversation holds.
-public struct HelperChannel {
-  public let input: Int32
-  public let output: Int32
+/// What one side of the conversation holds: the module one socket both ways, the helper its
+/// stdin and stdout (the same socket, or two pipes when it is run by hand).
+public struct HelperChannel: ~Copyable {
+  let input: FileDescriptor
+  /// nil: `input` is a socket and carries the frames this side sends too.
+  let output: FileDescriptor?
 
-  public init(input: Int32, output: Int32) {
-    self.input = input
-    self.output = output
+  public init(socket: consuming FileDescriptor) {
+    input = socket
+    output = nil
   }
+
+  public init(input: consuming FileDescriptor, output: consuming FileDescriptor) {
+    self.input = input
+    self.output = .some(output)
+  }
+
+  /// Closes this side: the other sees the end of the stream.
+  public consuming func close() {}
 
   /// False when the other side is gone (a longer payload is cut to the limit).
   public func send(_ frame: HelperFrame) -> Bool {
     let count = min(frame.payload.count, HelperFrame.maxPayload)
     var bytes = [frame.kind.rawValue, UInt8(count >> 8), UInt8(count & 0xff)] + frame.payload[0..<count]
     defer { bytes.wipe() }
-    var sent = 0
-    while sent < bytes.count {
-      let result = bytes.withUnsafeBytes { raw -> Int in
-        guard let base = raw.baseAddress else { return 0 }
-        // MSG_NOSIGNAL: a helper that died must not kill the application with SIGPIPE.
-        let done = CLibc.send(output, base + sent, raw.count - sent, Int32(MSG_NOSIGNAL))
-        // Not a socket (the helper run by hand on pipes): a plain write; it ignores SIGPIPE.
-        return done < 0 && mfa_errno() == ENOTSOCK ? CLibc.write(output, base + sent, raw.count - sent) : done
+    do throws(SystemError) {
+      switch output {
+      case .some(let output): try output.sendAll(bytes)
+      case .none: try input.sendAll(bytes)
       }
-      if result < 0 && mfa_errno() == EINTR { continue }
-      guard result > 0 else { return false }
-      sent += result
+    } catch {
+      return false
     }
     return true
   }
@@ -71,33 +76,12 @@ public struct HelperChannel {
   /// arrives within `timeoutSeconds` (nil: wait as long as it takes).
   public func receive(timeoutSeconds: Int32? = nil) -> HelperFrame? {
     if let timeoutSeconds {
-      var ready = pollfd(fd: input, events: Int16(POLLIN), revents: 0)
-      var waited: Int32
-      repeat { waited = poll(&ready, 1, timeoutSeconds * 1000) } while waited < 0 && mfa_errno() == EINTR
-      guard waited > 0 else { return nil }
+      guard (try? input.waitUntilReadable(timeoutSeconds: timeoutSeconds)) == true else { return nil }
     }
-    guard let header = read(3), let kind = HelperFrame.Kind(rawValue: header[0]) else { return nil }
+    guard let header = input.read(exactly: 3), let kind = HelperFrame.Kind(rawValue: header[0]) else { return nil }
     let count = Int(header[1]) << 8 | Int(header[2])
-    guard count <= HelperFrame.maxPayload, let payload = read(count) else { return nil }
+    guard count <= HelperFrame.maxPayload, let payload = input.read(exactly: count) else { return nil }
     return HelperFrame(kind, payload)
-  }
-
-  private func read(_ count: Int) -> [UInt8]? {
-    var buffer = [UInt8](repeating: 0, count: count)
-    var filled = 0
-    while filled < count {
-      let got = buffer.withUnsafeMutableBytes { raw -> Int in
-        guard let base = raw.baseAddress else { return 0 }
-        return CLibc.read(input, base + filled, count - filled)
-      }
-      if got < 0 && mfa_errno() == EINTR { continue }
-      if got <= 0 {
-        buffer.wipe()
-        return nil
-      }
-      filled += got
-    }
-    return buffer
   }
 }
 

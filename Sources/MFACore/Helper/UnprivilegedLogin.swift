@@ -62,7 +62,7 @@ public enum UnprivilegedLogin {
 
   /// Shows the helper's prompts and messages and returns its verdict; nil when it ended
   /// without one.
-  static func relay<Host: LoginHost>(host: Host, channel: HelperChannel) -> LoginOutcome? {
+  static func relay<Host: LoginHost>(host: Host, channel: borrowing HelperChannel) -> LoginOutcome? {
     // The helper ends itself before this (mfa_chkcode's deadline); this only bounds the wait.
     while var frame = channel.receive(timeoutSeconds: HelperFrame.answerTimeoutSeconds + 180) {
       defer { frame.wipe() }
@@ -89,8 +89,8 @@ public enum UnprivilegedLogin {
   }
 }
 
-/// A running helper: its pid and our ends of its pipes.
-struct HelperProcess {
+/// A running helper: its pid and our end of its socket.
+struct HelperProcess: ~Copyable {
   let pid: pid_t
   let channel: HelperChannel
 
@@ -101,17 +101,19 @@ struct HelperProcess {
     }
     argv.append(nil)
     defer { for pointer in argv { free(pointer) } }
-    var socket: Int32 = -1
-    let pid = path.withCString { program in
-      argv.withUnsafeBufferPointer { mfa_spawn_helper(program, $0.baseAddress, &socket) }
+    var socket: Int32 = 0
+    let pid = try retrying("start") {
+      path.withCString { program in argv.withUnsafeBufferPointer { mfa_spawn_helper(program, $0.baseAddress, &socket) }
+      }
     }
-    guard pid > 0 else { throw .last("start") }
-    return HelperProcess(pid: pid, channel: HelperChannel(input: socket, output: socket))
+    return HelperProcess(pid: pid, channel: HelperChannel(socket: FileDescriptor(owning: socket)))
   }
 
-  /// Closes our end and reaps the helper; its exit status, or -1.
-  func finish() -> Int32 {
-    close(channel.input)
+  /// Closes our end (a helper still waiting for an answer sees the end) and reaps the helper;
+  /// its exit status, or -1.
+  consuming func finish() -> Int32 {
+    let pid = pid
+    channel.close()
     return mfa_wait_helper(pid)
   }
 }

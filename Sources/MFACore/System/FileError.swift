@@ -12,6 +12,8 @@ public enum FileError: Error {
   case wrongOwner(expected: UInt32, actual: UInt32)
   /// Group or other may read or write it.
   case insecurePermissions(mode: UInt32)
+  /// A directory above it is not root's alone (or is a symbolic link).
+  case untrustedDirectory
   /// Larger than the format allows.
   case tooLarge
   /// The contents do not parse.
@@ -31,6 +33,7 @@ public enum FileError: Error {
       return "is owned by uid " + String(actual) + ", expected uid " + String(expected)
     case .insecurePermissions(let mode):
       return "has mode " + octal(mode) + "; group and other must have no access (chmod 600)"
+    case .untrustedDirectory: return "is in a directory that is not root's and writable by no one else"
     case .tooLarge: return "is too large"
     case .malformed(let error): return "is malformed: " + error.description
     case .invalidPath(let reason): return "invalid path: " + reason

@@ -6,7 +6,7 @@ public enum HostSystem {
   /// it does not exist.
   public static func readConfigFile(_ path: String) throws(FileError) -> [UInt8]? {
     do throws(FileError) {
-      return try SafeFile.read(path: path, owners: [0], maxSize: 64 * 1024, forbiddenMode: 0o022)
+      return try TrustedFile.rootSettings.read(path, maxSize: 64 * 1024)
     } catch .notFound {
       return nil
     }
@@ -18,7 +18,10 @@ public enum HostSystem {
     var found: UnsafeMutablePointer<passwd>?
     var buffer = [CChar](repeating: 0, count: 16 * 1024)
     let status = name.text.withCString { user in
-      buffer.withUnsafeMutableBufferPointer { mfa_getpwnam(user, &entry, $0.baseAddress, $0.count, &found) }
+      buffer.withUnsafeMutableBufferPointer { raw -> Int32 in
+        guard let base = raw.baseAddress else { return ERANGE }
+        return getpwnam_r(user, &entry, base, raw.count, &found)
+      }
     }
     guard status == 0, found != nil else { return nil }
     return account(entry)

@@ -1,106 +1,48 @@
 import CLibc
 
-/// Small-file I/O with the checks a root process needs when it touches files a user controls:
-/// never follow a symlink, check type/owner/mode on the open descriptor, and replace contents
-/// atomically (temp file, fsync, rename, fsync of the directory).
+/// Small files replaced atomically (temp file, fsync, rename, fsync of the directory), mkdir -p
+/// and the per-file lock. Opening and checking is `TrustedFile`'s, descriptors are
+/// `FileDescriptor`s; the Int32 entry points below only forward until their callers move.
 public enum SafeFile {
   /// Reads a whole regular file owned by one of `owners` with none of `forbiddenMode` set
   /// (default: group and other have no access at all).
+  /// Old entry point: `TrustedFile(owners:forbiddenMode:).read(_:maxSize:)`.
   public static func read(
     path: String, owners: [UInt32], maxSize: Int, forbiddenMode: UInt32 = 0o077
   ) throws(FileError) -> [UInt8] {
-    let fd = try openChecked(path, flags: O_RDONLY, owners: owners, forbiddenMode: forbiddenMode)
-    defer { close(fd) }
-    return try readAll(fd, maxSize: maxSize)
+    try TrustedFile(owners: owners, forbiddenMode: forbiddenMode).read(path, maxSize: maxSize)
   }
 
-  /// Opens without following a final symlink and checks the open file: regular, owned by one
-  /// of `owners`, none of `forbiddenMode` set. Returns the descriptor (the caller closes it).
+  /// Old entry point returning a raw descriptor the caller closes:
+  /// `TrustedFile(owners:forbiddenMode:).open(_:_:)` returns an owned `FileDescriptor`.
   public static func openChecked(_ path: String, flags: Int32, owners: [UInt32], forbiddenMode: UInt32)
     throws(FileError) -> Int32
   {
-    let fd = path.withCString {
-      mfa_open($0, flags | O_NOFOLLOW | O_CLOEXEC | O_NOCTTY | O_NONBLOCK, 0)
-    }
-    if fd < 0 {
-      let code = mfa_errno()
-      if code == ENOENT { throw .notFound }
-      if code == ELOOP { throw .symbolicLink }
-      throw .system(SystemError("open", code: code))
-    }
-    var info = stat()
-    var problem: FileError?
-    if fstat(fd, &info) != 0 {
-      problem = .system(.last("fstat"))
-    } else if info.st_mode & 0o170000 != 0o100000 {
-      problem = .notRegularFile
-    } else if !owners.contains(info.st_uid) {
-      problem = .wrongOwner(expected: owners.first ?? 0, actual: info.st_uid)
-    } else if info.st_mode & forbiddenMode != 0 {
-      problem = .insecurePermissions(mode: info.st_mode)
-    }
-    if let problem {
-      close(fd)
-      throw problem
-    }
-    return fd
+    try TrustedFile(owners: owners, forbiddenMode: forbiddenMode).open(path, flags).release()
   }
 
-  /// Reads from the current offset to the end; more than `maxSize` bytes is an error.
+  /// Old entry point on a raw descriptor: `FileDescriptor.readAll(maxSize:)`.
   public static func readAll(_ fd: Int32, maxSize: Int) throws(FileError) -> [UInt8] {
-    var contents: [UInt8] = []
-    var chunk = [UInt8](repeating: 0, count: 4096)
-    // Room for the largest file at once: a growing buffer would leave freed copies behind.
-    contents.reserveCapacity(maxSize + chunk.count)
-    defer { chunk.wipe() }
-    while true {
-      let count = chunk.withUnsafeMutableBytes { raw in CLibc.read(fd, raw.baseAddress, raw.count) }
-      if count < 0 {
-        if mfa_errno() == EINTR { continue }
-        contents.wipe()
-        throw .system(.last("read"))
-      }
-      if count == 0 { break }
-      contents += chunk[0..<count]
-      if contents.count > maxSize {
-        contents.wipe()
-        throw .tooLarge
-      }
+    // Borrowed for the call only: the caller still owns and closes `fd`.
+    let file = FileDescriptor(owning: fd)
+    let result: Result<[UInt8], FileError>
+    do throws(FileError) {
+      result = .success(try file.readAll(maxSize: maxSize))
+    } catch {
+      result = .failure(error)
     }
-    return contents
+    _ = file.release()
+    return try result.get()
   }
 
-  /// True when `directory` and every directory above it is owned by root and writable by no one
-  /// else: files there can only have been put there by root (a root-owned store). Walks with
-  /// O_NOFOLLOW, so a symlink anywhere on the way makes the answer false.
-  /// With `allowSticky`, a root-owned sticky directory that others may write (/tmp) passes too:
-  /// no one but root can rename or remove root's entries there (for programs root runs).
+  /// See `TrustedFile.isRootOwnedDirectory`.
   public static func isRootOwnedDirectory(_ directory: String, allowSticky: Bool = false) -> Bool {
-    let bytes = [UInt8](directory)
-    guard bytes.first == ASCII.slash else { return false }
-    var fd = mfa_open("/", O_RDONLY | O_DIRECTORY | O_CLOEXEC, 0)
-    if fd < 0 { return false }
-    defer { close(fd) }
-    if !isRootOwnedAndClosed(fd, allowSticky: allowSticky) { return false }
-    for component in bytes.fields(separatedBy: ASCII.slash) {
-      let next = component.text.withCString { mfa_openat(fd, $0, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC, 0) }
-      close(fd)
-      fd = next
-      if fd < 0 || !isRootOwnedAndClosed(fd, allowSticky: allowSticky) { return false }
-    }
-    return true
+    TrustedFile.isRootOwnedDirectory(directory, allowSticky: allowSticky)
   }
 
-  /// Whether the file at absolute `path` sits in such a directory (see isRootOwnedDirectory).
+  /// See `TrustedFile.isInRootOwnedDirectory`.
   public static func isInRootOwnedDirectory(_ path: String, allowSticky: Bool = false) -> Bool {
-    guard let (directory, _) = try? split(path) else { return false }
-    return isRootOwnedDirectory(directory, allowSticky: allowSticky)
-  }
-
-  static func isRootOwnedAndClosed(_ fd: Int32, allowSticky: Bool = false) -> Bool {
-    var info = stat()
-    guard fstat(fd, &info) == 0, info.st_uid == 0 else { return false }
-    return info.st_mode & 0o022 == 0 || (allowSticky && info.st_mode & 0o1000 != 0)
+    TrustedFile.isInRootOwnedDirectory(path, allowSticky: allowSticky)
   }
 
   /// Whether something exists at `path` (without following a final symlink).
@@ -118,32 +60,37 @@ public enum SafeFile {
     path: String, contents: [UInt8], mode: UInt32, owner: (UInt32, UInt32)? = nil,
     replace: Bool = true
   ) throws(FileError) {
-    let (directory, name) = try split(path)
-    let dirfd = directory.withCString { mfa_open($0, O_RDONLY | O_DIRECTORY | O_CLOEXEC, 0) }
-    if dirfd < 0 { throw .system(.last("open directory")) }
-    defer { close(dirfd) }
-
-    let temporaryName = "." + name + ".tmp"
-    // Whatever a killed writer left there (even a symlink) goes; we hold the lock.
-    _ = temporaryName.withCString { unlinkat(dirfd, $0, 0) }
-    let fd = temporaryName.withCString {
-      mfa_openat(dirfd, $0, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, mode & 0o600)
-    }
-    if fd < 0 { throw .system(.last("create temporary file")) }
-    var renamed = false
-    defer {
-      if !renamed { _ = temporaryName.withCString { unlinkat(dirfd, $0, 0) } }
-    }
-    try fill(fd, contents: contents, mode: mode, owner: owner)
-    let renameResult = temporaryName.withCString { from in
-      name.withCString { to in
-        replace ? renameat(dirfd, from, dirfd, to) : mfa_rename_noreplace(dirfd, from, dirfd, to)
+    let (directoryPath, name) = try split(path)
+    do throws(SystemError) {
+      let directory = try FileDescriptor.open(directoryPath, O_RDONLY | O_DIRECTORY, operation: "open directory")
+      let temporaryName = "." + name + ".tmp"
+      // Whatever a killed writer left there (even a symlink) goes; we hold the lock.
+      try? directory.remove(temporaryName)
+      let file = try directory.open(
+        temporaryName, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW, mode: mode & 0o600, operation: "create temporary file")
+      do throws(SystemError) {
+        try fill(file, contents: contents, mode: mode, owner: owner)
+        try directory.rename(temporaryName, to: name, replace: replace)
+      } catch {
+        try? directory.remove(temporaryName)
+        throw error
       }
+      // The rename itself must reach the disk, or a crash could bring the old file back.
+      try directory.sync(operation: "fsync directory")
+    } catch {
+      throw .system(error)
     }
-    if renameResult != 0 { throw .system(.last("rename")) }
-    renamed = true
-    // The rename itself must reach the disk, or a crash could bring the old file back.
-    if fsync(dirfd) != 0 { throw .system(.last("fsync directory")) }
+  }
+
+  /// Sets owner and mode, writes, and syncs the new file, then closes it.
+  static func fill(_ file: consuming FileDescriptor, contents: [UInt8], mode: UInt32, owner: (UInt32, UInt32)?)
+    throws(SystemError)
+  {
+    if let (uid, gid) = owner { try file.changeOwner(uid, gid) }
+    try file.changeMode(mode)
+    try file.writeAll(contents)
+    // The data must be on disk before the rename makes it the file.
+    try file.sync()
   }
 
   /// Creates `path` and missing parents with `mode` (like mkdir -p); existing ones are kept.
@@ -154,8 +101,12 @@ public enum SafeFile {
     for component in bytes.fields(separatedBy: ASCII.slash) {
       prefix.append(ASCII.slash)
       prefix += component
-      let result = prefix.text.withCString { mkdir($0, mode) }
-      if result != 0 && mfa_errno() != EEXIST { throw .system(.last("mkdir")) }
+      do throws(SystemError) {
+        try retrying("mkdir") { prefix.text.withCString { mkdir($0, mode) } }
+      } catch  where error.code == EEXIST {
+      } catch {
+        throw .system(error)
+      }
     }
   }
 
@@ -169,36 +120,6 @@ public enum SafeFile {
     let directory = slash == 0 ? "/" : Array(bytes[0..<slash]).text
     return (directory, Array(bytes[(slash + 1)...]).text)
   }
-
-  /// Sets owner and mode, writes, and syncs the new file, then closes it.
-  static func fill(_ fd: Int32, contents: [UInt8], mode: UInt32, owner: (UInt32, UInt32)?)
-    throws(FileError)
-  {
-    defer { close(fd) }
-    if let (uid, gid) = owner {
-      if fchown(fd, uid, gid) != 0 { throw .system(.last("fchown")) }
-    }
-    if fchmod(fd, mode) != 0 { throw .system(.last("fchmod")) }
-    try writeAll(fd, contents)
-    // The data must be on disk before the rename makes it the file.
-    if fsync(fd) != 0 { throw .system(.last("fsync")) }
-  }
-
-  static func writeAll(_ fd: Int32, _ contents: [UInt8]) throws(FileError) {
-    var written = 0
-    while written < contents.count {
-      let count = contents.withUnsafeBytes { raw in
-        guard let base = raw.baseAddress else { return 0 }
-        return CLibc.write(fd, base + written, raw.count - written)
-      }
-      if count < 0 {
-        if mfa_errno() == EINTR { continue }
-        throw .system(.last("write"))
-      }
-      written += count
-    }
-  }
-
 }
 
 /// An exclusive flock(2) on a lock file, held while `body` runs. Separate lock files per user
@@ -206,11 +127,20 @@ public enum SafeFile {
 public func withExclusiveLock<Result>(
   _ path: String, _ body: () throws(FileError) -> Result
 ) throws(FileError) -> Result {
-  let fd = path.withCString { mfa_open($0, O_RDWR | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0o600) }
-  if fd < 0 { throw .system(.last("open lock file")) }
-  defer { close(fd) }
-  while flock(fd, LOCK_EX) != 0 {
-    if mfa_errno() != EINTR { throw .system(.last("flock")) }
+  let lock: FileDescriptor
+  do throws(SystemError) {
+    lock = try lockFile(path)
+  } catch {
+    throw .system(error)
   }
-  return try body()
+  let result = try body()
+  lock.close()
+  return result
+}
+
+/// The lock file at `path` (made when missing), locked.
+func lockFile(_ path: String) throws(SystemError) -> FileDescriptor {
+  let lock = try FileDescriptor.open(path, O_RDWR | O_CREAT | O_NOFOLLOW, mode: 0o600, operation: "open lock file")
+  try lock.lockExclusive()
+  return lock
 }

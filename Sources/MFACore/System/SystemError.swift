@@ -18,15 +18,22 @@ public struct SystemError: Error {
   }
 
   /// "open: Permission denied" — for syslog and the CLI, never containing file contents.
-  public var description: String {
-    guard let text = strerror(code) else { return operation + ": error " + String(code) }
-    return operation + ": " + String(cString: text)
+  public var description: String { operation + ": " + reason }
+
+  /// "Permission denied": strerror's text alone.
+  public var reason: String {
+    guard let text = strerror(code) else { return "error " + String(code) }
+    return String(cString: text)
   }
 }
 
-/// Retries a call that failed with EINTR; returns its result or throws the errno.
-@inline(__always)
-func retrying(_ operation: String, _ call: () -> Int32) throws(SystemError) -> Int32 {
+/// The one way MFACore makes a libc call that reports failure as -1 and errno (swift-system's
+/// `valueOrErrno(retryOnInterrupt:)`): an interrupted call (EINTR) is made again, any other
+/// failure throws a `SystemError` named `operation`. Never for close(2), which must not be retried.
+@inline(__always) @discardableResult
+func retrying<Value: SignedInteger & FixedWidthInteger>(_ operation: String, _ call: () -> Value) throws(SystemError)
+  -> Value
+{
   while true {
     let result = call()
     if result >= 0 { return result }

@@ -6,17 +6,14 @@ public enum SystemRandom {
     var buffer = [UInt8](repeating: 0, count: count)
     var filled = 0
     while filled < count {
-      let result = buffer.withUnsafeMutableBytes { raw in
-        guard let base = raw.baseAddress else { return 0 }
-        return getrandom(base + filled, count - filled, 0)
-      }
-      if result < 0 {
-        let code = mfa_errno()
-        if code == EINTR { continue }
+      do throws(SystemError) {
+        filled += try buffer.withUnsafeMutableBufferPointer { (raw) throws(SystemError) -> Int in
+          try retrying("getrandom") { getrandom(raw.baseAddress.map { $0 + filled }, count - filled, 0) }
+        }
+      } catch {
         buffer.wipe()
-        throw SystemError("getrandom", code: code)
+        throw error
       }
-      filled += result
     }
     return buffer
   }

@@ -21,17 +21,18 @@ public final class PluginConnection: DirectoryConnection {
   public static func open(_ settings: DirectorySettings) throws(FileError) -> PluginConnection {
     let server = settings.uri ?? "(no ldap_uri)"
     var message = [CChar](repeating: 0, count: errorSize)
+    let file = try checkedPlugin(settings.plugin)
     let loaded = settings.plugin.withCString { path in
-      message.withUnsafeMutableBufferPointer { mfa_store_plugin_load(path, $0.baseAddress, $0.count) }
+      message.withUnsafeMutableBufferPointer { mfa_store_plugin_load(file.rawValue, path, $0.baseAddress, $0.count) }
     }
+    file.close()
     guard let plugin = loaded, let open = plugin.pointee.open else {
       throw .directory("store plugin " + text(message))
     }
     // The client key is the host's identity: root's alone, as for the password file.
     if let key = settings.keyFile {
       do throws(FileError) {
-        let fd = try SafeFile.openChecked(key, flags: O_RDONLY, owners: [0], forbiddenMode: 0o077)
-        close(fd)
+        try TrustedFile.rootSecret.check(key)
       } catch {
         throw .directory("ldap_key " + key + " " + error.description)
       }
@@ -40,7 +41,7 @@ public final class PluginConnection: DirectoryConnection {
     if let file = settings.passwordFile, settings.certFile == nil {
       do throws(FileError) {
         // The password file is root's alone, like the key it replaces.
-        var contents = try SafeFile.read(path: file, owners: [0], maxSize: 4096, forbiddenMode: 0o077)
+        var contents = try TrustedFile.rootSecret.read(file, maxSize: 4096)
         defer { contents.wipe() }
         password = SecretFileFormat.lines(contents).first?.trimmed() ?? []
       } catch {
@@ -68,6 +69,23 @@ public final class PluginConnection: DirectoryConnection {
     }
     guard let handle else { throw .directory(text(message)) }
     return PluginConnection(plugin: plugin, handle: handle, server: server)
+  }
+
+  /// The plugin runs as root inside the PAM host: it must be trusted like the delivery program.
+  static func checkedPlugin(_ path: String) throws(FileError) -> FileDescriptor {
+    do throws(FileError) {
+      return try TrustedFile.rootProgram.open(path)
+    } catch {
+      let reason: String
+      switch error {
+      case .notFound: reason = SystemError("open", code: ENOENT).reason
+      case .symbolicLink: reason = SystemError("open", code: ELOOP).reason
+      case .system(let failure): reason = failure.reason
+      case .untrustedDirectory: reason = error.description
+      default: reason = "must be a regular file owned by root and writable by no one else"
+      }
+      throw .directory("store plugin " + path + ": " + reason)
+    }
   }
 
   public func read(_ dn: [UInt8]) throws(FileError) -> DirectoryEntry? {
