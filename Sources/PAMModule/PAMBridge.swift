@@ -84,14 +84,8 @@ struct PAMBridge: LoginHost {
     HostSystem.isMember(account, ofGroup: group)
   }
 
-  func qrCode(_ text: String) -> (width: Int, modules: [Bool])? {
-    // Version 40 is 177 modules wide; an otpauth URI needs far less.
-    var buffer = [UInt8](repeating: 0, count: 177 * 177)
-    let width = text.withCString { source in
-      buffer.withUnsafeMutableBufferPointer { mfa_qr_matrix(source, $0.baseAddress, Int32($0.count)) }
-    }
-    guard width > 0 else { return nil }
-    return (Int(width), buffer[0..<Int(width * width)].map { $0 == 1 })
+  func qrCode(_ text: String) -> QRMatrix? {
+    QRMatrix(encoding: text, with: mfa_qr_matrix)
   }
 
   func hostName() -> [UInt8] {

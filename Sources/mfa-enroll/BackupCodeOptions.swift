@@ -54,7 +54,7 @@ struct BackupCodeOptions: ParsableArguments {
         // admin keeps the codes to hand over): root must not follow a link the user planted or
         // remove a file only root could (the lock file included).
         let user =
-          SafeFile.isInRootOwnedDirectory(path)
+          TrustedFile.isInRootOwnedDirectory(path)
           ? UserAccount(name: Array("root".utf8), uid: 0, gid: 0, home: Array("/root".utf8)) : account.core
         try CLIPrivileges().asUser(user) { () throws(FileError) in
           // The lock only guards this one write; leave no clutter beside the user's file.

@@ -5,7 +5,7 @@ import MFACore
 /// else is this root process's own (user database, configuration file, syslog, clock).
 final class HelperHost: LoginHost {
   let channel: HelperChannel
-  /// LoginFlow asked for a pause after a failure; the helper makes it itself, so a caller who
+  /// The login asked for a pause after a failure; the helper makes it itself, so a caller who
   /// runs it directly waits too.
   private(set) var failureDelayRequested = false
 
@@ -39,7 +39,7 @@ final class HelperHost: LoginHost {
   // One-prompt modes and enrollment at login are refused before they could use these.
   func authToken() -> [UInt8]? { nil }
   func setAuthToken(_ token: [UInt8]) -> Bool { false }
-  func qrCode(_ text: String) -> (width: Int, modules: [Bool])? { nil }
+  func qrCode(_ text: String) -> QRMatrix? { nil }
   func keep(_ bytes: [UInt8], in slot: HandleSlot) -> Bool { false }
   func take(_ slot: HandleSlot) -> [UInt8]? { nil }
 

@@ -43,7 +43,13 @@ final class FakeHost: LoginHost {
     self.token = token
     return true
   }
-  func qrCode(_ text: String) -> (width: Int, modules: [Bool])? { (21, [Bool](repeating: true, count: 441)) }
+  func qrCode(_ text: String) -> QRMatrix? {
+    // A 21 × 21 code, every module dark.
+    QRMatrix(encoding: text) { _, out, _ in
+      for index in 0..<441 { out?[index] = 1 }
+      return 21
+    }
+  }
   var kept: [String: [UInt8]] = [:]
   func keep(_ bytes: [UInt8], in slot: HandleSlot) -> Bool {
     kept[slot.name] = bytes

@@ -10,7 +10,7 @@ import Testing
     let path = dir.path + "/secret"
     try SafeFile.write(path: path, contents: [UInt8]("one\n"), mode: 0o600)
     #expect(dir.mode("secret") == 0o600)
-    #expect(try SafeFile.read(path: path, owners: [geteuid()], maxSize: 100).text == "one\n")
+    #expect(try TrustedFile.privateFile(owners: [geteuid()]).read(path, maxSize: 100).text == "one\n")
     try SafeFile.write(path: path, contents: [UInt8]("two\n"), mode: 0o600)
     #expect(dir.read("secret") == "two\n")
     // No temporary file is left behind.
@@ -49,7 +49,7 @@ import Testing
 
     func failure(_ name: String, owner: UInt32 = geteuid()) -> FileError? {
       do throws(FileError) {
-        _ = try SafeFile.read(path: dir.path + "/" + name, owners: [owner], maxSize: 100)
+        _ = try TrustedFile.privateFile(owners: [owner]).read(dir.path + "/" + name, maxSize: 100)
         return nil
       } catch {
         return error
@@ -67,7 +67,9 @@ import Testing
     let dir = TemporaryDirectory()
     defer { dir.remove() }
     dir.write("big", String(repeating: "x", count: 200))
-    #expect(throws: FileError.self) { try SafeFile.read(path: dir.path + "/big", owners: [geteuid()], maxSize: 100) }
+    #expect(throws: FileError.self) {
+      try TrustedFile.privateFile(owners: [geteuid()]).read(dir.path + "/big", maxSize: 100)
+    }
   }
 
   @Test func makeDirectoriesCreatesPrivateParents() throws {

@@ -1,4 +1,4 @@
-/// mfa_chkcode's decision, for the account of the user who ran it: the same LoginFlow as a root
+/// mfa_chkcode's decision, for the account of the user who ran it: the same Login as a root
 /// login, with pam_mfa.conf's settings only, no remote host (the caller sets PAM_RHOST), and
 /// without what an unprivileged caller must not start (enrollment at login, sending a code).
 public enum HelperCheck {

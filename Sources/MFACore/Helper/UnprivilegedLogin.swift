@@ -3,7 +3,7 @@ import CLibc
 /// The module's side of a login when the application does not run as root (a screen locker,
 /// `su` from a user's session to themselves): the state, the lockout and a root store are out
 /// of its reach, so mfa_chkcode — setuid root, the only privileged code for this path — makes
-/// the whole decision with LoginFlow, and this side only passes the conversation through.
+/// the whole decision with Login, and this side only passes the conversation through.
 public enum UnprivilegedLogin {
   /// Line arguments that mean the same to the helper, which reads only pam_mfa.conf (and the
   /// caller's `nullok`, passed on). Any other argument would make the line and the helper

@@ -21,8 +21,8 @@ public protocol LoginHost: PrivilegeSwitch {
   func setAuthToken(_ token: [UInt8]) -> Bool
   /// Shows a line to the user (an error or an information).
   func tell(_ text: String, isError: Bool)
-  /// The QR code of `text` (width, modules row by row, true for dark); nil when unavailable.
-  func qrCode(_ text: String) -> (width: Int, modules: [Bool])?
+  /// The QR code of `text`; nil when unavailable.
+  func qrCode(_ text: String) -> QRMatrix?
   /// This machine's name, for the issuer and label of an enrollment made at login.
   func hostName() -> [UInt8]
   /// Whether the user belongs to the group (primary or supplementary); nil: no such group.

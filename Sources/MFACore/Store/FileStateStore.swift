@@ -14,14 +14,10 @@ public struct FileStateStore: StateStore {
   public var location: String { directory }
 
   public func peek(user: [UInt8]) throws(FileError) -> UserState {
-    let fd: Int32
-    do throws(FileError) {
-      fd = try SafeFile.openChecked(path(user), flags: O_RDONLY, owners: [geteuid()], forbiddenMode: 0o077)
-    } catch .notFound {
+    guard let file = try TrustedFile.privateFile(owners: [geteuid()]).openIfPresent(path(user)) else {
       return UserState()
     }
-    defer { close(fd) }
-    return try load(fd).state
+    return try load(file).state
   }
 
   public func update<Result>(user: [UInt8], _ body: (inout UserState) throws(FileError) -> Result) throws(FileError)
@@ -30,29 +26,38 @@ public struct FileStateStore: StateStore {
     try ensureDirectory()
     let path = path(user)
     return try withExclusiveLock(path + ".lock") { () throws(FileError) -> Result in
-      var fd: Int32 = -1
-      do throws(FileError) {
-        fd = try SafeFile.openChecked(path, flags: O_RDWR, owners: [geteuid()], forbiddenMode: 0o077)
-      } catch .notFound {
-        fd = -1
-      }
-      defer { if fd >= 0 { close(fd) } }
-      let loaded = fd >= 0 ? try load(fd) : Loaded(state: UserState(), sequence: 0, inPlace: false)
-      var state = loaded.state
-      let result: Result
-      do throws(FileError) {
-        result = try body(&state)
-      } catch {
-        if state != loaded.state {
-          try? save(state, sequence: loaded.sequence + 1, fd: loaded.inPlace ? fd : nil, path: path)
+      guard let file = try TrustedFile.privateFile(owners: [geteuid()]).openIfPresent(path, O_RDWR) else {
+        return try change(Loaded(state: UserState(), sequence: 0, inPlace: false), body) {
+          (state, sequence) throws(FileError) in try saveWhole(state, sequence: sequence, path: path)
         }
-        throw error
       }
-      if state != loaded.state {
-        try save(state, sequence: loaded.sequence + 1, fd: loaded.inPlace ? fd : nil, path: path)
+      let loaded = try load(file)
+      return try change(loaded, body) { (state, sequence) throws(FileError) in
+        if loaded.inPlace {
+          try saveInPlace(state, sequence: sequence, file: file)
+        } else {
+          try saveWhole(state, sequence: sequence, path: path)
+        }
       }
-      return result
     }
+  }
+
+  /// Runs `body`; if it changed the state, `save` makes the new one durable — also when `body`
+  /// threw, so that an attempt it counted sticks.
+  func change<Result>(
+    _ loaded: Loaded, _ body: (inout UserState) throws(FileError) -> Result,
+    save: (UserState, UInt64) throws(FileError) -> Void
+  ) throws(FileError) -> Result {
+    var state = loaded.state
+    let result: Result
+    do throws(FileError) {
+      result = try body(&state)
+    } catch {
+      if state != loaded.state { try? save(state, loaded.sequence + 1) }
+      throw error
+    }
+    if state != loaded.state { try save(state, loaded.sequence + 1) }
+    return result
   }
 
   func path(_ user: [UInt8]) -> String { directory + "/" + user.text }
@@ -64,8 +69,8 @@ public struct FileStateStore: StateStore {
     var inPlace: Bool
   }
 
-  func load(_ fd: Int32) throws(FileError) -> Loaded {
-    let contents = try SafeFile.readAll(fd, maxSize: FileStateStore.legacyMaxSize)
+  func load(_ file: borrowing FileDescriptor) throws(FileError) -> Loaded {
+    let contents = try file.readAll(maxSize: FileStateStore.legacyMaxSize)
     let payload: [UInt8]
     var sequence: UInt64 = 0
     var inPlace = false
@@ -87,41 +92,35 @@ public struct FileStateStore: StateStore {
     }
   }
 
-  func save(_ state: UserState, sequence: UInt64, fd: Int32?, path: String) throws(FileError) {
+  func slot(_ state: UserState, sequence: UInt64) throws(FileError) -> (bytes: [UInt8], offset: Int) {
     guard let slot = StateFile.encode(sequence: sequence, payload: UserStateFormat.serialize(state)) else {
       throw .tooLarge
     }
-    let offset = StateFile.slotIndex(for: sequence) * StateFile.slotSize
-    if let fd {
-      // In place: the other slot keeps the previous state until this one is complete.
-      var written = 0
-      while written < slot.count {
-        let count = slot.withUnsafeBytes { raw in
-          guard let base = raw.baseAddress else { return 0 }
-          return pwrite(fd, base + written, raw.count - written, off_t(offset + written))
-        }
-        if count < 0 {
-          if mfa_errno() == EINTR { continue }
-          throw .system(.last("write state"))
-        }
-        written += count
-      }
-      if fdatasync(fd) != 0 { throw .system(.last("fdatasync state")) }
-      return
+    return (slot, StateFile.slotIndex(for: sequence) * StateFile.slotSize)
+  }
+
+  /// In place: the other slot keeps the previous state until this one is complete.
+  func saveInPlace(_ state: UserState, sequence: UInt64, file: borrowing FileDescriptor) throws(FileError) {
+    let (bytes, offset) = try slot(state, sequence: sequence)
+    do throws(SystemError) {
+      try file.writeAll(bytes, at: Int64(offset), operation: "write state")
+      try file.syncData(operation: "fdatasync state")
+    } catch {
+      throw .system(error)
     }
-    // A new (or old-format) file appears whole, via a temp file and rename.
+  }
+
+  /// A new (or old-format) file appears whole, via a temp file and rename.
+  func saveWhole(_ state: UserState, sequence: UInt64, path: String) throws(FileError) {
+    let (bytes, offset) = try slot(state, sequence: sequence)
     var image = [UInt8](repeating: 0, count: StateFile.fileSize)
-    image.replaceSubrange(offset..<(offset + StateFile.slotSize), with: slot)
+    image.replaceSubrange(offset..<(offset + StateFile.slotSize), with: bytes)
     try SafeFile.write(path: path, contents: image, mode: 0o600)
   }
 
   /// The directory must be ours and private: anyone who can write it could reset replay state.
   func ensureDirectory() throws(FileError) {
     try SafeFile.makeDirectories(directory, mode: 0o700)
-    var info = stat()
-    if directory.withCString({ lstat($0, &info) }) != 0 { throw .system(.last("stat state directory")) }
-    if info.st_mode & 0o170000 != 0o040000 { throw .notRegularFile }
-    if info.st_uid != geteuid() { throw .wrongOwner(expected: geteuid(), actual: info.st_uid) }
-    if info.st_mode & 0o022 != 0 { throw .insecurePermissions(mode: info.st_mode) }
+    try TrustedFile.privateDirectory(owner: geteuid()).check(directory)
   }
 }

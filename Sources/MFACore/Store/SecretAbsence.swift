@@ -29,29 +29,44 @@ enum SecretAbsence {
     var home = account.home
     while home.count > 1 && home.last == ASCII.slash { home.removeLast() }
     let underHome = [UInt8](path.utf8).starts(with: home + [ASCII.slash])
-    var info = stat()
-    if underHome && home.text.withCString({ stat($0, &info) }) != 0 {
-      return "home directory " + home.text + " cannot be reached (" + SystemError.last("stat").description
-        + "; not mounted?)"
+    if underHome {
+      do throws(SystemError) {
+        _ = try SafeFile.status(home.text, follow: true)
+      } catch {
+        return "home directory " + home.text + " cannot be reached (" + error.description + "; not mounted?)"
+      }
     }
     // The deepest entry on the way that exists (a link counts: lstat).
     var current = parent([UInt8](path.utf8))
-    while current != [ASCII.slash] && current.text.withCString({ lstat($0, &info) }) != 0 {
-      let code = mfa_errno()
-      guard code == ENOENT else { return unreachable(current.text, SystemError("lstat", code: code)) }
-      current = parent(current)
+    while current != [ASCII.slash] {
+      do throws(SystemError) {
+        _ = try SafeFile.status(current.text, follow: false)
+        break
+      } catch {
+        // Only "not there" goes up; anything else (EACCES) means we cannot tell.
+        guard error.code == ENOENT else { return unreachable(current.text, error) }
+        current = parent(current)
+      }
     }
     while true {
       let name = current.text
-      guard name.withCString({ lstat($0, &info) }) == 0 else { return unreachable(name, SystemError.last("lstat")) }
+      let info: stat
+      do throws(SystemError) {
+        info = try SafeFile.status(name, follow: false)
+      } catch {
+        return unreachable(name, error)
+      }
       if info.st_mode & 0o170000 == 0o120000 {
         guard info.st_uid == 0 else {
           return "directory " + name + " is a symbolic link owned by uid " + String(info.st_uid)
             + ": its owner could point it anywhere"
         }
         // A link root made (/home -> /srv/home): where it leads must pass too.
-        guard let real = resolved(name) else { return unreachable(name, SystemError.last("realpath")) }
-        if let problem = unsafeChain(real, account: account) { return problem }
+        do throws(SystemError) {
+          if let problem = unsafeChain(try SafeFile.resolved(name), account: account) { return problem }
+        } catch {
+          return unreachable(name, error)
+        }
       } else if let problem = unsafe(name, info, account: account) {
         return problem
       }
@@ -63,11 +78,13 @@ enum SecretAbsence {
   /// A resolved directory and all above it, by the same rule.
   static func unsafeChain(_ real: [UInt8], account: UserAccount) -> String? {
     var current = real
-    var info = stat()
     while true {
       let name = current.text
-      guard name.withCString({ stat($0, &info) }) == 0 else { return unreachable(name, SystemError.last("stat")) }
-      if let problem = unsafe(name, info, account: account) { return problem }
+      do throws(SystemError) {
+        if let problem = unsafe(name, try SafeFile.status(name, follow: true), account: account) { return problem }
+      } catch {
+        return unreachable(name, error)
+      }
       if current == [ASCII.slash] { return nil }
       current = parent(current)
     }
@@ -98,11 +115,5 @@ enum SecretAbsence {
     while let last = bytes.last, last != ASCII.slash { bytes.removeLast() }
     while bytes.count > 1 && bytes.last == ASCII.slash { bytes.removeLast() }
     return bytes.isEmpty ? [ASCII.slash] : bytes
-  }
-
-  static func resolved(_ path: String) -> [UInt8]? {
-    guard let real = path.withCString({ realpath($0, nil) }) else { return nil }
-    defer { free(real) }
-    return [UInt8](String(cString: real).utf8)
   }
 }

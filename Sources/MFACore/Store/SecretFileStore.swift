@@ -37,8 +37,7 @@ public struct SecretFileStore<Privileges: PrivilegeSwitch, State: StateStore>: C
   /// reach the directory): only a file root owns there was written by root.
   public var isWrittenByUser: Bool {
     guard kind == .rootFile else { return true }
-    var info = stat()
-    return path.withCString { lstat($0, &info) } != 0 || info.st_uid != 0
+    return SafeFile.owner(of: path) != 0
   }
 
   public var exists: Bool { SafeFile.exists(path) }
@@ -77,7 +76,7 @@ public struct SecretFileStore<Privileges: PrivilegeSwitch, State: StateStore>: C
       try withExclusiveLock(path + ".lock") { () throws(FileError) in
         try SafeFile.write(path: path, contents: contents, mode: 0o600, replace: replace)
         // Enrolled again: an old "turned off" marker must not vouch for a missing file later.
-        _ = SecretAbsence.markerPath(path).withCString { unlink($0) }
+        try? SafeFile.remove(SecretAbsence.markerPath(path))
       }
     }
     if kind == .rootFile { return try write() }
@@ -98,12 +97,15 @@ public struct SecretFileStore<Privileges: PrivilegeSwitch, State: StateStore>: C
 
   private func removeLocked() throws(FileError) {
     // Only a file we would have read: never follow or remove something else.
-    let fd = try SafeFile.openChecked(path, flags: O_RDONLY, owners: owners, forbiddenMode: 0)
-    close(fd)
+    try TrustedFile(owners: owners, forbiddenMode: 0).check(path)
     // The marker first: a file gone without it is a file out of reach, never "turned off".
     try SafeFile.write(
-      path: SecretAbsence.markerPath(path), contents: SecretAbsence.marker(at: Int64(time(nil))), mode: 0o600)
-    if path.withCString({ unlink($0) }) != 0 { throw FileError.system(.last("unlink")) }
+      path: SecretAbsence.markerPath(path), contents: SecretAbsence.marker(at: SystemClock.now()), mode: 0o600)
+    do throws(SystemError) {
+      try SafeFile.remove(path)
+    } catch {
+      throw .system(error)
+    }
   }
 
   public func doubtAboutAbsence() -> String? {
@@ -120,8 +122,8 @@ public struct SecretFileStore<Privileges: PrivilegeSwitch, State: StateStore>: C
         if let problem = SecretAbsence.unsafeDirectory(path: path, account: account) { return problem }
         guard knownEnrolledAt > 0 else { return nil }
         // Only the user's own `disable` (or root's reset) since that login explains a missing file.
-        let marker = try? SafeFile.read(
-          path: SecretAbsence.markerPath(path), owners: owners, maxSize: 64, forbiddenMode: 0o022)
+        let marker = try? TrustedFile(owners: owners, forbiddenMode: 0o022).read(
+          SecretAbsence.markerPath(path), maxSize: 64)
         if let marker, let since = SecretAbsence.markerTime(marker), since >= knownEnrolledAt { return nil }
         return "was enrolled here before, but " + path
           + " is missing (a home not mounted, or the file deleted by hand; to turn it off: mfa-enroll disable, "
@@ -140,7 +142,7 @@ public struct SecretFileStore<Privileges: PrivilegeSwitch, State: StateStore>: C
   }
 
   func load() throws(FileError) -> Enrollment {
-    var contents = try SafeFile.read(path: path, owners: owners, maxSize: SecretFileFormat.maxSize)
+    var contents = try TrustedFile.privateFile(owners: owners).read(path, maxSize: SecretFileFormat.maxSize)
     defer { contents.wipe() }
     do throws(FormatError) {
       return try SecretFileFormat.parse(contents)

@@ -46,6 +46,6 @@ public struct StoreLocation {
       guard let (above, _) = try? SafeFile.split(directory) else { return .userFile }
       directory = above
     }
-    return SafeFile.isRootOwnedDirectory(directory) ? .rootFile : .userFile
+    return TrustedFile.isRootOwnedDirectory(directory) ? .rootFile : .userFile
   }
 }

@@ -2,53 +2,36 @@ import CLibc
 
 /// Small files replaced atomically (temp file, fsync, rename, fsync of the directory), mkdir -p
 /// and the per-file lock. Opening and checking is `TrustedFile`'s, descriptors are
-/// `FileDescriptor`s; the Int32 entry points below only forward until their callers move.
+/// `FileDescriptor`s.
 public enum SafeFile {
-  /// Reads a whole regular file owned by one of `owners` with none of `forbiddenMode` set
-  /// (default: group and other have no access at all).
-  /// Old entry point: `TrustedFile(owners:forbiddenMode:).read(_:maxSize:)`.
-  public static func read(
-    path: String, owners: [UInt32], maxSize: Int, forbiddenMode: UInt32 = 0o077
-  ) throws(FileError) -> [UInt8] {
-    try TrustedFile(owners: owners, forbiddenMode: forbiddenMode).read(path, maxSize: maxSize)
-  }
-
-  /// Old entry point returning a raw descriptor the caller closes:
-  /// `TrustedFile(owners:forbiddenMode:).open(_:_:)` returns an owned `FileDescriptor`.
-  public static func openChecked(_ path: String, flags: Int32, owners: [UInt32], forbiddenMode: UInt32)
-    throws(FileError) -> Int32
-  {
-    try TrustedFile(owners: owners, forbiddenMode: forbiddenMode).open(path, flags).release()
-  }
-
-  /// Old entry point on a raw descriptor: `FileDescriptor.readAll(maxSize:)`.
-  public static func readAll(_ fd: Int32, maxSize: Int) throws(FileError) -> [UInt8] {
-    // Borrowed for the call only: the caller still owns and closes `fd`.
-    let file = FileDescriptor(owning: fd)
-    let result: Result<[UInt8], FileError>
-    do throws(FileError) {
-      result = .success(try file.readAll(maxSize: maxSize))
-    } catch {
-      result = .failure(error)
-    }
-    _ = file.release()
-    return try result.get()
-  }
-
-  /// See `TrustedFile.isRootOwnedDirectory`.
-  public static func isRootOwnedDirectory(_ directory: String, allowSticky: Bool = false) -> Bool {
-    TrustedFile.isRootOwnedDirectory(directory, allowSticky: allowSticky)
-  }
-
-  /// See `TrustedFile.isInRootOwnedDirectory`.
-  public static func isInRootOwnedDirectory(_ path: String, allowSticky: Bool = false) -> Bool {
-    TrustedFile.isInRootOwnedDirectory(path, allowSticky: allowSticky)
-  }
-
   /// Whether something exists at `path` (without following a final symlink).
-  public static func exists(_ path: String) -> Bool {
+  public static func exists(_ path: String) -> Bool { owner(of: path) != nil }
+
+  /// Who owns what is at `path` (a link itself, not what it points to); nil when nothing is.
+  public static func owner(of path: String) -> UInt32? {
     var info = stat()
-    return path.withCString { lstat($0, &info) } == 0
+    return path.withCString { lstat($0, &info) } == 0 ? info.st_uid : nil
+  }
+
+  /// stat(2) of `path`; with `follow: false` a final link itself (lstat(2)).
+  public static func status(_ path: String, follow: Bool) throws(SystemError) -> stat {
+    var info = stat()
+    _ = try retrying(follow ? "stat" : "lstat") {
+      path.withCString { follow ? stat($0, &info) : lstat($0, &info) }
+    }
+    return info
+  }
+
+  /// The path with every link resolved (realpath(3)).
+  public static func resolved(_ path: String) throws(SystemError) -> [UInt8] {
+    guard let real = path.withCString({ realpath($0, nil) }) else { throw .last("realpath") }
+    defer { free(real) }
+    return HostSystem.bytes(real)
+  }
+
+  /// Removes the name `path` (unlink(2); never a directory).
+  public static func remove(_ path: String) throws(SystemError) {
+    _ = try retrying("unlink") { path.withCString { unlink($0) } }
   }
 
   /// Writes `contents` to `path` so that a crash at any moment leaves the old file or the new

@@ -38,7 +38,7 @@ struct Import: CLICommand {
     var text: [UInt8]
     do throws(FileError) {
       text = try CLIPrivileges().asUser(target.account.core) { () throws(FileError) -> [UInt8] in
-        try SafeFile.read(path: path, owners: [target.account.uid], maxSize: 64 * 1024)
+        try TrustedFile.privateFile(owners: [target.account.uid]).read(path, maxSize: 64 * 1024)
       }
     } catch {
       throw CLIError("cannot read \(path): \(error.description)")
