@@ -1,7 +1,9 @@
 // swift-tools-version:6.0
 // One package, two configurations:
-//   swift build                      → mfa-enroll and the tests (normal Swift, static stdlib via the Makefile)
-//   MFA_EMBEDDED=1 swift build ...   → pam_mfa.so in Embedded Swift (no Swift runtime enters the PAM host)
+//   swift build                      → mfa-enroll and the tests (normal Swift, static stdlib via the Makefile);
+//                                      no pam_mfa.so: the module is declared only in the Embedded configuration
+//   MFA_EMBEDDED=1 swift build ...   → pam_mfa.so and mfa_chkcode in Embedded Swift (no Swift runtime enters
+//                                      the PAM host)
 // The Makefile is the front door and passes the right flags; see `make build`.
 import PackageDescription
 
@@ -26,9 +28,7 @@ let moduleLinker: [LinkerSetting] = [
   ]),
 ]
 
-var products: [Product] = [
-  .library(name: "pam_mfa", type: .dynamic, targets: ["PAMModule"])
-]
+var products: [Product] = []
 var targets: [Target] = [
   .target(name: "CLibc"),
   .target(name: "CPAM", linkerSettings: [.linkedLibrary("pam")]),
@@ -36,13 +36,17 @@ var targets: [Target] = [
   .target(
     name: "MFACore", dependencies: ["CLibc", "CCrypto"], swiftSettings: coreSettings,
     linkerSettings: [.linkedLibrary("crypto")]),
-  .target(
-    name: "PAMModule", dependencies: ["MFACore", "CLibc", "CPAM"], swiftSettings: coreSettings,
-    linkerSettings: moduleLinker),
 ]
 var dependencies: [Package.Dependency] = []
 
 if embedded {
+  // The module exists only in Embedded Swift: a plain `swift build` cannot make a pam_mfa.so
+  // that would load the Swift runtime into sshd.
+  products.append(.library(name: "pam_mfa", type: .dynamic, targets: ["PAMModule"]))
+  targets.append(
+    .target(
+      name: "PAMModule", dependencies: ["MFACore", "CLibc", "CPAM"], swiftSettings: coreSettings,
+      linkerSettings: moduleLinker))
   // The setuid helper for unprivileged callers: Embedded Swift too, so the privileged program is
   // the core and libc, nothing else (`make build` puts it in build/pam_mfa/).
   products.append(.executable(name: "mfa_chkcode", targets: ["mfa_chkcode"]))

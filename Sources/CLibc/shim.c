@@ -49,6 +49,24 @@ static void mfa_default_signals(posix_spawnattr_t *attributes) {
   posix_spawnattr_setflags(attributes, POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF);
 }
 
+/* The child's exit status; past the deadline it is killed (and reaped) and the answer is -1. */
+static int wait_with_deadline(pid_t pid, int timeout_seconds) {
+  int status = 0;
+  for (int waited = 0;; waited++) {
+    pid_t done = waitpid(pid, &status, WNOHANG);
+    if (done == pid) break;
+    if (done < 0 && errno != EINTR) return -1;
+    if (waited >= timeout_seconds * 20) {
+      kill(pid, SIGKILL);
+      while (waitpid(pid, &status, 0) < 0 && errno == EINTR) {}
+      return -1;
+    }
+    struct timespec pause = {0, 50 * 1000 * 1000};
+    nanosleep(&pause, NULL);
+  }
+  return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+}
+
 int mfa_run_checked(int program_fd, const char *name, const char *input, size_t length, int timeout_seconds) {
   /* Above 3, so that moving it to 3 in the child is always a real dup2 (clears close-on-exec). */
   int program = fcntl(program_fd, F_DUPFD_CLOEXEC, 10);
@@ -97,20 +115,7 @@ int mfa_run_checked(int program_fd, const char *name, const char *input, size_t 
   }
   close(fds[1]);
   sigaction(SIGPIPE, &previous, NULL);
-  int status = 0;
-  for (int waited = 0;; waited++) {
-    pid_t done = waitpid(pid, &status, WNOHANG);
-    if (done == pid) break;
-    if (done < 0 && errno != EINTR) return -1;
-    if (waited >= timeout_seconds * 20) {
-      kill(pid, SIGKILL);
-      while (waitpid(pid, &status, 0) < 0 && errno == EINTR) {}
-      return -1;
-    }
-    struct timespec pause = {0, 50 * 1000 * 1000};
-    nanosleep(&pause, NULL);
-  }
-  return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+  return wait_with_deadline(pid, timeout_seconds);
 }
 
 pid_t mfa_spawn_helper(const char *path, char *const argv[], int *channel) {

@@ -1,5 +1,7 @@
 """The shipped pam_mfa.so as a binary: exports, dependencies, no toolchain needed."""
 
+import json
+import os
 import re
 import shlex
 import subprocess
@@ -9,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from mfatest.totp import code, fresh_step
-from mfatest.world import MODULE, PAMDRIVE
+from mfatest.world import MODULE, PAMDRIVE, REPO
 
 ALLOWED_NEEDED = {"libc.so.6", "libpam.so.0", "libcrypto.so.3"}
 SWIFT_ROOT = Path("/opt/swift")
@@ -124,3 +126,18 @@ def test_loads_without_swift_toolchain(env):
     # the host's view is untouched
     assert (SWIFT_ROOT / "usr" / "bin" / "swift").exists() == swift_before, \
         "the tmpfs leaked out of the namespace"
+
+
+def test_only_the_embedded_configuration_declares_the_module():
+    """A plain `swift build` must never make a pam_mfa.so (it would load the Swift runtime into
+    sshd): Package.swift declares the module only when MFA_EMBEDDED=1 (`make build`)."""
+    def products(embedded: bool) -> list:
+        env = {k: v for k, v in os.environ.items() if k != "MFA_EMBEDDED"}
+        if embedded:
+            env["MFA_EMBEDDED"] = "1"
+        out = subprocess.run(["swift", "package", "dump-package"], cwd=REPO, env=env,
+                             capture_output=True, text=True, check=True, timeout=120).stdout
+        return [p["name"] for p in json.loads(out)["products"]]
+
+    assert "pam_mfa" not in products(embedded=False)
+    assert {"pam_mfa", "mfa_chkcode"} <= set(products(embedded=True))
