@@ -45,6 +45,9 @@ struct LocalAccount {
 /// effective uid and gid and its supplementary groups to the user's primary group alone, so it
 /// never follows a link the user planted into a place only root's groups may write.
 struct CLIPrivileges: PrivilegeSwitch {
+  /// Root at a terminal sets up a root-owned store (mfa-enroll --user).
+  var createsRootDirectories: Bool { true }
+
   func asUser<Value>(_ account: UserAccount, _ body: () throws(FileError) -> Value) throws(FileError) -> Value {
     if geteuid() != 0 || account.uid == 0 { return try body() }
     let rootGroups = supplementaryGroups()

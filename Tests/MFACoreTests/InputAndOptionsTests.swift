@@ -236,6 +236,32 @@ import Testing
     #expect(dir.mode("state/alice") == 0o600)
   }
 
+  /// A session that counted an attempt and then failed (a backup code's file could not be
+  /// written) must still leave the count behind: otherwise each failure would be a free guess.
+  @Test func aChangeIsWrittenEvenWhenTheUpdateThrows() throws {
+    let dir = TemporaryDirectory()
+    defer { dir.remove() }
+    let store = FileStateStore(directory: dir.path + "/state")
+    #expect(try accept(store, "alice", 1))  // an existing file: the in-place path
+    for _ in 0..<2 {
+      #expect(throws: FileError.self) {
+        try store.update(user: [UInt8]("alice")) { (state) throws(FileError) in
+          _ = state.failure.count(options: ModuleOptions(), now: 1000)
+          throw .tooLarge
+        }
+      }
+    }
+    #expect(try store.peek(user: [UInt8]("alice")).failure.failures == 2)
+    // And the first write of a new file (the temporary-file path).
+    #expect(throws: FileError.self) {
+      try store.update(user: [UInt8]("bob")) { (state) throws(FileError) in
+        _ = state.failure.count(options: ModuleOptions(), now: 1000)
+        throw .tooLarge
+      }
+    }
+    #expect(try store.peek(user: [UInt8]("bob")).failure.failures == 1)
+  }
+
   @Test func updatesInPlaceWithAFixedSize() throws {
     let dir = TemporaryDirectory()
     defer { dir.remove() }
@@ -317,5 +343,52 @@ import Testing
     let text = SecretFileFormat.serialize(enrollment)
     #expect(try SecretFileFormat.parse(text) == enrollment)
     for code in codes { #expect(!text.text.contains(code.text)) }
+  }
+}
+
+/// The one rule for which kind of store a secret file is in (module and mfa-enroll alike).
+@Suite struct StoreLocationTests {
+  func kind(_ path: String, home: String = "/home/nobody-here") -> StoreLocation.Kind {
+    StoreLocation.fileKind(path: path, home: [UInt8](home))
+  }
+
+  @Test func insideTheHomeItIsTheUsersEvenWhenTheHomeIsMissing() {
+    #expect(kind("/home/nobody-here/.config/pam_mfa/secret") == .userFile)
+    #expect(kind("/home/nobody-here/x", home: "/home/nobody-here///") == .userFile)
+  }
+
+  @Test func rootsDirectoriesAllTheWayUpMakeARootStoreEvenBeforeTheRestExists() {
+    // /usr/share is root's and closed on every Debian system; the rest of the path is not there.
+    #expect(kind("/usr/share/pam_mfa-test-missing/store/alice") == .rootFile)
+    // A home of "/" holds nothing, and a home that is root's all the way up may hold a store.
+    #expect(kind("/usr/share/pam_mfa-test-missing/alice", home: "/") == .rootFile)
+    #expect(kind("/usr/share/pam_mfa-test-missing/alice", home: "/usr") == .rootFile)
+  }
+
+  @Test func anythingOthersMayWriteOrARelativePathIsTheUsers() {
+    let dir = TemporaryDirectory()  // below /tmp: sticky and writable by all
+    defer { dir.remove() }
+    #expect(kind(dir.path + "/store/alice") == .userFile)
+    #expect(kind("/tmp/pam_mfa-test-missing/alice") == .userFile)
+    #expect(kind("relative/alice") == .userFile)
+  }
+
+  struct LoginPrivileges: PrivilegeSwitch {
+    func asUser<Result>(_ account: UserAccount, _ body: () throws(FileError) -> Result) throws(FileError) -> Result {
+      try body()
+    }
+  }
+
+  /// A login never creates a root-owned store's missing directories: one that is not there yet
+  /// may be a home that is not mounted yet.
+  @Test func aLoginDoesNotCreateARootStoresDirectories() {
+    let missing = "/usr/share/pam_mfa-test-missing"
+    let account = UserAccount(name: [UInt8]("alice"), uid: 4242, gid: 4242, home: [UInt8]("/home/alice"))
+    let store = SecretFileStore(
+      path: missing + "/alice", account: account, privileges: LoginPrivileges(), state: MemoryStore())
+    #expect(store.kind == .rootFile)
+    #expect(throws: FileError.self) { try store.create(Enrollment(authenticators: [])) }
+    #expect(!SafeFile.exists(missing))
+    _ = system("rm -rf '\(missing)'")
   }
 }

@@ -84,11 +84,12 @@ final class MemoryStore: StateStore {
     -> Result
   {
     var state = states[user.text] ?? UserState()
-    let result = try body(&state)
-    if state != states[user.text] ?? UserState() {
-      if failing { throw .system(SystemError("write", code: 28)) }
-      states[user.text] = state
+    // As FileStateStore: what the body changed is kept even when it throws.
+    defer {
+      if !failing && state != states[user.text] ?? UserState() { states[user.text] = state }
     }
+    let result = try body(&state)
+    if failing && state != states[user.text] ?? UserState() { throw .system(SystemError("write", code: 28)) }
     return result
   }
 }

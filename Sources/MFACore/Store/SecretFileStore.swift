@@ -4,6 +4,14 @@ import CLibc
 /// seteuid; tests simply run the body.
 public protocol PrivilegeSwitch {
   func asUser<Result>(_ account: UserAccount, _ body: () throws(FileError) -> Result) throws(FileError) -> Result
+  /// Whether missing directories of a root-owned store may be created: by root at a terminal
+  /// (mfa-enroll --user), never by a login, where a directory that is not there yet may be a
+  /// home that is not mounted yet.
+  var createsRootDirectories: Bool { get }
+}
+
+extension PrivilegeSwitch {
+  public var createsRootDirectories: Bool { false }
 }
 
 /// A user's secret file (enrollment, backup codes) with this host's state file for them (in
@@ -72,6 +80,9 @@ public struct SecretFileStore<Privileges: PrivilegeSwitch, State: StateStore>: C
     defer { contents.wipe() }
     let (directory, _) = try SafeFile.split(path)
     let write = { () throws(FileError) in
+      if kind == .rootFile && !privileges.createsRootDirectories && !SafeFile.exists(directory) {
+        throw .notFound
+      }
       try SafeFile.makeDirectories(directory, mode: 0o700)
       try withExclusiveLock(path + ".lock") { () throws(FileError) in
         try SafeFile.write(path: path, contents: contents, mode: 0o600, replace: replace)

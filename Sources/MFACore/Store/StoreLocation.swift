@@ -35,12 +35,18 @@ public struct StoreLocation {
   /// The one rule for a secret file: inside the user's home it is theirs (a home that is not
   /// mounted must never turn into a root store); elsewhere it is root's when the nearest
   /// directory on its path that exists, and every one above it, is root's and writable by no
-  /// one else — so root may create the rest of the path, and the module reads what root wrote.
+  /// one else — so mfa-enroll --user may create the rest of the path (a login never does:
+  /// `PrivilegeSwitch.createsRootDirectories`), and the module reads what root wrote.
   public static func fileKind(path: String, home: [UInt8]) -> Kind {
     var base = home
     while base.count > 1 && base.last == ASCII.slash { base.removeLast() }
-    // A home of "/" (some system accounts) holds nothing.
-    if base.count > 1 && [UInt8](path.utf8).starts(with: base + [ASCII.slash]) { return .userFile }
+    // A home of "/" (some system accounts) holds nothing, and one that is root's all the way
+    // up (a service account's /var/lib) may hold a root-owned store.
+    if base.count > 1 && [UInt8](path.utf8).starts(with: base + [ASCII.slash])
+      && !TrustedFile.isRootOwnedDirectory(base.text)
+    {
+      return .userFile
+    }
     guard var (directory, _) = try? SafeFile.split(path) else { return .userFile }
     while directory.utf8.count > 1 && !SafeFile.exists(directory) {
       guard let (above, _) = try? SafeFile.split(directory) else { return .userFile }
