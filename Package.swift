@@ -18,7 +18,6 @@ let coreSettings: [SwiftSetting] =
 
 let moduleLinker: [LinkerSetting] = [
   .linkedLibrary("pam"),
-  .linkedLibrary("crypto"),
   // Export only pam_sm_*; never unload (long-lived hosts dlopen/dlclose modules repeatedly).
   .unsafeFlags([
     "-Xlinker", "--version-script=\(root)/pam/pam_mfa.map",
@@ -32,10 +31,9 @@ var products: [Product] = []
 var targets: [Target] = [
   .target(name: "CLibc"),
   .target(name: "CPAM", linkerSettings: [.linkedLibrary("pam")]),
-  .systemLibrary(name: "CCrypto"),
-  .target(
-    name: "MFACore", dependencies: ["CLibc", "CCrypto"], swiftSettings: coreSettings,
-    linkerSettings: [.linkedLibrary("crypto")]),
+  // libcrypto by dlopen on first use, never linked: a login that computes no code does not load it.
+  .target(name: "CCrypto"),
+  .target(name: "MFACore", dependencies: ["CLibc", "CCrypto"], swiftSettings: coreSettings),
 ]
 var dependencies: [Package.Dependency] = []
 
@@ -55,8 +53,7 @@ if embedded {
       name: "mfa_chkcode", dependencies: ["MFACore", "CLibc"],
       swiftSettings: coreSettings + [.unsafeFlags(["-parse-as-library"])],
       linkerSettings: [
-        .linkedLibrary("crypto"),
-        .unsafeFlags(["-Xlinker", "-z", "-Xlinker", "now", "-Xlinker", "-z", "-Xlinker", "relro", "-Xlinker", "-pie"]),
+        .unsafeFlags(["-Xlinker", "-z", "-Xlinker", "now", "-Xlinker", "-z", "-Xlinker", "relro", "-Xlinker", "-pie"])
       ]))
 }
 

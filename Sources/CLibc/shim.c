@@ -227,21 +227,70 @@ int mfa_helper_start(void) {
   return 0;
 }
 
-int mfa_fs_become(uid_t uid, gid_t gid) {
+/* setgroups as a raw system call changes only this thread's groups (glibc's wrapper changes
+ * every thread's): a threaded host's other logins keep theirs. 32-bit ABIs name it setgroups32. */
+static int thread_setgroups(size_t count, const gid_t *groups) {
+#ifdef SYS_setgroups32
+  return (int)syscall(SYS_setgroups32, count, groups);
+#else
+  return (int)syscall(SYS_setgroups, count, groups);
+#endif
+}
+
+static int has_identity(uid_t uid, gid_t gid, int count, const gid_t *groups) {
+  if ((uid_t)setfsuid((uid_t)-1) != uid || (gid_t)setfsgid((gid_t)-1) != gid) return 0;
+  int now = getgroups(0, NULL);
+  if (now != count) return 0;
+  if (count == 0) return 1;
+  gid_t *current = calloc((size_t)count, sizeof(gid_t));
+  if (current == NULL) return 0;
+  int same = getgroups(count, current) == count && memcmp(current, groups, (size_t)count * sizeof(gid_t)) == 0;
+  free(current);
+  return same;
+}
+
+int mfa_identity_become(struct mfa_identity *saved, uid_t uid, gid_t gid) {
+  memset(saved, 0, sizeof(*saved));
+  /* Not root (nothing to switch to), or root's own files: as pam_modutil_drop_priv, no change. */
+  if (geteuid() != 0 || uid == 0) return 0;
+  saved->fsuid = (uid_t)setfsuid((uid_t)-1);
+  saved->fsgid = (gid_t)setfsgid((gid_t)-1);
+  int count = getgroups(0, NULL);
+  if (count < 0) return -1;
+  saved->groups = calloc((size_t)count + 1, sizeof(gid_t));
+  if (saved->groups == NULL) return -1;
+  if (count > 0 && getgroups(count, saved->groups) != count) {
+    free(saved->groups);
+    saved->groups = NULL;
+    return -1;
+  }
+  saved->group_count = count;
+  saved->switched = 1;
+  /* Only the user's primary group besides the ids: no NSS lookup, none of the caller's groups. */
+  if (thread_setgroups(1, &gid) != 0) {
+    mfa_identity_restore(saved);
+    return -1;
+  }
   setfsgid(gid);
   setfsuid(uid);
-  /* setfsuid reports the previous id, never an error: ask again with an invalid one. */
-  if ((uid_t)setfsuid((uid_t)-1) != uid || (gid_t)setfsgid((gid_t)-1) != gid) {
-    mfa_fs_restore();
+  /* setfsuid reports the previous id, never an error: has_identity asks again. */
+  if (!has_identity(uid, gid, 1, &gid)) {
+    mfa_identity_restore(saved);
     return -1;
   }
   return 0;
 }
 
-int mfa_fs_restore(void) {
-  setfsuid(0);
-  setfsgid(0);
-  return ((uid_t)setfsuid((uid_t)-1) == 0 && (gid_t)setfsgid((gid_t)-1) == 0) ? 0 : -1;
+int mfa_identity_restore(struct mfa_identity *saved) {
+  if (!saved->switched) return 0;
+  setfsuid(saved->fsuid);
+  setfsgid(saved->fsgid);
+  int ok = thread_setgroups((size_t)saved->group_count, saved->groups) == 0 &&
+           has_identity(saved->fsuid, saved->fsgid, saved->group_count, saved->groups);
+  free(saved->groups);
+  saved->groups = NULL;
+  saved->switched = 0;
+  return ok ? 0 : -1;
 }
 
 void mfa_openlog(const char *ident) { openlog(ident, LOG_PID, LOG_AUTHPRIV); }

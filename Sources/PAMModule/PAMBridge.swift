@@ -46,17 +46,9 @@ struct PAMBridge: LoginHost {
       home: HostSystem.bytes(home))
   }
 
-  /// Runs `body` with the user's uid and groups (pam_modutil_drop_priv), then regains root.
+  /// Runs `body` with the user's file-system ids and primary group, then root's again.
   func asUser<Value>(_ account: UserAccount, _ body: () throws(FileError) -> Value) throws(FileError) -> Value {
-    var token: UnsafeMutableRawPointer?
-    return try withSwitchedIdentity(
-      becoming: "drop privileges",
-      {
-        token = account.name.text.withCString { mfa_drop_priv(handle, $0, account.uid, account.gid) }
-        return token != nil
-      },
-      // Without root back we must not go on: the rest of the stack expects it.
-      restoring: "regain privileges", { mfa_regain_priv(handle, token) == PAM_SUCCESS }, body)
+    try withUserIdentity(account, body)
   }
 
   func readConfigFile(_ path: String) throws(FileError) -> [UInt8]? {

@@ -65,9 +65,6 @@ final class HelperHost: LoginHost {
 
   /// The user's own files are read with the user's file-system ids.
   func asUser<Value>(_ account: UserAccount, _ body: () throws(FileError) -> Value) throws(FileError) -> Value {
-    // Without root's ids back the state cannot be written safely: stop there.
-    try withSwitchedIdentity(
-      becoming: "setfsuid", { mfa_fs_become(account.uid, account.gid) == 0 },
-      restoring: "setfsuid back to root", { mfa_fs_restore() == 0 }, body)
+    try withUserIdentity(account, body)
   }
 }

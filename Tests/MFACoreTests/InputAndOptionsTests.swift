@@ -208,6 +208,26 @@ import Testing
     #expect(StateFile.newestSlot(file) == nil)
     #expect(StateFile.newestSlot([UInt8](repeating: 0, count: 100)) == nil)
   }
+
+  @Test func theChecksumIsZlibsCRC32() {
+    #expect(CRC32.of([UInt8]("123456789".utf8)) == 0xCBF4_3926)
+    #expect(CRC32.of([]) == 0)
+  }
+
+  /// pam_mfa 0.1 wrote version 1 (SHA-256); such a slot is still read, a damaged one is not.
+  @Test func aVersion1SlotIsStillRead() throws {
+    let payload = [UInt8]("pam_mfa-state 1\ntotp-step default 9\n".utf8)
+    var header = [UInt8]("PMFS".utf8) + [1, 0, 0, 0, 5, 0, 0, 0, 0, 0, 0, 0]
+    header += [UInt8(payload.count), 0, 0, 0, 0, 0, 0, 0]
+    var slot = header + (try #require(Crypto.sha256(header + payload))) + payload
+    slot += [UInt8](repeating: 0, count: StateFile.slotSize - slot.count)
+    var file = slot + [UInt8](repeating: 0, count: StateFile.slotSize)
+    let newest = try #require(StateFile.newestSlot(file))
+    #expect(newest.sequence == 5)
+    #expect(try UserStateFormat.parse(newest.payload).lastStep(of: Authenticator.defaultName) == 9)
+    file[60] ^= 1
+    #expect(StateFile.newestSlot(file) == nil)
+  }
 }
 
 @Suite struct FileStateStoreTests {

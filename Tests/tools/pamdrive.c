@@ -17,7 +17,10 @@
  * prompt is answered with the next line read from stdin (without its
  * newline; EOF fails the conversation), so that a test can compute an answer
  * from what the module has shown (the MSG lines are flushed before the read).
- * The last line is
+ * After pam_end comes
+ *     LIBCRYPTO loaded|absent
+ * (whether libcrypto.so is mapped in the process: the module loads it only when it checks a
+ * code).  The last line is
  *     RESULT <PAM_CODE_NAME> <number>
  * and the exit status is 0; it is non-zero only for usage errors.
  * Before it come "FAIL_DELAY_REQUEST <usec>" for each pam_fail_delay() call a
@@ -318,6 +321,20 @@ static int conversation(int num_msg, const struct pam_message **msg,
     return PAM_SUCCESS;
 }
 
+/* Whether a file whose path contains `name` is mapped into this process. */
+static int is_mapped(const char *name)
+{
+    FILE *maps = fopen("/proc/self/maps", "r");
+    if (maps == NULL)
+        return -1;
+    char line[4096];
+    int found = 0;
+    while (!found && fgets(line, sizeof(line), maps) != NULL)
+        found = strstr(line, name) != NULL;
+    fclose(maps);
+    return found;
+}
+
 static int hexval(int c)
 {
     if (c >= '0' && c <= '9')
@@ -488,6 +505,7 @@ int main(int argc, char **argv)
     pam_end(pamh, result);
     for (int i = 0; i < n_scan_texts; i++)
         printf("MEMORY %d %ld\n", i, count_in_memory(scan_texts[i]));
+    printf("LIBCRYPTO %s\n", is_mapped("/libcrypto.so") ? "loaded" : "absent");
     print_result("RESULT", result);
     return 0;
 }

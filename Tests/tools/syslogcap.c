@@ -13,7 +13,7 @@
  * The file is opened with O_APPEND for every message and written with one
  * write(), so several processes can share it.  A descriptor opened when the
  * library is loaded is used as a fallback for the case where the process has
- * changed its file system uid (pam_modutil_drop_priv) and cannot open the
+ * changed its file system uid (setfsuid) and cannot open the
  * file any more.
  */
 #define _GNU_SOURCE

@@ -59,11 +59,20 @@ int mfa_wait_helper(pid_t pid);
 /// effective, saved uid and gid with no supplementary group (the caller can no longer signal
 /// it). Returns 0, or -1 with errno when any step failed (e.g. not installed setuid root).
 int mfa_helper_start(void);
-/// File-system ids only (setfsuid/setfsgid): reads a user's file as that user, no NSS lookup.
-/// Returns 0, or -1 when the kernel did not take them.
-int mfa_fs_become(uid_t uid, gid_t gid);
-/// Back to root's file-system ids; 0, or -1.
-int mfa_fs_restore(void);
+/// What mfa_identity_become changed, for mfa_identity_restore.
+struct mfa_identity {
+  int switched;
+  uid_t fsuid;
+  gid_t fsgid;
+  int group_count;
+  gid_t *groups;
+};
+/// Reads and writes files as a user, on this thread only: file-system ids (setfsuid/setfsgid)
+/// and the user's primary group as the only supplementary group; no NSS lookup. Changes
+/// nothing when not root or when uid is 0. Returns 0, or -1 with everything put back.
+int mfa_identity_become(struct mfa_identity *saved, uid_t uid, gid_t gid);
+/// Puts back what mfa_identity_become changed; 0, or -1 when the kernel did not take it.
+int mfa_identity_restore(struct mfa_identity *saved);
 /// openlog(ident, LOG_PID, LOG_AUTHPRIV) and syslog(priority, "%s", message).
 void mfa_openlog(const char *ident);
 void mfa_syslog(int priority, const char *message);

@@ -14,11 +14,6 @@
 void mfa_pam_syslog(pam_handle_t *pamh, int priority, const char *message);
 /// pam_prompt with a fixed text; *response is malloc'ed by the application (or NULL).
 int mfa_pam_prompt(pam_handle_t *pamh, int style, char **response, const char *text);
-/// Drops to the user's uid/gids (pam_modutil_drop_priv); returns an opaque token or NULL.
-void *mfa_drop_priv(pam_handle_t *pamh, const char *name, uid_t uid, gid_t gid);
-/// Regains root and frees the token; returns PAM_SUCCESS or PAM_SESSION_ERR.
-int mfa_regain_priv(pam_handle_t *pamh, void *token);
-
 /// The QR code of `text` as width×width bytes (1 = dark module) in `out`; returns the width,
 /// or -1 when libqrencode cannot be loaded (it is dlopen'ed on first use, never linked: hosts
 /// that do not enroll at login never load it) or the text does not fit `capacity`. The one QR

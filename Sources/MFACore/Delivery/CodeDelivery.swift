@@ -32,7 +32,7 @@ public enum CodeDelivery {
     }
   }
 
-  static func digest(_ code: [UInt8], salt: [UInt8]) -> [UInt8]? { StateFile.sha256(salt + code) }
+  static func digest(_ code: [UInt8], salt: [UInt8]) -> [UInt8]? { Crypto.sha256(salt + code) }
 
   /// Under the lock: a new code unless the user has had `deliverLimit` in `deliverInterval`.
   static func prepare(_ state: inout UserState, options: ModuleOptions, now: Int64) -> Decision {

@@ -43,7 +43,7 @@ public struct Authenticator: Equatable, Sendable {
   /// so that a new token under an old name (re-enrolled, --force, removed and added again)
   /// starts afresh, while the same token's counter never goes back.
   public var counterKey: [UInt8] {
-    guard let digest = StateFile.sha256(key) else { return name }
+    guard let digest = Crypto.sha256(key) else { return name }
     var text = name + [ASCII.dot]
     for byte in digest.prefix(4) {
       text.append(Authenticator.hexDigits[Int(byte >> 4)])

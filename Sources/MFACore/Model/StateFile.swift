@@ -1,14 +1,15 @@
-import CCrypto
-
 /// The on-disk container of a user's state: a fixed 8 KiB file of two 4 KiB slots, each with a
-/// sequence number and a SHA-256 checksum. An update overwrites the older slot in place and
+/// sequence number and a checksum. An update overwrites the older slot in place and
 /// syncs it, so
 ///   - a crash or kill at any moment leaves the newer intact slot readable (old or new state);
 ///   - an update needs no new disk blocks, so a full file system still records replay and
 ///     failures for users who already have a state file.
 ///
-/// Slot layout: "PMFS", version byte 1, 3 zero bytes, sequence (UInt64 LE), payload length
-/// (UInt32 LE), 4 zero bytes, SHA-256 of the first 24 bytes and the payload, payload.
+/// Slot layout: "PMFS", version byte, 3 zero bytes, sequence (UInt64 LE), payload length
+/// (UInt32 LE), 4 zero bytes, a 32-byte checksum field over the first 24 bytes and the payload,
+/// payload. Version 2 (written): CRC-32 (UInt32 LE, zlib's) then 28 zero bytes. Version 1
+/// (still read): SHA-256. The checksum finds torn and damaged writes; it is no MAC (only root
+/// can write the file), so a CRC does that job without loading libcrypto on every login.
 public enum StateFile {
   public static let slotSize = 4096
   public static let fileSize = 2 * slotSize
@@ -34,20 +35,19 @@ public enum StateFile {
   /// One encoded slot (exactly `slotSize` bytes); nil if the payload is too large.
   public static func encode(sequence: UInt64, payload: [UInt8]) -> [UInt8]? {
     guard payload.count <= maxPayload, sequence > 0 else { return nil }
-    var slot = magic + [1, 0, 0, 0]
+    var slot = magic + [2, 0, 0, 0]
     for shift in stride(from: 0, to: 64, by: 8) { slot.append(UInt8(truncatingIfNeeded: sequence >> UInt64(shift))) }
     let length = UInt32(payload.count)
     for shift in stride(from: 0, to: 32, by: 8) { slot.append(UInt8(truncatingIfNeeded: length >> UInt32(shift))) }
     slot += [0, 0, 0, 0]
-    guard let digest = sha256(slot + payload) else { return nil }
-    slot += digest
+    slot += checksum(slot + payload)
     slot += payload
     slot += [UInt8](repeating: 0, count: slotSize - slot.count)
     return slot
   }
 
   static func decode(_ slot: [UInt8]) -> (sequence: UInt64, payload: [UInt8])? {
-    guard slot.count == slotSize, Array(slot[0..<4]) == magic, slot[4] == 1 else { return nil }
+    guard slot.count == slotSize, Array(slot[0..<4]) == magic, slot[4] == 1 || slot[4] == 2 else { return nil }
     var sequence: UInt64 = 0
     for index in 0..<8 { sequence |= UInt64(slot[8 + index]) << UInt64(8 * index) }
     var length: UInt32 = 0
@@ -55,20 +55,19 @@ public enum StateFile {
     guard sequence > 0, Int(length) <= maxPayload else { return nil }
     let payloadStart = headerSize + digestSize
     let payload = Array(slot[payloadStart..<(payloadStart + Int(length))])
-    guard let digest = sha256(Array(slot[0..<headerSize]) + payload),
-      constantTimeEqual(digest, Array(slot[headerSize..<payloadStart]))
+    let covered = Array(slot[0..<headerSize]) + payload
+    let stored = Array(slot[headerSize..<payloadStart])
+    // Version 1 files from before 0.2 are read with SHA-256 (the first write turns a slot to 2).
+    guard let expected = slot[4] == 2 ? checksum(covered) : Crypto.sha256(covered), expected == stored
     else { return nil }
     return (sequence, payload)
   }
 
-  static func sha256(_ data: [UInt8]) -> [UInt8]? {
-    var digest = [UInt8](repeating: 0, count: digestSize)
-    var length: UInt32 = 0
-    let ok = data.withUnsafeBytes { input in
-      digest.withUnsafeMutableBufferPointer { output in
-        EVP_Digest(input.baseAddress, input.count, output.baseAddress, &length, EVP_sha256(), nil) == 1
-      }
-    }
-    return ok && length == UInt32(digestSize) ? digest : nil
+  /// The version-2 checksum field: CRC-32 of `data`, little-endian, then zeros.
+  static func checksum(_ data: [UInt8]) -> [UInt8] {
+    let crc = CRC32.of(data)
+    var field = [UInt8](repeating: 0, count: digestSize)
+    for index in 0..<4 { field[index] = UInt8(truncatingIfNeeded: crc >> UInt32(8 * index)) }
+    return field
   }
 }

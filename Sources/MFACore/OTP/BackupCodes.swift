@@ -1,5 +1,3 @@
-import CCrypto
-
 /// A backup code as stored: only a salted PBKDF2-HMAC-SHA256 hash, never the code.
 public struct BackupCodeHash: Equatable, Sendable {
   public var iterations: Int
@@ -113,17 +111,6 @@ public enum BackupCodes {
   }
 
   static func pbkdf2(_ code: [UInt8], salt: [UInt8], iterations: Int) -> [UInt8]? {
-    var output = [UInt8](repeating: 0, count: BackupCodeHash.hashLength)
-    let ok = code.withUnsafeBytes { password in
-      salt.withUnsafeBufferPointer { saltBuffer in
-        output.withUnsafeMutableBufferPointer { out in
-          PKCS5_PBKDF2_HMAC(
-            password.baseAddress?.assumingMemoryBound(to: CChar.self), Int32(password.count),
-            saltBuffer.baseAddress, Int32(saltBuffer.count), Int32(iterations), EVP_sha256(),
-            Int32(out.count), out.baseAddress) == 1
-        }
-      }
-    }
-    return ok ? output : nil
+    Crypto.pbkdf2(code, salt: salt, iterations: iterations, length: BackupCodeHash.hashLength)
   }
 }

@@ -32,38 +32,15 @@ public enum OTPAlgorithm: Equatable, Sendable {
 
   /// HMAC(key, message) with libcrypto; nil only if libcrypto fails.
   func hmac(key: [UInt8], message: [UInt8]) -> [UInt8]? {
-    guard let digest = evpDigest() else { return nil }
-    var output = [UInt8](repeating: 0, count: 64)
-    var length: UInt32 = 0
-    let ok = key.withUnsafeBufferPointer { keyBuffer in
-      message.withUnsafeBufferPointer { messageBuffer in
-        output.withUnsafeMutableBufferPointer { outBuffer in
-          HMAC(
-            digest, keyBuffer.baseAddress, Int32(keyBuffer.count), messageBuffer.baseAddress,
-            messageBuffer.count, outBuffer.baseAddress, &length) != nil
-        }
-      }
-    }
-    guard ok, length > 0, length <= 64 else { return nil }
-    return Array(output[0..<Int(length)])
+    Crypto.hmac(self, key: key, message: message)
   }
 
-  private func evpDigest() -> OpaquePointer? {
+  /// The hash's number in CCrypto's `mfa_hash`.
+  var hashID: Int32 {
     switch self {
-    case .sha1: return EVP_sha1()
-    case .sha256: return EVP_sha256()
-    case .sha512: return EVP_sha512()
-    }
-  }
-}
-
-/// Constant-time equality of two byte strings of the same length (CRYPTO_memcmp).
-public func constantTimeEqual(_ lhs: [UInt8], _ rhs: [UInt8]) -> Bool {
-  if lhs.count != rhs.count { return false }
-  if lhs.isEmpty { return true }
-  return lhs.withUnsafeBytes { left in
-    rhs.withUnsafeBytes { right in
-      CRYPTO_memcmp(left.baseAddress, right.baseAddress, left.count) == 0
+    case .sha1: return Int32(MFA_HASH_SHA1.rawValue)
+    case .sha256: return Int32(MFA_HASH_SHA256.rawValue)
+    case .sha512: return Int32(MFA_HASH_SHA512.rawValue)
     }
   }
 }

@@ -1,7 +1,7 @@
 import CLibc
 
-/// Runs file work with a user's privileges. The module uses pam_modutil_drop_priv, the CLI
-/// seteuid; tests simply run the body.
+/// Runs file work with a user's privileges. The module and the helper switch file-system ids
+/// (withUserIdentity), the CLI seteuid; tests simply run the body.
 public protocol PrivilegeSwitch {
   func asUser<Result>(_ account: UserAccount, _ body: () throws(FileError) -> Result) throws(FileError) -> Result
   /// Whether missing directories of a root-owned store may be created: by root at a terminal

@@ -1,5 +1,6 @@
 """The state file, parsed independently of the module: two 4096-byte slots, each a header, a
-SHA-256 and a text payload; the newest intact slot is the state."""
+checksum (version 2: zlib's CRC-32; version 1: SHA-256) and a text payload; the newest intact
+slot is the state."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ import os
 import re
 import stat
 import time
+import zlib
 from pathlib import Path
 
 from .secretfile import b32
@@ -19,16 +21,23 @@ PAYLOAD_AT = 24 + 32
 
 def parse_slot(slot: bytes):
     """(sequence, payload) of an intact slot, else None."""
-    if len(slot) != SLOT or slot[0:4] != b"PMFS" or slot[4] != 1 or slot[5:8] != bytes(3):
+    if len(slot) != SLOT or slot[0:4] != b"PMFS" or slot[4] not in (1, 2) or slot[5:8] != bytes(3):
         return None
     sequence = int.from_bytes(slot[8:16], "little")
     length = int.from_bytes(slot[16:20], "little")
     if slot[20:24] != bytes(4) or sequence == 0 or length > SLOT - PAYLOAD_AT:
         return None
     payload = slot[PAYLOAD_AT:PAYLOAD_AT + length]
-    if hashlib.sha256(slot[0:24] + payload).digest() != slot[24:PAYLOAD_AT]:
+    if slot_checksum(slot[4], slot[0:24] + payload) != slot[24:PAYLOAD_AT]:
         return None
     return sequence, payload
+
+
+def slot_checksum(version: int, data: bytes) -> bytes:
+    """The 32-byte checksum field of a slot of this version over its header and payload."""
+    if version == 1:
+        return hashlib.sha256(data).digest()
+    return zlib.crc32(data).to_bytes(4, "little") + bytes(28)
 
 
 def slots_of(path) -> list:

@@ -1,0 +1,111 @@
+#include "CCrypto.h"
+
+#include <dlfcn.h>
+#include <openssl/crypto.h>
+#include <openssl/evp.h>
+#include <openssl/hmac.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <string.h>
+
+/* The soname of OpenSSL 3, the ABI the prototypes below come from. */
+static const char library_name[] = "libcrypto.so.3";
+
+static struct {
+  __typeof__(&HMAC) hmac;
+  __typeof__(&EVP_Digest) digest;
+  __typeof__(&PKCS5_PBKDF2_HMAC) pbkdf2;
+  __typeof__(&CRYPTO_memcmp) memcmp;
+  __typeof__(&EVP_sha1) sha1;
+  __typeof__(&EVP_sha256) sha256;
+  __typeof__(&EVP_sha512) sha512;
+} functions;
+
+static pthread_once_t load_once = PTHREAD_ONCE_INIT;
+static int load_result = -1;
+static char load_error[256];
+
+static void *symbol(void *library, const char *name, int *missing) {
+  void *address = dlsym(library, name);
+  if (address == NULL && !*missing) {
+    *missing = 1;
+    snprintf(load_error, sizeof(load_error), "%s has no %s", library_name, name);
+  }
+  return address;
+}
+
+static void load(void) {
+  /* NODELETE: OpenSSL must outlive its own atexit handler, whatever the host dlcloses. */
+  void *library = dlopen(library_name, RTLD_NOW | RTLD_LOCAL | RTLD_NODELETE);
+  if (library == NULL) {
+    const char *reason = dlerror();
+    snprintf(load_error, sizeof(load_error), "%s", reason != NULL ? reason : library_name);
+    return;
+  }
+  int missing = 0;
+  functions.hmac = (__typeof__(functions.hmac))symbol(library, "HMAC", &missing);
+  functions.digest = (__typeof__(functions.digest))symbol(library, "EVP_Digest", &missing);
+  functions.pbkdf2 = (__typeof__(functions.pbkdf2))symbol(library, "PKCS5_PBKDF2_HMAC", &missing);
+  functions.memcmp = (__typeof__(functions.memcmp))symbol(library, "CRYPTO_memcmp", &missing);
+  functions.sha1 = (__typeof__(functions.sha1))symbol(library, "EVP_sha1", &missing);
+  functions.sha256 = (__typeof__(functions.sha256))symbol(library, "EVP_sha256", &missing);
+  functions.sha512 = (__typeof__(functions.sha512))symbol(library, "EVP_sha512", &missing);
+  load_result = missing ? -1 : 0;
+}
+
+int mfa_crypto_load(void) {
+  if (pthread_once(&load_once, load) != 0) return -1;
+  return load_result;
+}
+
+const char *mfa_crypto_error(void) {
+  return mfa_crypto_load() == 0 ? "" : load_error;
+}
+
+int mfa_crypto_is_loaded(void) {
+  void *library = dlopen(library_name, RTLD_NOW | RTLD_NOLOAD);
+  if (library == NULL) return 0;
+  dlclose(library);
+  return 1;
+}
+
+static const EVP_MD *hash_function(int hash) {
+  switch (hash) {
+  case MFA_HASH_SHA1: return functions.sha1();
+  case MFA_HASH_SHA256: return functions.sha256();
+  case MFA_HASH_SHA512: return functions.sha512();
+  default: return NULL;
+  }
+}
+
+int mfa_crypto_hmac(int hash, const void *key, size_t key_length, const void *message, size_t message_length,
+                    unsigned char *out) {
+  if (mfa_crypto_load() != 0 || key_length > 0x7fffffff) return -1;
+  const EVP_MD *md = hash_function(hash);
+  unsigned int length = 0;
+  if (md == NULL || functions.hmac(md, key, (int)key_length, message, message_length, out, &length) == NULL)
+    return -1;
+  return (int)length;
+}
+
+int mfa_crypto_sha256(const void *data, size_t length, unsigned char *out) {
+  if (mfa_crypto_load() != 0) return -1;
+  unsigned int written = 0;
+  if (functions.digest(data, length, out, &written, functions.sha256(), NULL) != 1 || written != 32) return -1;
+  return 0;
+}
+
+int mfa_crypto_pbkdf2_sha256(const void *password, size_t password_length, const void *salt, size_t salt_length,
+                             int iterations, unsigned char *out, size_t out_length) {
+  if (mfa_crypto_load() != 0 || password_length > 0x7fffffff || salt_length > 0x7fffffff ||
+      out_length > 0x7fffffff)
+    return -1;
+  int ok = functions.pbkdf2(password, (int)password_length, salt, (int)salt_length, iterations,
+                            functions.sha256(), (int)out_length, out);
+  return ok == 1 ? 0 : -1;
+}
+
+int mfa_crypto_memcmp(const void *left, const void *right, size_t length) {
+  if (mfa_crypto_load() != 0) return -1;
+  return functions.memcmp(left, right, length) == 0 ? 0 : 1;
+}
