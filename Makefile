@@ -74,9 +74,9 @@ $(PLUGIN): plugins/ldap/store_ldap.c plugins/ldap/store_ldap.map Sources/CLibc/i
 TOOL_PROGRAMS := pamdrive dlopen_probe cycle_host
 TOOL_LIBS_pamdrive := -lpam -ldl
 TOOL_LIBS_dlopen_probe := -lpam -ldl
-TOOL_LIBS_cycle_host := -pthread -lpam
+TOOL_LIBS_cycle_host := -pthread -lpam -ldl
 
-$(TOOLS)/%: Tests/tools/%.c
+$(TOOLS)/%: Tests/tools/%.c Tests/tools/first_hmac.h
 	@mkdir -p $(TOOLS)
 	cc -O2 -Wall -Wextra -o $@ $< $(TOOL_LIBS_$*)
 
@@ -84,7 +84,12 @@ $(TOOLS)/syslogcap.so: Tests/tools/syslogcap.c
 	@mkdir -p $(TOOLS)
 	cc -O2 -Wall -Wextra -shared -fPIC -o $@ $<
 
-test-tools: $(addprefix $(TOOLS)/,$(TOOL_PROGRAMS)) $(TOOLS)/syslogcap.so
+# The bench's reference module (issue 18): OpenSSL 3's start-up, linked with libcrypto.
+$(TOOLS)/ossl_start.so: Tests/tools/ossl_start.c
+	@mkdir -p $(TOOLS)
+	cc -O2 -Wall -Wextra -shared -fPIC -o $@ $< -lcrypto
+
+test-tools: $(addprefix $(TOOLS)/,$(TOOL_PROGRAMS)) $(TOOLS)/syslogcap.so $(TOOLS)/ossl_start.so
 
 test: test-deps build test-tools
 	$(MAKE) --no-print-directory lint

@@ -39,136 +39,20 @@ import tempfile
 import time
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parents[2]
-BUILD = REPO / "build"
-# The C helpers, built by `make test-tools` (never here).
-TEST_TOOLS = BUILD / "test-tools"
-PAMDRIVE, SYSLOGCAP, DLOPEN_PROBE, CYCLE_HOST = (
-    TEST_TOOLS / name for name in ("pamdrive", "syslogcap.so", "dlopen_probe", "cycle_host"))
+from benchutil import (BUILD, CYCLE_HOST, DLOPEN_PROBE, E2E_DIR, GA, GA_REUSE, LIBCRYPTO, MFA,
+                       MFA_LDAP, NSS_WRAPPER, OATH, OSSL_GA_REUSE, OSSL_START, PAM_WRAPPER,
+                       PAMDRIVE, PERIOD, PERMIT, REPO, SYSLOGCAP, TEST_TOOLS, Codes, b32, die,
+                       e2e_helpers, last_line, median, new_secret, one_line, percentile, ratio,
+                       restore, run, wait_for_step_margin, write_file)
+
 STORE_PLUGIN = BUILD / "pam_mfa" / "store_ldap.so"
-E2E_DIR = REPO / "Tests" / "e2e"  # mfatest/ldapdir.py: the private slapd of the store=ldap tests
-
-PAM_WRAPPER = "libpam_wrapper.so"
-NSS_WRAPPER = "libnss_wrapper.so"
-
-GA = "pam_google_authenticator"
-OATH = "pam_oath"
-MFA = "pam_mfa"
-PERMIT = "pam_permit"
-GA_REUSE = "pam_google_authenticator +DISALLOW_REUSE"
-MFA_LDAP = "pam_mfa store=ldap"
-
-PERIOD = 30
+# dlopen rows beside the modules'
+CRYPTO_ALONE = "libcrypto.so.3 alone"
+MFA_CRYPTO_LOADED = "pam_mfa, libcrypto already loaded"
 GROWTH_LIMIT_KB = 64
 BACKUP_ALPHABET = "23456789abcdefghijkmnpqrstuvwxyz"
 BACKUP_ITERATIONS = 10_000
 BACKUP_COUNT = 10  # per user, as mfa-enroll makes them; the module checks every one
-
-
-# ---------------------------------------------------------------------------
-# small helpers
-# ---------------------------------------------------------------------------
-
-
-def die(message: str) -> None:
-    print(f"bench: {message}", file=sys.stderr)
-    sys.exit(1)
-
-
-def run(cmd, **kw) -> subprocess.CompletedProcess:
-    kw.setdefault("capture_output", True)
-    kw.setdefault("text", True)
-    return subprocess.run([str(c) for c in cmd], **kw)
-
-
-def median(values):
-    s = sorted(values)
-    n = len(s)
-    if n == 0:
-        return float("nan")
-    return s[n // 2] if n % 2 else (s[n // 2 - 1] + s[n // 2]) / 2
-
-
-def percentile(values, p: float):
-    """Nearest-rank percentile (p in 0..100)."""
-    s = sorted(values)
-    if not s:
-        return float("nan")
-    rank = max(1, -(-len(s) * p // 100))  # ceil
-    return s[int(rank) - 1]
-
-
-def ratio(value, base) -> str:
-    if base is None or value is None or base <= 0:
-        return "–"
-    return f"{value / base:.2f}×"
-
-
-def b32(data: bytes) -> str:
-    return base64.b32encode(data).decode().rstrip("=")
-
-
-def new_secret() -> str:
-    return b32(os.urandom(20))
-
-
-def write_file(path: Path, text: str, mode: int = 0o600, uid: int = 0) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW, mode)
-    with os.fdopen(fd, "w") as f:
-        f.write(text)
-    os.chown(path, uid, uid)
-    os.chmod(path, mode)
-
-
-def restore(pristine: Path, target: Path) -> None:
-    """Put a pristine copy in place atomically (owner and mode kept)."""
-    tmp = target.with_name(target.name + ".bench-tmp")
-    shutil.copy2(pristine, tmp)
-    st = os.stat(pristine)
-    os.chown(tmp, st.st_uid, st.st_gid)
-    os.replace(tmp, target)
-
-
-class Codes:
-    """TOTP codes from oathtool, cached per step."""
-
-    def __init__(self, secret: str):
-        self.secret = secret
-        self.cache: dict[int, str] = {}
-
-    def at(self, t: float) -> str:
-        step = int(t) // PERIOD
-        if step not in self.cache:
-            out = run(["oathtool", "--totp", "-b", self.secret, "-N", f"@{step * PERIOD}"],
-                      check=True).stdout.strip()
-            if not re.fullmatch(r"\d{6}", out):
-                die(f"oathtool printed {out!r}")
-            self.cache[step] = out
-        return self.cache[step]
-
-    def now(self) -> str:
-        return self.at(time.time())
-
-    def steps_from_now(self, count: int) -> list[tuple[int, str]]:
-        """(step, code) for the current step and the count-1 after it."""
-        step = int(time.time()) // PERIOD
-        out = run(["oathtool", "--totp", "-b", self.secret, "-N", f"@{step * PERIOD}",
-                   "-w", str(count - 1)], check=True).stdout.split()
-        if len(out) != count:
-            die(f"oathtool -w printed {len(out)} codes, not {count}")
-        return [(step + k, c) for k, c in enumerate(out)]
-
-
-def seconds_left_in_step() -> float:
-    return PERIOD - (time.time() % PERIOD)
-
-
-def wait_for_step_margin(margin: float) -> None:
-    """Sleep into the next step when fewer than `margin` seconds are left in this one."""
-    left = seconds_left_in_step()
-    if left < margin:
-        time.sleep(left + 0.2)
 
 
 # ---------------------------------------------------------------------------
@@ -207,10 +91,15 @@ def needed(path: Path) -> list[str]:
     return re.findall(r"\(NEEDED\)\s+Shared library: \[([^\]]+)\]", out)
 
 
-def resolved_library(path: Path, soname: str) -> Path | None:
-    out = run(["ldd", path]).stdout
-    m = re.search(re.escape(soname) + r" => (\S+)", out)
-    return Path(m.group(1)) if m else None
+def system_library(soname: str) -> Path | None:
+    """Where the dynamic linker finds soname (ldconfig's cache), whoever loads it and however:
+    pam_mfa may link libcrypto.so.3 or dlopen() it on first use."""
+    arch = "x86-64" if os.uname().machine == "x86_64" else os.uname().machine
+    found = []
+    for m in re.finditer(rf"^\s*{re.escape(soname)} \(([^)]*)\) => (\S+)$",
+                         run(["ldconfig", "-p"]).stdout, re.M):
+        found.append((arch not in m.group(1), Path(m.group(2))))
+    return min(found)[1] if found else None
 
 
 def machine_facts() -> dict:
@@ -270,7 +159,8 @@ def pam_mfa_identity(module: Path) -> str:
 
 def check_helpers() -> None:
     """The C helpers are built by `make test-tools` (`make bench` runs it first), never here."""
-    missing = [p.name for p in (PAMDRIVE, SYSLOGCAP, DLOPEN_PROBE, CYCLE_HOST) if not p.exists()]
+    missing = [p.name for p in (PAMDRIVE, SYSLOGCAP, DLOPEN_PROBE, CYCLE_HOST, OSSL_START)
+               if not p.exists()]
     if missing:
         die(f"{', '.join(missing)} not built in {TEST_TOOLS}: run make test-tools (make bench does)")
 
@@ -278,20 +168,6 @@ def check_helpers() -> None:
 # ---------------------------------------------------------------------------
 # store=ldap: a private slapd for the LDAP-store row
 # ---------------------------------------------------------------------------
-
-
-def one_line(error: BaseException | str, limit: int = 240) -> str:
-    """The first meaningful line of an error, fit for a table cell."""
-    text = str(error)
-    line = next((x.strip() for x in text.splitlines() if x.strip()), type(error).__name__)
-    line = line.replace("|", "/")
-    return line if len(line) <= limit else line[:limit - 1] + "…"
-
-
-def last_line(text: str) -> str:
-    """The last meaningful line (pamtester's verdict, ldapmodify's complaint), for a table cell."""
-    lines = [x for x in str(text).splitlines() if x.strip()]
-    return one_line(lines[-1] if lines else text)
 
 
 class LdapStore:
@@ -343,8 +219,7 @@ class LdapStore:
             self.fail(why)
             return False
         try:
-            if str(E2E_DIR) not in sys.path:
-                sys.path.insert(0, str(E2E_DIR))
+            e2e_helpers()
             from mfatest import ldapdir  # noqa: E402 (Tests/e2e, only now: the bench runs without it)
         except Exception as e:  # noqa: BLE001
             self.fail(f"cannot import Tests/e2e/mfatest/ldapdir.py: {one_line(e)}")
@@ -491,18 +366,29 @@ class World:
             MFA: self.mfa_line(self.mfa_state),
         }
         self.services = {PERMIT: "permit", GA: "ga", GA_REUSE: "ga-reuse", OATH: "oath", MFA: "mfa"}
+        # Each row's auth lines: its module as `required`, except the reference of issue 18's
+        # goal 1, google-authenticator with DISALLOW_REUSE after a module that only starts
+        # OpenSSL 3 (Tests/tools/ossl_start.c), sharing the DISALLOW_REUSE file.
+        self.stacks = {name: [f"auth required {line}"] for name, line in self.lines.items()}
+        self.stacks[OSSL_GA_REUSE] = [f"auth optional {OSSL_START}", *self.stacks[GA_REUSE]]
+        self.services[OSSL_GA_REUSE] = "ossl-ga-reuse"
         # pam_mfa with store=ldap: the same secret in root's directory entry; the module's own
         # state directory holds only what stays per host (nothing, in these logins).
         if ldap is not None and ldap.ok:
             self.mfa_ldap_state = base / "mfa-ldap" / "state"
             self.lines[MFA_LDAP] = f"{modules[MFA]} {ldap.settings(self.mfa_conf, self.mfa_ldap_state)}"
+            self.stacks[MFA_LDAP] = [f"auth required {self.lines[MFA_LDAP]}"]
             self.services[MFA_LDAP] = "mfa-ldap"
         for name, svc in self.services.items():
-            (self.pamd / svc).write_text(f"auth required {self.lines[name]}\n"
-                                         "account required pam_permit.so\n")
+            self.add_service(svc, self.stacks[name])
         self.make_mfa_pristine_state()
         if MFA_LDAP in self.services:
             self.setup_ldap()
+
+    def add_service(self, service: str, auth: list[str]) -> None:
+        """pamtester's service file: the auth lines, then an account stack that permits."""
+        (self.pamd / service).write_text("".join(line + "\n" for line in auth)
+                                         + "account required pam_permit.so\n")
 
     @property
     def measure_ldap(self) -> bool:
@@ -567,15 +453,18 @@ class World:
         """Untimed: undo what the previous login recorded."""
         if name == OATH:
             restore(self.oath_pristine, self.oath_users)
-        elif name == GA_REUSE:
+        elif name in (GA_REUSE, OSSL_GA_REUSE):
             restore(self.gar_pristine, self.gar_secret)
         elif name == MFA:
             restore(self.mfa_state_pristine, self.mfa_state / "root")
         elif name == MFA_LDAP:
             self.ldap.prepare(self.step)
 
-    def pamtester(self, name: str, code: str, env: dict | None = None) -> tuple[bool, str, int]:
-        cmd = ["pamtester", self.services[name], "root", "authenticate"]
+    def pamtester(self, name: str, code: str, env: dict | None = None, user: str = "root",
+                  items=()) -> tuple[bool, str, int]:
+        """One timed login: (succeeded, pamtester's output, ns).  items: -I item=value."""
+        cmd = ["pamtester", *(f"-I{item}" for item in items), self.services[name], user,
+               "authenticate"]
         start = time.perf_counter_ns()
         proc = subprocess.run(cmd, input=(code + "\n").encode(), capture_output=True,
                               env=env or self.pamtester_env())
@@ -590,7 +479,8 @@ class World:
 
 
 def measure_pamtester(world: World, rounds: int, warmup: int = 3) -> dict[str, list[float]]:
-    names = [PERMIT, GA, GA_REUSE, OATH, MFA] + ([MFA_LDAP] if world.measure_ldap else [])
+    names = [PERMIT, GA, GA_REUSE, OSSL_GA_REUSE, OATH, MFA] + (
+        [MFA_LDAP] if world.measure_ldap else [])
     env = world.pamtester_env()
     times: dict[str, list[float]] = {n: [] for n in names}
     for r in range(warmup + rounds):
@@ -624,6 +514,7 @@ def measure_pamtester(world: World, rounds: int, warmup: int = 3) -> dict[str, l
 
 def measure_dlopen(targets: list[tuple[str, list[str]]], samples: int) -> dict[str, dict]:
     raw: dict[str, list[tuple]] = {label: [] for label, _ in targets}
+    loaded: dict[str, bool] = {}  # libcrypto.so.3 in the process after the dlopen
     for k in range(samples + 1):
         order = targets[:]
         random.shuffle(order)
@@ -634,6 +525,7 @@ def measure_dlopen(targets: list[tuple[str, list[str]]], samples: int) -> dict[s
             if proc.returncode != 0 or not m:
                 die(f"dlopen_probe {label} failed:\n{proc.stdout}{proc.stderr}")
             ns, rb, ab, ra, aa = map(int, m.groups())
+            loaded[label] = "LIBCRYPTO loaded=1" in proc.stdout
             sample = [ns, aa - ab, (ra - aa) - (rb - ab)]
             h = re.search(r"HMAC ns=(\d+) rss_after_kb=(\d+) anon_after_kb=(\d+)", proc.stdout)
             if h:
@@ -644,7 +536,7 @@ def measure_dlopen(targets: list[tuple[str, list[str]]], samples: int) -> dict[s
     result = {}
     for label, v in raw.items():
         result[label] = {"us": median([x[0] for x in v]) / 1000, "anon": median([x[1] for x in v]),
-                         "file": median([x[2] for x in v]), "n": len(v)}
+                         "file": median([x[2] for x in v]), "n": len(v), "libcrypto": loaded[label]}
         if v and len(v[0]) > 3:
             result[label].update(hmac_us=median([x[3] for x in v]) / 1000,
                                  hmac_anon=median([x[4] for x in v]),
@@ -937,13 +829,13 @@ def report(ctx: dict) -> str:
     w("| module | median ms | p90 ms | × google-authenticator | above pam_permit, ms |")
     w("| --- | ---: | ---: | ---: | ---: |")
     ldap = ctx["ldap"]
-    for name in (PERMIT, GA, OATH, MFA, MFA_LDAP, GA_REUSE):
+    for name in (PERMIT, GA, OATH, MFA, MFA_LDAP, GA_REUSE, OSSL_GA_REUSE):
         if name == MFA_LDAP and not t.get(name):
             w(f"| {name} (not measured: {ldap['reason'] or 'no logins'}) | – | – | – | – |")
             continue
         med = median(t[name])
         label = name + (" (floor)" if name == PERMIT else "") + (
-            " (reference)" if name == GA_REUSE else "")
+            " (reference)" if name in (GA_REUSE, OSSL_GA_REUSE) else "")
         w(f"| {label} | {med:.2f} | {percentile(t[name], 90):.2f} | {ratio(med, ga_med)} "
           f"| {med - permit_med:+.2f} |")
     w("")
@@ -959,15 +851,17 @@ def report(ctx: dict) -> str:
     w("Memory from /proc/self/smaps_rollup just before and after: anonymous = `Anonymous`, "
       "file-backed = `Rss` − `Anonymous`. Medians.")
     w("")
-    w("| what is loaded | time µs | × g-a | anon KB added | × g-a | file-backed KB added | × g-a |")
-    w("| --- | ---: | ---: | ---: | ---: | ---: | ---: |")
+    w("| what is loaded | time µs | × g-a | anon KB added | × g-a | file-backed KB added | × g-a "
+      "| libcrypto.so.3 in the process after |")
+    w("| --- | ---: | ---: | ---: | ---: | ---: | ---: | --- |")
     for label in ctx["dlopen_order"]:
         x = d[label]
         w(f"| {label} | {x['us']:.0f} | {ratio(x['us'], dga['us'])} | {x['anon']:.0f} "
-          f"| {ratio(x['anon'], dga['anon'])} | {x['file']:.0f} | {ratio(x['file'], dga['file'])} |")
+          f"| {ratio(x['anon'], dga['anon'])} | {x['file']:.0f} | {ratio(x['file'], dga['file'])} "
+          f"| {'yes' if x['libcrypto'] else 'no'} |")
         if "hmac_us" in x:
             w(f"| … then the first HMAC-SHA1 in the process (OpenSSL 3 start-up) | {x['hmac_us']:.0f} "
-              f"| | {x['hmac_anon']:.0f} | | {x['hmac_file']:.0f} | |")
+              f"| | {x['hmac_anon']:.0f} | | {x['hmac_file']:.0f} | | |")
     w("")
     w("NEEDED: " + "; ".join(f"{n}: {', '.join(libs)}" for n, libs in ctx["needed"].items()))
     w("")
@@ -1064,11 +958,9 @@ def report(ctx: dict) -> str:
       "Tests/tools/syslogcap.so, as there is no syslog daemon here):")
     w("")
     w("```")
-    for name in (PERMIT, GA, GA_REUSE, OATH, MFA, MFA_LDAP):
-        if name not in ctx["lines"]:
-            continue
-        line = ctx["lines"][name].replace(ctx["base"], "$BENCH_DIR").replace(str(REPO) + "/", "")
-        w(f"auth required {line}")
+    for name in (PERMIT, GA, GA_REUSE, OSSL_GA_REUSE, OATH, MFA, MFA_LDAP):
+        for line in ctx["stacks"].get(name, ()):
+            w(line.replace(ctx["base"], "$BENCH_DIR").replace(str(REPO) + "/", ""))
     w("```")
     w("")
     w("google-authenticator's file: the secret and `\" TOTP_AUTH` (no RATE_LIMIT, no "
@@ -1142,10 +1034,10 @@ def evaluate(ctx: dict) -> tuple[list[str], list[str]]:
                  f"(whose module work above pam_permit is {ga - permit:.2f} ms)"]
         parts.append(f"loading: dlopen takes {dl:+.2f} ms more (pam_mfa pulls in libcrypto.so.3; "
                      f"with libcrypto already loaded, as in sshd, pam_mfa's dlopen is "
-                     f"{d['pam_mfa, libcrypto already loaded']['us']:.0f} µs)")
-        if "hmac_us" in d[MFA]:
+                     f"{d[MFA_CRYPTO_LOADED]['us']:.0f} µs)")
+        if "hmac_us" in d[CRYPTO_ALONE]:
             parts.append(f"OpenSSL start-up: the first HMAC in a new process takes "
-                         f"{d[MFA]['hmac_us'] / 1000:.2f} ms (configuration, default provider, "
+                         f"{d[CRYPTO_ALONE]['hmac_us'] / 1000:.2f} ms (configuration, default provider, "
                          f"method store; later ones take microseconds)")
         if upd is not None:
             parts.append(f"durability: every accepted code is written to the state file with "
@@ -1157,7 +1049,7 @@ def evaluate(ctx: dict) -> tuple[list[str], list[str]]:
                          f"{median(t[OATH]):.2f} ms")
         if totp is not None:
             parts.append(f"the check itself is {totp:.1f} µs")
-        known = dl + d[MFA].get("hmac_us", 0) / 1000 + (upd or 0) / 1000
+        known = dl + d[CRYPTO_ALONE].get("hmac_us", 0) / 1000 + (upd or 0) / 1000
         parts.append(f"these three account for {known:.2f} of the {extra:.2f} ms (the rest, "
                      f"{extra - known:.2f} ms, is not broken down here). Every pamtester (and "
                      f"sudo) login is a new process and pays loading and start-up again; sshd "
@@ -1173,8 +1065,8 @@ def evaluate(ctx: dict) -> tuple[list[str], list[str]]:
         targets.append(f"MISS dlopen anonymous memory ≤ 2× google-authenticator: {a_mfa:.0f} KB vs "
                        f"{a_ga:.0f} KB = {ratio(a_mfa, a_ga)} (allowed: 2×, {2 * a_ga:.0f} KB): "
                        f"{a_mfa - 2 * a_ga:.0f} KB over.")
-        crypto = d["libcrypto.so.3 alone"]
-        pre = d["pam_mfa, libcrypto already loaded"]
+        crypto = d[CRYPTO_ALONE]
+        pre = d[MFA_CRYPTO_LOADED]
         notes.append(
             f"dlopen memory: pam_mfa needs {', '.join(ctx['needed'][MFA])}; google-authenticator "
             f"needs only {', '.join(ctx['needed'][GA])} (it carries its own SHA-1/HMAC). "
@@ -1187,8 +1079,8 @@ def evaluate(ctx: dict) -> tuple[list[str], list[str]]:
             f"pam_mfa itself, loaded into a host that has libcrypto already (sshd links "
             f"libcrypto.so.3), adds {pre['anon']:.0f} KB anonymous ({ratio(pre['anon'], a_ga)} "
             f"google-authenticator) and {pre['file']:.0f} KB file-backed."
-            + (f" At the first login OpenSSL's start-up adds another {d[MFA]['hmac_anon']:.0f} KB "
-               f"anonymous and {d[MFA]['hmac_file']:.0f} KB file-backed." if "hmac_anon" in d[MFA] else ""))
+            + (f" At the first login OpenSSL's start-up adds another {crypto['hmac_anon']:.0f} KB "
+               f"anonymous and {crypto['hmac_file']:.0f} KB file-backed." if "hmac_anon" in crypto else ""))
 
     # 3. no growth over the cycle
     grew = []
@@ -1285,9 +1177,9 @@ def main() -> None:
     for tool in ("pamtester", "oathtool", "readelf", "ldd"):
         if shutil.which(tool) is None:
             die(f"{tool} is missing (make deps)")
-    libcrypto = resolved_library(module, "libcrypto.so.3")
+    libcrypto = system_library(LIBCRYPTO)
     if libcrypto is None:
-        die(f"ldd {module} names no libcrypto.so.3")
+        die(f"ldconfig -p knows no {LIBCRYPTO} (apt-get install libssl3)")
     check_helpers()
 
     if os.environ.get("MAKELEVEL"):
@@ -1322,7 +1214,7 @@ def main() -> None:
         if ldap.start():
             print(f"   {ldap.directory.uri} (StartTLS), SASL EXTERNAL as host-a", flush=True)
         world = World(base, modules, ldap)
-        ctx["lines"] = world.lines
+        ctx["stacks"] = world.stacks
         ctx["base"] = str(base)
 
         print(f"== pamtester: {cfg['rounds']} interleaved rounds", flush=True)
@@ -1333,9 +1225,9 @@ def main() -> None:
 
         print(f"== dlopen: {cfg['dlopen_samples']} fresh processes per module", flush=True)
         targets = [(PERMIT, [str(modules[PERMIT])]), (GA, [str(modules[GA])]),
-                   (OATH, [str(modules[OATH])]), (MFA, ["--first-hmac", str(module)]),
-                   ("libcrypto.so.3 alone", [str(libcrypto)]),
-                   ("pam_mfa, libcrypto already loaded", ["--preload", str(libcrypto), str(module)])]
+                   (OATH, [str(modules[OATH])]), (MFA, [str(module)]),
+                   (CRYPTO_ALONE, ["--first-hmac", str(libcrypto)]),
+                   (MFA_CRYPTO_LOADED, ["--preload", str(libcrypto), str(module)])]
         ctx["dlopen_order"] = [label for label, _ in targets]
         ctx["dlopen"] = measure_dlopen(targets, cfg["dlopen_samples"])
 
