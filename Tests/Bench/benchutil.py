@@ -36,6 +36,9 @@ PERMIT = "pam_permit"
 GA_REUSE = "pam_google_authenticator +DISALLOW_REUSE"
 OSSL_GA_REUSE = "OpenSSL start-up + pam_google_authenticator +DISALLOW_REUSE"
 MFA_LDAP = "pam_mfa store=ldap"
+# dlopen rows beside the modules'
+CRYPTO_ALONE = "libcrypto.so.3 alone"
+MFA_CRYPTO_LOADED = "pam_mfa, libcrypto already loaded"
 
 
 def e2e_helpers() -> None:
@@ -159,3 +162,14 @@ def last_line(text: str) -> str:
     """The last meaningful line (pamtester's verdict, ldapmodify's complaint), for a table cell."""
     lines = [x for x in str(text).splitlines() if x.strip()]
     return one_line(lines[-1] if lines else text)
+
+
+def timing_table(times: dict[str, list[float]], rows, base: str) -> list[str]:
+    """Markdown lines: each row's median and p90 (ms) and its ratio to row `base`."""
+    base_med = median(times[base])
+    out = [f"| row | median ms | p90 ms | × {base} |", "| --- | ---: | ---: | ---: |"]
+    for name in rows:
+        med = median(times[name])
+        out.append(f"| {name} | {med:.2f} | {percentile(times[name], 90):.2f} "
+                   f"| {ratio(med, base_med)} |")
+    return out
