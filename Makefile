@@ -123,9 +123,12 @@ fuzz:
 	.build-fuzz/debug/mfa-fuzz -max_total_time=$(FUZZ_SECONDS) -max_len=8192 -timeout=10 \
 		-artifact_prefix=$(BUILD)/fuzz/ $(BUILD)/fuzz/corpus Tests/Fuzz/corpus
 
-# pam_mfa beside pam_google_authenticator and pam_oath (whole pamtester logins, dlopen time and
-# memory, a long-lived host's memory) and pam_mfa's own costs (mfa-bench, 200 concurrent logins);
-# prints the table and writes BENCHMARKS.md. BENCH_ARGS=--quick (or MFA_BENCH_QUICK=1) for a trial.
+# pam_mfa beside pam_google_authenticator and pam_oath (password + code logins through sshd on
+# 127.0.0.1, whole pamtester logins, the nullok path, dlopen time and memory, first logins and
+# memory in long-lived hosts, a callgrind profile) and pam_mfa's own costs (mfa-bench, 200
+# concurrent logins); prints issue 18's targets and the tables and writes BENCHMARKS.md. Adds two
+# throwaway users and /etc/pam.d/sshd-*-bench for the sshd logins and removes them again.
+# BENCH_ARGS=--quick (or MFA_BENCH_QUICK=1) for a trial.
 bench: bench-deps build test-tools
 	$(SWIFT) build -c release --product mfa-bench
 	$(PYTHON) Tests/Bench/bench.py $(BENCH_ARGS)

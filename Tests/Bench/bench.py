@@ -1201,7 +1201,7 @@ def main() -> None:
                                            codes=args.burst_codes)
 
         print("== callgrind: one login each", flush=True)
-        ctx["profile"] = profile_rows(world, [MFA, GA_REUSE, OSSL_GA_REUSE])
+        ctx["profile"] = profile_rows(world, [MFA, GA_REUSE, OSSL_GA_REUSE], [MFA, GA_REUSE])
 
         ctx["load_after"] = loadavg()
         goals, goal_notes = goal_lines(ctx)

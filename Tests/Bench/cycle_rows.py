@@ -51,7 +51,9 @@ def cycle_setup(world, name: str, base: Path, threads: int) -> list:
 
 
 def cycle_env(world) -> dict:
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("LD_PRELOAD", "MFA_TEST_SYSLOG"))}
+    """The environment of a host process: no test shims but syslogcap (syslog to /dev/null)."""
+    env = {k: v for k, v in os.environ.items()
+           if not k.startswith(("NSS_WRAPPER", "PAM_WRAPPER", "LD_PRELOAD", "MFA_TEST_SYSLOG"))}
     env.update(LD_PRELOAD=str(SYSLOGCAP), **world.syslog_null)
     return env
 
@@ -84,6 +86,20 @@ def measure_cycle(world, name: str, threads: int, iterations: int) -> dict:
     }
 
 
+def first_login_argv(world, name: str, base: Path) -> list:
+    """cycle_host for one login in a process whose OpenSSL is started (sshd-like)."""
+    return cycle_setup(world, name, base, 1) + [
+        "--threads", 1, "--iterations", 1, "--warmup", 1, "--crypto-started"]
+
+
+def first_login_result(name: str, proc) -> re.Match:
+    """cycle_host's FIRST line, which must tell of a successful login."""
+    m = re.search(r"FIRST ns=(\d+) rc=(.*)", proc.stdout)
+    if proc.returncode != 0 or not m or m.group(2).strip() != "Success":
+        die(f"cycle_host --crypto-started {name} failed:\n{proc.stdout}{proc.stderr}")
+    return m
+
+
 def measure_first_login(world, names: list[str], samples: int) -> dict[str, dict]:
     """samples fresh sshd-like processes per row, interleaved: {row: {"us": median, "n"}}."""
     env = cycle_env(world)
@@ -93,12 +109,8 @@ def measure_first_login(world, names: list[str], samples: int) -> dict[str, dict
         random.shuffle(order)
         for name in order:
             base = world.base / "first-login" / f"{name.replace(' ', '_')}-{k}"
-            cmd = cycle_setup(world, name, base, 1) + [
-                "--threads", 1, "--iterations", 2, "--warmup", 1, "--crypto-started"]
-            proc = run(cmd, env=env, timeout=60)
-            m = re.search(r"FIRST ns=(\d+) rc=(.*)", proc.stdout)
-            if proc.returncode != 0 or not m or m.group(2).strip() != "Success":
-                die(f"cycle_host --crypto-started {name} failed:\n{proc.stdout}{proc.stderr}")
+            proc = run(first_login_argv(world, name, base), env=env, timeout=60)
+            m = first_login_result(name, proc)
             if k > 0:  # the first pass only warms the page cache
                 raw[name].append(int(m.group(1)) / 1000)
     return {name: {"us": median(v), "n": len(v)} for name, v in raw.items()}

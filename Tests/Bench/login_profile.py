@@ -10,14 +10,14 @@ scheduler) is not in them.  Works through bench.World, passed in."""
 
 from __future__ import annotations
 
-import os
 import re
 import shutil
 import time
 from pathlib import Path
 
-from benchutil import (GA, GA_REUSE, MFA, OSSL_GA_REUSE, OSSL_START, PAMDRIVE, SYSLOGCAP, die, run,
+from benchutil import (GA, GA_REUSE, MFA, OSSL_GA_REUSE, OSSL_START, PAMDRIVE, die, run,
                        wait_for_step_margin)
+from cycle_rows import cycle_env, first_login_argv, first_login_result
 
 PARTS = ("module", "libcrypto", "libpam", "ld.so", "libc", "other")
 PART_LABELS = {
@@ -71,20 +71,33 @@ def self_cost_by_object(path: Path) -> tuple[dict[str, int], int]:
     return costs, total
 
 
-def profile_login(world, name: str) -> dict:
-    """One login through row `name` under callgrind: {"parts": {part: Ir}, "total": Ir}."""
+SSHD_LIKE = "first login in an sshd-like host"
+# In the sshd-like host only libpam's calls of the login are counted, not the process's start,
+# nor the OpenSSL start-up it runs first (cycle_host --crypto-started).
+LOGIN_CALLS = ["--collect-atstart=no", "--toggle-collect=pam_start_confdir",
+               "--toggle-collect=pam_authenticate", "--toggle-collect=pam_end"]
+
+
+def profile_login(world, name: str, sshd_like: bool = False) -> dict:
+    """One login through row `name` under callgrind: {"parts": {part: Ir}, "total": Ir}.
+    sshd_like: in cycle_host --crypto-started, counting only pam_start_confdir,
+    pam_authenticate and pam_end: what the module itself costs a host such as sshd."""
     work = world.base / "profile"
     work.mkdir(exist_ok=True)
-    out = work / f"callgrind.{world.services[name]}"
-    env = {k: v for k, v in os.environ.items()
-           if not k.startswith(("NSS_WRAPPER", "PAM_WRAPPER", "LD_PRELOAD", "MFA_TEST_SYSLOG"))}
-    env.update(LD_PRELOAD=str(SYSLOGCAP), **world.syslog_null)
+    out = work / f"callgrind.{world.services[name]}{'.sshd-like' if sshd_like else ''}"
     wait_for_step_margin(20)  # a login under valgrind takes seconds: keep the code's step
-    world.prepare(name)
-    proc = run(["valgrind", "--tool=callgrind", f"--callgrind-out-file={out}", "--trace-children=no",
-                PAMDRIVE, "--confdir", world.pamd, "--service", world.services[name],
-                "--user", "root", "--answer", world.codes.at(time.time())], env=env, timeout=600)
-    if proc.returncode != 0 or "RESULT PAM_SUCCESS 0" not in proc.stdout:
+    if sshd_like:
+        argv, options = first_login_argv(world, name, work / f"host-{world.services[name]}"), LOGIN_CALLS
+    else:
+        world.prepare(name)
+        argv = [PAMDRIVE, "--confdir", world.pamd, "--service", world.services[name],
+                "--user", "root", "--answer", world.codes.at(time.time())]
+        options = []
+    proc = run(["valgrind", "--tool=callgrind", f"--callgrind-out-file={out}",
+                "--trace-children=no", *options, *argv], env=cycle_env(world), timeout=600)
+    if sshd_like:
+        first_login_result(name, proc)
+    elif proc.returncode != 0 or "RESULT PAM_SUCCESS 0" not in proc.stdout:
         die(f"callgrind of a login through {name} failed:\n{proc.stdout}{proc.stderr[-3000:]}")
     costs, total = self_cost_by_object(out)
     own = own_objects(world, name)
@@ -97,11 +110,14 @@ def profile_login(world, name: str) -> dict:
     return {"parts": parts, "total": counted}
 
 
-def profile_rows(world, names: list[str]) -> dict[str, dict] | str:
-    """{row: profile} or, without valgrind, why not."""
+def profile_rows(world, names: list[str], sshd_like: list[str]) -> dict[str, dict] | str:
+    """{row: profile} for names in a fresh process and for sshd_like in an sshd-like host, or,
+    without valgrind, why not."""
     if shutil.which("valgrind") is None:
         return "valgrind is missing (apt-get install valgrind; make bench installs it)"
-    return {name: profile_login(world, name) for name in names}
+    rows = {name: profile_login(world, name) for name in names}
+    rows.update({f"{name}, {SSHD_LIKE}": profile_login(world, name, True) for name in sshd_like})
+    return rows
 
 
 def section(profiles: dict[str, dict] | str) -> list[str]:
@@ -114,7 +130,10 @@ def section(profiles: dict[str, dict] | str) -> list[str]:
             "`valgrind --tool=callgrind`: instructions executed (Ir, millions; the same from run to "
             "run), by the shared object they ran in. Waiting (fsync, disk, scheduler) is not "
             "counted. *The module itself*: pam_mfa.so, or google-authenticator (with "
-            "ossl_start.so in the reference row).", ""]
+            f"ossl_start.so in the reference row). *{SSHD_LIKE}*: the process has loaded "
+            "libcrypto and started OpenSSL first (cycle_host --crypto-started), and only "
+            "pam_start_confdir, pam_authenticate and pam_end are counted: the module's own first "
+            "login, as sshd pays it.", ""]
     head = " | ".join(PART_LABELS[p] for p in PARTS)
     out += [f"| row | total | {head} |", "| --- | ---: |" + " ---: |" * len(PARTS)]
     for name, x in profiles.items():

@@ -332,8 +332,8 @@ int main(int argc, char **argv)
     }
     if (confdir == NULL || service_fmt == NULL || user == NULL || (answer == NULL && n_codes == 0))
         usage("--confdir, --service, --user and --answer or --code-at are required");
-    if (warmup >= threads * iterations)
-        usage("--warmup must be below threads x iterations");
+    if (warmup > threads * iterations)
+        usage("--warmup must not exceed threads x iterations");
 
     if (crypto_started && first_hmac(NULL) < 0)
         return 1;
