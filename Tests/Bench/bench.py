@@ -43,6 +43,7 @@ import random
 import re
 import shlex
 import shutil
+import signal
 import subprocess
 import sys
 import tempfile
@@ -1063,6 +1064,8 @@ def evaluate(ctx: dict) -> tuple[list[str], list[str]]:
 
 
 def main() -> None:
+    # A terminated bench still removes its users, PAM files, servers and directory (finally).
+    signal.signal(signal.SIGTERM, lambda signum, frame: sys.exit(128 + signum))
     quick_env = os.environ.get("MFA_BENCH_QUICK", "") not in ("", "0")
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
