@@ -942,7 +942,9 @@ def report(ctx: dict) -> str:
       "127.0.0.1 only; the module binds as host-a (client certificate, SASL EXTERNAL, member of "
       "cn=pam-mfa-hosts); root's entry `uid=root,ou=mfa,dc=pam-mfa,dc=test` (objectClass "
       "pamMfaAccount) holds the same secret in pamMfaEnrollment. Helpers: Tests/tools/dlopen_probe.c, "
-      "Tests/tools/cycle_host.c, Tests/tools/pamdrive.c; driver: Tests/Bench/bench.py.")
+      "Tests/tools/cycle_host.c, Tests/tools/pamdrive.c, Tests/tools/ossl_start.c (the "
+      "reference's OpenSSL start-up); driver: Tests/Bench/bench.py with the sshd logins, the "
+      "no-code paths, the hosts, the profile and the targets beside it in Tests/Bench/.")
     w("")
     return "\n".join(out)
 
