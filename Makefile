@@ -74,9 +74,9 @@ $(PLUGIN): plugins/ldap/store_ldap.c plugins/ldap/store_ldap.map Sources/CLibc/i
 TOOL_PROGRAMS := pamdrive dlopen_probe cycle_host
 TOOL_LIBS_pamdrive := -lpam -ldl
 TOOL_LIBS_dlopen_probe := -lpam -ldl
-TOOL_LIBS_cycle_host := -pthread -lpam
+TOOL_LIBS_cycle_host := -pthread -lpam -ldl
 
-$(TOOLS)/%: Tests/tools/%.c
+$(TOOLS)/%: Tests/tools/%.c Tests/tools/first_hmac.h
 	@mkdir -p $(TOOLS)
 	cc -O2 -Wall -Wextra -o $@ $< $(TOOL_LIBS_$*)
 
@@ -84,7 +84,12 @@ $(TOOLS)/syslogcap.so: Tests/tools/syslogcap.c
 	@mkdir -p $(TOOLS)
 	cc -O2 -Wall -Wextra -shared -fPIC -o $@ $<
 
-test-tools: $(addprefix $(TOOLS)/,$(TOOL_PROGRAMS)) $(TOOLS)/syslogcap.so
+# The bench's reference module (issue 18): OpenSSL 3's start-up, linked with libcrypto.
+$(TOOLS)/ossl_start.so: Tests/tools/ossl_start.c
+	@mkdir -p $(TOOLS)
+	cc -O2 -Wall -Wextra -shared -fPIC -o $@ $< -lcrypto
+
+test-tools: $(addprefix $(TOOLS)/,$(TOOL_PROGRAMS)) $(TOOLS)/syslogcap.so $(TOOLS)/ossl_start.so
 
 test: test-deps build test-tools
 	$(MAKE) --no-print-directory lint
@@ -118,9 +123,12 @@ fuzz:
 	.build-fuzz/debug/mfa-fuzz -max_total_time=$(FUZZ_SECONDS) -max_len=8192 -timeout=10 \
 		-artifact_prefix=$(BUILD)/fuzz/ $(BUILD)/fuzz/corpus Tests/Fuzz/corpus
 
-# pam_mfa beside pam_google_authenticator and pam_oath (whole pamtester logins, dlopen time and
-# memory, a long-lived host's memory) and pam_mfa's own costs (mfa-bench, 200 concurrent logins);
-# prints the table and writes BENCHMARKS.md. BENCH_ARGS=--quick (or MFA_BENCH_QUICK=1) for a trial.
+# pam_mfa beside pam_google_authenticator and pam_oath (password + code logins through sshd on
+# 127.0.0.1, whole pamtester logins, the nullok path, dlopen time and memory, first logins and
+# memory in long-lived hosts, a callgrind profile) and pam_mfa's own costs (mfa-bench, 200
+# concurrent logins); prints issue 18's targets and the tables and writes BENCHMARKS.md. Adds two
+# throwaway users and /etc/pam.d/sshd-*-bench for the sshd logins and removes them again.
+# BENCH_ARGS=--quick (or MFA_BENCH_QUICK=1) for a trial.
 bench: bench-deps build test-tools
 	$(SWIFT) build -c release --product mfa-bench
 	$(PYTHON) Tests/Bench/bench.py $(BENCH_ARGS)

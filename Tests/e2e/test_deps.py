@@ -26,7 +26,8 @@ E2E = sorted(p for p in (REPO / "Tests" / "e2e").rglob("*.py") if p.name != "tes
 # group is the README's prerequisite, there before any target runs).
 SOURCES = [
     *((p, "python", ("build", "demo", "deb", "test")) for p in E2E),
-    (REPO / "Tests" / "Bench" / "bench.py", "python", ("build", "test", "bench")),
+    *((p, "python", ("build", "test", "bench"))
+      for p in sorted((REPO / "Tests" / "Bench").glob("*.py"))),
     (REPO / "Tests" / "demo" / "demo.sh", "shell", ("build", "demo")),
     (REPO / "Makefile", "make", ("build", "demo", "deb", "test", "bench")),
     (REPO / "Tests" / "deps" / "install", "shell", ()),

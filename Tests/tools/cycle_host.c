@@ -5,6 +5,7 @@
  *   cycle_host --confdir DIR --service NAME --user USER
  *              (--answer TEXT | --code-at STEP CODE...)
  *              [--threads N] [--iterations M] [--warmup W] [--reset SRC DST]
+ *              [--crypto-started]
  *
  * N threads each run M times
  *     [reset] pam_start_confdir / pam_authenticate / pam_end
@@ -29,6 +30,15 @@
  *     RESULTS success=<n> failure=<n> first_failure=<PAM code name or ->
  *     ELAPSED ns=<n>
  * The fail delay is a no-op (PAM_FAIL_DELAY), so failures do not sleep.
+ *
+ * --crypto-started: before anything else, libcrypto.so.3 is loaded and OpenSSL 3
+ * started with one HMAC (first_hmac.h), as in sshd, whose key exchange has done
+ * so before PAM runs.  With it or without, the very first login of the process
+ * (thread 0's first, reset not counted) is timed on its own:
+ *     FIRST ns=<n> rc=<PAM code name>
+ * With --threads 1 nothing else runs meanwhile: it is what a fresh process pays
+ * for the module at its first login (dlopen, one-time set-up, the check, the
+ * writes), e.g. each sshd connection, without OpenSSL's start-up.
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -41,6 +51,8 @@
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
+
+#include "first_hmac.h"
 
 static const char *confdir, *service_fmt, *user, *answer, *reset_src, *reset_dst_fmt;
 #define MAX_CODES 64
@@ -103,13 +115,6 @@ static void print_mem(const char *phase, long iter)
            field_kb(buf, "Anonymous:"));
     fflush(stdout);
     pthread_mutex_unlock(&print_lock);
-}
-
-static long long now_ns(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (long long)ts.tv_sec * 1000000000LL + ts.tv_nsec;
 }
 
 /* fmt with every "{i}" replaced by index, in out (size cap). */
@@ -232,11 +237,19 @@ static void *worker(void *arg)
             exit(1);
         }
         pam_handle_t *pamh = NULL;
+        long long start = now_ns();
         int rc = pam_start_confdir(service, user, &conv, confdir, &pamh);
         if (rc == PAM_SUCCESS) {
             pam_set_item(pamh, PAM_FAIL_DELAY, (const void *)no_delay);
             rc = pam_authenticate(pamh, 0);
             pam_end(pamh, rc);
+        }
+        if (index == 0 && k == 0) {
+            long long first = now_ns() - start;
+            pthread_mutex_lock(&print_lock);
+            printf("FIRST ns=%lld rc=%s\n", first, pam_strerror(NULL, rc));
+            fflush(stdout);
+            pthread_mutex_unlock(&print_lock);
         }
         if (rc == PAM_SUCCESS) {
             atomic_fetch_add(&successes, 1);
@@ -261,7 +274,8 @@ static void usage(const char *why)
     fprintf(stderr, "cycle_host: %s\n", why);
     fprintf(stderr, "usage: cycle_host --confdir DIR --service NAME --user USER\n"
                     "                  (--answer TEXT | --code-at STEP CODE...)\n"
-                    "                  [--threads N] [--iterations M] [--warmup W] [--reset SRC DST]\n");
+                    "                  [--threads N] [--iterations M] [--warmup W] [--reset SRC DST]\n"
+                    "                  [--crypto-started]\n");
     exit(2);
 }
 
@@ -277,8 +291,13 @@ static long number(const char *text, long min)
 
 int main(int argc, char **argv)
 {
+    int crypto_started = 0;
     for (int i = 1; i < argc; i++) {
         const char *opt = argv[i];
+        if (strcmp(opt, "--crypto-started") == 0) {
+            crypto_started = 1;
+            continue;
+        }
         if (i + 1 >= argc)
             usage("missing value");
         if (strcmp(opt, "--confdir") == 0)
@@ -313,9 +332,11 @@ int main(int argc, char **argv)
     }
     if (confdir == NULL || service_fmt == NULL || user == NULL || (answer == NULL && n_codes == 0))
         usage("--confdir, --service, --user and --answer or --code-at are required");
-    if (warmup >= threads * iterations)
-        usage("--warmup must be below threads x iterations");
+    if (warmup > threads * iterations)
+        usage("--warmup must not exceed threads x iterations");
 
+    if (crypto_started && first_hmac(NULL) < 0)
+        return 1;
     if (pthread_barrier_init(&finished, NULL, (unsigned)threads + 1) != 0 ||
         pthread_barrier_init(&leave, NULL, (unsigned)threads + 1) != 0)
         return 1;

@@ -60,15 +60,18 @@ def free_port() -> int:
 
 
 def pam_stack_text(state_dir: Path, extra=(), key_first: bool = False,
-                   permit: bool = False) -> str:
-    """pam/sshd with the built module and a private state dir; key_first comments out
-    `@include common-auth`; permit adds `auth required pam_permit.so` after pam_mfa."""
+                   permit: bool = False, module: Path = MODULE, other: str | None = None) -> str:
+    """pam/sshd with the built module (or `module`) and a private state dir; key_first comments
+    out `@include common-auth`; permit adds `auth required pam_permit.so` after pam_mfa.
+    other: a whole module spec (path and arguments) in pam_mfa's auth line instead, with
+    pam_mfa's account line left out: the same stack with another module (the benchmark)."""
     out, mfa_lines, includes = [], 0, 0
-    args = " ".join([str(MODULE), f"state_dir={state_dir}", *extra])
+    args = other or " ".join([str(module), f"state_dir={state_dir}", *extra])
     for line in PAM_SSHD.read_text().split("\n"):
         s = line.strip()
         if s.startswith("account") and re.search(r"(?<!\S)pam_mfa\.so(?!\S)", s):
-            out.append(re.sub(r"(?<!\S)pam_mfa\.so(?!\S)", str(MODULE), line))
+            if other is None:
+                out.append(re.sub(r"(?<!\S)pam_mfa\.so(?!\S)", str(module), line))
             continue
         if not s.startswith("#") and re.search(r"(?<!\S)pam_mfa\.so(?!\S)", s):
             assert s.split()[0] == "auth", line

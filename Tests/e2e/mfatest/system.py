@@ -108,6 +108,7 @@ class Conversation:
     asked: list                  # "password" / "code" / "<pattern>", in order
     output: str
     status: int | None           # exit status (-signal), None when it had to be killed
+    seconds: float = 0.0         # from the start to the end of the output (or the kill)
 
     @property
     def ok(self) -> bool:
@@ -119,14 +120,19 @@ class Conversation:
 
 
 def converse(argv: list, answers: dict, then=(), timeout: float = TIMEOUT,
-             env: dict | None = None, hang_up: bool = False) -> Conversation:
+             env: dict | None = None, hang_up: bool = False,
+             send_delay: float | None = 0.05) -> Conversation:
     """Run argv under a pty and answer the password and code prompts from answers (each
     at most once; a prompt asked again, or not answered, ends the run: the program is killed,
     or with hang_up it gets an end of file and may end by itself).  `then` is a list of
-    (regex, line): when regex shows up, line is sent (each once, in order)."""
+    (regex, line): when regex shows up, line is sent (each once, in order).  send_delay: the
+    pause before each answer (pexpect's delaybeforesend; the benchmark, which times the run,
+    passes None for ssh, whose prompts are written after the terminal is set up)."""
     log = io.StringIO()
+    start = time.perf_counter()
     child = pexpect.spawn(argv[0], [str(a) for a in argv[1:]], env=env or clean_env(),
                           encoding="utf-8", codec_errors="replace", timeout=timeout)
+    child.delaybeforesend = send_delay
     child.logfile_read = log
     asked = []
     pending = list(then)
@@ -157,10 +163,11 @@ def converse(argv: list, answers: dict, then=(), timeout: float = TIMEOUT,
         asked.append("TIMEOUT")
         killed = True
     finally:
+        seconds = time.perf_counter() - start  # closing sleeps (delayafterclose): not counted
         child.close(force=True)
     status = None if killed else (
         child.exitstatus if child.exitstatus is not None else -child.signalstatus)
-    return Conversation(asked, log.getvalue().replace("\r\n", "\n"), status)
+    return Conversation(asked, log.getvalue().replace("\r\n", "\n"), status, seconds)
 
 
 def answer_as_it_asks(proc: subprocess.Popen, replies_for, timeout: float, what: str) -> tuple:
