@@ -73,7 +73,7 @@ if !embedded {
       ]),
     .testTarget(name: "MFACoreTests", dependencies: ["MFACore"]),
     // `make bench`: in-process costs of the core (not shipped).
-    .executableTarget(name: "mfa-bench", dependencies: ["MFACore"], path: "Tests/Bench", exclude: ["bench.py"]),
+    .executableTarget(name: "mfa-bench", dependencies: ["MFACore"], path: "Tests/Bench/mfa-bench"),
   ]
 }
 

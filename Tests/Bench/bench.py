@@ -35,6 +35,7 @@ and never stored in the repository.  TOTP codes come from oathtool.
 from __future__ import annotations
 
 import argparse
+import collections
 import base64
 import datetime
 import hashlib
@@ -53,7 +54,7 @@ from pathlib import Path
 from benchutil import (BUILD, CRYPTO_ALONE, CYCLE_HOST, DLOPEN_PROBE, GA, GA_REUSE, LIBCRYPTO, MFA,
                        MFA_CRYPTO_LOADED, MFA_LDAP, NSS_WRAPPER, OATH, OSSL_GA_REUSE, OSSL_START,
                        PAMDRIVE, PAM_WRAPPER, PERIOD, PERMIT, REPO, SYSLOGCAP, TEST_TOOLS, Codes,
-                       b32, die, e2e_helpers, last_line, median, new_secret, one_line, percentile,
+                       b32, die, disk_counters, e2e_helpers, last_line, median, new_secret, one_line, percentile,
                        ratio, restore, run, wait_for_step_margin, write_file)
 from cycle_rows import first_login_section, measure_cycle, measure_first_login
 from goals import goal_lines
@@ -341,6 +342,8 @@ class World:
         self.modules = modules
         self.ldap = ldap
         self.step = int(time.time()) // PERIOD  # the TOTP step of the current round's code
+        # Per module, per timed login: the disk's (writes, KiB, flushes, discards) deltas.
+        self.disk: dict[str, list[tuple]] = collections.defaultdict(list)
         self.secret = new_secret()
         self.codes = Codes(self.secret)
         self.syslog_null = {"MFA_TEST_SYSLOG": "/dev/null"}
@@ -526,7 +529,11 @@ def measure_pamtester(world: World, rounds: int, warmup: int = 3) -> dict[str, l
                     continue
             else:
                 world.prepare(name)
+                before = disk_counters(world.base)
                 ok, text, ns = world.pamtester(name, code, env)
+                if r >= warmup:
+                    after = disk_counters(world.base)
+                    world.disk[name].append(tuple(b - a for a, b in zip(before, after)))
             if not ok:
                 die(f"pamtester login through {name} failed (round {r}):\n{text}")
             if r >= warmup:
@@ -798,18 +805,25 @@ def report(ctx: dict) -> str:
       "entry gets the same state back (pamMfaStep: one step ago, no pamMfaFailures) through "
       "ldapmodify as the rootdn.")
     w("")
-    w("| module | median ms | p90 ms | × google-authenticator | above pam_permit, ms |")
-    w("| --- | ---: | ---: | ---: | ---: |")
+    w("The disk column counts, per login (median), the block device's writes, KiB written, "
+      "cache flushes and discards from /proc/diskstats around the login: what the module makes "
+      "the disk do, which does not depend on how fast this machine's disk is today.")
+    w("")
+    w("| module | median ms | p90 ms | × google-authenticator | above pam_permit, ms "
+      "| disk per login: writes / KiB / flushes / discards |")
+    w("| --- | ---: | ---: | ---: | ---: | --- |")
     ldap = ctx["ldap"]
     for name in (PERMIT, GA, OATH, MFA, MFA_LDAP, GA_REUSE, OSSL_GA_REUSE):
         if name == MFA_LDAP and not t.get(name):
-            w(f"| {name} (not measured: {ldap['reason'] or 'no logins'}) | – | – | – | – |")
+            w(f"| {name} (not measured: {ldap['reason'] or 'no logins'}) | – | – | – | – | – |")
             continue
         med = median(t[name])
         label = name + (" (floor)" if name == PERMIT else "") + (
             " (reference)" if name in (GA_REUSE, OSSL_GA_REUSE) else "")
+        io = ctx["disk"].get(name)
+        disk = " / ".join(f"{median([x[i] for x in io]):g}" for i in range(4)) if io else "–"
         w(f"| {label} | {med:.2f} | {percentile(t[name], 90):.2f} | {ratio(med, ga_med)} "
-          f"| {med - permit_med:+.2f} |")
+          f"| {med - permit_med:+.2f} | {disk} |")
     w("")
     w(ldap_paragraph(ctx))
     w("")
@@ -1169,6 +1183,7 @@ def main() -> None:
 
         print(f"== pamtester: {cfg['rounds']} interleaved rounds", flush=True)
         ctx["pamtester"] = measure_pamtester(world, cfg["rounds"])
+        ctx["disk"] = world.disk
         ldap.stop()  # the rest measures files only
         ctx["ldap"] = {"reason": ldap.reason, "ops": ldap.ops, "dn": ldap.dn,
                        "plugin": ldap.plugin}

@@ -100,13 +100,40 @@ def write_file(path: Path, text: str, mode: int = 0o600, uid: int = 0) -> None:
     os.chmod(path, mode)
 
 
+def disk_counters(path: Path) -> tuple[int, int, int, int]:
+    """(writes, KiB written, flushes, discards) so far of the block device holding `path`
+    (/proc/diskstats; the whole device, so other writers show up too: take medians)."""
+    st = os.stat(path)
+    device = Path(f"/sys/dev/block/{os.major(st.st_dev)}:{os.minor(st.st_dev)}").resolve().name
+    for line in Path("/proc/diskstats").read_text().splitlines():
+        fields = line.split()
+        if fields[2] == device:
+            v = [int(x) for x in fields[3:]]
+            flushes = v[15] if len(v) > 15 else 0
+            discards = v[11] if len(v) > 11 else 0
+            return v[4] - flushes, v[6] // 2, flushes, discards
+    return (0, 0, 0, 0)
+
+
 def restore(pristine: Path, target: Path) -> None:
-    """Put a pristine copy in place atomically (owner and mode kept)."""
+    """Put a pristine copy in place atomically (owner and mode kept) and durably, as a file
+    written long ago is: nothing of it is left for the module's fsync/fdatasync to write (on a
+    file system without a journal, syncing a never-synced new inode also writes its directory)."""
     tmp = target.with_name(target.name + ".bench-tmp")
     shutil.copy2(pristine, tmp)
     st = os.stat(pristine)
     os.chown(tmp, st.st_uid, st.st_gid)
+    fd = os.open(tmp, os.O_RDONLY | os.O_NOFOLLOW)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
     os.replace(tmp, target)
+    directory = os.open(target.parent, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        os.fsync(directory)  # the rename
+    finally:
+        os.close(directory)
 
 
 class Codes:
