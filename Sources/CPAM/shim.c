@@ -72,7 +72,9 @@ size_t mfa_take_data(pam_handle_t *pamh, const char *name, unsigned char *out, s
   const void *data = NULL;
   if (pam_get_data(pamh, name, &data) != PAM_SUCCESS || data == NULL) return 0;
   const struct mfa_kept *kept = data;
-  size_t length = kept->length <= capacity ? kept->length : 0;
+  /* Without a buffer: only the size, and the data stays (unless it is empty: forgotten). */
+  if (out == NULL && kept->length > 0) return kept->length;
+  size_t length = out != NULL && kept->length <= capacity ? kept->length : 0;
   if (length > 0) memcpy(out, kept->bytes, length);
   /* Replacing the data runs the cleanup above: the copy in the handle is wiped now. */
   (void)pam_set_data(pamh, name, NULL, NULL);

@@ -109,13 +109,18 @@ struct PAMBridge: LoginHost {
   }
 
   func take(_ slot: HandleSlot) -> [UInt8]? {
-    // Far more than an enrollment with its backup codes and a stack line's arguments.
-    var buffer = [UInt8](repeating: 0, count: 64 * 1024)
-    defer { buffer.wipe() }
-    let length = slot.name.withCString { name in
-      buffer.withUnsafeMutableBufferPointer { mfa_take_data(handle, name, $0.baseAddress, $0.count) }
+    slot.name.withCString { name in
+      // Asked for its size first: most logins keep nothing, and then nothing is allocated.
+      let length = mfa_take_data(handle, name, nil, 0)
+      guard length > 0 else { return nil }
+      var bytes = [UInt8](repeating: 0, count: length)
+      let taken = bytes.withUnsafeMutableBufferPointer { mfa_take_data(handle, name, $0.baseAddress, $0.count) }
+      guard taken == length else {
+        bytes.wipe()
+        return nil
+      }
+      return bytes
     }
-    return length > 0 ? Array(buffer[0..<length]) : nil
   }
 
   func now() -> Int64 {

@@ -43,9 +43,25 @@ def goal_lines(ctx: dict) -> tuple[list[str], list[str]]:
     ok, line = target("goal 1, pamtester right-code login: pam_mfa ≤ 0.80 × (OpenSSL start-up + "
                       "google-authenticator +DISALLOW_REUSE)", mfa, ref, GOAL1)
     lines.append(line)
+    if first:
+        # Where the dependency really is the same: sshd has loaded and started libcrypto.
+        _, line = target("goal 1 where libcrypto is loaded and started already (sshd-like host, "
+                         "first login): pam_mfa ≤ 0.80 × google-authenticator +DISALLOW_REUSE",
+                         first[MFA]["us"], first[GA_REUSE]["us"], GOAL1, unit="µs", digits=0)
+        lines.append(line)
     if not ok:
+        permit, gar = median(t[PERMIT]), median(t[GA_REUSE])
+        shared = ref - gar  # the reference's libcrypto load and OpenSSL start-up
+        own, ga_own = mfa - permit - shared, gar - permit
         parts = [f"pam_mfa takes {mfa - ref:+.2f} ms against the reference; to pass it must "
-                 f"lose {mfa - GOAL1 * ref:.2f} ms"]
+                 f"lose {mfa - GOAL1 * ref:.2f} ms",
+                 f"of the reference, {permit:.2f} ms is the floor (pamtester, libpam) and "
+                 f"{shared:.2f} ms libcrypto's load and OpenSSL's start-up, which pam_mfa pays "
+                 f"as well at its first code; what is left is pam_mfa's own {own:.2f} ms against "
+                 f"google-authenticator's {ga_own:.2f} ms, and 0.80× would need pam_mfa's own "
+                 f"share to be {GOAL1 * ref - permit - shared:.2f} ms: out of reach while both "
+                 f"pay OpenSSL's start-up (only the deprecated, provider-less SHA1_* functions "
+                 f"skip it, and they are not FIPS-capable)"]
         if first:
             parts.append(f"in a host whose libcrypto is loaded and started (as sshd's), the first "
                          f"login costs pam_mfa {first[MFA]['us']:.0f} µs, google-authenticator "

@@ -210,7 +210,8 @@ import Testing
   }
 
   @Test func theChecksumIsZlibsCRC32() {
-    #expect(CRC32.of([UInt8]("123456789".utf8)) == 0xCBF4_3926)
+    #expect(CRC32.of([UInt8]("123456789".utf8)[...]) == 0xCBF4_3926)
+    #expect(CRC32.of([UInt8]("56789".utf8)[...], continuing: CRC32.of([UInt8]("1234".utf8)[...])) == 0xCBF4_3926)
     #expect(CRC32.of([]) == 0)
   }
 

@@ -23,7 +23,7 @@ int mfa_qr_matrix(const char *text, unsigned char *out, int capacity);
 /// Keeps a copy of `length` bytes in the handle under `name`, wiped at pam_end.
 int mfa_keep_data(pam_handle_t *pamh, const char *name, const unsigned char *bytes, size_t length);
 /// Copies what is kept under `name` to `out` and forgets it (wiped); returns its length (0: none,
-/// or longer than `capacity`).
+/// or longer than `capacity`). With `out` NULL: only its length, kept (0: none).
 size_t mfa_take_data(pam_handle_t *pamh, const char *name, unsigned char *out, size_t capacity);
 
 #endif

@@ -23,7 +23,7 @@ public enum StateFile {
     guard file.count == fileSize else { return nil }
     var best: (sequence: UInt64, payload: [UInt8])?
     for index in 0..<2 {
-      let slot = Array(file[(index * slotSize)..<((index + 1) * slotSize)])
+      let slot = file[(index * slotSize)..<((index + 1) * slotSize)]
       if let decoded = decode(slot), decoded.sequence >= (best?.sequence ?? 0) { best = decoded }
     }
     return best
@@ -40,32 +40,37 @@ public enum StateFile {
     let length = UInt32(payload.count)
     for shift in stride(from: 0, to: 32, by: 8) { slot.append(UInt8(truncatingIfNeeded: length >> UInt32(shift))) }
     slot += [0, 0, 0, 0]
-    slot += checksum(slot + payload)
+    slot += checksum(slot[...], payload[...])
     slot += payload
     slot += [UInt8](repeating: 0, count: slotSize - slot.count)
     return slot
   }
 
-  static func decode(_ slot: [UInt8]) -> (sequence: UInt64, payload: [UInt8])? {
-    guard slot.count == slotSize, Array(slot[0..<4]) == magic, slot[4] == 1 || slot[4] == 2 else { return nil }
+  static func decode(_ slot: ArraySlice<UInt8>) -> (sequence: UInt64, payload: [UInt8])? {
+    guard slot.count == slotSize else { return nil }
+    let start = slot.startIndex
+    guard slot[start..<(start + 4)].elementsEqual(magic), slot[start + 4] == 1 || slot[start + 4] == 2 else {
+      return nil
+    }
     var sequence: UInt64 = 0
-    for index in 0..<8 { sequence |= UInt64(slot[8 + index]) << UInt64(8 * index) }
+    for index in 0..<8 { sequence |= UInt64(slot[start + 8 + index]) << UInt64(8 * index) }
     var length: UInt32 = 0
-    for index in 0..<4 { length |= UInt32(slot[16 + index]) << UInt32(8 * index) }
+    for index in 0..<4 { length |= UInt32(slot[start + 16 + index]) << UInt32(8 * index) }
     guard sequence > 0, Int(length) <= maxPayload else { return nil }
-    let payloadStart = headerSize + digestSize
-    let payload = Array(slot[payloadStart..<(payloadStart + Int(length))])
-    let covered = Array(slot[0..<headerSize]) + payload
-    let stored = Array(slot[headerSize..<payloadStart])
+    let payloadStart = start + headerSize + digestSize
+    let header = slot[start..<(start + headerSize)]
+    let payload = slot[payloadStart..<(payloadStart + Int(length))]
+    let stored = slot[(start + headerSize)..<payloadStart]
     // Version 1 files from before 0.2 are read with SHA-256 (the first write turns a slot to 2).
-    guard let expected = slot[4] == 2 ? checksum(covered) : Crypto.sha256(covered), expected == stored
-    else { return nil }
-    return (sequence, payload)
+    let expected = slot[start + 4] == 2 ? checksum(header, payload) : Crypto.sha256(Array(header) + Array(payload))
+    guard let expected, stored.elementsEqual(expected) else { return nil }
+    return (sequence, Array(payload))
   }
 
-  /// The version-2 checksum field: CRC-32 of `data`, little-endian, then zeros.
-  static func checksum(_ data: [UInt8]) -> [UInt8] {
-    let crc = CRC32.of(data)
+  /// The version-2 checksum field: CRC-32 of the header and the payload, little-endian, then
+  /// zeros.
+  static func checksum(_ header: ArraySlice<UInt8>, _ payload: ArraySlice<UInt8>) -> [UInt8] {
+    let crc = CRC32.of(payload, continuing: CRC32.of(header))
     var field = [UInt8](repeating: 0, count: digestSize)
     for index in 0..<4 { field[index] = UInt8(truncatingIfNeeded: crc >> UInt32(8 * index)) }
     return field
