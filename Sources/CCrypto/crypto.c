@@ -21,8 +21,10 @@ static struct {
   __typeof__(&EVP_sha512) sha512;
 } functions;
 
-static pthread_once_t load_once = PTHREAD_ONCE_INIT;
-static int load_result = -1;
+static pthread_mutex_t load_lock = PTHREAD_MUTEX_INITIALIZER;
+/* Set once the library is loaded and passed its known answers; a failure is tried again at the
+ * next call, so a passing error (no descriptor or memory left) does not last for the host's life. */
+static int loaded;
 static char load_error[256];
 
 static void *symbol(void *library, const char *name, int *missing) {
@@ -34,13 +36,38 @@ static void *symbol(void *library, const char *name, int *missing) {
   return address;
 }
 
-static void load(void) {
+static int hex_equal(const unsigned char *bytes, const char *hex, size_t length) {
+  char text[129];
+  if (length * 2 >= sizeof(text)) return 0;
+  for (size_t i = 0; i < length; i++) snprintf(text + 2 * i, 3, "%02x", bytes[i]);
+  return strcmp(text, hex) == 0;
+}
+
+/* Known answers (RFC 4226 appendix D, FIPS 180-2 "abc", RFC 7914 §11): a library that loads but
+ * cannot compute (a provider or FIPS set-up that refuses) is unavailable, not a wrong code. */
+static int known_answers(void) {
+  unsigned char out[64];
+  unsigned int length = 0;
+  static const unsigned char counter[8];
+  if (functions.hmac(functions.sha1(), "12345678901234567890", 20, counter, 8, out, &length) == NULL ||
+      length != 20 || !hex_equal(out, "cc93cf18508d94934c64b65d8ba7667fb7cde4b0", 20))
+    return -1;
+  if (functions.digest("abc", 3, out, &length, functions.sha256(), NULL) != 1 || length != 32 ||
+      !hex_equal(out, "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad", 32))
+    return -1;
+  if (functions.pbkdf2("passwd", 6, (const unsigned char *)"salt", 4, 1, functions.sha256(), 32, out) != 1 ||
+      !hex_equal(out, "55ac046e56e3089fec1691c22544b605f94185216dde0465e68b9d57c20dacbc", 32))
+    return -1;
+  return 0;
+}
+
+static int load(void) {
   /* NODELETE: OpenSSL must outlive its own atexit handler, whatever the host dlcloses. */
   void *library = dlopen(library_name, RTLD_NOW | RTLD_LOCAL | RTLD_NODELETE);
   if (library == NULL) {
     const char *reason = dlerror();
     snprintf(load_error, sizeof(load_error), "%s", reason != NULL ? reason : library_name);
-    return;
+    return -1;
   }
   int missing = 0;
   functions.hmac = (__typeof__(functions.hmac))symbol(library, "HMAC", &missing);
@@ -50,16 +77,26 @@ static void load(void) {
   functions.sha1 = (__typeof__(functions.sha1))symbol(library, "EVP_sha1", &missing);
   functions.sha256 = (__typeof__(functions.sha256))symbol(library, "EVP_sha256", &missing);
   functions.sha512 = (__typeof__(functions.sha512))symbol(library, "EVP_sha512", &missing);
-  load_result = missing ? -1 : 0;
+  if (missing) return -1;
+  if (known_answers() != 0) {
+    snprintf(load_error, sizeof(load_error), "%s gives wrong answers to known HMAC, SHA-256 or PBKDF2 tests",
+             library_name);
+    return -1;
+  }
+  return 0;
 }
 
 int mfa_crypto_load(void) {
-  if (pthread_once(&load_once, load) != 0) return -1;
-  return load_result;
+  if (__atomic_load_n(&loaded, __ATOMIC_ACQUIRE)) return 0;
+  pthread_mutex_lock(&load_lock);
+  if (!loaded && load() == 0) __atomic_store_n(&loaded, 1, __ATOMIC_RELEASE);
+  int result = loaded ? 0 : -1;
+  pthread_mutex_unlock(&load_lock);
+  return result;
 }
 
 const char *mfa_crypto_error(void) {
-  return mfa_crypto_load() == 0 ? "" : load_error;
+  return load_error;
 }
 
 int mfa_crypto_is_loaded(void) {

@@ -267,17 +267,11 @@ int mfa_identity_become(struct mfa_identity *saved, uid_t uid, gid_t gid) {
   saved->group_count = count;
   saved->switched = 1;
   /* Only the user's primary group besides the ids: no NSS lookup, none of the caller's groups. */
-  if (thread_setgroups(1, &gid) != 0) {
-    mfa_identity_restore(saved);
-    return -1;
-  }
+  if (thread_setgroups(1, &gid) != 0) return mfa_identity_restore(saved) == 0 ? -1 : -2;
   setfsgid(gid);
   setfsuid(uid);
   /* setfsuid reports the previous id, never an error: has_identity asks again. */
-  if (!has_identity(uid, gid, 1, &gid)) {
-    mfa_identity_restore(saved);
-    return -1;
-  }
+  if (!has_identity(uid, gid, 1, &gid)) return mfa_identity_restore(saved) == 0 ? -1 : -2;
   return 0;
 }
 

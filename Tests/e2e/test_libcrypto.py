@@ -101,6 +101,25 @@ def test_without_libcrypto_no_code_is_taken_and_syslog_says_why(env):
     assert run.result == "PAM_SUCCESS", str(run)
 
 
+def test_without_libcrypto_the_one_prompt_line_and_enrollment_at_login_count_nothing(env):
+    _, secret = env.write_secret()
+    prefix = without_libcrypto()
+    # one prompt (forward_pass), the password module, then the line that counts failures
+    stack = ["auth required {module} forward_pass {args}", "auth requisite pam_permit.so",
+             "auth required {module} {args}"]
+    t = fresh_step()
+    run = env.run_pam([template_arg(env)], stack=stack, answers=["password" + code(secret, t)],
+                      prefix=prefix)
+    assert run.result == "PAM_AUTH_ERR", str(run)
+    assert syslog_has(run, "user=alice service=mfa-test: libcrypto cannot be loaded ("), str(run)
+    state = env.state_dir / "alice"
+    assert not state.exists() or "failures" not in read_state(state), read_state(state)
+    # enrollment at login is not offered: no QR code, no setup key, nothing to confirm
+    run = env.run_pam([template_arg(env), "enroll=login"], user="bob", answers=[], prefix=prefix)
+    assert run.result == "PAM_AUTH_ERR" and run.messages == [], str(run)
+    assert syslog_has(run, "user=bob service=mfa-test: libcrypto cannot be loaded ("), str(run)
+
+
 def version1_slot(sequence: int, payload: bytes) -> bytes:
     """A slot as pam_mfa 0.1 wrote it: version 1, SHA-256 checksum."""
     header = b"PMFS" + bytes([1, 0, 0, 0]) + sequence.to_bytes(8, "little") + \

@@ -10,9 +10,10 @@
 /// The HMAC hashes of RFC 6238 §1.2.
 enum mfa_hash { MFA_HASH_SHA1 = 1, MFA_HASH_SHA256 = 2, MFA_HASH_SHA512 = 3 };
 
-/// 0 once libcrypto is loaded with every function below, -1 if it cannot be.
+/// 0 once libcrypto is loaded with every function below and gave the known answers (HMAC-SHA1,
+/// SHA-256, PBKDF2), -1 if not; a failure is tried again at the next call.
 int mfa_crypto_load(void);
-/// Why the load failed (dlerror's text), or "" before a failure.
+/// Why the last load failed (dlerror's text, a missing function, wrong answers), or "".
 const char *mfa_crypto_error(void);
 /// 1 when libcrypto is in this process (by us or by the host), 0 when not: for tests.
 int mfa_crypto_is_loaded(void);

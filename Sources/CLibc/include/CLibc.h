@@ -69,7 +69,8 @@ struct mfa_identity {
 };
 /// Reads and writes files as a user, on this thread only: file-system ids (setfsuid/setfsgid)
 /// and the user's primary group as the only supplementary group; no NSS lookup. Changes
-/// nothing when not root or when uid is 0. Returns 0, or -1 with everything put back.
+/// nothing when not root or when uid is 0. Returns 0, -1 with everything put back, or -2 when
+/// even putting back failed (the thread is not root's as it was: the caller must stop).
 int mfa_identity_become(struct mfa_identity *saved, uid_t uid, gid_t gid);
 /// Puts back what mfa_identity_become changed; 0, or -1 when the kernel did not take it.
 int mfa_identity_restore(struct mfa_identity *saved);

@@ -6,6 +6,7 @@ extension Login {
   /// Offers the enrollment; PAM_USER as the application gave it is kept with it (and compared
   /// when it is saved).
   func enroll(_ account: UserAccount) -> LoginOutcome {
+    guard canCheckCodes() else { return .denied }
     var key: [UInt8]
     do throws(SystemError) {
       key = try SystemRandom.bytes(20)

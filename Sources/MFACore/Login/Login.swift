@@ -118,3 +118,13 @@ extension Login where Local == FileStateStore {
     return Login(host: host, options: options, context: context).authenticate()
   }
 }
+
+extension Login {
+  /// Loads libcrypto (on first use; as root, before any file work as the user): false, logged,
+  /// when no code can be checked. Called where a login first needs a code, never before.
+  func canCheckCodes() -> Bool {
+    guard let problem = Crypto.unavailable() else { return true }
+    host.log(.error, who + ": " + problem + "; denied")
+    return false
+  }
+}

@@ -16,6 +16,8 @@ extension UserLogin {
       return login.handOn(combined, outcome: notEnrolled(mustUseCode: mustUseCode))
     }
     defer { enrollment.wipe() }
+    // Refused, not counted: the code cannot be told from the password without libcrypto.
+    guard login.canCheckCodes() else { return login.handOn(combined, outcome: .denied) }
     var split = CombinedInput.split(combined, enrollment: enrollment, time: host.now(), window: options.window)
     defer {
       split.password.wipe()

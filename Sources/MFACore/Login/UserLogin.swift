@@ -45,11 +45,7 @@ struct UserLogin<Host: LoginHost, Local: StateStore, Store: CredentialStore> {
       host.log(.info, who + ": remembered host: no code asked")
       return .accepted
     }
-    // The first step that needs libcrypto (loaded on first use): no code can be checked without it.
-    if let problem = Crypto.unavailable() {
-      host.log(.error, who + ": " + problem + "; denied")
-      return .denied
-    }
+    guard login.canCheckCodes() else { return .denied }
     guard var typed = askForCode(enrollment) else { return .conversationFailed }
     defer { typed.wipe() }
     var answer = CodeAnswer(typed)

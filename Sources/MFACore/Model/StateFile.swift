@@ -29,6 +29,11 @@ public enum StateFile {
     return best
   }
 
+  /// Whether a slot of the file says version 1 (checked with SHA-256, so with libcrypto).
+  static func hasVersion1Slot(_ file: [UInt8]) -> Bool {
+    file.count == fileSize && (0..<2).contains { file[$0 * slotSize + 4] == 1 }
+  }
+
   /// Which slot a write of `sequence` goes to: alternating, so the newest is never overwritten.
   public static func slotIndex(for sequence: UInt64) -> Int { Int(sequence % 2) }
 

@@ -79,6 +79,10 @@ public struct FileStateStore: StateStore {
     } else {
       // No intact slot means damage from outside: deny rather than forget used codes.
       guard let slot = StateFile.newestSlot(contents) else {
+        // A version-1 slot needs libcrypto (SHA-256): say so rather than suggest damage.
+        if StateFile.hasVersion1Slot(contents), let problem = Crypto.unavailable() {
+          throw .malformed(FormatError(line: 0, "a version-1 state slot cannot be checked: " + problem))
+        }
         throw .malformed(FormatError(line: 0, "no intact state slot (wrong size or checksum)"))
       }
       payload = slot.payload

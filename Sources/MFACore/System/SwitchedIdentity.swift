@@ -9,8 +9,10 @@ public func withUserIdentity<Value>(
   _ account: UserAccount, _ body: () throws(FileError) -> Value
 ) throws(FileError) -> Value {
   var saved = mfa_identity()
-  guard mfa_identity_become(&saved, account.uid, account.gid) == 0 else {
-    throw .system(SystemError("switch to the user's file-system ids", code: EPERM))
+  switch mfa_identity_become(&saved, account.uid, account.gid) {
+  case 0: break
+  case -1: throw .system(SystemError("switch to the user's file-system ids", code: EPERM))
+  default: throw .system(SystemError("switch back to root's file-system ids", code: EPERM))
   }
   let result: Result<Value, FileError>
   do throws(FileError) {
