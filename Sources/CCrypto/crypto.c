@@ -22,7 +22,7 @@ static struct {
 } functions;
 
 static pthread_mutex_t load_lock = PTHREAD_MUTEX_INITIALIZER;
-/* Set once the library is loaded and passed its known answers; a failure is tried again at the
+/* Set once the library is loaded and gave its known answer; a failure is tried again at the
  * next call, so a passing error (no descriptor or memory left) does not last for the host's life. */
 static int loaded;
 static char load_error[256];
@@ -43,20 +43,15 @@ static int hex_equal(const unsigned char *bytes, const char *hex, size_t length)
   return strcmp(text, hex) == 0;
 }
 
-/* Known answers (RFC 4226 appendix D, FIPS 180-2 "abc", RFC 7914 §11): a library that loads but
- * cannot compute (a provider or FIPS set-up that refuses) is unavailable, not a wrong code. */
-static int known_answers(void) {
+/* A known answer (RFC 4226 appendix D): a library that loads but cannot compute (a provider or
+ * FIPS set-up that refuses) is unavailable, not a wrong code. HMAC-SHA1 only: it is what a
+ * login computes next anyway, where another algorithm would cost OpenSSL another fetch. */
+static int known_answer(void) {
   unsigned char out[64];
   unsigned int length = 0;
   static const unsigned char counter[8];
   if (functions.hmac(functions.sha1(), "12345678901234567890", 20, counter, 8, out, &length) == NULL ||
       length != 20 || !hex_equal(out, "cc93cf18508d94934c64b65d8ba7667fb7cde4b0", 20))
-    return -1;
-  if (functions.digest("abc", 3, out, &length, functions.sha256(), NULL) != 1 || length != 32 ||
-      !hex_equal(out, "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad", 32))
-    return -1;
-  if (functions.pbkdf2("passwd", 6, (const unsigned char *)"salt", 4, 1, functions.sha256(), 32, out) != 1 ||
-      !hex_equal(out, "55ac046e56e3089fec1691c22544b605f94185216dde0465e68b9d57c20dacbc", 32))
     return -1;
   return 0;
 }
@@ -78,9 +73,8 @@ static int load(void) {
   functions.sha256 = (__typeof__(functions.sha256))symbol(library, "EVP_sha256", &missing);
   functions.sha512 = (__typeof__(functions.sha512))symbol(library, "EVP_sha512", &missing);
   if (missing) return -1;
-  if (known_answers() != 0) {
-    snprintf(load_error, sizeof(load_error), "%s gives wrong answers to known HMAC, SHA-256 or PBKDF2 tests",
-             library_name);
+  if (known_answer() != 0) {
+    snprintf(load_error, sizeof(load_error), "%s gives a wrong HMAC-SHA1 for RFC 4226's test key", library_name);
     return -1;
   }
   return 0;

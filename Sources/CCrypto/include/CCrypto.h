@@ -10,8 +10,8 @@
 /// The HMAC hashes of RFC 6238 §1.2.
 enum mfa_hash { MFA_HASH_SHA1 = 1, MFA_HASH_SHA256 = 2, MFA_HASH_SHA512 = 3 };
 
-/// 0 once libcrypto is loaded with every function below and gave the known answers (HMAC-SHA1,
-/// SHA-256, PBKDF2), -1 if not; a failure is tried again at the next call.
+/// 0 once libcrypto is loaded with every function below and gave RFC 4226's HMAC-SHA1, -1 if
+/// not; a failure is tried again at the next call.
 int mfa_crypto_load(void);
 /// Why the last load failed (dlerror's text, a missing function, wrong answers), or "".
 const char *mfa_crypto_error(void);
