@@ -8,13 +8,8 @@ public enum HelperCheck {
       host.log(.error, context.audit + ": asked by uid " + String(caller) + ", who is not this user; refused")
       return .denied
     }
-    var options: ModuleOptions
-    do throws(OptionError) {
-      options = try ModuleOptions.resolve(arguments: request.nullOK ? [[UInt8]("nullok".utf8)] : [], host: host)
-    } catch {
-      host.log(.error, "configuration error: " + error.description + "; refusing every login")
-      return .configurationError
-    }
+    guard var options = ModuleOptions.resolve(arguments: request.nullOK ? [[UInt8]("nullok".utf8)] : [], host: host)
+    else { return .configurationError }
     // The one-prompt modes check the code before the password and count nothing there: a caller
     // who runs the helper itself would guess codes without a lockout.
     if options.isOnePrompt {

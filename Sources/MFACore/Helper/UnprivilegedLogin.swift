@@ -12,18 +12,15 @@ public enum UnprivilegedLogin {
   public static let passedArguments: [[UInt8]] = ["nullok", "debug", "helper"].map { Array($0.utf8) }
 
   public static func run<Host: LoginHost>(host: Host, arguments: [[UInt8]], context: LoginContext) -> LoginOutcome {
-    let options: ModuleOptions
-    do throws(OptionError) {
-      // Only root may read a pam_mfa.conf of mode 0600; the helper reads it in any case.
-      options = try ModuleOptions.resolve(arguments: arguments) { (path) throws(FileError) -> [UInt8]? in
-        do throws(FileError) {
-          return try host.readConfigFile(path)
-        } catch .system(let error) where error.code == EACCES {
-          return nil
-        }
+    // Only root may read a pam_mfa.conf of mode 0600; the helper reads it in any case.
+    let readable = { (path: String) throws(FileError) -> [UInt8]? in
+      do throws(FileError) {
+        return try host.readConfigFile(path)
+      } catch .system(let error) where error.code == EACCES {
+        return nil
       }
-    } catch {
-      host.log(.error, "configuration error: " + error.description + "; refusing every login")
+    }
+    guard let options = ModuleOptions.resolve(arguments: arguments, host: host, readConfig: readable) else {
       return .configurationError
     }
     let foreign = arguments.filter { !passedArguments.contains(ModuleOptions.splitOption($0).0) }

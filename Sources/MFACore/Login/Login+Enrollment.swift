@@ -105,13 +105,10 @@ extension Login where Local == FileStateStore {
       host.log(.error, who + ": enrollment at login was made for another user; nothing saved; denied")
       return .denied
     }
-    let options: ModuleOptions
-    do throws(OptionError) {
-      options = try ModuleOptions.resolve(arguments: pending.arguments, host: host)
-    } catch {
-      host.log(.error, "configuration error: " + error.description + "; enrollment at login not saved")
-      return .configurationError
-    }
+    guard
+      let options = ModuleOptions.resolve(
+        arguments: pending.arguments, host: host, orLogThat: "enrollment at login not saved")
+    else { return .configurationError }
     guard let account = host.lookupUser(pending.user) else {
       host.log(.notice, who + ": unknown user; enrollment at login not saved")
       return .unknownUser

@@ -76,11 +76,7 @@ extension Login {
       break
     }
     // The one-prompt line's settings: the same state, deny and unlock_time.
-    let options: ModuleOptions
-    do throws(OptionError) {
-      options = try ModuleOptions.resolve(arguments: first.arguments, host: host)
-    } catch {
-      host.log(.error, "configuration error: " + error.description + "; refusing every login")
+    guard let options = ModuleOptions.resolve(arguments: first.arguments, host: host) else {
       return .configurationError
     }
     let counting = Login<Host, FileStateStore>(host: host, options: options, context: context)

@@ -108,13 +108,7 @@ extension Login where Local == FileStateStore {
 
   /// Reads the configuration file and arguments and runs the check.
   public static func run(host: Host, arguments: [[UInt8]], context: LoginContext) -> LoginOutcome {
-    let options: ModuleOptions
-    do throws(OptionError) {
-      options = try ModuleOptions.resolve(arguments: arguments, host: host)
-    } catch {
-      host.log(.error, "configuration error: " + error.description + "; refusing every login")
-      return .configurationError
-    }
+    guard let options = ModuleOptions.resolve(arguments: arguments, host: host) else { return .configurationError }
     return Login(host: host, options: options, context: context).authenticate()
   }
 }
