@@ -67,33 +67,38 @@ enum StatusReport {
     }
   }
 
-  /// With store=ldap: every local account that has an entry in the directory (one connection).
+  /// With store=ldap: every pam_mfa entry under ldap_base, the fleet's users whether or not
+  /// they have an account here (one search, paged).
   static func directoryRows(_ target: Target, now: Int64) throws(CLIError) -> [Row] {
-    let first = try target.directoryStore(for: target.account.name)
+    let store = try target.directoryStore(for: target.account.name)
+    var listed: [(dn: [UInt8], entry: DirectoryEntry)]
+    do throws(FileError) {
+      listed = try store.connection.list(store.base, filter: Array("(objectClass=pamMfaAccount)".utf8))
+    } catch {
+      throw CLIError("directory unavailable: \(error.description)")
+    }
+    defer { for index in listed.indices { listed[index].entry.wipe() } }
     var rows: [Row] = []
-    for account in allAccounts() {
-      let store = DirectoryCredentialStore(
-        connection: first.connection, user: Array(account.name.utf8), base: target.options.directory.base ?? [],
-        local: target.stateStore)
+    for (dn, entry) in listed {
+      guard let user = entry.values(Array("uid".utf8)).first else { continue }
+      let state = DirectoryCredentialStore<PluginConnection, FileStateStore>.state(in: entry)
       do throws(FileError) {
-        let enrollment = try store.readEnrollment()
-        let state = try? store.readState()
+        var enrollment = try DirectoryCredentialStore<PluginConnection, FileStateStore>.enrollment(in: entry)
+        defer { enrollment.wipe() }
         rows.append(
           Row(
-            user: account.name, path: store.dn.text, store: "ldap", enrollment: enrollment, problem: nil, state: state,
-            now: now))
+            user: user.text, path: dn.text, store: "ldap", enrollment: enrollment, problem: nil, state: state, now: now)
+        )
       } catch .notFound {
-        continue
-      } catch .directory(let reason) {
-        throw CLIError("directory unavailable: \(reason)")
+        continue  // reset or disabled: the entry keeps only replay state
       } catch {
         rows.append(
           Row(
-            user: account.name, path: store.dn.text, store: "ldap", enrollment: nil, problem: error.description,
-            state: nil, now: now))
+            user: user.text, path: dn.text, store: "ldap", enrollment: nil, problem: error.description, state: state,
+            now: now))
       }
     }
-    return rows
+    return rows.sorted { $0.user < $1.user }
   }
 
   static func allAccounts() -> [LocalAccount] {

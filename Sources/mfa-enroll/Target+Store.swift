@@ -22,7 +22,8 @@ extension Target {
           + "to run mfa-enroll --user \(account.name), or enroll at your next login where enroll=login is set")
     }
     do throws(FileError) {
-      let connection = try PluginConnection.open(options.directory)
+      let connection = try DirectoryServers(settings: options.directory, stateDirectory: options.stateDirectory)
+        .connect(now: Int64(time(nil))) { Terminal.printError("mfa-enroll: " + $0) }
       return DirectoryCredentialStore(
         connection: connection, user: Array(user.utf8), base: options.directory.base ?? [], local: stateStore)
     } catch {

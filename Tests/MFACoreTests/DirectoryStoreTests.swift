@@ -4,8 +4,8 @@ import Testing
 
 /// A directory in memory with LDAP's modify semantics for what the store sends: changes apply
 /// in order and all-or-nothing; deleting a missing value or adding a present one is a
-/// conflict; the assertion forms are `(!(ATTR=*))` and `(!(ATTR=PREFIX*))`. `beforeModify`
-/// lets a test play "another host" between the store's read and its write.
+/// conflict; adding a second value to pamMfaRevision (single-valued) fails as the servers' schema
+/// check does. `beforeModify` lets a test play "another host" between the store's read and its write.
 final class MemoryDirectory: DirectoryConnection {
   var entries: [String: [String: [[UInt8]]]] = [:]
   var beforeModify: ((MemoryDirectory) -> Void)?
@@ -17,14 +17,13 @@ final class MemoryDirectory: DirectoryConnection {
     return DirectoryEntry(attributes: entry.map { (name: [UInt8]($0.key), values: $0.value) })
   }
 
-  func modify(_ dn: [UInt8], _ changes: [DirectoryChange], assertion: [UInt8]?) throws(FileError) -> DirectoryResult {
+  func modify(_ dn: [UInt8], _ changes: [DirectoryChange]) throws(FileError) -> DirectoryResult {
     if let hook = beforeModify {
       beforeModify = nil
       hook(self)
     }
     modifies += 1
     guard var entry = entries[dn.text] else { return .noEntry }
-    if let assertion, !holds(assertion, entry) { return .conflict }
     for change in changes {
       let name = change.attribute.text
       var values = entry[name] ?? []
@@ -44,6 +43,9 @@ final class MemoryDirectory: DirectoryConnection {
       case .replace:
         values = change.values
       }
+      if name == "pamMfaRevision" && values.count > 1 {
+        throw .directory(server + ": modify failed: Constraint violation")
+      }
       entry[name] = values.isEmpty ? nil : values
     }
     entries[dn.text] = entry
@@ -58,24 +60,6 @@ final class MemoryDirectory: DirectoryConnection {
     return .done
   }
 
-  /// `(!(ATTR=VALUE*))` with \XX escapes: true when no value of ATTR starts with VALUE.
-  func holds(_ filter: [UInt8], _ entry: [String: [[UInt8]]]) -> Bool {
-    let text = filter.text
-    guard text.hasPrefix("(!("), text.hasSuffix("*))"), let equals = text.firstIndex(of: "=") else { return false }
-    let name = String(text[text.index(text.startIndex, offsetBy: 3)..<equals])
-    var prefix: [UInt8] = []
-    var bytes = Array(text[text.index(after: equals)...].utf8.dropLast(3))
-    while !bytes.isEmpty {
-      let byte = bytes.removeFirst()
-      if byte == 0x5C, bytes.count >= 2, let value = UInt8(String(decoding: bytes[0..<2], as: UTF8.self), radix: 16) {
-        prefix.append(value)
-        bytes.removeFirst(2)
-      } else {
-        prefix.append(byte)
-      }
-    }
-    return !(entry[name] ?? []).contains { $0.starts(with: prefix) }
-  }
 }
 
 @Suite struct DirectoryStoreTests {
@@ -147,12 +131,26 @@ final class MemoryDirectory: DirectoryConnection {
     }
     #expect(try !alice.acceptStep(150, of: [UInt8]("default"), now: 2))
     #expect(values(directory, "pamMfaStep") == ["totp:default:200"])
-    // A first write races too: the assertion stops the second one.
+    // A first write races too: the other host's first write moved the revision, ours conflicts,
+    // and on the second read the step is taken.
     let (fresh, _) = try enrolled()
+    let late = store(fresh)
+    _ = try late.readState()
     fresh.beforeModify = { other in
-      other.entries["uid=alice," + Self.base.text]?["pamMfaStep"] = [[UInt8]("totp:default:300")]
+      _ = try? DirectoryStoreTests().store(other).acceptStep(300, of: [UInt8]("default"), now: 3)
     }
-    #expect(try !store(fresh).acceptStep(300, of: [UInt8]("default"), now: 3))
+    #expect(try !late.acceptStep(300, of: [UInt8]("default"), now: 3))
+    #expect(values(fresh, "pamMfaStep") == ["totp:default:300"])
+    #expect(values(fresh, "pamMfaRevision") == ["2"])
+    // Two different first steps from one stale read: only one lands, never two marks.
+    let (other, _) = try enrolled()
+    let slow = store(other)
+    _ = try slow.readState()
+    other.beforeModify = { directory in
+      _ = try? DirectoryStoreTests().store(directory).acceptStep(400, of: [UInt8]("default"), now: 4)
+    }
+    #expect(try slow.acceptStep(401, of: [UInt8]("default"), now: 4))
+    #expect(values(other, "pamMfaStep") == ["totp:default:401"])
   }
 
   @Test func failuresCountAcrossHostsUpToALockout() throws {
@@ -193,6 +191,34 @@ final class MemoryDirectory: DirectoryConnection {
     #expect(after.authenticators.count == 2)
     #expect(after.backupCodes.count == 1)
     #expect(try store(directory).consumeBackupCode(codes[2], now: 4) == 0)
+  }
+
+  @Test func anEntryFromBeforeRevisionsGetsOneAtItsFirstGuardedWrite() throws {
+    let (directory, _) = try enrolled()
+    directory.entries["uid=alice," + Self.base.text]?["pamMfaRevision"] = nil
+    #expect(try store(directory).acceptStep(100, of: [UInt8]("default"), now: 1))
+    #expect(values(directory, "pamMfaRevision") == ["1"])
+    #expect(try store(directory).countFailure(options: ModuleOptions(), now: 2) == .counted(failures: 1, lockedFor: 0))
+    #expect(values(directory, "pamMfaRevision") == ["2"])
+    // A damaged revision is refused, not reset.
+    directory.entries["uid=alice," + Self.base.text]?["pamMfaRevision"] = [[UInt8]("x")]
+    try store(directory).reset(success: nil)
+    #expect(throws: FileError.self) { try store(directory).countFailure(options: ModuleOptions(), now: 3) }
+  }
+
+  @Test func aNewEnrollmentOnAKeptEntryKeepsItsMarksAndNeverOverwrites() throws {
+    let (directory, _) = try enrolled()
+    #expect(try store(directory).acceptStep(100, of: [UInt8]("default"), now: 1))
+    try store(directory).removeEnrollment()
+    let enrollment = Enrollment(authenticators: [
+      Authenticator(
+        name: [UInt8]("default"), algorithm: .sha1, digits: 6, period: 30, key: [UInt8]("abcdefghijabcdefghij"))
+    ])
+    // Another enrollment lands between our read and our write: ours is refused.
+    directory.beforeModify = { other in try? DirectoryStoreTests().store(other).create(enrollment) }
+    #expect(throws: FileError.self) { try store(directory).create(enrollment) }
+    #expect(values(directory, "pamMfaStep") == ["totp:default:100"])
+    #expect(try store(directory).readEnrollment().authenticators[0].key == [UInt8]("abcdefghijabcdefghij"))
   }
 
   @Test func removeKeepsTheWatermarks() throws {

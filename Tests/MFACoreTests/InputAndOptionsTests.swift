@@ -55,6 +55,29 @@ import Testing
     #expect(throws: OptionError.self) { try parse(arguments) }
   }
 
+  @Test func ldapServersAreAnOrderedListAndTheStackLineReplacesTheFiles() throws {
+    let conf =
+      "store=ldap\nldap_uri = ldap://a.example ldaps://b.example\nldap_uri=ldap://c.example\n"
+      + "ldap_base=ou=mfa,dc=x\nldap_ca=/ca\nldap_cert=/c\nldap_key=/k\n"
+    func resolve(_ arguments: [String]) throws -> ModuleOptions {
+      try ModuleOptions.resolve(arguments: arguments.map { [UInt8]($0) }) { (_) throws(FileError) -> [UInt8]? in
+        [UInt8](conf)
+      }
+    }
+    let fromFile = try resolve([])
+    #expect(fromFile.directory.uris == ["ldap://a.example", "ldaps://b.example", "ldap://c.example"])
+    #expect(fromFile.directory.failback == 60)
+    let replaced = try resolve(["ldap_uri=ldaps://d.example", "ldap_uri=ldap://e.example", "ldap_failback=0"])
+    #expect(replaced.directory.uris == ["ldaps://d.example", "ldap://e.example"])
+    #expect(replaced.directory.failback == 0)
+    for bad in [
+      "ldap_uri=", "ldap_uri=http://a", "ldap_uri=ldap://a,ldap://b", "ldap_uri=ldap://a\tldap://b",
+      "ldap_uri=" + Array(repeating: "ldap://a", count: 9).joined(separator: " "), "ldap_failback=3601",
+    ] {
+      #expect(throws: OptionError.self) { try resolve([bad]) }
+    }
+  }
+
   @Test func everyListedOptionIsAcceptedAndNothingElse() throws {
     let samples = [
       "secret": "=/x", "window": "=2", "deny": "=4", "fail_interval": "=1m", "unlock_time": "=1m",
@@ -65,19 +88,22 @@ import Testing
       "store_plugin": "=/p.so", "ldap_uri": "=ldaps://ldap.example.org",
       "ldap_base": "=ou=mfa,dc=example,dc=org", "ldap_ca": "=/ca.pem", "ldap_cert": "=/c.pem", "ldap_key": "=/k.pem",
       "ldap_bind_dn": "=cn=host,dc=example,dc=org", "ldap_password_file": "=/pw", "ldap_timeout": "=3",
+      "ldap_failback": "=0",
       "helper": "=/usr/lib/x86_64-linux-gnu/security/pam_mfa/mfa_chkcode",
     ]
     for name in ModuleOptions.names.map({ String(decoding: $0, as: UTF8.self) }) {
       _ = try parse([name + (samples[name] ?? "")])
     }
-    #expect(ModuleOptions.names.count == 36)
+    #expect(ModuleOptions.names.count == 37)
     // store=ldap needs a server, a base, a CA and one way to log in; TLS is not optional.
     let ldap = ["store=ldap", "ldap_uri=ldaps://l", "ldap_base=ou=mfa,dc=x", "ldap_ca=/ca"]
     #expect(throws: OptionError.self) { try parse(ldap) }
     #expect(throws: OptionError.self) { try parse(ldap + ["ldap_cert=/c"]) }
     #expect(throws: OptionError.self) { try parse(ldap + ["ldap_bind_dn=cn=h"]) }
     #expect(throws: OptionError.self) { try parse(["ldap_uri=ldapi://%2Frun%2Fslapd"]) }
-    #expect(throws: OptionError.self) { try parse(["ldap_uri=ldap://a ldap://b"]) }
+    // Several servers are a list separated by spaces (issue 19), never by commas.
+    #expect(try parse(["ldap_uri=ldap://a ldap://b"]).directory.uris == ["ldap://a", "ldap://b"])
+    #expect(throws: OptionError.self) { try parse(["ldap_uri=ldap://a,ldap://b"]) }
     #expect(try parse(ldap + ["ldap_cert=/c", "ldap_key=/k"]).store == .ldap)
     #expect(try parse(ldap + ["ldap_bind_dn=cn=h", "ldap_password_file=/pw"]).directory.timeout == 5)
     #expect(throws: OptionError.self) { try parse(["remember_me=1d"]) }

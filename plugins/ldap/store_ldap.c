@@ -207,6 +207,23 @@ static void store_release(unsigned char *data, size_t length) {
   free(data);
 }
 
+/* One entry's attributes as `namelen(2) name count(4) (len(4) bytes)*`; 0 on allocation failure. */
+static int put_entry(LDAP *ld, LDAPMessage *entry, struct buffer *b) {
+  int ok = 1;
+  BerElement *ber = NULL;
+  for (char *name = ldap_first_attribute(ld, entry, &ber); name && ok; name = ldap_next_attribute(ld, entry, ber)) {
+    struct berval **values = ldap_get_values_len(ld, entry, name);
+    size_t count = values ? (size_t)ldap_count_values_len(values) : 0;
+    ok = put_u16(b, strlen(name)) && put(b, name, strlen(name)) && put_u32(b, count);
+    for (size_t i = 0; ok && i < count; i++)
+      ok = put_u32(b, values[i]->bv_len) && put(b, values[i]->bv_val, values[i]->bv_len);
+    ldap_value_free_len(values);
+    ldap_memfree(name);
+  }
+  if (ber) ber_free(ber, 0);
+  return ok;
+}
+
 static int store_read(void *handle, const char *dn, unsigned char **out, size_t *out_length,
                       char *error, size_t error_length) {
   struct connection *c = handle;
@@ -231,24 +248,90 @@ static int store_read(void *handle, const char *dn, unsigned char **out, size_t 
     return MFA_STORE_NO_ENTRY;
   }
   struct buffer b = {0};
-  int ok = 1;
-  BerElement *ber = NULL;
-  for (char *name = ldap_first_attribute(c->ld, entry, &ber); name && ok;
-       name = ldap_next_attribute(c->ld, entry, ber)) {
-    struct berval **values = ldap_get_values_len(c->ld, entry, name);
-    size_t count = values ? (size_t)ldap_count_values_len(values) : 0;
-    ok = put_u16(&b, strlen(name)) && put(&b, name, strlen(name)) && put_u32(&b, count);
-    for (size_t i = 0; ok && i < count; i++)
-      ok = put_u32(&b, values[i]->bv_len) && put(&b, values[i]->bv_val, values[i]->bv_len);
-    ldap_value_free_len(values);
-    ldap_memfree(name);
-  }
-  if (ber) ber_free(ber, 0);
+  int ok = put_entry(c->ld, entry, &b);
   ldap_msgfree(result);
   if (!ok) {
     store_release(b.data, b.capacity);
     fail(error, error_length, c->uri, "out of memory", NULL);
     return MFA_STORE_ERROR;
+  }
+  *out = b.data;
+  *out_length = b.length;
+  return MFA_STORE_DONE;
+}
+
+/* One page of a paged one-level search (RFC 2696), appended to b; the next page's cookie is
+   left in *cookie (empty when this was the last). */
+static int list_page(struct connection *c, const char *base, const char *filter, struct berval *cookie,
+                     struct buffer *b, char *error, size_t error_length) {
+  LDAPControl *page = NULL, *controls[2] = {NULL, NULL};
+  int rc = ldap_create_page_control(c->ld, 500, cookie, 0, &page);
+  if (rc != LDAP_SUCCESS) {
+    fail(error, error_length, c->uri, "cannot build the paged-results control", ldap_err2string(rc));
+    return MFA_STORE_ERROR;
+  }
+  controls[0] = page;
+  LDAPMessage *result = NULL;
+  char *all[] = {"*", NULL};
+  rc = ldap_search_ext_s(c->ld, base, LDAP_SCOPE_ONELEVEL, filter, all, 0, controls, NULL, &c->timeout, 0, &result);
+  ldap_control_free(page);
+  if (rc != LDAP_SUCCESS) {
+    ldap_msgfree(result);
+    fail(error, error_length, c->uri, "search failed", ldap_err2string(rc));
+    return rc == LDAP_NO_SUCH_OBJECT ? MFA_STORE_NO_ENTRY : MFA_STORE_ERROR;
+  }
+  int ok = 1;
+  for (LDAPMessage *entry = ldap_first_entry(c->ld, result); entry && ok; entry = ldap_next_entry(c->ld, entry)) {
+    char *dn = ldap_get_dn(c->ld, entry);
+    size_t at;
+    ok = dn && put_u32(b, strlen(dn)) && put(b, dn, strlen(dn));
+    at = b->length;
+    ok = ok && put_u32(b, 0) && put_entry(c->ld, entry, b);
+    if (ok) {
+      size_t n = b->length - at - 4;
+      unsigned char x[4] = {(unsigned char)(n >> 24), (unsigned char)(n >> 16), (unsigned char)(n >> 8), (unsigned char)n};
+      memcpy(b->data + at, x, 4);
+    }
+    ldap_memfree(dn);
+  }
+  ber_memfree(cookie->bv_val);
+  cookie->bv_val = NULL;
+  cookie->bv_len = 0;
+  LDAPControl **returned = NULL;
+  int code = 0;
+  if (ok && ldap_parse_result(c->ld, result, &code, NULL, NULL, NULL, &returned, 0) == LDAP_SUCCESS && returned) {
+    LDAPControl *response = ldap_control_find(LDAP_CONTROL_PAGEDRESULTS, returned, NULL);
+    ber_int_t estimate = 0;
+    if (response) ldap_parse_pageresponse_control(c->ld, response, &estimate, cookie);
+    ldap_controls_free(returned);
+  }
+  ldap_msgfree(result);
+  if (!ok) {
+    fail(error, error_length, c->uri, "out of memory", NULL);
+    return MFA_STORE_ERROR;
+  }
+  if (code != LDAP_SUCCESS) {
+    fail(error, error_length, c->uri, "search failed", ldap_err2string(code));
+    return MFA_STORE_ERROR;
+  }
+  return MFA_STORE_DONE;
+}
+
+static int store_list(void *handle, const char *base, const char *filter, unsigned char **out,
+                      size_t *out_length, char *error, size_t error_length) {
+  struct connection *c = handle;
+  *out = NULL;
+  *out_length = 0;
+  struct buffer b = {0};
+  struct berval cookie = {0, NULL};
+  int status;
+  do {
+    status = list_page(c, base, filter, &cookie, &b, error, error_length);
+  } while (status == MFA_STORE_DONE && cookie.bv_len > 0);
+  ber_memfree(cookie.bv_val);
+  if (status != MFA_STORE_DONE) {
+    store_release(b.data, b.capacity);
+    return status;
   }
   *out = b.data;
   *out_length = b.length;
@@ -315,31 +398,17 @@ bad:
 }
 
 static int store_modify(void *handle, const char *dn, const unsigned char *changes, size_t length,
-                        const char *assertion, char *error, size_t error_length) {
+                        char *error, size_t error_length) {
   struct connection *c = handle;
   LDAPMod **mods = parse_mods(changes, length);
   if (!mods) {
     fail(error, error_length, c->uri, "malformed change list", NULL);
     return MFA_STORE_ERROR;
   }
-  LDAPControl *control = NULL;
-  LDAPControl *controls[2] = {NULL, NULL};
-  if (assertion) {
-    /* Critical: a server that ignores the assertion must refuse rather than write blindly. */
-    int rc = ldap_create_assertion_control(c->ld, (char *)assertion, 1, &control);
-    if (rc != LDAP_SUCCESS) {
-      free_mods(mods);
-      fail(error, error_length, c->uri, "cannot build the assertion", ldap_err2string(rc));
-      return MFA_STORE_ERROR;
-    }
-    controls[0] = control;
-  }
-  int rc = ldap_modify_ext_s(c->ld, dn, mods, assertion ? controls : NULL, NULL);
-  if (control) ldap_control_free(control);
+  int rc = ldap_modify_ext_s(c->ld, dn, mods, NULL, NULL);
   free_mods(mods);
   switch (rc) {
   case LDAP_SUCCESS: return MFA_STORE_DONE;
-  case LDAP_ASSERTION_FAILED:
   case LDAP_NO_SUCH_ATTRIBUTE:
   case LDAP_TYPE_OR_VALUE_EXISTS: return MFA_STORE_CONFLICT;
   case LDAP_NO_SUCH_OBJECT: return MFA_STORE_NO_ENTRY;
@@ -452,6 +521,6 @@ static void *store_open(const unsigned char *settings, size_t length, char *erro
   return result;
 }
 
-__attribute__((visibility("default"))) const struct mfa_store_plugin mfa_store_plugin_v1 = {
-    MFA_STORE_PLUGIN_ABI, store_open, store_read, store_modify, store_add, store_release, store_close,
+__attribute__((visibility("default"))) const struct mfa_store_plugin mfa_store_plugin_v2 = {
+    MFA_STORE_PLUGIN_ABI, store_open, store_read, store_modify, store_add, store_release, store_close, store_list,
 };

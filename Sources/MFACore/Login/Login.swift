@@ -71,7 +71,8 @@ public struct Login<Host: LoginHost, Local: StateStore> {
     if options.store == .ldap {
       let connection: PluginConnection
       do throws(FileError) {
-        connection = try PluginConnection.open(options.directory)
+        connection = try DirectoryServers(settings: options.directory, stateDirectory: options.stateDirectory)
+          .connect(now: host.now()) { host.log(.notice, who + ": " + $0) }
       } catch {
         host.log(.error, who + ": directory unavailable: " + error.description + "; denied")
         return .denied

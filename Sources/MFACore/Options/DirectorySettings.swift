@@ -1,7 +1,10 @@
 /// How to reach the LDAP directory of `store=ldap` (from pam_mfa.conf).
 public struct DirectorySettings {
-  /// One `ldap://` (StartTLS) or `ldaps://` URI: a single writable server (see pam_mfa-ldap(5)).
-  public var uri: String?
+  /// `ldap://` (StartTLS) or `ldaps://` URIs, tried in this order: the provider first, then a
+  /// standby that takes writes only while the provider cannot be reached (pam_mfa-ldap(5)).
+  public var uris: [String] = []
+  /// Seconds a host keeps going first to a later server that answered when an earlier one did not.
+  public var failback: Int64 = 60
   /// Entries are `uid=USER,<base>`.
   public var base: [UInt8]?
   public var caFile: String?
@@ -15,6 +18,9 @@ public struct DirectorySettings {
   public var timeout: Int64 = 5
   /// The plugin that speaks LDAP, so the module itself never links libldap.
   public var plugin = InstallPaths.plugin
+
+  /// At most this many servers: each may cost a login `timeout`.
+  public static let maxServers = 8
 
   public init() {}
 }

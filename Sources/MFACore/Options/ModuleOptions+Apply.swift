@@ -138,13 +138,24 @@ extension ModuleOptions {
     } else if name == [UInt8]("store_plugin") {
       directory.plugin = try ModuleOptions.absolutePath(name, value)
     } else if name == [UInt8]("ldap_uri") {
-      guard let value, value.starts(with: [UInt8]("ldap://")) || value.starts(with: [UInt8]("ldaps://")),
-        !value.contains(where: { $0 <= 0x20 || $0 >= 0x7F || $0 == 0x2C })
-      else {
-        throw .invalidValue(
-          option: name.text, reason: "must be one ldap:// (StartTLS) or ldaps:// URI; TLS is required")
+      // One or more URIs separated by spaces; a repeated ldap_uri adds to the list.
+      let uris = (value ?? []).fields(separatedBy: ASCII.space).filter { !$0.isEmpty }
+      for uri in uris {
+        guard uri.starts(with: [UInt8]("ldap://")) || uri.starts(with: [UInt8]("ldaps://")),
+          !uri.contains(where: { $0 < 0x20 || $0 >= 0x7F || $0 == 0x2C })
+        else {
+          throw .invalidValue(
+            option: name.text,
+            reason: "must be ldap:// (StartTLS) or ldaps:// URIs separated by spaces; TLS is required")
+        }
       }
-      directory.uri = value.text
+      guard !uris.isEmpty, directory.uris.count + uris.count <= DirectorySettings.maxServers else {
+        throw .invalidValue(
+          option: name.text, reason: "needs 1 to " + String(DirectorySettings.maxServers) + " ldap:// or ldaps:// URIs")
+      }
+      directory.uris += uris.map { $0.text }
+    } else if name == [UInt8]("ldap_failback") {
+      directory.failback = try ModuleOptions.duration(name, value, range: 0...3600)
     } else if name == [UInt8]("ldap_base") || name == [UInt8]("ldap_bind_dn") {
       guard let value, !value.isEmpty, value.count <= 512, !value.contains(where: { $0 < 0x20 }) else {
         throw .invalidValue(option: name.text, reason: "needs a DN such as ou=mfa,dc=example,dc=org")

@@ -37,6 +37,8 @@ extension ModuleOptions {
       // Only the default configuration file may be missing.
       throw .configFile(path: options.configPath, .notFound)
     }
+    // Servers named on the stack line replace the file's list rather than add to it.
+    if arguments.contains(where: { splitOption($0).0 == [UInt8]("ldap_uri") }) { options.directory.uris = [] }
     for argument in arguments { try options.apply(argument, fromArguments: true) }
     options.arguments = arguments
     try options.checkStore()
@@ -59,7 +61,7 @@ extension ModuleOptions {
   func checkStore() throws(OptionError) {
     guard store == .ldap else { return }
     let missing: String? =
-      directory.uri == nil
+      directory.uris.isEmpty
       ? "ldap_uri" : directory.base == nil ? "ldap_base" : directory.caFile == nil ? "ldap_ca" : nil
     if let missing { throw .invalidValue(option: "store", reason: "store=ldap needs " + missing) }
     if (directory.certFile == nil) != (directory.keyFile == nil) {

@@ -92,7 +92,7 @@ public struct ModuleOptions {
     "forward_pass", "use_first_pass", "try_first_pass", "deliver", "deliver_ttl", "deliver_limit",
     "deliver_interval", "deliver_domains", "deliver_numbers", "store", "store_plugin", "ldap_uri", "ldap_base",
     "ldap_ca", "ldap_cert", "ldap_key",
-    "ldap_bind_dn", "ldap_password_file", "ldap_timeout", "helper",
+    "ldap_bind_dn", "ldap_password_file", "ldap_timeout", "ldap_failback", "helper",
   ].map { Array($0.utf8) }
 
   public static let rememberRange: ClosedRange<Int64> = 60...(90 * 86_400)
@@ -115,8 +115,8 @@ public struct ModuleOptions {
       + (enrollAtLogin ? " enroll=login" : "") + (enrollDeadline.map { " enroll_deadline=" + String($0) } ?? "")
       + (nullOK ? " nullok" : "") + (debug ? " debug" : "")
       + (store == .ldap
-        ? " store=ldap ldap_uri=" + (directory.uri ?? "") + " ldap_base=" + (directory.base?.text ?? "")
-          + " ldap_timeout=" + String(directory.timeout) : "")
+        ? " store=ldap ldap_uri=" + directory.uris.joined(separator: " ") + " ldap_base=" + (directory.base?.text ?? "")
+          + " ldap_timeout=" + String(directory.timeout) + " ldap_failback=" + String(directory.failback) : "")
   }
 
   /// How long the `lockouts`-th lockout in a row lasts: `unlockTime` doubled each time, capped.

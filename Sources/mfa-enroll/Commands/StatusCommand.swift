@@ -11,7 +11,7 @@ struct Status: CLICommand {
 
   @OptionGroup var storeOptions: StoreOptions
 
-  @Flag(help: "Every user with an enrollment, one line each (root only).")
+  @Flag(help: "Every user with an enrollment, one line each (root only; with store=ldap, every entry under ldap_base).")
   var all = false
 
   @Flag(help: "With --all: JSON for scripts.")

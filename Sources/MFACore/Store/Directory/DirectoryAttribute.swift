@@ -6,5 +6,7 @@ enum DirectoryAttribute {
   static let step: [UInt8] = Array("pamMfaStep".utf8)
   static let failures: [UInt8] = Array("pamMfaFailures".utf8)
   static let lastSuccess: [UInt8] = Array("pamMfaLastSuccess".utf8)
+  /// Raised by every write that depends on a value being absent (DirectoryCredentialStore.guardAbsence).
+  static let revision: [UInt8] = Array("pamMfaRevision".utf8)
   static let maxRounds = 64
 }

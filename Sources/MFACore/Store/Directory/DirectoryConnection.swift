@@ -5,9 +5,9 @@ public protocol DirectoryConnection {
   var server: String { get }
   /// The entry's attributes; nil when there is no such entry.
   func read(_ dn: [UInt8]) throws(FileError) -> DirectoryEntry?
-  /// One modify, applied atomically. `.conflict`: the assertion (an RFC 4515 filter) failed,
-  /// a value to delete was gone, or a value to add was there already.
-  func modify(_ dn: [UInt8], _ changes: [DirectoryChange], assertion: [UInt8]?) throws(FileError) -> DirectoryResult
+  /// One modify, applied atomically. `.conflict`: a value to delete was gone, or a value to
+  /// add was there already.
+  func modify(_ dn: [UInt8], _ changes: [DirectoryChange]) throws(FileError) -> DirectoryResult
   /// Adds an entry; `.conflict` when it exists.
   func add(_ dn: [UInt8], _ attributes: [DirectoryChange]) throws(FileError) -> DirectoryResult
 }

@@ -16,24 +16,35 @@ extension DirectoryCredentialStore {
     return (text, codes)
   }
 
+  /// A new enrollment, never over one that exists. The entry may be there without one: it
+  /// keeps the replay state of an earlier enrollment, which must stay.
   func createEntry(_ enrollment: Enrollment) throws(FileError) {
     var (text, codes) = DirectoryCredentialStore.values(of: enrollment)
     defer { text.wipe() }
     var changes = [DirectoryChange(.add, Attribute.enrollment, [text])]
     if !codes.isEmpty { changes.append(DirectoryChange(.add, Attribute.backupCode, codes)) }
     let exists = FileError.system(SystemError("create enrollment", code: EEXIST))
-    // The entry may exist without an enrollment: it keeps the replay state of an earlier one.
-    let assertion = [UInt8]("(!(") + Attribute.enrollment + [UInt8]("=*))")
-    switch try connection.modify(dn, changes, assertion: assertion) {
-    case .done: return
-    case .conflict: throw exists
-    case .noEntry:
-      let entry = [
-        DirectoryChange(.add, [UInt8]("objectClass"), [Attribute.objectClass]),
-        DirectoryChange(.add, [UInt8]("uid"), [user]),
-      ]
-      if try connection.add(dn, entry + changes) != .done { throw exists }
+    for _ in 0..<DirectoryCredentialStore.maxRounds {
+      guard let entry = try connection.read(dn) else {
+        let fresh = [
+          DirectoryChange(.add, [UInt8]("objectClass"), [Attribute.objectClass]),
+          DirectoryChange(.add, [UInt8]("uid"), [user]),
+          DirectoryChange(.add, Attribute.revision, [[UInt8]("1")]),
+        ]
+        switch try connection.add(dn, fresh + changes) {
+        case .done: return
+        default: continue  // created meanwhile: look again
+        }
+      }
+      if !entry.values(Attribute.enrollment).isEmpty { throw exists }
+      switch try connection.modify(dn, try DirectoryCredentialStore.guardAbsence(in: entry) + changes) {
+      case .done:
+        cache.entry = nil
+        return
+      case .conflict, .noEntry: continue
+      }
     }
+    throw busy()
   }
 
   public func save(_ enrollment: Enrollment, replace: Bool) throws(FileError) {
@@ -43,7 +54,7 @@ extension DirectoryCredentialStore {
     let changes = [
       DirectoryChange(.replace, Attribute.enrollment, [text]), DirectoryChange(.replace, Attribute.backupCode, codes),
     ]
-    if try connection.modify(dn, changes, assertion: nil) == .noEntry { try createEntry(enrollment) }
+    if try connection.modify(dn, changes) == .noEntry { try createEntry(enrollment) }
   }
 
   public func updateEnrollment<Result>(_ body: (inout Enrollment) -> Result) throws(FileError) -> Result {
@@ -70,7 +81,7 @@ extension DirectoryCredentialStore {
       if !removed.isEmpty { changes.append(DirectoryChange(.delete, Attribute.backupCode, removed)) }
       if !added.isEmpty { changes.append(DirectoryChange(.add, Attribute.backupCode, added)) }
       if changes.isEmpty { return result }
-      switch try connection.modify(dn, changes, assertion: nil) {
+      switch try connection.modify(dn, changes) {
       case .done:
         cache.entry = nil
         return result
@@ -85,7 +96,7 @@ extension DirectoryCredentialStore {
     let changes = [
       DirectoryChange(.replace, Attribute.enrollment, []), DirectoryChange(.replace, Attribute.backupCode, []),
     ]
-    if try connection.modify(dn, changes, assertion: nil) == .noEntry { throw .notFound }
+    if try connection.modify(dn, changes) == .noEntry { throw .notFound }
     cache.entry = nil
   }
 }

@@ -15,7 +15,7 @@ extension DirectoryCredentialStore: LoginSession {
       }
       let result = record.count(options: options, now: now)
       if case .locked = result { return result }
-      switch try swap(Attribute.failures, prefix: nil, old: old, new: record.text, also: []) {
+      switch try swap(Attribute.failures, in: entry, old: old, new: record.text, also: []) {
       case .done: return result
       case .conflict: continue
       case .noEntry: throw .notFound
@@ -56,7 +56,7 @@ extension DirectoryCredentialStore: LoginSession {
       guard let next = decide(current) else { return false }
       let prefix = StepValue.prefix(kind: kind, name: authenticator)
       let new = prefix + [UInt8](String(next))
-      switch try swap(Attribute.step, prefix: prefix, old: old, new: new, also: successChanges(now)) {
+      switch try swap(Attribute.step, in: entry, old: old, new: new, also: successChanges(now)) {
       case .done:
         cache.entry = nil
         return true
@@ -75,7 +75,7 @@ extension DirectoryCredentialStore: LoginSession {
     let values = entry.values(Attribute.backupCode)
     guard let index = BackupCodes.match(code, in: enrollment.backupCodes), index < values.count else { return nil }
     let changes = [DirectoryChange(.delete, Attribute.backupCode, [values[index]])] + successChanges(now)
-    switch try connection.modify(dn, changes, assertion: nil) {
+    switch try connection.modify(dn, changes) {
     case .done:
       cache.entry = nil
       return values.count - 1
@@ -100,7 +100,7 @@ extension DirectoryCredentialStore: LoginSession {
   public func reset(success: Int64?) throws(FileError) {
     var changes = [DirectoryChange(.replace, Attribute.failures, [])]
     if let success { changes.append(DirectoryChange(.replace, Attribute.lastSuccess, [[UInt8](String(success))])) }
-    if try connection.modify(dn, changes, assertion: nil) == .done { cache.entry = nil }
+    if try connection.modify(dn, changes) == .done { cache.entry = nil }
   }
 
   func successChanges(_ now: Int64) -> [DirectoryChange] {

@@ -3,9 +3,10 @@ import CLibc
 /// A user's enrollment and shared login state in their directory entry `uid=USER,<base>`
 /// (schema: ldap/pam_mfa.schema), so every guarantee holds across all hosts that use it.
 /// Each operation is one LDAP modify that the server applies atomically, made conditional the
-/// LDAP way: deleting the exact value that was read (which fails if another host changed it)
-/// or an assertion control (RFC 4528). A conflict means another host got there first: read
-/// again and decide again. This needs one writable server for the subtree (pam_mfa-ldap(5)).
+/// LDAP way: deleting the exact value that was read (which fails if another host changed it);
+/// a write that relies on a value being absent moves the entry's revision too (`guardAbsence`).
+/// A conflict means another host got there first: read again and decide again. This needs one
+/// writable server for the subtree at a time (pam_mfa-ldap(5)).
 public struct DirectoryCredentialStore<Connection: DirectoryConnection, Local: StateStore>: CredentialStore {
   public let connection: Connection
   /// This host's own state: codes sent to the user and remembered hosts stay per host.
@@ -96,7 +97,7 @@ public struct DirectoryCredentialStore<Connection: DirectoryConnection, Local: S
   }
 
   /// The enrollment text with one `backup` line per stored code appended, parsed as a file.
-  static func enrollment(in entry: DirectoryEntry) throws(FileError) -> Enrollment {
+  public static func enrollment(in entry: DirectoryEntry) throws(FileError) -> Enrollment {
     guard let stored = entry.values(Attribute.enrollment).first else { throw .notFound }
     // Sized once: a growing buffer would leave freed copies of the key's text behind.
     var contents: [UInt8] = []
@@ -117,7 +118,11 @@ public struct DirectoryCredentialStore<Connection: DirectoryConnection, Local: S
   }
 
   public func readState() throws(FileError) -> UserState {
-    let entry = try entry(fresh: false)
+    DirectoryCredentialStore.state(in: try entry(fresh: false))
+  }
+
+  /// The shared login state an entry holds (replay marks, failures, last success).
+  public static func state(in entry: DirectoryEntry) -> UserState {
     var state = UserState()
     for value in entry.values(Attribute.step) {
       guard let mark = StepValue(value) else { continue }
@@ -137,20 +142,37 @@ public struct DirectoryCredentialStore<Connection: DirectoryConnection, Local: S
   }
 
   /// Compare-and-swap of one value: delete exactly `old` and add `new` (a conflict if `old`
-  /// is gone); with no `old`, add `new` only while no value (with `prefix`) exists.
-  func swap(_ attribute: [UInt8], prefix: [UInt8]?, old: [UInt8]?, new: [UInt8], also: [DirectoryChange])
-    throws(FileError) -> DirectoryResult
-  {
+  /// is gone); with no `old`, add `new` only while `entry` (what the decision was made on) is
+  /// unchanged in that respect, through the entry's revision.
+  func swap(
+    _ attribute: [UInt8], in entry: DirectoryEntry, old: [UInt8]?, new: [UInt8], also: [DirectoryChange]
+  ) throws(FileError) -> DirectoryResult {
     var changes: [DirectoryChange] = []
-    var assertion: [UInt8]?
     if let old {
       changes.append(DirectoryChange(.delete, attribute, [old]))
     } else {
-      let pattern = (prefix.map { DirectoryText.escaped($0) } ?? []) + [0x2A]
-      assertion = [UInt8]("(!(") + attribute + [ASCII.equals] + pattern + [UInt8]("))")
+      changes += try DirectoryCredentialStore.guardAbsence(in: entry)
     }
     changes.append(DirectoryChange(.add, attribute, [new]))
-    return try connection.modify(dn, changes + also, assertion: assertion)
+    return try connection.modify(dn, changes + also)
+  }
+
+  /// "Nothing there yet" cannot be compared and swapped, and not every server has the assertion
+  /// control (389-ds has none): so every write that relies on an absence also moves the entry's
+  /// revision from the value read to the next, and two such writes from one read cannot both
+  /// succeed. The revision only grows, so a stale read never matches again.
+  static func guardAbsence(in entry: DirectoryEntry) throws(FileError) -> [DirectoryChange] {
+    guard let old = entry.values(Attribute.revision).first else {
+      // An entry from before revisions: the first one to add it wins, the other's add conflicts.
+      return [DirectoryChange(.add, Attribute.revision, [[UInt8]("1")])]
+    }
+    guard let number = parseDecimal(old), number >= 0, number < Int64.max else {
+      throw .malformed(FormatError(line: 0, "pamMfaRevision is not a number"))
+    }
+    return [
+      DirectoryChange(.delete, Attribute.revision, [old]),
+      DirectoryChange(.add, Attribute.revision, [[UInt8](String(number + 1))]),
+    ]
   }
 
   func busy() -> FileError {

@@ -17,9 +17,10 @@ public final class PluginConnection: DirectoryConnection {
 
   deinit { plugin.pointee.close?(handle) }
 
-  /// Loads the plugin, connects with TLS and binds; errors name the server.
-  public static func open(_ settings: DirectorySettings) throws(FileError) -> PluginConnection {
-    let server = settings.uri ?? "(no ldap_uri)"
+  /// Loads the plugin, connects to `uri` with TLS and binds; errors name the server. Which
+  /// server to try when is DirectoryServers' business.
+  static func open(_ settings: DirectorySettings, uri: String) throws(FileError) -> PluginConnection {
+    let server = uri
     var message = [CChar](repeating: 0, count: errorSize)
     let file = try checkedPlugin(settings.plugin)
     let loaded = settings.plugin.withCString { path in
@@ -57,7 +58,7 @@ public final class PluginConnection: DirectoryConnection {
       guard let value else { return }
       buffer += [UInt8](key) + [ASCII.equals] + value + [0]
     }
-    put("uri", settings.uri.map { [UInt8]($0) })
+    put("uri", [UInt8](uri))
     put("ca", settings.caFile.map { [UInt8]($0) })
     put("cert", settings.certFile.map { [UInt8]($0) })
     put("key", settings.keyFile.map { [UInt8]($0) })
@@ -99,20 +100,52 @@ public final class PluginConnection: DirectoryConnection {
     defer { plugin.pointee.release?(out, length) }
     if Int(status) == Int(MFA_STORE_NO_ENTRY) { return nil }
     guard Int(status) == Int(MFA_STORE_DONE), let out else { throw .directory(PluginConnection.text(message)) }
-    guard let entry = PluginConnection.decode(UnsafeBufferPointer(start: out, count: length)) else {
-      throw .directory(server + ": the plugin returned a malformed entry")
-    }
+    guard let entry = PluginConnection.decode(UnsafeBufferPointer(start: out, count: length)) else { throw malformed() }
     return entry
   }
 
-  public func modify(_ dn: [UInt8], _ changes: [DirectoryChange], assertion: [UInt8]?) throws(FileError)
-    -> DirectoryResult
-  {
+  public func modify(_ dn: [UInt8], _ changes: [DirectoryChange]) throws(FileError) -> DirectoryResult {
     guard let modify = plugin.pointee.modify else { throw .directory(server + ": plugin without modify") }
-    return try send(dn, changes) { name, bytes, count, message, size in
-      PluginConnection.withOptionalCString(assertion) { modify(handle, name, bytes, count, $0, message, size) }
-    }
+    return try send(dn, changes) { modify(handle, $0, $1, $2, $3, $4) }
   }
+
+  /// Every entry one level under `base` matching `filter`, as (DN, entry).
+  public func list(_ base: [UInt8], filter: [UInt8]) throws(FileError) -> [(dn: [UInt8], entry: DirectoryEntry)] {
+    guard let list = plugin.pointee.list else { throw .directory(server + ": plugin without list") }
+    var message = [CChar](repeating: 0, count: PluginConnection.errorSize)
+    var out: UnsafeMutablePointer<UInt8>?
+    var length = 0
+    let status = PluginConnection.withCString(base) { name in
+      PluginConnection.withCString(filter) { filter in
+        message.withUnsafeMutableBufferPointer { list(handle, name, filter, &out, &length, $0.baseAddress, $0.count) }
+      }
+    }
+    defer { plugin.pointee.release?(out, length) }
+    if Int(status) == Int(MFA_STORE_NO_ENTRY) { throw .notFound }
+    guard Int(status) == Int(MFA_STORE_DONE) else { throw .directory(PluginConnection.text(message)) }
+    guard let out else { return [] }
+    let bytes = UnsafeBufferPointer(start: out, count: length)
+    var entries: [(dn: [UInt8], entry: DirectoryEntry)] = []
+    var at = 0
+    func number() -> Int? {
+      guard bytes.count - at >= 4 else { return nil }
+      defer { at += 4 }
+      return bytes[at..<(at + 4)].reduce(0) { $0 << 8 | Int($1) }
+    }
+    while at < bytes.count {
+      guard let dnLength = number(), bytes.count - at >= dnLength else { throw malformed() }
+      let dn = Array(bytes[at..<(at + dnLength)])
+      at += dnLength
+      guard let entryLength = number(), bytes.count - at >= entryLength,
+        let entry = PluginConnection.decode(UnsafeBufferPointer(rebasing: bytes[at..<(at + entryLength)]))
+      else { throw malformed() }
+      at += entryLength
+      entries.append((dn, entry))
+    }
+    return entries
+  }
+
+  func malformed() -> FileError { .directory(server + ": the plugin returned a malformed entry") }
 
   public func add(_ dn: [UInt8], _ attributes: [DirectoryChange]) throws(FileError) -> DirectoryResult {
     guard let add = plugin.pointee.add else { throw .directory(server + ": plugin without add") }
@@ -207,8 +240,4 @@ public final class PluginConnection: DirectoryConnection {
     }
   }
 
-  static func withOptionalCString<R>(_ bytes: [UInt8]?, _ body: (UnsafePointer<CChar>?) -> R) -> R {
-    guard let bytes else { return body(nil) }
-    return withCString(bytes) { body($0) }
-  }
 }
