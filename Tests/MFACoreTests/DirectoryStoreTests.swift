@@ -193,6 +193,16 @@ final class MemoryDirectory: DirectoryConnection {
     #expect(try store(directory).consumeBackupCode(codes[2], now: 4) == 0)
   }
 
+  @Test func aFirstLoginCountsAndAcceptsInTwoModifiesWithoutLosingToItself() throws {
+    let (directory, _) = try enrolled()
+    let alice = store(directory)
+    let before = directory.modifies
+    #expect(try alice.countFailure(options: ModuleOptions(), now: 1) == .counted(failures: 1, lockedFor: 0))
+    #expect(try alice.acceptStep(100, of: [UInt8]("default"), now: 1))
+    #expect(directory.modifies - before == 2)
+    #expect(values(directory, "pamMfaRevision") == ["3"])
+  }
+
   @Test func anEntryFromBeforeRevisionsGetsOneAtItsFirstGuardedWrite() throws {
     let (directory, _) = try enrolled()
     directory.entries["uid=alice," + Self.base.text]?["pamMfaRevision"] = nil

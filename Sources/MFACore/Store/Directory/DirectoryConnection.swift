@@ -49,6 +49,25 @@ public struct DirectoryEntry {
     return []
   }
 
+  /// The entry after a modify of `changes` that the server applied: the login's next step
+  /// decides on what is there now without reading it again.
+  public mutating func apply(_ changes: [DirectoryChange]) {
+    for change in changes {
+      let index = attributes.firstIndex { DirectoryText.sameName($0.name, change.attribute) }
+      var values = index.map { attributes[$0].values } ?? []
+      switch change.operation {
+      case .add: values += change.values
+      case .delete: values = change.values.isEmpty ? [] : values.filter { !change.values.contains($0) }
+      case .replace: values = change.values
+      }
+      if let index {
+        attributes[index].values = values
+      } else {
+        attributes.append((change.attribute, values))
+      }
+    }
+  }
+
   public mutating func wipe() {
     for index in attributes.indices {
       for value in attributes[index].values.indices { attributes[index].values[value].wipe() }

@@ -154,7 +154,14 @@ public struct DirectoryCredentialStore<Connection: DirectoryConnection, Local: S
       changes += try DirectoryCredentialStore.guardAbsence(in: entry)
     }
     changes.append(DirectoryChange(.add, attribute, [new]))
-    return try connection.modify(dn, changes + also)
+    changes += also
+    let result = try connection.modify(dn, changes)
+    // What the server now holds, so the login's next write starts from the revision it made.
+    if result == .done, var cached = cache.entry {
+      cached.apply(changes)
+      cache.entry = cached
+    }
+    return result
   }
 
   /// "Nothing there yet" cannot be compared and swapped, and not every server has the assertion
