@@ -21,7 +21,7 @@ from pathlib import Path
 import pytest
 
 from mfatest.desk import CONF, Desk, Syslog
-from mfatest.ldapdir import Directory
+from mfatest.ldapdir import Directory, MirrorPair
 from mfatest.pam import Env, RealEnv, world
 from mfatest.system import create_user, delete_user
 from mfatest.world import ENROLL, HELPER_BUILT, MODULE, PAMDRIVE, SYSLOGCAP
@@ -103,6 +103,15 @@ def directory(tmp_path_factory):
     d.start()
     yield d
     d.stop()
+
+
+@pytest.fixture(scope="module")
+def mirror_pair(tmp_path_factory):
+    """Two private slapd in OpenLDAP mirror mode (mfatest.ldapdir.MirrorPair), one test CA."""
+    base = tmp_path_factory.mktemp("ldap-pair")
+    os.chmod(base, 0o755)
+    with MirrorPair(base) as pair:
+        yield pair
 
 
 @pytest.fixture

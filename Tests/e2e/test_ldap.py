@@ -20,59 +20,12 @@ import time
 
 import pytest
 
-from mfatest.cli import enroll_under_tty
-from mfatest.ldapdir import Directory, LDAPError
+from mfatest.ldapdir import Directory
+from mfatest.ldapfleet import (PERIOD, Host, enroll, entry, entry_dn, fresh_hosts, reset_user, steps,
+                               unused_code)
 from mfatest.secretfile import printed_codes, remember_codes
 from mfatest.totp import code, fresh_step, wait_next_step, wrong_code
 from mfatest.world import ALICE_UID, ENROLL, PLUGIN
-
-
-class Host:
-    """One machine of the fleet: its own PAM confdir/state (from env) and its own identity."""
-
-    def __init__(self, env, directory: Directory, name: str):
-        self.env = env
-        self.name = name
-        self.state = env.base / f"state-{name}"
-        self.state.mkdir(mode=0o700, exist_ok=True)
-        settings = [
-            "store=ldap", f"ldap_uri={directory.uri}", f"ldap_base={directory.base}",
-            f"ldap_ca={directory.ca}", f"store_plugin={PLUGIN}", "ldap_timeout=2",
-            # for mfa-enroll (reset clears local state): never the system's /var/lib/pam_mfa
-            f"state_dir={self.state}",
-        ]
-        if name == "host-b":
-            password = env.base / "ldap-password"
-            password.write_text(directory.bind_password + "\n")
-            os.chmod(password, 0o600)
-            settings += [f"ldap_bind_dn={directory.bind_dn}", f"ldap_password_file={password}"]
-        else:
-            cert, key = directory.host_cert(name)
-            settings += [f"ldap_cert={cert}", f"ldap_key={key}"]
-        self.conf = env.base / f"pam_mfa-{name}.conf"
-        self.conf.write_text("".join(s + "\n" for s in settings))
-        os.chmod(self.conf, 0o644)
-
-    def login(self, *answers, user="alice", extra=(), timeout=30, direct=False):
-        """direct=True: pam_sm_authenticate's raw return (PAM_IGNORE is visible)."""
-        return self.env.run_pam(
-            [f"conf={self.conf}", f"state_dir={self.state}", *extra], user=user, answers=list(answers),
-            service=f"mfa-{self.name}", add_state_dir=False, timeout=timeout, direct=direct)
-
-    def cli(self, *args, input_text=None, timeout=60):
-        return subprocess.run(
-            [str(ENROLL), "--config", str(self.conf), *args], input=input_text, capture_output=True, text=True,
-            env=self.env.env(), timeout=timeout)
-
-
-def enroll(host: Host, user="alice", backup_codes=0):
-    """Root enrolls the user into the directory with mfa-enroll under a tty (the real CLI path).
-    Returns (key, time the confirming code was made, everything printed)."""
-    key, t, out = enroll_under_tty(["--config", host.conf, "--user", user], host.env.env(),
-                                   backup_codes)
-    host.env.remember(key)
-    remember_codes(host.env, printed_codes(out))
-    return key, t, out
 
 
 def test_smoke_enroll_and_login_through_two_hosts(env, directory):
@@ -92,51 +45,6 @@ def test_smoke_enroll_and_login_through_two_hosts(env, directory):
 # ---------------------------------------------------------------------------
 # helpers for the tests below
 # ---------------------------------------------------------------------------
-
-PERIOD = 30
-
-
-def entry_dn(d: Directory, user="alice") -> str:
-    return f"uid={user},{d.base}"
-
-
-def reset_user(d: Directory, user="alice") -> None:
-    """Forget everything the directory holds for user (rootdn deletes the entry, if any)."""
-    try:
-        d.modify(f"dn: {entry_dn(d, user)}\nchangetype: delete\n")
-    except LDAPError as e:
-        if e.returncode != 32:  # noSuchObject: nothing to forget
-            raise
-    assert d.search(entry_dn(d, user)) is None
-
-
-def fresh_hosts(env, d: Directory) -> tuple:
-    """host-a and host-b of a directory that knows nothing of alice."""
-    reset_user(d)
-    return Host(env, d, "host-a"), Host(env, d, "host-b")
-
-
-def entry(d: Directory, user="alice") -> dict:
-    """The user's entry as the rootdn sees it, values decoded ({} when there is none)."""
-    found = d.search(entry_dn(d, user))
-    return {k: [v.decode() for v in vs] for k, vs in (found or {}).items()}
-
-
-def steps(d: Directory, user="alice") -> list:
-    return entry(d, user).get("pamMfaStep", [])
-
-
-def step_of(t: float) -> int:
-    return int(t) // PERIOD
-
-
-def unused_code(key: str, last_used: float) -> tuple:
-    """(code, its step) for the step after the one containing last_used, or the current step
-    if time has moved past it. window=1 accepts the step after the current one, so this is
-    valid now without waiting."""
-    step = max(step_of(last_used) + 1, step_of(time.time()))
-    assert step <= step_of(time.time()) + 1, "test too slow: the next step is outside the window"
-    return code(key, step * PERIOD + 1), step
 
 
 def not_enrolled_line(run, d: Directory, host: Host, user="alice") -> bool:

@@ -20,6 +20,18 @@ Identities: cn=host-a and cn=host-b (ou=hosts) are members of cn=pam-mfa-hosts (
 and may read and write ou=mfa; any other host_cert(NAME) maps to cn=NAME,ou=hosts, which
 does not exist and is in no group.  The rootdn cn=admin bypasses the access rules.
 
+MirrorPair(tmpdir) is two such directories in OpenLDAP mirror mode (server IDs 1 and 2,
+syncprov on both, each a refreshAndPersist consumer of the other, olcMirrorMode TRUE) with
+one test CA, so one ldap_ca trusts both:
+
+    with MirrorPair(tmpdir) as pair:
+        pair.first, pair.second                 Directory objects (stop/start/pause/resume)
+        pair.wait_replicated(dn, attr, value)   until pair.second (or on=) holds the value
+        pair.second.stop(); ...write...          a write the standby does not get (yet)
+
+Replication binds as the rootdn over the peer's ldapi socket (it does not depend on the TCP
+ports), retries every second, and brings a stopped server up to date when it starts again.
+
 A slapd left behind by a crashed test is killed at interpreter exit (atexit) and, if the
 test process itself dies, by the kernel (PR_SET_PDEATHSIG).
 """
@@ -46,6 +58,7 @@ ACL_LDIF = REPO / "ldap" / "acl-example.ldif"
 
 SLAPD = "/usr/sbin/slapd"
 SLAPADD = "/usr/sbin/slapadd"
+SLAPCAT = "/usr/sbin/slapcat"
 MODULE_PATH = "/usr/lib/ldap"
 SYSTEM_SCHEMA = Path("/etc/ldap/schema")
 
@@ -56,6 +69,7 @@ HOSTS_GROUP = f"cn=pam-mfa-hosts,ou=groups,{SUFFIX}"
 EXAMPLE_SUFFIX = "dc=example,dc=org"
 
 START_TIMEOUT = 10.0
+REPLICATION_TIMEOUT = 20.0
 
 _live: set[Directory] = set()
 
@@ -138,15 +152,21 @@ class Directory:
     bind_dn = f"cn=host-b,ou=hosts,{SUFFIX}"
     bind_password = "host-b-secret"
 
-    def __init__(self, tmpdir: Path | str):
+    def __init__(self, tmpdir: Path | str, server_id: int | None = None,
+                 ca_from: Directory | None = None):
+        """server_id: a mirror-mode member (olcServerID, syncprov); MirrorPair sets its peer.
+        ca_from: certificates from that directory's CA (one ldap_ca trusts both)."""
         self.dir = Path(tmpdir)
+        self.server_id = server_id
+        self.peer: Directory | None = None  # mirror mode: the server this one replicates from
+        self._ca_from = ca_from
         self.tls = self.dir / "tls"
         self.config_dir = self.dir / "slapd.d"
         self.db_dir = self.dir / "db"
         self.socket = self.dir / "ldapi"
         self.log = self.dir / "slapd.log"
-        self.ca = self.tls / "ca.pem"
-        self._ca_key = self.tls / "ca.key"
+        self.ca = self.tls / "ca.pem" if ca_from is None else ca_from.ca
+        self._ca_key = self.tls / "ca.key" if ca_from is None else ca_from._ca_key
         self._server_cert = self.tls / "server.pem"
         self._server_key = self.tls / "server.key"
         self._pick_ports()
@@ -312,17 +332,24 @@ class Directory:
 
     def _make_certs(self) -> None:
         self.tls.mkdir(parents=True, exist_ok=True)
+        if self._ca_from is not None:
+            if not self.ca.exists():
+                self._ca_from._make_certs()
+        else:
+            self._make_ca()
+        self._issue("server", "/CN=localhost",
+                    "basicConstraints=critical,CA:FALSE\n"
+                    "keyUsage=critical,digitalSignature\n"
+                    "extendedKeyUsage=serverAuth\n"
+                    "subjectAltName=IP:127.0.0.1,DNS:localhost\n")
+
+    def _make_ca(self) -> None:
         self._new_key(self._ca_key)
         self._openssl("req", "-x509", "-new", "-key", str(self._ca_key), "-days", "1", "-sha256",
                       "-subj", "/CN=pam_mfa test CA",
                       "-addext", "basicConstraints=critical,CA:TRUE",
                       "-addext", "keyUsage=critical,keyCertSign,cRLSign",
                       "-out", str(self.ca))
-        self._issue("server", "/CN=localhost",
-                    "basicConstraints=critical,CA:FALSE\n"
-                    "keyUsage=critical,digitalSignature\n"
-                    "extendedKeyUsage=serverAuth\n"
-                    "subjectAltName=IP:127.0.0.1,DNS:localhost\n")
 
     def host_cert(self, name: str) -> tuple[Path, Path]:
         """A client certificate with subject CN=name (made once), as (cert, key)."""
@@ -330,7 +357,7 @@ class Directory:
             raise ValueError(f"bad host name {name!r}")
         cert, key = self.tls / f"host-{name}.pem", self.tls / f"host-{name}.key"
         if not (cert.exists() and key.exists()):
-            if not self.ca.exists():
+            if not self._server_cert.exists():
                 self._make_certs()
             made = self._issue(f"host-{name}", f"/CN={name}",
                                "basicConstraints=critical,CA:FALSE\n"
@@ -340,6 +367,7 @@ class Directory:
         return cert, key
 
     def _config_ldif(self) -> str:
+        mirror = self._mirror_ldif()
         schemas = [SYSTEM_SCHEMA / f"{n}.ldif" for n in ("core", "cosine", "inetorgperson", "nis")]
         schemas.append(SCHEMA_LDIF)
         includes = "".join(f"include: file://{p}\n\n" for p in schemas)
@@ -354,13 +382,13 @@ olcTLSCertificateFile: {self._server_cert}
 olcTLSCertificateKeyFile: {self._server_key}
 olcTLSVerifyClient: allow
 olcAuthzRegexp: {{0}}"^cn=([a-z0-9][a-z0-9.-]*)$" "cn=$1,ou=hosts,{SUFFIX}"
-
+{mirror["global"]}
 dn: cn=module{{0}},cn=config
 objectClass: olcModuleList
 cn: module{{0}}
 olcModulePath: {MODULE_PATH}
 olcModuleLoad: {{0}}back_mdb
-
+{mirror["modules"]}
 dn: cn=schema,cn=config
 objectClass: olcSchemaConfig
 cn: schema
@@ -388,7 +416,25 @@ olcDbIndex: objectClass eq
 olcDbIndex: uid eq
 olcDbIndex: member eq
 olcDbMaxSize: 104857600
-"""
+{mirror["database"]}"""
+
+    def _mirror_ldif(self) -> dict[str, str]:
+        """The mirror-mode parts of cn=config (empty strings for a lone server)."""
+        if self.server_id is None:
+            return dict.fromkeys(("global", "modules", "database"), "")
+        database = "olcDbIndex: entryCSN eq\nolcDbIndex: entryUUID eq\n"
+        if self.peer is not None:
+            assert self.peer.server_id not in (None, self.server_id), "mirror peers need distinct server IDs"
+            database += (
+                f'olcSyncrepl: {{0}}rid={self.peer.server_id:03d} provider={self.peer.ldapi_uri} '
+                f'bindmethod=simple binddn="{ROOT_DN}" credentials={ROOT_PW} searchbase="{SUFFIX}" '
+                f'type=refreshAndPersist retry="1 +" timeout=2 network-timeout=2\n'
+                f"olcMirrorMode: TRUE\n")
+        database += ("\ndn: olcOverlay={0}syncprov,olcDatabase={1}mdb,cn=config\n"
+                     "objectClass: olcOverlayConfig\nobjectClass: olcSyncProvConfig\n"
+                     "olcOverlay: {0}syncprov\nolcSpCheckpoint: 100 1\n")
+        return {"global": f"olcServerID: {self.server_id}\n",
+                "modules": "olcModuleLoad: {1}syncprov\n", "database": database}
 
     def _base_ldif(self) -> str:
         hosts = "".join(f"member: cn={h},ou=hosts,{SUFFIX}\n" for h in ("host-a", "host-b"))
@@ -449,10 +495,23 @@ cn: pam-mfa-hosts
             if not (self.ca.exists() and self._server_cert.exists()):
                 self._make_certs()
             self._slapadd(["-n0"], self._config_ldif())
-            self._slapadd(["-b", SUFFIX], self._base_ldif())
+            if self.server_id is None:
+                self._slapadd(["-b", SUFFIX], self._base_ldif())
+            elif self.peer is not None and (self.peer.db_dir / "data.mdb").exists():
+                # mirror mode starts from identical data: a copy of the peer's (slapcat)
+                self._slapadd(["-b", SUFFIX, "-w"], self.peer._slapcat())
+            else:
+                self._slapadd(["-b", SUFFIX, "-w"], self._base_ldif())  # -w: contextCSN
         except BaseException:
             shutil.rmtree(self.config_dir, ignore_errors=True)  # set up again next time
             raise
+
+    def _slapcat(self) -> str:
+        proc = subprocess.run([SLAPCAT, "-F", str(self.config_dir), "-b", SUFFIX],
+                              capture_output=True, text=True, cwd=self.dir)
+        if proc.returncode != 0:
+            raise LDAPError("slapcat", proc)
+        return proc.stdout
 
     def acl_ldif(self) -> str:
         """The shipped ldap/acl-example.ldif for this directory's suffix."""
@@ -509,3 +568,90 @@ cn: pam-mfa-hosts
         self.modify(f"dn: {dn}\nchangetype: add\nobjectClass: inetOrgPerson\n"
                     f"uid: {uid}\ncn: {uid}\nsn: {uid}\nuserPassword: {ssha(password)}\n")
         return dn
+
+
+class MirrorPair:
+    """Two directories in OpenLDAP mirror mode, each replicating from the other (see the
+    module docstring). The tests use one active writer at a time: the hosts list first, then
+    second, and reach the second only when the first does not answer."""
+
+    def __init__(self, tmpdir: Path | str):
+        base = Path(tmpdir)
+        self.first = Directory(base / "first", server_id=1)
+        self.second = Directory(base / "second", server_id=2, ca_from=self.first)
+        self.first.peer, self.second.peer = self.second, self.first
+
+    def __enter__(self) -> MirrorPair:
+        self.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.stop()
+
+    @property
+    def servers(self) -> tuple[Directory, Directory]:
+        return self.first, self.second
+
+    def start(self) -> None:
+        """Start both (the second from a copy of the first's data), then wait until each
+        consumer is connected: a change on either side shows up on the other."""
+        try:
+            for d in self.servers:
+                d.start()
+            for d, other in (self.first, self.second), (self.second, self.first):
+                self.touch(d)
+                self.wait_replicated(*self._marker(d), on=other)
+        except BaseException:
+            self.stop()
+            raise
+
+    def stop(self) -> None:
+        for d in self.servers:
+            d.stop()
+
+    def other(self, d: Directory) -> Directory:
+        return self.second if d is self.first else self.first
+
+    def _marker(self, d: Directory) -> tuple[str, str, str]:
+        return f"ou=hosts,{SUFFIX}", "description", f"written on server {d.server_id}"
+
+    def touch(self, d: Directory) -> None:
+        """A write on d alone (ou=hosts' description names it), for checking replication."""
+        dn, attr, value = self._marker(d)
+        d.modify(f"dn: {dn}\nchangetype: modify\nreplace: {attr}\n{attr}: {value}\n")
+
+    def wait_replicated(self, dn: str, attr: str, value: str | None,
+                        timeout: float = REPLICATION_TIMEOUT, on: Directory | None = None,
+                        only: bool = False) -> float:
+        """Wait until `on` (default: the second) holds value among dn's attr values (only=True:
+        as its only value; value None: until attr is gone). Returns the seconds it took."""
+        on = on or self.second
+        start = time.monotonic()
+        deadline = start + timeout
+        seen = None
+        while True:
+            assert on.running, f"server {on.server_id} is not running"
+            found = on.search(dn, attr)
+            seen = [v.decode() for v in (found or {}).get(attr, [])]
+            if value is None and not seen:
+                return time.monotonic() - start
+            if value is not None and value in seen and (not only or len(seen) == 1):
+                return time.monotonic() - start
+            if time.monotonic() > deadline:
+                raise AssertionError(f"not replicated to server {on.server_id} within {timeout} s: "
+                                     f"{dn} {attr} is {seen}, waiting for {value!r}")
+            time.sleep(0.05)
+
+    def wait_in_sync(self, dn: str, timeout: float = REPLICATION_TIMEOUT) -> dict[str, list[bytes]] | None:
+        """Wait until both servers hold the same dn (every attribute and the entryCSN, or
+        neither has it); returns it, each attribute's values sorted (their order is the
+        server's own: it differs after replication)."""
+        deadline = time.monotonic() + timeout
+        while True:
+            seen = [None if found is None else {k: sorted(vs) for k, vs in found.items()}
+                    for found in (d.search(dn, "*", "entryCSN") for d in self.servers)]
+            if seen[0] == seen[1]:
+                return seen[0]
+            if time.monotonic() > deadline:
+                raise AssertionError(f"{dn} differs between the servers after {timeout} s: {seen}")
+            time.sleep(0.05)
