@@ -203,6 +203,21 @@ final class MemoryDirectory: DirectoryConnection {
     #expect(values(directory, "pamMfaRevision") == ["3"])
   }
 
+  @Test func marksMergedByReplicationCountAtTheHighestAndAreReplacedTogether() throws {
+    let (directory, _) = try enrolled()
+    // Two servers' changes merged value by value: one authenticator with two marks.
+    directory.entries["uid=alice," + Self.base.text]?["pamMfaStep"] = [
+      [UInt8]("totp:default:102"), [UInt8]("totp:default:100"), [UInt8]("hotp:token:7"), [UInt8]("hotp:token:9"),
+    ]
+    #expect(try store(directory).readState().lastStep(of: [UInt8]("default")) == 102)
+    #expect(try store(directory).readState().hotpCounter(of: [UInt8]("token")) == 9)
+    #expect(try !store(directory).acceptStep(101, of: [UInt8]("default"), now: 1))
+    #expect(try store(directory).acceptStep(103, of: [UInt8]("default"), now: 2))
+    #expect(try !store(directory).advanceCounter(of: [UInt8]("token"), from: 7, to: 8, now: 3))
+    #expect(try store(directory).advanceCounter(of: [UInt8]("token"), from: 9, to: 10, now: 4))
+    #expect(Set(values(directory, "pamMfaStep")) == ["totp:default:103", "hotp:token:10"])
+  }
+
   @Test func anEntryFromBeforeRevisionsGetsOneAtItsFirstGuardedWrite() throws {
     let (directory, _) = try enrolled()
     directory.entries["uid=alice," + Self.base.text]?["pamMfaRevision"] = nil

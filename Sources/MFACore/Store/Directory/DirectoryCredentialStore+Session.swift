@@ -15,7 +15,7 @@ extension DirectoryCredentialStore: LoginSession {
       }
       let result = record.count(options: options, now: now)
       if case .locked = result { return result }
-      switch try swap(Attribute.failures, in: entry, old: old, new: record.text, also: []) {
+      switch try swap(Attribute.failures, in: entry, old: old.map { [$0] } ?? [], new: record.text, also: []) {
       case .done: return result
       case .conflict: continue
       case .noEntry: throw .notFound
@@ -39,19 +39,20 @@ extension DirectoryCredentialStore: LoginSession {
     }
   }
 
-  /// Moves one `pamMfaStep` value from what was read to what `decide` returns (nil: refuse),
-  /// together with the success changes, in one modify.
+  /// Moves the authenticator's `pamMfaStep` from what was read (the highest, where a merge of
+  /// two servers left several; all of them are replaced) to what `decide` returns (nil:
+  /// refuse), together with the success changes, in one modify.
   func moveMark(kind: [UInt8], of authenticator: [UInt8], now: Int64, _ decide: (Int64?) -> Int64?)
     throws(FileError) -> Bool
   {
     for round in 0..<DirectoryCredentialStore.maxRounds {
       let entry = try entry(fresh: round > 0)
-      var old: [UInt8]?
+      var old: [[UInt8]] = []
       var current: Int64?
       for value in entry.values(Attribute.step) {
         guard let mark = StepValue(value), mark.kind == kind, mark.name == authenticator else { continue }
-        old = value
-        current = mark.number
+        old.append(value)
+        current = max(current ?? mark.number, mark.number)
       }
       guard let next = decide(current) else { return false }
       let prefix = StepValue.prefix(kind: kind, name: authenticator)

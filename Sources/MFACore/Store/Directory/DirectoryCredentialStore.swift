@@ -124,11 +124,13 @@ public struct DirectoryCredentialStore<Connection: DirectoryConnection, Local: S
   /// The shared login state an entry holds (replay marks, failures, last success).
   public static func state(in entry: DirectoryEntry) -> UserState {
     var state = UserState()
+    // Several marks of one authenticator (two servers' changes merged by replication): the
+    // highest counts, so a merge can never make a used code new again.
     for value in entry.values(Attribute.step) {
-      guard let mark = StepValue(value) else { continue }
+      guard let mark = StepValue(value), mark.number >= 0 else { continue }
       if mark.kind == StepValue.totp {
-        state.setLastStep(mark.number, of: mark.name)
-      } else {
+        if mark.number > state.lastStep(of: mark.name) ?? -1 { state.setLastStep(mark.number, of: mark.name) }
+      } else if UInt64(mark.number) > state.hotpCounter(of: mark.name) {
         state.setHOTPCounter(UInt64(mark.number), of: mark.name)
       }
     }
@@ -141,15 +143,15 @@ public struct DirectoryCredentialStore<Connection: DirectoryConnection, Local: S
     return state
   }
 
-  /// Compare-and-swap of one value: delete exactly `old` and add `new` (a conflict if `old`
-  /// is gone); with no `old`, add `new` only while `entry` (what the decision was made on) is
-  /// unchanged in that respect, through the entry's revision.
+  /// Compare-and-swap: delete exactly the `old` values and add `new` (a conflict if one of
+  /// them is gone); with no `old`, add `new` only while `entry` (what the decision was made on)
+  /// is unchanged in that respect, through the entry's revision.
   func swap(
-    _ attribute: [UInt8], in entry: DirectoryEntry, old: [UInt8]?, new: [UInt8], also: [DirectoryChange]
+    _ attribute: [UInt8], in entry: DirectoryEntry, old: [[UInt8]], new: [UInt8], also: [DirectoryChange]
   ) throws(FileError) -> DirectoryResult {
     var changes: [DirectoryChange] = []
-    if let old {
-      changes.append(DirectoryChange(.delete, attribute, [old]))
+    if !old.isEmpty {
+      changes.append(DirectoryChange(.delete, attribute, old))
     } else {
       changes += try DirectoryCredentialStore.guardAbsence(in: entry)
     }
