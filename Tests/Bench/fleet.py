@@ -41,6 +41,7 @@ import argparse
 import base64
 import hashlib
 import hmac
+import json
 import os
 import random
 import re
@@ -771,7 +772,7 @@ def measure(base: Path, quick: bool, host_counts=HOST_COUNTS, logins: int | None
     machine that cannot run it: {"reason": why} instead."""
     m = logins or (6 if quick else 100)
     race_every = race_every if race_every is not None else (3 if quick else 10)
-    fleet = Fleet(base, max(host_counts), users_per_host)
+    fleet = Fleet(base, max([2, *host_counts]), users_per_host)
     result: dict = {"quick": quick, "m": m, "race_every": race_every, "users_per_host": users_per_host,
                     "host_counts": list(host_counts), "load_before": loadavg(), "rounds": []}
     why = fleet.check()
@@ -815,7 +816,7 @@ def section(result: dict) -> list[str]:
     w = out.append
     w("## Load across a fleet: K hosts against one slapd (store=ldap, issue 19)")
     w("")
-    if "rounds" not in result or not result["rounds"]:
+    if not result.get("rounds") and not result.get("breakdown"):
         w(f"**Not measured: {result.get('reason', 'no rounds')}.**")
         w("")
         return out
@@ -835,6 +836,29 @@ def section(result: dict) -> list[str]:
       f"Load average {result['load_before']} before, "
       f"{result['load_after']} after; {os.cpu_count()} cores shared by slapd and the hosts.")
     w("")
+    if result["rounds"]:  # none with --hosts "": the breakdown only
+        out.extend(rounds_section(result))
+    b = result.get("breakdown")
+    if b:
+        out.extend(breakdown_section(b))
+    if result.get("reason"):
+        w(f"**Stopped early: {result['reason']}.**")
+        w("")
+    w("Stack line of a host (its pam_mfa.conf: " + ", ".join(
+        x for x in result.get("conf", "").splitlines() if not x.startswith(("ldap_cert", "ldap_key")))
+      + ", its own ldap_cert/ldap_key):")
+    w("")
+    w("```")
+    w(result.get("stack", "").replace(str(BUILD.parent) + "/", ""))
+    w("```")
+    w("")
+    return out
+
+
+def rounds_section(result: dict) -> list[str]:
+    """The rounds' table, the directory core and the two checks (Markdown lines)."""
+    out = []
+    w = out.append
     w("| hosts | logins | logins/s (all busy) | logins/s (whole run) | p50 ms | p99 ms | accepted "
       "| refused | directory unavailable | races: one / none / both accepted | double acceptances "
       "| slapd CPU ms/login | hosts' CPU ms/login | slapd CPU % |")
@@ -877,20 +901,6 @@ def section(result: dict) -> list[str]:
       f"directory moved by exactly the codes accepted.")
     w(f"- {'PASS' if not unavailable else 'MISS'} no \"directory unavailable\" at full load "
       f"(every host logging in back to back): {unavailable}.")
-    w("")
-    b = result.get("breakdown")
-    if b:
-        out.extend(breakdown_section(b))
-    if result.get("reason"):
-        w(f"**Stopped early: {result['reason']}.**")
-        w("")
-    w("Stack line of a host (its pam_mfa.conf: " + ", ".join(
-        x for x in result.get("conf", "").splitlines() if not x.startswith(("ldap_cert", "ldap_key")))
-      + ", its own ldap_cert/ldap_key):")
-    w("")
-    w("```")
-    w(result.get("stack", "").replace(str(BUILD.parent) + "/", ""))
-    w("```")
     w("")
     return out
 
@@ -972,12 +982,13 @@ def main() -> int:
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--quick", action="store_true", help="a few logins per host, to try it")
     ap.add_argument("--hosts", default=",".join(map(str, HOST_COUNTS)),
-                    help="host counts, comma-separated (default 4,16,64)")
+                    help="host counts, comma-separated (default 4,16,64; \"\": the one-host breakdown only)")
     ap.add_argument("--logins", type=int, help="logins per host and round (default 100, quick 6)")
     ap.add_argument("--race-every", type=int,
                     help="every Nth login of every host is a same-code race (default 10, quick 3; 0: none)")
     ap.add_argument("--users-per-host", type=int, default=4, help="each host's own users (default 4)")
     ap.add_argument("--keep", action="store_true", help="keep the temporary directory (it is named)")
+    ap.add_argument("--json", type=Path, help="also write the numbers as JSON here (for before/after)")
     args = ap.parse_args()
     if os.geteuid() != 0:
         die("run as root (sudo python3 Tests/Bench/fleet.py)")
@@ -993,6 +1004,8 @@ def main() -> int:
             shutil.rmtree(base, ignore_errors=True)
     print()
     print("\n".join(section(result)))
+    if args.json:
+        args.json.write_text(json.dumps(result, indent=1, default=str) + "\n")
     if doubles(result):
         print(f"fleet: FAIL: {doubles(result)} double acceptance(s) of one code", file=sys.stderr)
         return 1
