@@ -141,7 +141,7 @@ class Host:
         self.state.mkdir(parents=True, mode=0o700)
         self.cert, self.key = d.host_cert(self.name)
         self.conf = self.dir / "pam_mfa.conf"
-        settings = ["store=ldap", f"ldap_uri={d.uri}", f"ldap_base={d.base}", f"ldap_ca={d.ca}",
+        settings = ["store=ldap", f"ldap_uri={d.ldaps_uri if fleet.ldaps else d.uri}", f"ldap_base={d.base}", f"ldap_ca={d.ca}",
                     f"ldap_cert={self.cert}", f"ldap_key={self.key}",
                     f"store_plugin={fleet.plugin}", f"state_dir={self.state}"]
         self.conf.write_text("".join(s + "\n" for s in settings))
@@ -163,8 +163,9 @@ class Fleet:
     and max_hosts // 2 race users that pairs of hosts share."""
 
     def __init__(self, base: Path, max_hosts: int, users_per_host: int, module: Path = MODULE,
-                 plugin: Path = STORE_PLUGIN):
+                 plugin: Path = STORE_PLUGIN, ldaps: bool = False):
         self.base = base
+        self.ldaps = ldaps  # ldaps:// (TLS at once) instead of ldap:// with StartTLS
         self.module = module.resolve()
         self.plugin = plugin.resolve()
         self.max_hosts = max_hosts
@@ -715,13 +716,33 @@ def server_costs(fleet: Fleet, host: Host, base: Path, n: int) -> dict:
         body()
         return (slapd_cpu_ns(fleet.slapd_pid) - before) / 1e9, time.monotonic() - t
 
-    def whoami() -> None:
-        for _ in range(n):
-            proc = run(["ldapwhoami", *auth], env=env, timeout=60)
-            if proc.returncode != 0:
-                raise RuntimeError(f"ldapwhoami: {proc.stderr.strip()}")
-    cpu, _ = slapd_cpu(whoami)
-    out["connection"] = cpu * 1000 / n  # TCP, StartTLS + handshake, SASL EXTERNAL bind, whoami, unbind
+    # One connection each: with StartTLS, the client certificate and SASL EXTERNAL (as the
+    # module), the same anonymous over StartTLS (no client certificate), and without TLS: what
+    # the handshake and the client certificate cost the server.  In interleaved batches (other
+    # load on the machine drifts), the median batch of each.
+    kinds = {
+        "connection": (auth, env),
+        "connection_tls_anonymous": (["-x", "-ZZ", "-H", d.uri], d.client_env()),
+        "connection_plain": (["-x", "-H", d.uri], d.client_env()),
+    }
+    batches = 5
+    per_batch: dict[str, list[float]] = {name: [] for name in kinds}
+    for b in range(batches):
+        order = list(kinds)
+        random.shuffle(order)
+        for name in order:
+            args, cenv = kinds[name]
+            count = max(1, n // batches)
+
+            def connect() -> None:
+                for _ in range(count):
+                    proc = run(["ldapwhoami", *args], env=cenv, timeout=60)
+                    if proc.returncode != 0:
+                        raise RuntimeError(f"ldapwhoami {' '.join(args)}: {proc.stderr.strip()}")
+            cpu, _ = slapd_cpu(connect)
+            per_batch[name].append(cpu * 1000 / count)
+    out.update({name: median(v) for name, v in per_batch.items()})
+    empty = out["connection"] / 1000  # one connection's CPU, taken off the search and modify runs
 
     user = host.users[0]
     names = base / "search-lines"
@@ -733,7 +754,6 @@ def server_costs(fleet: Fleet, host: Host, base: Path, n: int) -> dict:
                     "(&(objectClass=*)(uid=%s))"], env=env, timeout=300)
         if proc.returncode != 0:
             raise RuntimeError(f"ldapsearch -f: {proc.stderr.strip()}")
-    empty, _ = slapd_cpu(lambda: run(["ldapwhoami", *auth], env=env, timeout=60))
     cpu, _ = slapd_cpu(search)
     out["search"] = max(0.0, cpu - empty) * 1000 / (n * 4)
 
@@ -767,13 +787,14 @@ def server_costs(fleet: Fleet, host: Host, base: Path, n: int) -> dict:
 
 
 def measure(base: Path, quick: bool, host_counts=HOST_COUNTS, logins: int | None = None,
-            race_every: int | None = None, users_per_host: int = 4, progress=print) -> dict:
+            race_every: int | None = None, users_per_host: int = 4, progress=print,
+            ldaps: bool = False) -> dict:
     """Everything fleet.py measures, under base (removed by the caller).  Never raises for a
     machine that cannot run it: {"reason": why} instead."""
     m = logins or (6 if quick else 100)
     race_every = race_every if race_every is not None else (3 if quick else 10)
-    fleet = Fleet(base, max([2, *host_counts]), users_per_host)
-    result: dict = {"quick": quick, "m": m, "race_every": race_every, "users_per_host": users_per_host,
+    fleet = Fleet(base, max([2, *host_counts]), users_per_host, ldaps=ldaps)
+    result: dict = {"quick": quick, "ldaps": ldaps, "m": m, "race_every": race_every, "users_per_host": users_per_host,
                     "host_counts": list(host_counts), "load_before": loadavg(), "rounds": []}
     why = fleet.check()
     if why:
@@ -783,7 +804,7 @@ def measure(base: Path, quick: bool, host_counts=HOST_COUNTS, logins: int | None
                  f"{fleet.max_hosts * users_per_host} host users + {max(1, fleet.max_hosts // 2)} "
                  f"race users")
         fleet.start()
-        result["uri"] = fleet.directory.uri
+        result["uri"] = fleet.directory.ldaps_uri if ldaps else fleet.directory.uri
         result["stack"] = fleet.hosts[0].stack_line.replace(str(base), "$FLEET_DIR")
         result["conf"] = fleet.hosts[0].conf.read_text().replace(str(base), "$FLEET_DIR")
         result["users"] = len(fleet.all_users())
@@ -821,12 +842,13 @@ def section(result: dict) -> list[str]:
         w("")
         return out
     m, every = result["m"], result["race_every"]
+    tls = "ldaps://: TLS at once" if result.get("ldaps") else "StartTLS"
     w(f"`Tests/Bench/fleet.py`: one private slapd (Tests/e2e/mfatest/ldapdir.py: stats logging "
-      f"on, mdb, StartTLS on 127.0.0.1). Each host is a long-lived process of its own "
+      f"on, mdb, 127.0.0.1, {tls}). Each host is a long-lived process of its own "
       f"(Tests/tools/fleet_host.c) with its own state directory, pam_mfa.conf and client "
       f"certificate (CN=fleet-NN, member of the hosts group), running {m} whole logins one "
       f"after the other through libpam and pam_mfa.so (pam_start_confdir, pam_authenticate, "
-      f"pam_end): each opens the store (TCP, StartTLS, SASL EXTERNAL bind), reads the user's "
+      f"pam_end): each opens the store (TCP, {tls}, SASL EXTERNAL bind), reads the user's "
       f"entry, counts the attempt (a modify) and moves the HOTP counter (a modify), then "
       f"unbinds. The module and its plugin stay loaded in the process. One untimed warm-up "
       f"login per host, then all hosts start together. {result['users']} users in the "
@@ -840,7 +862,7 @@ def section(result: dict) -> list[str]:
         out.extend(rounds_section(result))
     b = result.get("breakdown")
     if b:
-        out.extend(breakdown_section(b))
+        out.extend(breakdown_section(b, result.get("ldaps", False)))
     if result.get("reason"):
         w(f"**Stopped early: {result['reason']}.**")
         w("")
@@ -929,7 +951,7 @@ PHASE_TEXT = {
 }
 
 
-def breakdown_section(b: dict) -> list[str]:
+def breakdown_section(b: dict, ldaps: bool = False) -> list[str]:
     out = []
     w = out.append
     w(f"### Where one login goes (one host alone, nothing else running)")
@@ -951,7 +973,10 @@ def breakdown_section(b: dict) -> list[str]:
     for name, (calls, wall, cpu) in phases.items():
         if calls == 0:
             continue
-        w(f"| {PHASE_TEXT.get(name, name)} | {calls:.2f} | {wall:.3f} | {cpu:.3f} "
+        text = PHASE_TEXT.get(name, name)
+        if ldaps and name == "bind":  # with ldaps:// the first request connects and shakes hands
+            text = "TCP connect + TLS handshake (ldaps://) + SASL EXTERNAL bind"
+        w(f"| {text} | {calls:.2f} | {wall:.3f} | {cpu:.3f} "
           f"| {wall / b['seq_mean'] * 100:.0f}% |")
     w(f"| everything else (libpam, pam_mfa's checks, the plugin's set-up thread, syslog) | | "
       f"{b['seq_mean'] - total:.3f} | | {(b['seq_mean'] - total) / b['seq_mean'] * 100:.0f}% |")
@@ -965,9 +990,11 @@ def breakdown_section(b: dict) -> list[str]:
         w("")
     s = b.get("server")
     if s:
+        split = (f" (the same without the client certificate, anonymous: {s['connection_tls_anonymous']:.2f} "
+                 f"ms; without TLS: {s['connection_plain']:.2f} ms)" if "connection_plain" in s else "")
         w(f"slapd's CPU per request kind (ldap-utils as host fleet-00, {s['n']} each): one "
           f"connection with StartTLS, TLS handshake and SASL EXTERNAL bind (ldapwhoami) "
-          f"{s['connection']:.2f} ms; one base search over an open connection {s['search']:.3f} ms; "
+          f"{s['connection']:.2f} ms{split}; one base search over an open connection {s['search']:.3f} ms; "
           f"one modify like the module's success (counter value deleted and added, "
           f"pamMfaFailures cleared, pamMfaLastSuccess set) {s['modify']:.3f} ms CPU and "
           f"{s['modify_wall']:.2f} ms wall each, one after the other (mdb commits each one to "
@@ -988,6 +1015,8 @@ def main() -> int:
                     help="every Nth login of every host is a same-code race (default 10, quick 3; 0: none)")
     ap.add_argument("--users-per-host", type=int, default=4, help="each host's own users (default 4)")
     ap.add_argument("--keep", action="store_true", help="keep the temporary directory (it is named)")
+    ap.add_argument("--ldaps", action="store_true",
+                    help="the hosts use ldaps:// (TLS at once) instead of ldap:// with StartTLS")
     ap.add_argument("--json", type=Path, help="also write the numbers as JSON here (for before/after)")
     args = ap.parse_args()
     if os.geteuid() != 0:
@@ -996,7 +1025,7 @@ def main() -> int:
     base = Path(tempfile.mkdtemp(prefix="pam_mfa_fleet."))
     try:
         result = measure(base, args.quick, counts, args.logins, args.race_every, args.users_per_host,
-                         progress=lambda text: print(text, flush=True))
+                         progress=lambda text: print(text, flush=True), ldaps=args.ldaps)
     finally:
         if args.keep:
             print(f"(kept {base})")
