@@ -32,7 +32,11 @@ process started here is stopped.  Loopback only.
 
     python3 Tests/Bench/fleet.py            # full run
     python3 Tests/Bench/fleet.py --quick    # a few logins, to try it
-(make bench runs it through bench.py, which puts its section into BENCHMARKS.md.)
+    python3 Tests/Bench/fleet.py --hosts 16 --json before.json   # one round, numbers kept
+    python3 Tests/Bench/fleet.py --hosts "" # the one-host breakdown only
+    python3 Tests/Bench/fleet.py --ldaps    # ldaps:// instead of StartTLS
+(make bench runs it through bench.py, which puts its section into BENCHMARKS.md.)  Exit status:
+0, 1 when a code was accepted twice, 2 when the measurement could not be completed.
 """
 
 from __future__ import annotations
