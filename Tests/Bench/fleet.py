@@ -186,6 +186,7 @@ class Fleet:
     def check(self) -> str | None:
         """Why the fleet cannot run here, or None."""
         for path, how in ((FLEET_HOST, "make test-tools"), (SYSLOGCAP, "make test-tools"),
+                          (LDAP_PHASES, "make test-tools"),
                           (self.module, "make build"), (self.plugin, "make build")):
             if not Path(path).exists():
                 return f"{path} is missing ({how})"
