@@ -71,10 +71,11 @@ $(PLUGIN): plugins/ldap/store_ldap.c plugins/ldap/store_ldap.map Sources/CLibc/i
 
 # The C tools of the e2e tests and the bench (Tests/tools), built here only: conftest.py and
 # bench.py check that they exist and name this target.
-TOOL_PROGRAMS := pamdrive dlopen_probe cycle_host
+TOOL_PROGRAMS := pamdrive dlopen_probe cycle_host fleet_host
 TOOL_LIBS_pamdrive := -lpam -ldl
 TOOL_LIBS_dlopen_probe := -lpam -ldl
 TOOL_LIBS_cycle_host := -pthread -lpam -ldl
+TOOL_LIBS_fleet_host := -pthread -lpam -ldl
 
 $(TOOLS)/%: Tests/tools/%.c Tests/tools/first_hmac.h
 	@mkdir -p $(TOOLS)
@@ -89,7 +90,13 @@ $(TOOLS)/ossl_start.so: Tests/tools/ossl_start.c
 	@mkdir -p $(TOOLS)
 	cc -O2 -Wall -Wextra -shared -fPIC -o $@ $< -lcrypto
 
-test-tools: $(addprefix $(TOOLS)/,$(TOOL_PROGRAMS)) $(TOOLS)/syslogcap.so $(TOOLS)/ossl_start.so
+# The fleet bench's one-off breakdown of a store=ldap login per libldap call (LD_PRELOAD).
+$(TOOLS)/ldap_phases.so: Tests/tools/ldap_phases.c
+	@mkdir -p $(TOOLS)
+	cc -O2 -Wall -Wextra -shared -fPIC -o $@ $< -ldl -Wl,--no-as-needed -lldap -llber
+
+test-tools: $(addprefix $(TOOLS)/,$(TOOL_PROGRAMS)) $(TOOLS)/syslogcap.so $(TOOLS)/ossl_start.so \
+	$(TOOLS)/ldap_phases.so
 
 test: test-deps build test-tools
 	$(MAKE) --no-print-directory lint
@@ -126,7 +133,9 @@ fuzz:
 # pam_mfa beside pam_google_authenticator and pam_oath (password + code logins through sshd on
 # 127.0.0.1, whole pamtester logins, the nullok path, dlopen time and memory, first logins and
 # memory in long-lived hosts, a callgrind profile) and pam_mfa's own costs (mfa-bench, 200
-# concurrent logins); prints issue 18's targets and the tables and writes BENCHMARKS.md. Adds two
+# concurrent logins), and the fleet of issue 19 (Tests/Bench/fleet.py: 4, 16 and 64 simulated
+# hosts against one slapd; exits non-zero on a double acceptance); prints issue 18's targets
+# and the tables and writes BENCHMARKS.md. Adds two
 # throwaway users and /etc/pam.d/sshd-*-bench for the sshd logins and removes them again.
 # BENCH_ARGS=--quick (or MFA_BENCH_QUICK=1) for a trial.
 bench: bench-deps build test-tools

@@ -13,7 +13,11 @@ thousands of logins (cycle_rows.py), where one login's instructions go
 mfa-bench) and 200 concurrent logins over 50 users.  The whole-login rounds
 also run pam_mfa with store=ldap against a private slapd on 127.0.0.1
 (Tests/e2e/mfatest/ldapdir.py); without slapd or the store plugin that row
-reads "not measured: <reason>".  Prints a Markdown report with issue 18's
+reads "not measured: <reason>".  Then the fleet (fleet.py, issue 19): K = 4, 16, 64
+simulated hosts, each a long-lived process with its own state, configuration and client
+certificate, logging in through pam_mfa store=ldap against one slapd, with same-code races
+between hosts (a double acceptance makes the bench exit non-zero), the directory's CPU per
+login and where one login's time goes.  Prints a Markdown report with issue 18's
 targets first (goals.py; they are printed again at the end) and writes it to
 BENCHMARKS.md (--output), with the command, the date and the machine.
 
@@ -57,6 +61,9 @@ from benchutil import (BUILD, CRYPTO_ALONE, CYCLE_HOST, DLOPEN_PROBE, GA, GA_REU
                        b32, die, disk_counters, e2e_helpers, last_line, median, new_secret, one_line, percentile,
                        ratio, restore, run, wait_for_step_margin, write_file)
 from cycle_rows import first_login_section, measure_cycle, measure_first_login
+from fleet import doubles as fleet_doubles
+from fleet import measure as measure_fleet
+from fleet import section as fleet_section
 from goals import goal_lines
 from login_profile import profile_rows
 from login_profile import section as profile_section
@@ -930,6 +937,7 @@ def report(ctx: dict) -> str:
       f"of its {BACKUP_COUNT} backup codes (PBKDF2-HMAC-SHA256, {BACKUP_ITERATIONS:,} rounds); "
       f"one pamdrive process per login, all forked first and released together.{after}")
     w("")
+    out.extend(fleet_section(ctx["fleet"]))
 
     if ctx["notes"]:
         w("## Notes: why, and what else was seen")
@@ -1121,6 +1129,8 @@ def main() -> None:
                     help="logins per thread in the long-lived host (default 2500, quick 300)")
     ap.add_argument("--users", type=int, default=50, help="users in the concurrent burst (default 50)")
     ap.add_argument("--bursts", type=int, help="concurrent bursts (default 3, quick 1)")
+    ap.add_argument("--fleet-logins", type=int,
+                    help="logins per simulated host in each fleet round (default 100, quick 6)")
     ap.add_argument("--burst-codes", choices=("steps", "authenticators"), default="steps",
                     help="each user's 3 TOTP logins: codes of steps t-30/t/t+30 (default) or "
                          "of 3 authenticators at t")
@@ -1141,6 +1151,7 @@ def main() -> None:
         "threads": args.threads or (2 if q else 4),
         "iterations": args.iterations or (300 if q else 2500),
         "bursts": args.bursts or (1 if q else 3),
+        "fleet_logins": args.fleet_logins or (6 if q else 100),
     }
     if cfg["threads"] * cfg["iterations"] <= 200:
         die("the long-lived host needs more than 200 logins (100 are warm-up)")
@@ -1211,6 +1222,12 @@ def main() -> None:
         ctx["ldap"] = {"reason": ldap.reason, "ops": ldap.ops, "dn": ldap.dn,
                        "plugin": ldap.plugin}
 
+        # Its own slapd, with a host identity per simulated host (fleet.py); never fatal: a
+        # machine without slapd gets "not measured: <reason>" in the section.
+        (base / "fleet").mkdir()
+        ctx["fleet"] = measure_fleet(base / "fleet", q, logins=cfg["fleet_logins"],
+                                     progress=lambda text: print(text, flush=True))
+
         with RealUsers() as users:
             print(f"== sshd on 127.0.0.1: {cfg['sshd_rounds']} interleaved rounds", flush=True)
             with SshdRounds(base, modules, world.mfa_conf, users, world.secret) as sshd:
@@ -1264,6 +1281,8 @@ def main() -> None:
     print()
     for line in ctx["targets"]:
         print(line)
+    if fleet_doubles(ctx["fleet"]):
+        die(f"the fleet accepted one code twice ({fleet_doubles(ctx['fleet'])} time(s)): see its section")
 
 
 if __name__ == "__main__":
