@@ -25,7 +25,7 @@ from mfatest.ldapfleet import (PERIOD, Host, enroll, entry, entry_dn, fresh_host
                                unused_code)
 from mfatest.secretfile import printed_codes, remember_codes
 from mfatest.totp import code, fresh_step, wait_next_step, wrong_code
-from mfatest.world import ALICE_UID, ENROLL, PLUGIN
+from mfatest.world import ALICE_UID, ENROLL, FLEET_HOST, PLUGIN
 
 
 def test_smoke_enroll_and_login_through_two_hosts(env, directory):
@@ -726,3 +726,48 @@ def test_status_all_lists_every_entry_of_the_fleet_in_pages(env, directory):
     finally:
         set_host_limits(d, "host-a", None)
         d.modify("".join(f"dn: {entry_dn(d, u)}\nchangetype: delete\n\n" for u in [FLEET_ONLY, *bulk]))
+
+
+# ---------------------------------------------------------------------------
+# 12. a long-lived host keeps its TLS context only while the files are the same
+# ---------------------------------------------------------------------------
+
+
+def test_a_long_lived_host_trusts_a_replaced_ca_file_at_its_next_login(env, directory):
+    """The plugin keeps one TLS context per process (CA, certificate and key parsed once); a
+    host whose ldap_ca is replaced (say the old CA was compromised) must check the server
+    against the new file at its next login, not against the kept context."""
+    d = directory
+    a, _ = fresh_hosts(env, d)
+    key, enrolled_at, _ = enroll(a)
+    c, _ = unused_code(key, enrolled_at)
+    host_command(a, c)   # writes the host's PAM service file
+    other_ca = env.base / "other-ca.pem"
+    subprocess.run(["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes",
+                    "-keyout", str(env.base / "other-ca.key"), "-subj", "/CN=another CA", "-days", "2",
+                    "-out", str(other_ca)], check=True, capture_output=True)
+    ca_copy = env.base / "ca-of-host-a.pem"
+    shutil.copy(d.ca, ca_copy)
+    a.conf.write_text(a.conf.read_text().replace(f"ldap_ca={d.ca}", f"ldap_ca={ca_copy}"))
+    script, out = env.base / "script", env.base / "out"
+    # the warm-up login builds the context; the timed one comes after the CA file was replaced
+    script.write_text(f"W alice {c}\nL alice {wrong_code(key)}\n")
+    proc = subprocess.Popen([str(FLEET_HOST), "--confdir", str(env.confdir), "--service", f"mfa-{a.name}",
+                             "--script", str(script), "--out", str(out)], stdin=subprocess.PIPE,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env.env())
+    try:
+        assert proc.stdout.readline().strip() == "READY", proc.stderr.read()
+        os.replace(other_ca, ca_copy)
+        proc.stdin.write("go\n")
+        proc.stdin.flush()
+        proc.wait(timeout=60)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    lines = out.read_text().splitlines()
+    warm = [ln.split() for ln in lines if ln.startswith("WARM ")]
+    timed = [ln.split() for ln in lines if ln.startswith("LOGIN ")]
+    assert [w[-1] for w in warm] == ["0"], lines             # PAM_SUCCESS with the right CA
+    log = env.read_syslog()
+    assert [t[-1] for t in timed] == ["7"], (lines, log)      # PAM_AUTH_ERR
+    assert "directory unavailable" in log and "StartTLS failed" in log, log
