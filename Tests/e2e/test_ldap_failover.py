@@ -505,3 +505,45 @@ def test_a_backup_code_used_in_the_last_moments_can_be_used_once_more_and_no_mor
             run = host.login(used, extra=[*MANY, f"ldap_uri={d.uri}"])
             assert run.result == "PAM_AUTH_ERR" and "wrong backup code" in run.syslog_text(), (d.uri, str(run))
     assert len(entry(first)["pamMfaBackupCode"]) == len(entry(second)["pamMfaBackupCode"]) == 1
+
+
+# ---------------------------------------------------------------------------
+# doctor: a standby that cannot be reached is noticed before the provider fails
+# ---------------------------------------------------------------------------
+
+
+def directory_lines(host: Host) -> tuple[int, list[str]]:
+    empty = host.env.base / "empty-pam.d"
+    empty.mkdir(exist_ok=True)
+    proc = host.cli("doctor", "--pam-dir", str(empty))
+    return proc.returncode, [ln for ln in proc.stdout.splitlines() if "directory:" in ln]
+
+
+def test_doctor_checks_every_server_of_ldap_uri(env, mirror_pair):
+    pair = mirror_pair
+    first, second = pair.servers
+    a, _ = fleet(env, pair)
+    _, lines = directory_lines(a)
+    assert lines == [f"ok    directory: the first server {first.uri} answers and shows ldap_base",
+                     f"ok    directory: server 2 {second.uri} answers and shows ldap_base"], lines
+    second.stop()
+    try:
+        _, lines = directory_lines(a)
+        assert lines[0].startswith("ok ") and lines[1].startswith(f"WARN  directory: server 2 {second.uri} cannot be "
+                                                                    "used: StartTLS failed"), lines
+        first.stop()
+        status, lines = directory_lines(a)
+        assert status != 0 and all(ln.startswith("FAIL  directory:") for ln in lines), lines
+        assert "every login that needs the directory is denied" in lines[0], lines
+    finally:
+        pair.start()
+    # after a failover the host says that it is on the second for now
+    first.stop()
+    try:
+        run = a.login("000000")
+        assert failed_over(run, a, first.uri, second.uri), str(run)
+    finally:
+        first.start()
+    _, lines = directory_lines(a)
+    assert lines[-1].startswith(f"WARN  directory: this host goes to {second.uri} first, for at most ldap_failback="), \
+        lines

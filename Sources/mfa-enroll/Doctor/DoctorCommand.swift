@@ -73,8 +73,48 @@ struct Doctor: CLICommand {
         timedatectl: runProgram(["timedatectl", "show", "-p", "NTPSynchronized"]),
         chronyc: runProgram(["chronyc", "tracking"])))
     // Unenrolled root still logs in where every pam_mfa line has nullok.
+    findings += checkDirectory()
     let nullokEverywhere = stacks.flatMap(\.mfaRules).allSatisfy { $0.arguments.contains("nullok") }
     findings.append(try checkSecretFile(rootMayBeUnenrolled: nullokEverywhere))
+    return findings
+  }
+
+  /// With store=ldap: every server of ldap_uri on its own, since a standby that cannot be
+  /// reached is only noticed when the provider fails. Root's: only root has the credentials.
+  func checkDirectory() -> [Finding] {
+    guard let options = try? Target.resolve(root.global).options, options.store == .ldap else { return [] }
+    guard geteuid() == 0 else {
+      return [
+        Finding(
+          level: .warning, message: "directory: only root can reach it (the host's key or password is root's)",
+          fix: "run  sudo mfa-enroll doctor")
+      ]
+    }
+    let servers = DirectoryServers(settings: options.directory, stateDirectory: options.stateDirectory)
+    let results = servers.probe()
+    var findings: [Finding] = []
+    for (index, result) in results.enumerated() {
+      let role = results.count == 1 ? "the directory" : index == 0 ? "the first server" : "server \(index + 1)"
+      if let problem = result.problem {
+        let none = !results.contains { $0.problem == nil }
+        findings.append(
+          Finding(
+            level: none ? .failure : .warning,
+            message: "directory: \(role) \(result.uri) cannot be used: \(problem)"
+              + (none ? "; every login that needs the directory is denied" : ""),
+            fix: "check the server, the network and ldap_ca/ldap_cert/ldap_key (pam_mfa-ldap(5))"))
+      } else {
+        findings.append(Finding(level: .ok, message: "directory: \(role) \(result.uri) answers and shows ldap_base"))
+      }
+    }
+    if let uri = servers.remembered(now: Int64(time(nil))) {
+      findings.append(
+        Finding(
+          level: .warning,
+          message:
+            "directory: this host goes to \(uri) first, for at most ldap_failback=\(options.directory.failback) s, "
+            + "because an earlier server did not answer"))
+    }
     return findings
   }
 
@@ -129,7 +169,13 @@ struct Doctor: CLICommand {
 
   func checkSecretFile(rootMayBeUnenrolled: Bool) throws(CLIError) -> Finding {
     let target = try Target.resolve(root.global)
-    let store = try target.secretStore(override: storeOptions.secretFile)
+    let store: any CredentialStore
+    do throws(CLIError) {
+      store = try target.secretStore(override: storeOptions.secretFile)
+    } catch {
+      // The directory down (or only root's): a finding like the others, not the end of the report.
+      return Finding(level: .failure, message: "enrollment of \(target.account.name): \(error.description)")
+    }
     do throws(FileError) {
       let enrollment = try store.readEnrollment()
       return Finding(

@@ -50,6 +50,26 @@ public struct DirectoryServers {
     throw .directory(failures.map { $0.reason }.joined(separator: "; "))
   }
 
+  /// Each configured server on its own, for `mfa-enroll doctor`: nil where it answered and
+  /// shows the base entry, else why not.
+  public func probe() -> [(uri: String, problem: String?)] {
+    settings.uris.map { uri in
+      do throws(FileError) {
+        let connection = try PluginConnection.open(settings, uri: uri)
+        let base = settings.base ?? []
+        if try connection.read(base) == nil {
+          return (uri, "the base entry " + base.text + " is not visible to this host")
+        }
+        return (uri, nil)
+      } catch {
+        return (uri, DirectoryServers.reason((uri, error.description)))
+      }
+    }
+  }
+
+  /// The server this host goes to first for now, when failback keeps it on a later one.
+  public func remembered(now: Int64) -> String? { settings.failback > 0 ? recall(now: now) : nil }
+
   /// The plugin's reason without the URI it starts with, where it does.
   static func reason(_ failure: (uri: String, reason: String)) -> String {
     let prefix = Array((failure.uri + ": ").utf8)
