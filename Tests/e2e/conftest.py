@@ -114,6 +114,15 @@ def mirror_pair(tmp_path_factory):
         yield pair
 
 
+@pytest.fixture(scope="module")
+def delta_pair(tmp_path_factory):
+    """The same pair with delta-syncrepl, configured from the shipped ldap/mirror-mode-example.ldif."""
+    base = tmp_path_factory.mktemp("ldap-delta-pair")
+    os.chmod(base, 0o755)
+    with MirrorPair(base, delta=True) as pair:
+        yield pair
+
+
 @pytest.fixture
 def syslog():
     """A socket at /dev/log, or over it in a private mount namespace (the prefix to use)."""

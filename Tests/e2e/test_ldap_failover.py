@@ -5,6 +5,11 @@ mfatest.ldapdir.MirrorPair runs two slapd in mirror mode (each a syncrepl consum
 with one test CA. The hosts list the first, then the second: host-a on one `ldap_uri=FIRST SECOND`
 line, host-b on one `ldap_uri=` line per server. A stopped server refuses the connection at once; a
 paused one (SIGSTOP) accepts it and never answers, which costs a login ldap_timeout.
+
+Sections 4 and 5 are what pam_mfa-ldap(5) says about the last moments before the provider fails:
+plain syncrepl (the mirror_pair fixture: whole entries, the newer one wins) and delta-syncrepl
+(delta_pair, configured from the shipped ldap/mirror-mode-example.ldif: each server replays the
+other's changes operation by operation).
 """
 
 from __future__ import annotations
@@ -505,6 +510,211 @@ def test_a_backup_code_used_in_the_last_moments_can_be_used_once_more_and_no_mor
             run = host.login(used, extra=[*MANY, f"ldap_uri={d.uri}"])
             assert run.result == "PAM_AUTH_ERR" and "wrong backup code" in run.syslog_text(), (d.uri, str(run))
     assert len(entry(first)["pamMfaBackupCode"]) == len(entry(second)["pamMfaBackupCode"]) == 1
+
+
+# ---------------------------------------------------------------------------
+# 5. the same last moments with delta-syncrepl (ldap/mirror-mode-example.ldif): the servers
+#    replay each other's changes operation by operation and merge them
+# ---------------------------------------------------------------------------
+
+
+def replication_errors(pair: MirrorPair) -> list[str]:
+    """slapd's lines about a replicated change it could not apply, from both logs."""
+    return [ln for d in pair.servers for ln in d.log.read_text(errors="replace").splitlines()
+            if "syncrepl_message_to_op" in ln or "syncrepl_null_callback" in ln]
+
+
+def caught_up(pair: MirrorPair) -> float:
+    """Wait until each server has replayed everything the other logged so far: a write on each
+    shows up on the other (each log is replayed in order). Also shows that replication still runs
+    both ways. Returns the seconds it took."""
+    start = time.monotonic()
+    for d in pair.servers:
+        pair.touch(d)
+        pair.wait_replicated(*pair._marker(d), on=pair.other(d))
+    return time.monotonic() - start
+
+
+def test_delta_a_code_the_standby_never_saw_is_accepted_once_more_through_it(env, delta_pair):
+    """As with plain syncrepl: the provider's last mark never reached the standby, which accepts
+    the code once more (within its lifetime), then nobody does. When the provider is back it
+    replays the standby's change, which adds the mark it already holds: slapd logs that it could
+    not apply it (attributeOrValueExists, 20) and brings the entry over whole instead; the servers
+    converge and replication goes on."""
+    pair = delta_pair
+    first, second = pair.servers
+    a, b, key, c, s, _ = enrolled(env, pair)
+    marks = steps(first)
+    dn = entry_dn(first)
+    errors_before = len(replication_errors(pair))
+    second.stop()
+    try:
+        run = a.login(c)
+        assert accepted(run, a) and unavailable(run) == [], str(run)
+        first.stop()
+        second.start()
+        assert steps(second) == marks, entry(second)
+        run = b.login(c)  # once more, through the standby
+        assert accepted(run, b) and failed_over(run, b, first.uri, second.uri), str(run)
+        run = a.login(c, extra=MANY)  # not a third time
+        assert replay(run, a) and failed_over(run, a, first.uri, second.uri), str(run)
+    finally:
+        for d in pair.servers:
+            d.start()
+    took = caught_up(pair)
+    synced = pair.wait_in_sync(dn, timeout=1)
+    assert [v.decode() for v in synced["pamMfaStep"]] == [mark(s)], synced
+    for host in (a, b):
+        for d in pair.servers:
+            remembered(host).unlink(missing_ok=True)
+            run = host.login(c, extra=[*MANY, f"ldap_uri={d.uri}"])
+            assert replay(run, host) and unavailable(run) == [], (d.uri, str(run))
+    errors = replication_errors(pair)[errors_before:]
+    print(f"caught up {took:.2f} s after both were up; slapd: {errors}")
+    assert any("be_modify " + dn + " (20)" in ln for ln in errors), errors
+
+
+def test_delta_after_the_standby_took_an_older_code_the_marks_are_merged(env, delta_pair):
+    """Delta-syncrepl merges the two marks (pamMfaStep is multi-valued: each server's 'delete the
+    enrollment's mark, add mine' is replayed on the other), and the store counts at the highest
+    one: unlike plain syncrepl, the provider's last code is NOT accepted once more after the
+    provider is back; both codes are refused everywhere."""
+    pair = delta_pair
+    first, second = pair.servers
+    a, b, key, _, _, enrolled_at = enrolled(env, pair)
+    n = int(enrolled_at) // PERIOD
+    wait_next_step(n * PERIOD)
+    assert int(time.time()) // PERIOD == n + 1, "test too slow: not in the step after the enrollment's"
+    newer, older = code(key, (n + 2) * PERIOD + 1), code(key, (n + 1) * PERIOD + 1)
+    dn = entry_dn(first)
+    errors_before = len(replication_errors(pair))
+    second.stop()
+    try:
+        run = a.login(newer)
+        assert accepted(run, a), str(run)
+        first.stop()
+        second.start()
+        run = b.login(older)
+        assert accepted(run, b) and failed_over(run, b, first.uri, second.uri), str(run)
+        assert steps(second) == [mark(n + 1)], entry(second)
+    finally:
+        for d in pair.servers:
+            d.start()
+    took = caught_up(pair)
+    synced = pair.wait_in_sync(dn, timeout=1)
+    merged = sorted(v.decode() for v in synced["pamMfaStep"])
+    results = []
+    for host in (a, b):
+        for d in pair.servers:
+            remembered(host).unlink(missing_ok=True)
+            for answer in (older, newer):
+                run = host.login(answer, extra=[*MANY, f"ldap_uri={d.uri}"])
+                results.append((host.name, d.server_id, "older" if answer == older else "newer", run.result))
+    errors = replication_errors(pair)[errors_before:]
+    print(f"merged {merged}, caught up in {took:.2f} s; logins after: {results}; slapd: {errors}")
+    assert merged == sorted([mark(n + 1), mark(n + 2)]), merged
+    assert all(r[3] == "PAM_AUTH_ERR" for r in results), results
+    assert errors == [], errors
+
+
+def test_delta_a_backup_code_used_in_the_last_moments_is_used_once_more_only_until_the_provider_is_back(
+        env, delta_pair):
+    """The standby never saw the provider delete the used backup code: while the provider is away
+    the standby accepts it once more. Its other writes (a TOTP login) do not bring the code back:
+    when the provider is back each server replays the other's deletes and the code is gone on
+    both for good."""
+    pair = delta_pair
+    first, second = pair.servers
+    a, b = fleet(env, pair)
+    key, enrolled_at, out = enroll(a, backup_codes=3)
+    used = printed_codes(out)[0]
+    dn = entry_dn(first)
+    pair.wait_in_sync(dn)
+    c, s = unused_code(key, enrolled_at)
+    errors_before = len(replication_errors(pair))
+    second.stop()
+    try:
+        run = a.login(used)
+        assert run.result == "PAM_SUCCESS" and "accepted backup code (2 left)" in run.syslog_text(), str(run)
+        first.stop()
+        second.start()
+        assert len(entry(second)["pamMfaBackupCode"]) == 3, entry(second)   # never replicated
+        run = b.login(c)   # a write of alice's entry on the standby
+        assert accepted(run, b) and failed_over(run, b, first.uri, second.uri), str(run)
+        run = b.login(used)   # once more, through the standby
+        assert run.result == "PAM_SUCCESS" and "accepted backup code (2 left)" in run.syslog_text(), str(run)
+        run = b.login(used, extra=MANY)
+        assert run.result == "PAM_AUTH_ERR" and "wrong backup code" in run.syslog_text(), str(run)
+    finally:
+        for d in pair.servers:
+            d.start()
+    took = caught_up(pair)
+    synced = pair.wait_in_sync(dn, timeout=1)
+    left = len(synced["pamMfaBackupCode"])
+    results = []
+    for host in (a, b):
+        for d in pair.servers:
+            remembered(host).unlink(missing_ok=True)
+            run = host.login(used, extra=[*MANY, f"ldap_uri={d.uri}"])
+            results.append((host.name, d.server_id, run.result))
+    errors = replication_errors(pair)[errors_before:]
+    print(f"caught up in {took:.2f} s: {left} backup codes left, marks {synced['pamMfaStep']}; "
+          f"the used code after: {results}; slapd: {errors}")
+    assert left == 2, synced
+    assert all(r[2] == "PAM_AUTH_ERR" for r in results), results
+    assert errors == [], errors
+
+
+def test_delta_a_code_accepted_on_both_sides_makes_the_provider_take_the_standbys_entry_whole(env, delta_pair):
+    """The worst case of delta-syncrepl here: in its last moments the provider took a backup code and
+    then a TOTP code; the standby accepted the same TOTP code once more. The provider cannot replay
+    the standby's change (its mark is there already: attributeOrValueExists, 20), logs 'delta-sync
+    lost sync', and refreshes: it takes the standby's newer entry whole, with the backup code in it,
+    while the standby replays the provider's delete of that code. The two servers then hold
+    different entries for good, and the backup code can be used once more through the provider,
+    at any later time."""
+    pair = delta_pair
+    first, second = pair.servers
+    a, b = fleet(env, pair)
+    key, enrolled_at, out = enroll(a, backup_codes=3)
+    used = printed_codes(out)[0]
+    dn = entry_dn(first)
+    pair.wait_in_sync(dn)
+    c, s = unused_code(key, enrolled_at)
+    errors_before = len(replication_errors(pair))
+    second.stop()
+    try:
+        run = a.login(used)
+        assert run.result == "PAM_SUCCESS" and "accepted backup code (2 left)" in run.syslog_text(), str(run)
+        run = a.login(c)
+        assert accepted(run, a), str(run)
+        first.stop()
+        second.start()
+        run = b.login(c)   # once more, through the standby
+        assert accepted(run, b) and failed_over(run, b, first.uri, second.uri), str(run)
+    finally:
+        for d in pair.servers:
+            d.start()
+    took = caught_up(pair)
+    errors = replication_errors(pair)[errors_before:]
+    codes = {d.server_id: len(entry(d)["pamMfaBackupCode"]) for d in pair.servers}
+    print(f"caught up in {took:.2f} s: backup codes left {codes}; slapd: {errors}")
+    assert any("be_modify " + dn + " (20)" in ln for ln in errors), errors
+    assert codes == {1: 3, 2: 2}, codes
+    for d in pair.servers:   # the difference stays
+        assert steps(d) == [mark(s)], entry(d)
+    remembered(b).unlink(missing_ok=True)
+    run = b.login(used, extra=[*MANY, f"ldap_uri={second.uri}"])
+    assert run.result == "PAM_AUTH_ERR" and "wrong backup code" in run.syslog_text(), str(run)
+    run = a.login(used)   # through the provider, as configured: once more
+    assert run.result == "PAM_SUCCESS" and "accepted backup code (2 left)" in run.syslog_text(), str(run)
+    caught_up(pair)
+    assert pair.wait_in_sync(dn) is not None   # that delete is replayed on the standby: the same again
+    for host in (a, b):
+        for d in pair.servers:
+            remembered(host).unlink(missing_ok=True)
+            run = host.login(used, extra=[*MANY, f"ldap_uri={d.uri}"])
+            assert run.result == "PAM_AUTH_ERR" and "wrong backup code" in run.syslog_text(), (d.uri, str(run))
 
 
 # ---------------------------------------------------------------------------

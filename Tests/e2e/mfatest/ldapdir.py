@@ -32,6 +32,14 @@ one test CA, so one ldap_ca trusts both:
 Replication binds as the rootdn over the peer's ldapi socket (it does not depend on the TCP
 ports), retries every second, and brings a stopped server up to date when it starts again.
 
+MirrorPair(tmpdir, delta=True) is the same pair with delta-syncrepl, configured FROM the shipped
+ldap/mirror-mode-example.ldif (suffix, server ID, the peer's StartTLS URI, paths and secrets
+substituted; every placeholder must be found, so the example cannot drift from what is tested):
+each server logs its writes in its own cn=accesslog and replays the other's log operation by
+operation, binding as cn=replicator over StartTLS and retrying every 5 s as the example says.
+Its access rules are the example's (acl-example.ldif's after the replication identity's rule,
+checked to be the same rules), not applied afterwards.
+
 A slapd left behind by a crashed test is killed at interpreter exit (atexit) and, if the
 test process itself dies, by the kernel (PR_SET_PDEATHSIG).
 """
@@ -55,6 +63,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[3]
 SCHEMA_LDIF = REPO / "ldap" / "pam_mfa.ldif"
 ACL_LDIF = REPO / "ldap" / "acl-example.ldif"
+MIRROR_LDIF = REPO / "ldap" / "mirror-mode-example.ldif"
 
 SLAPD = "/usr/sbin/slapd"
 SLAPADD = "/usr/sbin/slapadd"
@@ -66,6 +75,8 @@ SUFFIX = "dc=pam-mfa,dc=test"
 ROOT_DN = f"cn=admin,{SUFFIX}"
 ROOT_PW = "admin-secret"
 HOSTS_GROUP = f"cn=pam-mfa-hosts,ou=groups,{SUFFIX}"
+REPLICATOR_DN = f"cn=replicator,{SUFFIX}"
+REPLICATOR_PW = "replicator-secret"
 EXAMPLE_SUFFIX = "dc=example,dc=org"
 
 START_TIMEOUT = 10.0
@@ -135,6 +146,36 @@ def parse_ldif(text: str) -> list[tuple[str, dict[str, list[bytes]]]]:
     return entries
 
 
+def _olc_access(ldif: str, database: str) -> list[str]:
+    """The olcAccess rules of one database entry of an LDIF (unfolded, comments dropped, the
+    {n} prefix removed, whitespace runs as one space)."""
+    rules, current, in_entry = [], None, False
+    for line in ldif.splitlines():
+        if line.startswith("#"):
+            continue
+        if line.startswith(" ") and current is not None:
+            rules[-1] += line[1:]
+            continue
+        current = None
+        if line.lower().startswith("dn:"):
+            in_entry = line.split(":", 1)[1].strip() == database
+        elif in_entry and line.startswith("olcAccess:"):
+            rules.append(line.split(":", 1)[1])
+            current = rules
+    return [" ".join(re.sub(r"^\s*\{\d+\}", "", r).split()) for r in rules]
+
+
+def check_mirror_example_acl(example: str) -> None:
+    """mirror-mode-example.ldif's main database rules are the replication identity's read rule,
+    then exactly acl-example.ldif's rules: the two shipped files cannot drift apart."""
+    mirror = _olc_access(example, "olcDatabase={1}mdb,cn=config")
+    acl = _olc_access(ACL_LDIF.read_text(), "olcDatabase={1}mdb,cn=config")
+    replicator = f'to * by dn.exact="cn=replicator,{EXAMPLE_SUFFIX}" read by * break'
+    assert acl and mirror == [replicator, *acl], (
+        f"{MIRROR_LDIF.name}'s access rules are not the replication identity's and then "
+        f"{ACL_LDIF.name}'s:\n{mirror}\n{acl}")
+
+
 class LDAPError(RuntimeError):
     def __init__(self, what: str, proc: subprocess.CompletedProcess):
         self.returncode = proc.returncode
@@ -153,16 +194,20 @@ class Directory:
     bind_password = "host-b-secret"
 
     def __init__(self, tmpdir: Path | str, server_id: int | None = None,
-                 ca_from: Directory | None = None):
+                 ca_from: Directory | None = None, delta: bool = False):
         """server_id: a mirror-mode member (olcServerID, syncprov); MirrorPair sets its peer.
-        ca_from: certificates from that directory's CA (one ldap_ca trusts both)."""
+        ca_from: certificates from that directory's CA (one ldap_ca trusts both).
+        delta: a delta-syncrepl mirror-mode member configured from ldap/mirror-mode-example.ldif."""
         self.dir = Path(tmpdir)
         self.server_id = server_id
+        self.delta = delta
+        assert not delta or server_id is not None, "delta-syncrepl is a mirror-mode set-up"
         self.peer: Directory | None = None  # mirror mode: the server this one replicates from
         self._ca_from = ca_from
         self.tls = self.dir / "tls"
         self.config_dir = self.dir / "slapd.d"
         self.db_dir = self.dir / "db"
+        self.log_db_dir = self.dir / "accesslog"   # delta: the cn=accesslog database
         self.socket = self.dir / "ldapi"
         self.log = self.dir / "slapd.log"
         self.ca = self.tls / "ca.pem" if ca_from is None else ca_from.ca
@@ -230,7 +275,8 @@ class Directory:
         self._ever_started = True
         try:
             if not self._acl_marker.exists():
-                self._apply_acl()
+                if not self.delta:   # delta: the example's configuration holds the rules
+                    self._apply_acl()
                 self._acl_marker.touch()
             # TLS works (certificates and key formats accepted by GnuTLS)
             self._run("ldapwhoami", ["-x", "-ZZ", "-H", self.uri])
@@ -367,6 +413,8 @@ class Directory:
         return cert, key
 
     def _config_ldif(self) -> str:
+        if self.delta:
+            return self._example_config_ldif()
         mirror = self._mirror_ldif()
         schemas = [SYSTEM_SCHEMA / f"{n}.ldif" for n in ("core", "cosine", "inetorgperson", "nis")]
         schemas.append(SCHEMA_LDIF)
@@ -436,8 +484,44 @@ olcDbMaxSize: 104857600
         return {"global": f"olcServerID: {self.server_id}\n",
                 "modules": "olcModuleLoad: {1}syncprov\n", "database": database}
 
+    def _example_config_ldif(self) -> str:
+        """ldap/mirror-mode-example.ldif for this server: its ID, its peer's StartTLS URI, this
+        directory's files and secrets. Each placeholder must be there exactly as the test
+        expects it, and the access rules must be acl-example.ldif's."""
+        assert self.peer is not None, "a delta-syncrepl member needs its peer"
+        text = MIRROR_LDIF.read_text()
+        check_mirror_example_acl(text)
+        for old, new in [
+            ("olcServerID: 1\n", f"olcServerID: {self.server_id}\n"),
+            ("rid=002 provider=ldap://ldap2.example.org\n",
+             f"rid={self.peer.server_id:03d} provider={self.peer.uri}\n"),
+            ("credentials=REPLICATOR-SECRET", f"credentials={REPLICATOR_PW}"),
+            ("olcRootPW: {SSHA}set-with-slappasswd", f"olcRootPW: {ssha(ROOT_PW)}"),
+            ("/var/run/slapd/slapd.pid", f"{self.dir}/slapd.pid"),
+            ("/var/run/slapd/slapd.args", f"{self.dir}/slapd.args"),
+            ("/etc/ldap/tls/ca.pem", str(self.ca)),
+            ("/etc/ldap/tls/server.pem", str(self._server_cert)),
+            ("/etc/ldap/tls/server.key", str(self._server_key)),
+            ("olcModulePath: /usr/lib/ldap\n", f"olcModulePath: {MODULE_PATH}\n"),
+            ("file:///usr/share/pam_mfa/ldap/pam_mfa.ldif", f"file://{SCHEMA_LDIF}"),
+            ("olcDbDirectory: /var/lib/ldap/accesslog\n", f"olcDbDirectory: {self.log_db_dir}\n"),
+            ("olcDbDirectory: /var/lib/ldap\n", f"olcDbDirectory: {self.db_dir}\n"),
+            (EXAMPLE_SUFFIX, SUFFIX),
+        ]:
+            assert old in text, f"{MIRROR_LDIF.name} no longer holds {old!r}"
+            text = text.replace(old, new)
+        return text
+
     def _base_ldif(self) -> str:
         hosts = "".join(f"member: cn={h},ou=hosts,{SUFFIX}\n" for h in ("host-a", "host-b"))
+        # delta: the example's replication identity (it reads; the access rules say so)
+        replicator = "" if not self.delta else f"""
+dn: {REPLICATOR_DN}
+objectClass: applicationProcess
+objectClass: simpleSecurityObject
+cn: replicator
+userPassword: {ssha(REPLICATOR_PW)}
+"""
         return f"""\
 dn: {SUFFIX}
 objectClass: dcObject
@@ -476,7 +560,7 @@ userPassword: {ssha(self.bind_password)}
 dn: {HOSTS_GROUP}
 objectClass: groupOfNames
 cn: pam-mfa-hosts
-{hosts}"""
+{hosts}{replicator}"""
 
     def _slapadd(self, args: list[str], ldif: str) -> None:
         proc = subprocess.run([SLAPADD, "-F", str(self.config_dir), *args],
@@ -486,11 +570,13 @@ cn: pam-mfa-hosts
 
     def _setup(self) -> None:
         self.dir.mkdir(parents=True, exist_ok=True)
-        for p in (self.config_dir, self.db_dir):
+        for p in (self.config_dir, self.db_dir, self.log_db_dir):
             shutil.rmtree(p, ignore_errors=True)
         self._acl_marker.unlink(missing_ok=True)
         self.config_dir.mkdir(mode=0o700)
         self.db_dir.mkdir(mode=0o700)
+        if self.delta:
+            self.log_db_dir.mkdir(mode=0o700)
         try:
             if not (self.ca.exists() and self._server_cert.exists()):
                 self._make_certs()
@@ -512,6 +598,19 @@ cn: pam-mfa-hosts
         if proc.returncode != 0:
             raise LDAPError("slapcat", proc)
         return proc.stdout
+
+    def follow_peer_uri(self) -> None:
+        """delta: replication uses the peer's StartTLS port, written into this server's
+        configuration when it was set up. A peer that had to pick other ports at its first start
+        (one was taken meanwhile) is followed through cn=config."""
+        proc = self._run("ldapsearch", ["-Y", "EXTERNAL", "-H", self.ldapi_uri, "-LLL", "-o", "ldif-wrap=no",
+                                        "-b", "olcDatabase={1}mdb,cn=config", "-s", "base", "olcSyncrepl"])
+        (value,) = re.findall(r"^olcSyncrepl: (.*)$", proc.stdout, re.M)
+        if f" provider={self.peer.uri} " not in value:
+            value = re.sub(r" provider=\S+ ", f" provider={self.peer.uri} ", value)
+            self._run("ldapmodify", ["-Y", "EXTERNAL", "-H", self.ldapi_uri],
+                      input=f"dn: olcDatabase={{1}}mdb,cn=config\nchangetype: modify\n"
+                            f"replace: olcSyncrepl\nolcSyncrepl: {value}\n")
 
     def acl_ldif(self) -> str:
         """The shipped ldap/acl-example.ldif for this directory's suffix."""
@@ -575,10 +674,12 @@ class MirrorPair:
     module docstring). The tests use one active writer at a time: the hosts list first, then
     second, and reach the second only when the first does not answer."""
 
-    def __init__(self, tmpdir: Path | str):
+    def __init__(self, tmpdir: Path | str, delta: bool = False):
+        """delta: delta-syncrepl from ldap/mirror-mode-example.ldif (the module docstring)."""
         base = Path(tmpdir)
-        self.first = Directory(base / "first", server_id=1)
-        self.second = Directory(base / "second", server_id=2, ca_from=self.first)
+        self.delta = delta
+        self.first = Directory(base / "first", server_id=1, delta=delta)
+        self.second = Directory(base / "second", server_id=2, ca_from=self.first, delta=delta)
         self.first.peer, self.second.peer = self.second, self.first
 
     def __enter__(self) -> MirrorPair:
@@ -598,6 +699,9 @@ class MirrorPair:
         try:
             for d in self.servers:
                 d.start()
+            if self.delta:
+                for d in self.servers:
+                    d.follow_peer_uri()
             for d, other in (self.first, self.second), (self.second, self.first):
                 self.touch(d)
                 self.wait_replicated(*self._marker(d), on=other)
