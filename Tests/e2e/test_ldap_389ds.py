@@ -19,7 +19,7 @@ from pathlib import Path
 
 import pytest
 
-from mfatest.dsdir import DS_SCHEMA_LDIF, DSDirectory, unavailable
+from mfatest.dsdir import DS_SCHEMA_LDIF, TMP_PREFIX, DSDirectory, unavailable
 from mfatest.ldapdir import SCHEMA_LDIF, LDAPError, parse_ldif
 from test_ldap import (  # noqa: F401  (collected here, run against the fixture below)
     enrolled,
@@ -51,7 +51,7 @@ def directory():
     if reason:
         pytest.skip(reason)
     # user dirsrv must reach its data under it: not under pytest's 0700 tmp_path_factory
-    base = Path(tempfile.mkdtemp(prefix="pam_mfa_389ds."))
+    base = Path(tempfile.mkdtemp(prefix=TMP_PREFIX))
     try:
         os.chmod(base, 0o755)
         d = DSDirectory(base)
@@ -164,7 +164,8 @@ def visible(d: DSDirectory, who: str, uri: str, dn: str, scope="base") -> list[s
 
 def new_account(d: DSDirectory, uid: str) -> str:
     dn = f"uid={uid},{d.base}"
-    d.modify(f"dn: {dn}\nchangetype: delete\n") if d.search(dn) is not None else None
+    if d.search(dn) is not None:
+        d.modify(f"dn: {dn}\nchangetype: delete\n")
     d.modify(f"dn: {dn}\nchangetype: add\nobjectClass: pamMfaAccount\nuid: {uid}\n"
              "pamMfaStep: totp:default:100\npamMfaRevision: 1\n")
     return dn
@@ -289,3 +290,11 @@ def test_389ds_search_limits_of_the_fixture(directory):
     assert run_as(d, "host-a", d.uri, "ldapsearch", *one_level).returncode == 0
     config = d.search("cn=config", "nsslapd-sizelimit")
     assert config == {"nsslapd-sizelimit": [str(d.default_size_limit).encode()]}, config
+
+
+def test_389ds_listens_on_loopback_only(directory):
+    d = directory
+    listening = subprocess.run(["ss", "-ltnH"], capture_output=True, text=True, check=True).stdout.splitlines()
+    mine = [line.split()[3] for line in listening
+            if line.split()[3].rsplit(":", 1)[1] in (str(d.port), str(d.ldaps_port))]
+    assert sorted(mine) == sorted([f"127.0.0.1:{d.port}", f"127.0.0.1:{d.ldaps_port}"]), listening

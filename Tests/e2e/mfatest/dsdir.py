@@ -18,14 +18,17 @@ that the tests show ou=mfa stays hidden even then.
     d.bind_dn, d.bind_password              host-b, simple bind over TLS
     d.root_dn, d.root_password              cn=Directory Manager (bypasses the ACIs)
     d.search(dn, *attrs, as_user=None), d.modify(ldif), d.add_person(uid, password)
+    d.limit_plain_searches("host-a", 1), d.default_size_limit
     d.pause() / d.resume(), d.stop() / d.start(), d.remove(), and `with DSDirectory(t) as d:`
 
 389-ds insists on a few places outside tmpdir: the instance's configuration and NSS database
 (/etc/dirsrv/slapd-NAME) and its pid file (/run/dirsrv/slapd-NAME.pid).  Everything else
 (database, logs, locks, the ldapi socket) is under tmpdir, which user dirsrv must be able to
-reach.  remove() deletes the instance (dsctl NAME remove --do-it); an instance a test left
-behind is killed by its pid and removed at interpreter exit.  ns-slapd runs as a daemon (in
-the foreground, -d, it writes no error log), so it is not a child of the test.
+reach.  ns-slapd runs as a daemon (in the foreground, -d, it writes no error log), so it is not
+a child of the test: remove() stops it by its pid and deletes the instance (dsctl NAME remove
+--do-it), atexit does that for an instance a test left behind, and the next DSDirectory
+removes those of test processes that were killed outright (remove_orphans).  The database is
+LMDB (see db_lib), and the server's size limit is slapd's 500 entries (default_size_limit).
 
 Identities: cn=host-a and cn=host-b (ou=hosts) are members of cn=pam-mfa-hosts (ou=groups).
 A client certificate with subject CN=NAME maps to the entry with cn=NAME (certmap.conf), so
@@ -77,6 +80,9 @@ lib389.DirSrv.with_systemd = lambda self: False
 logging.basicConfig(level=logging.INFO, format="%(message)s")
 SetupDs(verbose=False, dryrun=False, log=logging.getLogger("dscreate")).create_from_inf(sys.argv[1])
 """
+
+TMP_PREFIX = "pam_mfa_389ds."  # tempfile.mkdtemp(prefix=TMP_PREFIX): a test's directory for one
+NAME_PREFIX = "mfatest"        # instance names: NAME_PREFIX + the pid of the test process + -N
 
 _instances: set[DSDirectory] = set()  # created and not removed yet
 _counter = 0
@@ -134,7 +140,7 @@ class DSDirectory(Directory):
             raise ValueError(f"db_lib {self.db_lib!r}: bdb or mdb")
         super().__init__(tmpdir)
         _counter += 1
-        self.name = f"mfatest{os.getpid()}-{_counter}"
+        self.name = f"{NAME_PREFIX}{os.getpid()}-{_counter}"
         self.config_dir = CONFIG_ROOT / f"slapd-{self.name}"
         self.pid_file = RUN_DIR / f"slapd-{self.name}.pid"
         self.data = self.dir / "ds"  # owned by dirsrv: database, logs, locks, ldapi socket
@@ -234,6 +240,34 @@ class DSDirectory(Directory):
             return False
         return argv[:1] == [NS_SLAPD.encode()] and str(self.config_dir).encode() in argv
 
+    @staticmethod
+    def remove_orphans() -> list[str]:
+        """Remove the instances of test processes that are gone without removing them (killed
+        with SIGKILL, so atexit never ran): stop their server by its pid and delete them and
+        their data.  Another test run's live instances are left alone.  Returns their names."""
+        removed = []
+        for config in CONFIG_ROOT.glob(f"slapd-{NAME_PREFIX}*"):
+            match = re.fullmatch(rf"slapd-({NAME_PREFIX}(\d+)-\d+)", config.name)
+            if not match or _pid_alive(int(match.group(2))):
+                continue
+            orphan = DSDirectory.__new__(DSDirectory)
+            orphan.name, orphan.config_dir = match.group(1), config
+            orphan.pid_file = RUN_DIR / f"slapd-{orphan.name}.pid"
+            orphan.pid = None
+            dse = config / "dse.ldif"
+            ldif_dir = re.search(r"^nsslapd-ldifdir: (.+)$", dse.read_text(), re.M) if dse.exists() else None
+            data = Path(ldif_dir.group(1)).parent if ldif_dir else None
+            orphan.stop()
+            subprocess.run([DSCTL, orphan.name, "remove", "--do-it"], capture_output=True, text=True,
+                           timeout=120)
+            shutil.rmtree(config, ignore_errors=True)
+            orphan.pid_file.unlink(missing_ok=True)
+            if data is not None and data.name == "ds":
+                tmp = data.parent
+                shutil.rmtree(tmp if tmp.name.startswith(TMP_PREFIX) else data, ignore_errors=True)
+            removed.append(orphan.name)
+        return removed
+
     def _start_server(self) -> None:
         self.pid_file.unlink(missing_ok=True)
         log_start = self.log.stat().st_size if self.log.exists() else 0
@@ -253,7 +287,7 @@ class DSDirectory(Directory):
             raise
         self.timings["start"] = time.monotonic() - started
 
-    def _wait_ready(self, started: float = 0.0, log_start: int = 0) -> None:
+    def _wait_ready(self, started: float, log_start: int) -> None:
         deadline = started + START_TIMEOUT
         last = None
         while time.monotonic() < deadline:
@@ -279,6 +313,7 @@ class DSDirectory(Directory):
         started = time.monotonic()
         self.dir.mkdir(parents=True, exist_ok=True)
         self._check_reachable()
+        DSDirectory.remove_orphans()
         if self.config_dir.exists():
             raise RuntimeError(f"{self.config_dir} exists already: another instance named {self.name}?")
         if not (self.ca.exists() and self._server_cert.exists()):
