@@ -159,6 +159,7 @@ install: build
 	install -D -m 4755 $(HELPER) $(DESTDIR)$(PAMDIR)/pam_mfa/mfa_chkcode
 	install -D -m 0644 man/mfa_chkcode.8 $(DESTDIR)$(MANDIR)/man8/mfa_chkcode.8
 	install -D -m 0644 -t $(DESTDIR)$(DATADIR)/pam_mfa/ldap ldap/pam_mfa.schema ldap/pam_mfa.ldif ldap/acl-example.ldif ldap/mirror-mode-example.ldif
+	install -D -m 0644 -t $(DESTDIR)$(DATADIR)/pam_mfa/ldap/389ds ldap/389ds/60pam_mfa.ldif ldap/389ds/aci-example.ldif ldap/389ds/certmap-example.conf
 	install -D -m 0644 man/pam_mfa-ldap.5 $(DESTDIR)$(MANDIR)/man5/pam_mfa-ldap.5
 	@if [ -e $(DESTDIR)$(SYSCONFDIR)/security/pam_mfa.conf ]; then \
 		echo "keeping existing $(DESTDIR)$(SYSCONFDIR)/security/pam_mfa.conf"; \

@@ -8,6 +8,7 @@ certificate, SASL EXTERNAL; host-b: bind DN + password file); both talk to the o
 from __future__ import annotations
 
 import base64
+import contextlib
 import json
 import os
 import re
@@ -15,12 +16,14 @@ import resource
 import shutil
 import socket
 import subprocess
+import sys
 import threading
 import time
 
 import pytest
 
-from mfatest.ldapdir import Directory
+from mfatest.cli import enroll_under_tty
+from mfatest.ldapdir import Directory, _die_with_parent
 from mfatest.ldapfleet import (PERIOD, Host, enroll, entry, entry_dn, fresh_hosts, reset_user, steps,
                                unused_code)
 from mfatest.secretfile import printed_codes, remember_codes
@@ -212,9 +215,10 @@ def test_failures_add_up_across_hosts_and_unlock_clears_them(env, directory):
 # ---------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("deny", [None, 50], ids=["deny-default", "deny-50"])
-def test_parallel_logins_with_one_code_succeed_once(env, directory, deny):
-    d = directory
+def one_code_in_parallel(env, d: Directory, deny) -> None:
+    """20 logins with one right code at once, 10 through each host: exactly one succeeds, the
+    others are refused as a replay (or find the user locked by the losers, with deny=3), and
+    none of them runs into ldap_timeout or gives up on a busy entry."""
     a, b = fresh_hosts(env, d)
     key, enrolled_at, _ = enroll(a)
     extra = [f"deny={deny}"] if deny else []
@@ -237,6 +241,33 @@ def test_parallel_logins_with_one_code_succeed_once(env, directory, deny):
         # every loser either lost the race for the step or found the user locked by the losers
         assert replays + locked == 19, (replays, locked, log)
     assert steps(d) == [f"totp:default:{s}"], entry(d)
+
+
+@pytest.mark.parametrize("deny", [None, 50], ids=["deny-default", "deny-50"])
+def test_parallel_logins_with_one_code_succeed_once(env, directory, deny):
+    one_code_in_parallel(env, directory, deny)
+
+
+@contextlib.contextmanager
+def cpu_hogs(count: int):
+    """count processes that spin on a CPU each until the block ends (killed with the test)."""
+    hogs = [subprocess.Popen([sys.executable, "-c", "while True: pass"], preexec_fn=_die_with_parent)
+            for _ in range(count)]
+    try:
+        yield hogs
+    finally:
+        for hog in hogs:
+            hog.kill()
+            hog.wait()
+
+
+@pytest.mark.parametrize("deny", [None, 50], ids=["deny-default", "deny-50"])
+def test_parallel_logins_with_one_code_succeed_once_beside_a_cpu_hog(env, directory, deny):
+    """The same on a machine that is busy: two processes spin beside the logins and the
+    directory (a CI runner has two cores), and still no login runs past ldap_timeout=2."""
+    with cpu_hogs(2) as hogs:
+        one_code_in_parallel(env, directory, deny)
+        assert all(hog.poll() is None for hog in hogs), "a CPU hog died: the machine was not loaded"
 
 
 # ---------------------------------------------------------------------------
@@ -685,15 +716,6 @@ def test_a_directory_the_host_cannot_read_denies_even_with_nullok(env, directory
 FLEET_ONLY = "fleet-only-user"   # an entry in the directory, no account on this host
 
 
-def set_host_limits(d: Directory, host: str, limits: str | None) -> None:
-    """olcLimits for one host identity on the database (None: remove them)."""
-    dn = f"cn={host},ou=hosts,{d.suffix}"
-    change = (f"replace: olcLimits\nolcLimits: dn.exact=\"{dn}\" {limits}\n" if limits
-              else "replace: olcLimits\n")
-    d._run("ldapmodify", ["-Y", "EXTERNAL", "-H", d.ldapi_uri],
-           input=f"dn: olcDatabase={{1}}mdb,cn=config\nchangetype: modify\n{change}")
-
-
 def test_status_all_lists_every_entry_of_the_fleet_in_pages(env, directory):
     d = directory
     a, b = fresh_hosts(env, d)
@@ -702,12 +724,13 @@ def test_status_all_lists_every_entry_of_the_fleet_in_pages(env, directory):
     assert subprocess.run(["getent", "passwd", FLEET_ONLY], capture_output=True).returncode != 0
     enrollment = d.search(entry_dn(d), "pamMfaEnrollment")["pamMfaEnrollment"][0]
     value = base64.b64encode(enrollment).decode()
-    # more entries than one page (500) holds, and one limit of one entry per plain search
-    bulk = [f"bulk{i:03d}" for i in range(520)]
+    # more entries than one page (500) and the default limit hold, and one limit of one entry per
+    # plain search
+    bulk = [f"bulk{i:03d}" for i in range(max(500, d.default_size_limit) + 20)]
     d.modify("".join(f"dn: {entry_dn(d, u)}\nchangetype: add\nobjectClass: pamMfaAccount\nuid: {u}\n"
                      f"pamMfaEnrollment:: {value}\n\n" for u in [FLEET_ONLY, *bulk]))
     try:
-        set_host_limits(d, "host-a", "size.soft=1 size.hard=1 size.prtotal=unlimited")
+        d.limit_plain_searches("host-a", 1)
         listed = a.cli("status", "--all", "--json")
         assert listed.returncode == 0, (listed.stdout[-2000:], listed.stderr)
         rows = {r["user"]: r for r in json.loads(listed.stdout)}
@@ -718,13 +741,13 @@ def test_status_all_lists_every_entry_of_the_fleet_in_pages(env, directory):
         table = a.cli("status", "--all")
         assert table.returncode == 0, (table.stdout[-2000:], table.stderr)
         assert re.search(rf"^{FLEET_ONLY} +ldap +SHA1 +0 +no +-$", table.stdout, re.M), table.stdout[-2000:]
-        # slapd's default limit (500 entries, paged searches too) cuts the list for host-b:
-        # that is an error, never a short list
+        # the directory's default limit (d.default_size_limit entries, paged searches too) cuts
+        # the list for host-b: that is an error, never a short list
         cut = b.cli("status", "--all")
         assert cut.returncode != 0 and "search failed: Size limit exceeded" in cut.stderr, (cut.stdout[-2000:],
                                                                                            cut.stderr)
     finally:
-        set_host_limits(d, "host-a", None)
+        d.limit_plain_searches("host-a", None)
         d.modify("".join(f"dn: {entry_dn(d, u)}\nchangetype: delete\n\n" for u in [FLEET_ONLY, *bulk]))
 
 
@@ -771,3 +794,31 @@ def test_a_long_lived_host_trusts_a_replaced_ca_file_at_its_next_login(env, dire
     log = env.read_syslog()
     assert [t[-1] for t in timed] == ["7"], (lines, log)      # PAM_AUTH_ERR
     assert "directory unavailable" in log and "StartTLS failed" in log, log
+
+
+# ---------------------------------------------------------------------------
+# 13. root's tools on a user the directory has no entry for
+# ---------------------------------------------------------------------------
+
+
+def test_reset_and_enroll_force_of_a_user_without_an_entry(env, directory):
+    """A user the directory has no entry for: reset has nothing to remove (and creates
+    nothing), and enroll --force creates the entry.  389-ds answers a host that modifies a
+    missing entry with insufficientAccess, not noSuchObject, since its ACIs hide whether the
+    entry exists: a missing entry must still be found missing there."""
+    d = directory
+    a, b = fresh_hosts(env, d)
+    reset = b.cli("--user", "alice", "reset")
+    assert reset.returncode == 0, (reset.stdout, reset.stderr)
+    assert reset.stdout.startswith(f"alice had no enrollment (directory {d.uri} ({entry_dn(d)})); "), reset.stdout
+    assert entry(d) == {}, entry(d)
+
+    key, enrolled_at, _ = enroll_under_tty(["--config", a.conf, "--user", "alice", "--force"], env.env())
+    env.remember(key)
+    created = entry(d)
+    assert len(created.get("pamMfaEnrollment", [])) == 1 and f"secret={key}" in created["pamMfaEnrollment"][0], \
+        created
+    c, s = unused_code(key, enrolled_at)
+    run = b.login(c)
+    assert run.result == "PAM_SUCCESS", str(run)
+    assert steps(d) == [f"totp:default:{s}"], entry(d)

@@ -47,6 +47,8 @@ BUILT_CLI = BUILD / "mfa-enroll"
 BUILT_PLUGIN = BUILD / "pam_mfa" / "store_ldap.so"
 BUILT_HELPER = BUILD / "pam_mfa" / "mfa_chkcode"
 PACKAGES = ("libpam-mfa", "libpam-mfa-ldap", "mfa-enroll")
+# The 389 Directory Server forms of the schema and access rules, beside the OpenLDAP ones.
+DS389_FILES = tuple(f"389ds/{n}" for n in ("60pam_mfa.ldif", "aci-example.ldif", "certmap-example.conf"))
 USER = "mfapkg"        # enrolled
 USER2 = "mfapkg2"      # never enrolled
 SERVICE_PREFIX = "mfa-pkgtest-"
@@ -446,7 +448,8 @@ def test_installed_files(installed):
     # The LDAP store is its own package: hosts using files never get libldap.
     plugin = PAMDIR / "pam_mfa" / "store_ldap.so"
     ldap_files = {str(plugin), "/usr/share/man/man5/pam_mfa-ldap.5.gz",
-                  *(f"/usr/share/pam_mfa/ldap/{n}" for n in ("pam_mfa.schema", "pam_mfa.ldif", "acl-example.ldif", "mirror-mode-example.ldif"))}
+                  *(f"/usr/share/pam_mfa/ldap/{n}" for n in ("pam_mfa.schema", "pam_mfa.ldif", "acl-example.ldif", "mirror-mode-example.ldif",
+                                                              *DS389_FILES))}
     assert ldap_files <= set(installed.owned["libpam-mfa-ldap"]), installed.owned["libpam-mfa-ldap"]
     assert plugin.stat().st_uid == 0 and stat.S_IMODE(plugin.stat().st_mode) == 0o644
     assert "libldap" not in run(["readelf", "-d", str(INSTALLED_MODULE)]).stdout
@@ -627,7 +630,7 @@ def test_make_install_and_uninstall():
             "usr/share/man/man8/mfa_chkcode.8": (REPO / "man/mfa_chkcode.8", 0o644),
             "usr/share/man/man5/pam_mfa-ldap.5": (REPO / "man/pam_mfa-ldap.5", 0o644),
             **{f"usr/share/pam_mfa/ldap/{n}": (REPO / "ldap" / n, 0o644)
-               for n in ("pam_mfa.schema", "pam_mfa.ldif", "acl-example.ldif", "mirror-mode-example.ldif")},
+               for n in ("pam_mfa.schema", "pam_mfa.ldif", "acl-example.ldif", "mirror-mode-example.ldif", *DS389_FILES)},
         }
         assert install_tree(dest) == set(expected), sorted(install_tree(dest))
         for rel, (src, mode) in expected.items():

@@ -14,6 +14,7 @@ test, listening only on 127.0.0.1 (StartTLS and ldaps) and on a ldapi socket und
     d.bind_dn, d.bind_password              host-b, simple bind over TLS
     d.add_person("alice", "alicepw")
     d.search(dn, *attrs, as_user=None), d.modify(ldif)
+    d.limit_plain_searches("host-a", 1), d.default_size_limit
     d.pause() / d.resume(), d.stop(), and `with Directory(tmpdir) as d:`
 
 Identities: cn=host-a and cn=host-b (ou=hosts) are members of cn=pam-mfa-hosts (ou=groups)
@@ -660,6 +661,18 @@ cn: pam-mfa-hosts
     def modify(self, ldif: str) -> subprocess.CompletedProcess:
         """ldapmodify as the rootdn over ldapi; raises LDAPError on failure."""
         return self._run("ldapmodify", self._bind_args(None), input=ldif)
+
+    # slapd's limit for an identity without olcLimits: 500 entries per search, paged ones too
+    default_size_limit = 500
+
+    def limit_plain_searches(self, host: str, entries: int | None) -> None:
+        """cn=HOST,ou=hosts gets at most `entries` entries from a search without paging and
+        any number from a paged one; None: the server's default limits again."""
+        dn = f"cn={host},ou=hosts,{SUFFIX}"
+        change = (f"replace: olcLimits\nolcLimits: dn.exact=\"{dn}\" size.soft={entries} size.hard={entries} "
+                  "size.prtotal=unlimited\n" if entries is not None else "replace: olcLimits\n")
+        self._run("ldapmodify", ["-Y", "EXTERNAL", "-H", self.ldapi_uri],
+                  input=f"dn: olcDatabase={{1}}mdb,cn=config\nchangetype: modify\n{change}")
 
     def add_person(self, uid: str, password: str) -> str:
         """uid=UID,ou=people with a userPassword; returns its DN."""
