@@ -10,6 +10,8 @@ final class MemoryDirectory: DirectoryConnection {
   var entries: [String: [String: [[UInt8]]]] = [:]
   var beforeModify: ((MemoryDirectory) -> Void)?
   var modifies = 0
+  /// As 389 Directory Server to a host: a modify of a missing entry is refused, not "no such object".
+  var hidesMissingEntries = false
   let server = "ldaps://memory"
 
   func read(_ dn: [UInt8]) throws(FileError) -> DirectoryEntry? {
@@ -23,7 +25,10 @@ final class MemoryDirectory: DirectoryConnection {
       hook(self)
     }
     modifies += 1
-    guard var entry = entries[dn.text] else { return .noEntry }
+    guard var entry = entries[dn.text] else {
+      if hidesMissingEntries { throw .directory(server + ": modify failed: Insufficient access") }
+      return .noEntry
+    }
     for change in changes {
       let name = change.attribute.text
       var values = entry[name] ?? []
@@ -244,6 +249,27 @@ final class MemoryDirectory: DirectoryConnection {
     #expect(throws: FileError.self) { try store(directory).create(enrollment) }
     #expect(values(directory, "pamMfaStep") == ["totp:default:100"])
     #expect(try store(directory).readEnrollment().authenticators[0].key == [UInt8]("abcdefghijabcdefghij"))
+  }
+
+  @Test func aServerThatHidesMissingEntriesStillMeansNoEntry() throws {
+    let directory = MemoryDirectory()
+    directory.hidesMissingEntries = true
+    do throws(FileError) {
+      try store(directory).removeEnrollment()
+      Issue.record("a missing entry was removed")
+    } catch .notFound {
+    } catch {
+      Issue.record("not .notFound: \(error)")
+    }
+    let enrollment = Enrollment(authenticators: [
+      Authenticator(
+        name: [UInt8]("default"), algorithm: .sha1, digits: 6, period: 30, key: [UInt8]("abcdefghijabcdefghij"))
+    ])
+    try store(directory).save(enrollment, replace: true)
+    #expect(try store(directory).readEnrollment().authenticators.count == 1)
+    // A refusal of an entry that is there stays an error.
+    directory.entries["uid=alice," + Self.base.text]?["pamMfaRevision"] = [[UInt8]("1"), [UInt8]("2")]
+    #expect(throws: FileError.self) { try store(directory).countFailure(options: ModuleOptions(), now: 1) }
   }
 
   @Test func removeKeepsTheWatermarks() throws {

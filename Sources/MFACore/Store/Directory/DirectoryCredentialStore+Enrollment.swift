@@ -37,7 +37,7 @@ extension DirectoryCredentialStore {
         }
       }
       if !entry.values(Attribute.enrollment).isEmpty { throw exists }
-      switch try connection.modify(dn, try DirectoryCredentialStore.guardAbsence(in: entry) + changes) {
+      switch try modifyEntry(try DirectoryCredentialStore.guardAbsence(in: entry) + changes) {
       case .done:
         cache.entry = nil
         return
@@ -54,7 +54,7 @@ extension DirectoryCredentialStore {
     let changes = [
       DirectoryChange(.replace, Attribute.enrollment, [text]), DirectoryChange(.replace, Attribute.backupCode, codes),
     ]
-    if try connection.modify(dn, changes) == .noEntry { try createEntry(enrollment) }
+    if try modifyEntry(changes) == .noEntry { try createEntry(enrollment) }
   }
 
   public func updateEnrollment<Result>(_ body: (inout Enrollment) -> Result) throws(FileError) -> Result {
@@ -81,7 +81,7 @@ extension DirectoryCredentialStore {
       if !removed.isEmpty { changes.append(DirectoryChange(.delete, Attribute.backupCode, removed)) }
       if !added.isEmpty { changes.append(DirectoryChange(.add, Attribute.backupCode, added)) }
       if changes.isEmpty { return result }
-      switch try connection.modify(dn, changes) {
+      switch try modifyEntry(changes) {
       case .done:
         cache.entry = nil
         return result
@@ -96,7 +96,7 @@ extension DirectoryCredentialStore {
     let changes = [
       DirectoryChange(.replace, Attribute.enrollment, []), DirectoryChange(.replace, Attribute.backupCode, []),
     ]
-    if try connection.modify(dn, changes) == .noEntry { throw .notFound }
+    if try modifyEntry(changes) == .noEntry { throw .notFound }
     cache.entry = nil
   }
 }

@@ -76,7 +76,7 @@ extension DirectoryCredentialStore: LoginSession {
     let values = entry.values(Attribute.backupCode)
     guard let index = BackupCodes.match(code, in: enrollment.backupCodes), index < values.count else { return nil }
     let changes = [DirectoryChange(.delete, Attribute.backupCode, [values[index]])] + successChanges(now)
-    switch try connection.modify(dn, changes) {
+    switch try modifyEntry(changes) {
     case .done:
       cache.entry = nil
       return values.count - 1
@@ -101,7 +101,7 @@ extension DirectoryCredentialStore: LoginSession {
   public func reset(success: Int64?) throws(FileError) {
     var changes = [DirectoryChange(.replace, Attribute.failures, [])]
     if let success { changes.append(DirectoryChange(.replace, Attribute.lastSuccess, [[UInt8](String(success))])) }
-    if try connection.modify(dn, changes) == .done { cache.entry = nil }
+    if try modifyEntry(changes) == .done { cache.entry = nil }
   }
 
   func successChanges(_ now: Int64) -> [DirectoryChange] {

@@ -157,7 +157,7 @@ public struct DirectoryCredentialStore<Connection: DirectoryConnection, Local: S
     }
     changes.append(DirectoryChange(.add, attribute, [new]))
     changes += also
-    let result = try connection.modify(dn, changes)
+    let result = try modifyEntry(changes)
     // What the server now holds, so the login's next write starts from the revision it made.
     if result == .done, var cached = cache.entry {
       cached.apply(changes)
@@ -182,6 +182,21 @@ public struct DirectoryCredentialStore<Connection: DirectoryConnection, Local: S
       DirectoryChange(.delete, Attribute.revision, [old]),
       DirectoryChange(.add, Attribute.revision, [[UInt8](String(number + 1))]),
     ]
+  }
+
+  /// One modify of the user's entry. A server may refuse to say that an entry is missing to
+  /// a host that may not write its parent (389 Directory Server answers insufficientAccess, not
+  /// noSuchObject): after a refusal a read, which does say, tells the two apart.
+  func modifyEntry(_ changes: [DirectoryChange]) throws(FileError) -> DirectoryResult {
+    do throws(FileError) {
+      return try connection.modify(dn, changes)
+    } catch {
+      do throws(FileError) {
+        guard var entry = try connection.read(dn) else { return .noEntry }
+        entry.wipe()
+      } catch {}
+      throw error
+    }
   }
 
   func busy() -> FileError {
