@@ -23,12 +23,29 @@ import time
 import pytest
 
 from mfatest.cli import enroll_under_tty
+from mfatest.dsdir import running_ds_directory
 from mfatest.ldapdir import Directory, _die_with_parent
 from mfatest.ldapfleet import (PERIOD, Host, enroll, entry, entry_dn, fresh_hosts, reset_user, steps,
                                unused_code)
 from mfatest.secretfile import printed_codes, remember_codes
 from mfatest.totp import code, fresh_step, wait_next_step, wrong_code
 from mfatest.world import ALICE_UID, ENROLL, FLEET_HOST, PLUGIN
+
+
+@pytest.fixture(scope="module", params=["openldap", "389ds"])
+def directory(request, tmp_path_factory):
+    """Every test here runs against OpenLDAP's slapd and against 389 Directory Server: the store
+    must behave the same on both (pam_mfa-ldap(5))."""
+    if request.param == "389ds":
+        with running_ds_directory() as d:
+            yield d
+        return
+    base = tmp_path_factory.mktemp("ldap")
+    os.chmod(base, 0o755)
+    d = Directory(base)
+    d.start()
+    yield d
+    d.stop()
 
 
 def test_smoke_enroll_and_login_through_two_hosts(env, directory):

@@ -1,67 +1,26 @@
-"""store=ldap against 389 Directory Server: the fleet guarantees of test_ldap.py, unchanged,
-against a private 389-ds instance (mfatest.dsdir.DSDirectory) with the shipped schema
-(ldap/389ds/60pam_mfa.ldif) and access rules (ldap/389ds/aci-example.ldif), and checks of
-those two files and of what the server answers the store.
-
-The module-scoped `directory` fixture below overrides conftest's OpenLDAP one, so the test
-functions imported from test_ldap run here against 389-ds.
+"""389 Directory Server: checks of the shipped schema (ldap/389ds/60pam_mfa.ldif) and access
+rules (ldap/389ds/aci-example.ldif) against a private 389-ds instance (mfatest.dsdir), and of
+what the server answers the store. The fleet guarantees themselves run against 389-ds as
+against OpenLDAP in test_ldap.py, whose `directory` fixture has both.
 """
 
 from __future__ import annotations
 
-import os
 import re
 import shlex
-import shutil
 import subprocess
-import tempfile
-from pathlib import Path
 
 import pytest
 
-from mfatest.dsdir import DS_SCHEMA_LDIF, TMP_PREFIX, DSDirectory, unavailable
+from mfatest.dsdir import DS_SCHEMA_LDIF, running_ds_directory
 from mfatest.ldapdir import SCHEMA_LDIF, LDAPError, parse_ldif
-from test_ldap import (  # noqa: F401  (collected here, run against the fixture below)
-    enrolled,
-    test_a_code_used_on_one_host_is_refused_on_the_other,
-    test_a_directory_the_host_cannot_read_denies_even_with_nullok,
-    test_a_user_cannot_read_or_change_their_own_secret,
-    test_a_user_without_an_entry_is_not_enrolled,
-    test_an_entry_that_is_no_pam_mfa_entry_is_not_not_enrolled,
-    test_backup_codes_work_once_in_total,
-    test_cli_status_backup_codes_and_reset,
-    test_directory_down_denies_at_once,
-    test_directory_hung_ldaps_denies_within_the_timeout,
-    test_directory_hung_starttls_denies_within_the_timeout,
-    test_failures_add_up_across_hosts_and_unlock_clears_them,
-    test_parallel_logins_with_one_code_succeed_once,
-    test_parallel_logins_with_one_code_succeed_once_beside_a_cpu_hog,
-    test_reset_and_enroll_force_of_a_user_without_an_entry,
-    test_smoke_enroll_and_login_through_two_hosts,
-    test_status_all_lists_every_entry_of_the_fleet_in_pages,
-    test_tls_and_configuration_mistakes_deny,
-)
 
 
 @pytest.fixture(scope="module")
 def directory():
-    """A private 389-ds instance on 127.0.0.1 for the tests of this module (about 7 s to make;
-    tests that stop it start the same instance again)."""
-    reason = unavailable()
-    if reason:
-        pytest.skip(reason)
-    # user dirsrv must reach its data under it: not under pytest's 0700 tmp_path_factory
-    base = Path(tempfile.mkdtemp(prefix=TMP_PREFIX))
-    try:
-        os.chmod(base, 0o755)
-        d = DSDirectory(base)
-        try:
-            d.start()
-            yield d
-        finally:
-            d.remove()
-    finally:
-        shutil.rmtree(base, ignore_errors=True)
+    """A private 389-ds instance on 127.0.0.1 for the checks of this module."""
+    with running_ds_directory() as d:
+        yield d
 
 
 # ---------------------------------------------------------------------------

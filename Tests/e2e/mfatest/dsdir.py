@@ -39,6 +39,7 @@ directory does not let in, as a certificate mapped to a DN nobody created is for
 from __future__ import annotations
 
 import atexit
+import contextlib
 import os
 import pwd
 import re
@@ -46,6 +47,7 @@ import shutil
 import signal
 import stat
 import subprocess
+import tempfile
 import time
 import urllib.parse
 from pathlib import Path
@@ -477,3 +479,27 @@ sample_entries = no
         if as_user is None:
             return ["-x", "-H", self.ldapi_uri, "-D", ROOT_DN, "-w", ROOT_PW]
         return super()._bind_args(as_user)
+
+
+@contextlib.contextmanager
+def running_ds_directory():
+    """A started DSDirectory for one test module (about 7 s to make; tests that stop it start
+    the same instance again), removed at the end; pytest.skip with the reason where 389-ds
+    cannot run here."""
+    import pytest
+
+    reason = unavailable()
+    if reason:
+        pytest.skip(reason)
+    # user dirsrv must reach its data under it: not under pytest's 0700 tmp_path_factory
+    base = Path(tempfile.mkdtemp(prefix=TMP_PREFIX))
+    try:
+        os.chmod(base, 0o755)
+        d = DSDirectory(base)
+        try:
+            d.start()
+            yield d
+        finally:
+            d.remove()
+    finally:
+        shutil.rmtree(base, ignore_errors=True)
