@@ -182,6 +182,7 @@ def sample_args(env, option: str, secret_arg: str, state: Path) -> list:
         "ldap_bind_dn": ["ldap_bind_dn=cn=host-a,ou=hosts,dc=example,dc=org"],
         "ldap_password_file": ["ldap_password_file=/nonexistent/ldap-password"],
         "ldap_timeout": ["ldap_timeout=10s"],
+        "ldap_failback": ["ldap_failback=0", "ldap_failback=2m"],
         # used only when the application is not root (pamdrive runs as root here)
         "helper": ["helper=/nonexistent/mfa_chkcode"],
     }
