@@ -61,10 +61,26 @@ enum StatusReport {
     for row in rows {
       let last = row.lastSuccess > 0 ? formatTime(row.lastSuccess) : "-"
       let algorithm = row.problem == nil ? row.algorithm : "unusable: " + (row.problem ?? "")
+      // Names come from the directory too, which any host may write: no terminal controls.
       print(
-        row.user.padding(16) + row.store.padding(6) + algorithm.padding(10) + String(row.backupCodes).padding(7)
+        visible(row.user).padding(16) + row.store.padding(6) + visible(algorithm).padding(10)
+          + String(row.backupCodes).padding(7)
           + (row.locked ? "yes" : "no").padding(7) + last)
     }
+  }
+
+  /// `text` with control characters shown as `\xNN`.
+  static func visible(_ text: String) -> String {
+    var out = ""
+    for scalar in text.unicodeScalars {
+      if scalar.value < 0x20 || (scalar.value >= 0x7F && scalar.value < 0xA0) {
+        let hex = String(scalar.value, radix: 16)
+        out += "\\x" + (hex.count < 2 ? "0" : "") + hex
+      } else {
+        out.unicodeScalars.append(scalar)
+      }
+    }
+    return out
   }
 
   /// With store=ldap: every pam_mfa entry under ldap_base, the fleet's users whether or not

@@ -230,6 +230,18 @@ final class MemoryDirectory: DirectoryConnection {
     #expect(values(directory, "pamMfaRevision") == ["1"])
     #expect(try store(directory).countFailure(options: ModuleOptions(), now: 2) == .counted(failures: 1, lockedFor: 0))
     #expect(values(directory, "pamMfaRevision") == ["2"])
+    // From a reading without a revision, another host's two guarded writes come first: our
+    // "first revision" is refused as a second value, which is a lost race, so we try again.
+    let (legacy, _) = try enrolled()
+    legacy.entries["uid=alice," + Self.base.text]?["pamMfaRevision"] = nil
+    let late = store(legacy)
+    _ = try late.readState()
+    legacy.beforeModify = { other in
+      _ = try? DirectoryStoreTests().store(other).acceptStep(100, of: [UInt8]("default"), now: 1)
+      other.entries["uid=alice," + Self.base.text]?["pamMfaRevision"] = [[UInt8]("2")]
+    }
+    #expect(try late.countFailure(options: ModuleOptions(), now: 2) == .counted(failures: 1, lockedFor: 0))
+    #expect(values(legacy, "pamMfaRevision") == ["3"])
     // A damaged revision is refused, not reset.
     directory.entries["uid=alice," + Self.base.text]?["pamMfaRevision"] = [[UInt8]("x")]
     try store(directory).reset(success: nil)

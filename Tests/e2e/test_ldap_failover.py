@@ -757,3 +757,36 @@ def test_doctor_checks_every_server_of_ldap_uri(env, mirror_pair):
     _, lines = directory_lines(a)
     assert lines[-1].startswith(f"WARN  directory: this host goes to {second.uri} first, for at most ldap_failback="), \
         lines
+
+
+# ---------------------------------------------------------------------------
+# a standby that never received an enrollment is not "not enrolled"
+# ---------------------------------------------------------------------------
+
+
+def test_an_enrollment_the_standby_never_received_is_not_absent_even_with_nullok(env, mirror_pair):
+    """alice is enrolled on the provider while the standby is away; then the provider fails. On
+    the standby she has no entry, but that is not "not enrolled": nullok must not let her in
+    without a code, and enroll=login must not offer a stranger with her password a new one."""
+    pair = mirror_pair
+    first, second = pair.servers
+    a, b = fleet(env, pair)
+    second.stop()
+    try:
+        key, _, _ = enroll(a)
+        first.stop()
+        second.start()
+        assert entry(second) == {}, entry(second)
+        for extra in (["nullok"], ["enroll=login"]):
+            run = b.login(wrong_code(key), extra=extra, direct=True)
+            assert run.result == "PAM_AUTH_ERR" and run.prompts == [], (extra, str(run))
+            assert f"no enrollment found, but the server that answered, {second.uri}, is not the first of " \
+                "ldap_uri and may not have received it yet: cannot tell who is enrolled; denied" in run.syslog_text(), \
+                str(run)
+        assert entry(second) == {}, entry(second)
+    finally:
+        for d in pair.servers:
+            d.start()
+    # on the first server, which holds the enrollments, an absence is one: bob is not enrolled
+    run = a.login("123456", user="bob", extra=["nullok"], direct=True)
+    assert run.result == "PAM_IGNORE", str(run)

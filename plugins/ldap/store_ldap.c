@@ -91,6 +91,11 @@ extern void ldap_pvt_tls_ctx_free(void *ctx);
 static pthread_mutex_t tls_cache_lock = PTHREAD_MUTEX_INITIALIZER;
 static char tls_cache_stamp[3 * 600];
 static void *tls_cache_ctx;
+static pthread_once_t tls_cache_once = PTHREAD_ONCE_INIT;
+
+/* A host that forks while another of its threads holds the lock: the child's copy is unlocked. */
+static void tls_cache_after_fork(void) { pthread_mutex_init(&tls_cache_lock, NULL); }
+static void tls_cache_setup(void) { pthread_atfork(NULL, NULL, tls_cache_after_fork); }
 
 /* "path dev ino size ctime;" for each file; 0 when one cannot be looked at (no caching then). */
 static int tls_stamp(const char *const paths[3], char *out, size_t length) {
@@ -115,6 +120,7 @@ static int tls_context(struct connection *c, const char *ca, const char *cert, c
   char stamp[sizeof(tls_cache_stamp)];
   int cacheable = tls_stamp(paths, stamp, sizeof(stamp));
   int no_new = 0, rc;
+  pthread_once(&tls_cache_once, tls_cache_setup);
   pthread_mutex_lock(&tls_cache_lock);
   if (cacheable && tls_cache_ctx && strcmp(stamp, tls_cache_stamp) == 0) {
     rc = ldap_set_option(c->ld, LDAP_OPT_X_TLS_CTX, tls_cache_ctx);
@@ -228,12 +234,23 @@ struct buffer {
   size_t length, capacity;
 };
 
+/* At most this much in one answer: a server that never ends a paged search cannot make the
+   caller grow without bound. */
+#define MAX_ANSWER (256u << 20)
+
 static int put(struct buffer *b, const void *bytes, size_t n) {
+  if (n > MAX_ANSWER || b->length + n > MAX_ANSWER) return 0;
   if (b->length + n > b->capacity) {
     size_t capacity = (b->capacity ? b->capacity * 2 : 1024);
     while (capacity < b->length + n) capacity *= 2;
-    unsigned char *grown = realloc(b->data, capacity);
+    /* Not realloc: the old block holds secrets (enrollments) and must be wiped, not just freed. */
+    unsigned char *grown = malloc(capacity);
     if (!grown) return 0;
+    if (b->data) {
+      memcpy(grown, b->data, b->length);
+      explicit_bzero(b->data, b->capacity);
+      free(b->data);
+    }
     b->data = grown;
     b->capacity = capacity;
   }
@@ -304,7 +321,7 @@ static int store_read(void *handle, const char *dn, unsigned char **out, size_t 
   ldap_msgfree(result);
   if (!ok) {
     store_release(b.data, b.capacity);
-    fail(error, error_length, c->uri, "out of memory", NULL);
+    fail(error, error_length, c->uri, "answer too large (over 256 MiB) or out of memory", NULL);
     return MFA_STORE_ERROR;
   }
   *out = b.data;
@@ -359,7 +376,7 @@ static int list_page(struct connection *c, const char *base, const char *filter,
   }
   ldap_msgfree(result);
   if (!ok) {
-    fail(error, error_length, c->uri, "out of memory", NULL);
+    fail(error, error_length, c->uri, "answer too large (over 256 MiB) or out of memory", NULL);
     return MFA_STORE_ERROR;
   }
   if (code != LDAP_SUCCESS) {

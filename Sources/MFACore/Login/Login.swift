@@ -77,8 +77,9 @@ public struct Login<Host: LoginHost, Local: StateStore> {
         host.log(.error, who + ": directory unavailable: " + error.description + "; denied")
         return .denied
       }
-      let directory = DirectoryCredentialStore(
+      var directory = DirectoryCredentialStore(
         connection: connection, user: account.name, base: options.directory.base ?? [], local: local)
+      directory.trustsAbsence = options.directory.isFirst(connection.server)
       return UserLogin(login: self, account: account, store: directory).run(task)
     }
     let path: String

@@ -23,4 +23,8 @@ public struct DirectorySettings {
   public static let maxServers = 8
 
   public init() {}
+
+  /// Whether `uri` is the first server of the list (byte comparison: String == needs Unicode
+  /// tables in Embedded Swift).
+  public func isFirst(_ uri: String) -> Bool { uris.first.map { Array($0.utf8) == Array(uri.utf8) } ?? false }
 }

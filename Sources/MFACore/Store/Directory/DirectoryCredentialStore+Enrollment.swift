@@ -37,7 +37,8 @@ extension DirectoryCredentialStore {
         }
       }
       if !entry.values(Attribute.enrollment).isEmpty { throw exists }
-      switch try modifyEntry(try DirectoryCredentialStore.guardAbsence(in: entry) + changes) {
+      let guarded = try DirectoryCredentialStore.guardAbsence(in: entry) + changes
+      switch try modifyEntry(guarded, revisionRead: !entry.values(Attribute.revision).isEmpty) {
       case .done:
         cache.entry = nil
         return

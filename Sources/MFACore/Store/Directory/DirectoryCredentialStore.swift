@@ -16,6 +16,9 @@ public struct DirectoryCredentialStore<Connection: DirectoryConnection, Local: S
   public let base: [UInt8]
   /// The entry from the last read, so a login reads it once when nobody else writes.
   let cache = EntryCache()
+  /// False on a server other than the first of ldap_uri (a standby, after a failover): it may
+  /// not have received an enrollment yet, so a missing one there is not "not enrolled".
+  public var trustsAbsence = true
 
   /// Rounds of read-and-retry before giving up; each round lost means another host succeeded.
   static var maxRounds: Int { DirectoryAttribute.maxRounds }
@@ -77,6 +80,10 @@ public struct DirectoryCredentialStore<Connection: DirectoryConnection, Local: S
   }
 
   public func doubtAboutAbsence() -> String? {
+    if !trustsAbsence {
+      return "the server that answered, " + connection.server
+        + ", is not the first of ldap_uri and may not have received it yet: cannot tell who is enrolled"
+    }
     // A pam_mfa entry we can see without an enrollment (reset, disable) is a trustworthy
     // absence; any other entry there (a person's, under a wrong ldap_base) is not.
     if let entry = cache.entry {
@@ -157,7 +164,7 @@ public struct DirectoryCredentialStore<Connection: DirectoryConnection, Local: S
     }
     changes.append(DirectoryChange(.add, attribute, [new]))
     changes += also
-    let result = try modifyEntry(changes)
+    let result = try modifyEntry(changes, revisionRead: !entry.values(Attribute.revision).isEmpty)
     // What the server now holds, so the login's next write starts from the revision it made.
     if result == .done, var cached = cache.entry {
       cached.apply(changes)
@@ -187,13 +194,18 @@ public struct DirectoryCredentialStore<Connection: DirectoryConnection, Local: S
   /// One modify of the user's entry. A server may refuse to say that an entry is missing to
   /// a host that may not write its parent (389 Directory Server answers insufficientAccess, not
   /// noSuchObject): after a refusal a read, which does say, tells the two apart.
-  func modifyEntry(_ changes: [DirectoryChange]) throws(FileError) -> DirectoryResult {
+  /// Likewise, adding the first revision to an entry that got one meanwhile is refused as a
+  /// second value of a single-valued attribute (constraintViolation on OpenLDAP,
+  /// objectClassViolation on 389-ds): with `revisionRead` false, a revision there now is a
+  /// conflict, as another host got there first.
+  func modifyEntry(_ changes: [DirectoryChange], revisionRead: Bool = true) throws(FileError) -> DirectoryResult {
     do throws(FileError) {
       return try connection.modify(dn, changes)
     } catch {
       do throws(FileError) {
         guard var entry = try connection.read(dn) else { return .noEntry }
-        entry.wipe()
+        defer { entry.wipe() }
+        if !revisionRead && !entry.values(Attribute.revision).isEmpty { return .conflict }
       } catch {}
       throw error
     }

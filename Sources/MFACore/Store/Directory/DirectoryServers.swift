@@ -81,7 +81,7 @@ public struct DirectoryServers {
   /// first answered again.
   func settle(on uri: String, remembered: String?, now: Int64) {
     guard settings.failback > 0 else { return }
-    if let first = settings.uris.first, same(uri, first) {
+    if settings.isFirst(uri) {
       if remembered != nil { try? SafeFile.remove(path) }
     } else if remembered.map({ !same($0, uri) }) ?? true {
       remember(uri, until: now + settings.failback)
@@ -106,7 +106,10 @@ public struct DirectoryServers {
     let state = FileStateStore(directory: stateDirectory)
     do throws(FileError) {
       try state.ensureDirectory()
-      try SafeFile.write(path: path, contents: Array((String(until) + " " + uri + "\n").utf8), mode: 0o600)
+      // Parallel logins write it too: SafeFile's temporary file is one name, so one at a time.
+      try withExclusiveLock(path + ".lock") { () throws(FileError) in
+        try SafeFile.write(path: path, contents: Array((String(until) + " " + uri + "\n").utf8), mode: 0o600)
+      }
     } catch {
       // Only a shortcut: without it the next login tries the servers in order again.
     }
