@@ -77,7 +77,7 @@ TOOL_LIBS_dlopen_probe := -lpam -ldl
 TOOL_LIBS_cycle_host := -pthread -lpam -ldl
 TOOL_LIBS_fleet_host := -pthread -lpam -ldl
 
-$(TOOLS)/%: Tests/tools/%.c Tests/tools/first_hmac.h
+$(TOOLS)/%: Tests/tools/%.c Tests/tools/first_hmac.h Tests/tools/answer_conv.h
 	@mkdir -p $(TOOLS)
 	cc -O2 -Wall -Wextra -o $@ $< $(TOOL_LIBS_$*)
 

@@ -14,10 +14,8 @@ import os
 import re
 import resource
 import shutil
-import socket
 import subprocess
 import sys
-import threading
 import time
 
 import pytest
@@ -25,27 +23,22 @@ import pytest
 from mfatest.cli import enroll_under_tty
 from mfatest.dsdir import running_ds_directory
 from mfatest.ldapdir import Directory, _die_with_parent
-from mfatest.ldapfleet import (PERIOD, Host, enroll, entry, entry_dn, fresh_hosts, reset_user, steps,
-                               unused_code)
+from mfatest.ldapfleet import (PERIOD, Host, LoopbackServer, enroll, entry, entry_dn, fresh_hosts, reset_user,
+                               steps, unused_code)
 from mfatest.secretfile import printed_codes, remember_codes
 from mfatest.totp import code, fresh_step, wait_next_step, wrong_code
 from mfatest.world import ALICE_UID, ENROLL, FLEET_HOST, PLUGIN
 
 
 @pytest.fixture(scope="module", params=["openldap", "389ds"])
-def directory(request, tmp_path_factory):
-    """Every test here runs against OpenLDAP's slapd and against 389 Directory Server: the store
-    must behave the same on both (pam_mfa-ldap(5))."""
-    if request.param == "389ds":
-        with running_ds_directory() as d:
-            yield d
+def directory(request, directory):
+    """Every test here runs against OpenLDAP's slapd (conftest's `directory`) and against 389
+    Directory Server: the store must behave the same on both (pam_mfa-ldap(5))."""
+    if request.param == "openldap":
+        yield directory
         return
-    base = tmp_path_factory.mktemp("ldap")
-    os.chmod(base, 0o755)
-    d = Directory(base)
-    d.start()
-    yield d
-    d.stop()
+    with running_ds_directory() as d:
+        yield d
 
 
 def test_smoke_enroll_and_login_through_two_hosts(env, directory):
@@ -374,7 +367,7 @@ def test_directory_hung_ldaps_denies_within_the_timeout(directory, enrolled):
     assert run.result == "PAM_SUCCESS", f"{run}; times while hung: {times}"
 
 
-class SilentAfterStartTLS:
+class SilentAfterStartTLS(LoopbackServer):
     """A fake LDAP server on 127.0.0.1 that accepts StartTLS and then never says another word:
     a directory that hangs in the middle of the TLS handshake (what a paused slapd does to
     ldaps://, here on the ldap:// + StartTLS path)."""
@@ -382,48 +375,24 @@ class SilentAfterStartTLS:
     STARTTLS_OID = b"1.3.6.1.4.1.1466.20037"
 
     def __init__(self):
-        self.listener = socket.socket()
-        self.listener.bind(("127.0.0.1", 0))
-        self.listener.listen(16)
-        self.uri = f"ldap://127.0.0.1:{self.listener.getsockname()[1]}"
-        self.held: list = []
+        super().__init__()
         self.starttls_answered = 0
-        self.thread = threading.Thread(target=self._serve, daemon=True)
 
-    def __enter__(self):
-        self.thread.start()
-        return self
-
-    def __exit__(self, *exc):
+    def handle(self, conn):
+        self.held.append(conn)
         try:
-            self.listener.shutdown(socket.SHUT_RDWR)  # wakes the accept() (close alone does not)
-        except OSError:
-            pass
-        self.listener.close()
-        for conn in self.held:
-            conn.close()
-        self.thread.join(timeout=5)
-
-    def _serve(self):
-        while True:
-            try:
-                conn, _ = self.listener.accept()
-            except OSError:
+            conn.settimeout(5)
+            request = conn.recv(4096)
+            message_id = self._message_id(request)
+            if message_id is None or self.STARTTLS_OID not in request:
                 return
-            self.held.append(conn)
-            try:
-                conn.settimeout(5)
-                request = conn.recv(4096)
-                message_id = self._message_id(request)
-                if message_id is None or self.STARTTLS_OID not in request:
-                    continue
-                oid = self.STARTTLS_OID
-                result = b"\x0a\x01\x00" + b"\x04\x00" + b"\x04\x00" + b"\x8a" + bytes([len(oid)]) + oid
-                body = b"\x02\x01" + bytes([message_id]) + b"\x78" + bytes([len(result)]) + result
-                conn.sendall(b"\x30" + bytes([len(body)]) + body)
-                self.starttls_answered += 1
-            except OSError:
-                continue
+            oid = self.STARTTLS_OID
+            result = b"\x0a\x01\x00" + b"\x04\x00" + b"\x04\x00" + b"\x8a" + bytes([len(oid)]) + oid
+            body = b"\x02\x01" + bytes([message_id]) + b"\x78" + bytes([len(result)]) + result
+            conn.sendall(b"\x30" + bytes([len(body)]) + body)
+            self.starttls_answered += 1
+        except OSError:
+            return
 
     @staticmethod
     def _message_id(request: bytes):

@@ -16,16 +16,15 @@ from __future__ import annotations
 
 import os
 import re
-import socket
 import stat
 import subprocess
-import threading
 import time
 
 import pytest
 
 from mfatest.ldapdir import Directory, MirrorPair
-from mfatest.ldapfleet import PERIOD, Host, enroll, entry, entry_dn, reset_user, steps, unused_code
+from mfatest.ldapfleet import (PERIOD, Host, LoopbackServer, enroll, entry, entry_dn, reset_user, steps,
+                               unused_code)
 from mfatest.secretfile import printed_codes
 from mfatest.totp import code, wait_next_step, wrong_code
 
@@ -53,14 +52,20 @@ def fleet(env, pair: MirrorPair) -> tuple[Host, Host]:
             Host(env, first, "host-b", uris=[first.uri, second.uri]))
 
 
-def enrolled(env, pair: MirrorPair):
-    """alice enrolled (through host-a, on the first) and replicated to the second:
-    (host-a, host-b, key, a right code not used yet, its step, the confirming code's time)."""
+def enrolled_with_codes(env, pair: MirrorPair, backup_codes: int):
+    """alice enrolled (through host-a, on the first) with backup_codes backup codes and
+    replicated to the second: (host-a, host-b, key, a right code not used yet, its step, the
+    confirming code's time, the backup codes)."""
     a, b = fleet(env, pair)
-    key, enrolled_at, _ = enroll(a)
+    key, enrolled_at, out = enroll(a, backup_codes=backup_codes)
     assert pair.wait_in_sync(entry_dn(pair.first)) is not None
     c, s = unused_code(key, enrolled_at)
-    return a, b, key, c, s, enrolled_at
+    return a, b, key, c, s, enrolled_at, printed_codes(out)
+
+
+def enrolled(env, pair: MirrorPair):
+    """The same without backup codes, and without the codes in the tuple."""
+    return enrolled_with_codes(env, pair, 0)[:6]
 
 
 def timed_login(host: Host, *answers, extra=(), bound: float = BOUND):
@@ -114,38 +119,27 @@ def check_remembered_file(host: Host) -> None:
         f"{path}: uid {st.st_uid} gid {st.st_gid} mode {stat.S_IMODE(st.st_mode):o}"
 
 
-class Outsider:
-    """A TCP listener on 127.0.0.1 that counts the connections made to it: a server that no
-    host's configuration names."""
+def everywhere(pair: MirrorPair, hosts, *answers):
+    """Each answer through each host and each server, nothing remembered (deny=50, so that
+    refusals are not lockouts): yields (host, server, answer, run)."""
+    for host in hosts:
+        for d in pair.servers:
+            remembered(host).unlink(missing_ok=True)
+            for answer in answers:
+                yield host, d, answer, host.login(answer, extra=[*MANY, f"ldap_uri={d.uri}"])
+
+
+class Outsider(LoopbackServer):
+    """A listener that counts the connections made to it: a server that no host's configuration
+    names."""
 
     def __init__(self):
-        self.listener = socket.socket()
-        self.listener.bind(("127.0.0.1", 0))
-        self.listener.listen(16)
-        self.uri = f"ldap://127.0.0.1:{self.listener.getsockname()[1]}"
+        super().__init__()
         self.connections = 0
-        self.thread = threading.Thread(target=self._serve, daemon=True)
 
-    def __enter__(self):
-        self.thread.start()
-        return self
-
-    def __exit__(self, *exc):
-        try:
-            self.listener.shutdown(socket.SHUT_RDWR)  # wakes the accept() (close alone does not)
-        except OSError:
-            pass
-        self.listener.close()
-        self.thread.join(timeout=5)
-
-    def _serve(self):
-        while True:
-            try:
-                conn, _ = self.listener.accept()
-            except OSError:
-                return
-            self.connections += 1
-            conn.close()
+    def handle(self, conn):
+        self.connections += 1
+        conn.close()
 
 
 # ---------------------------------------------------------------------------
@@ -421,11 +415,8 @@ def test_a_code_the_standby_never_saw_is_accepted_once_more_through_it(env, mirr
             d.start()
     synced = pair.wait_in_sync(dn)
     assert synced is not None and [v.decode() for v in synced["pamMfaStep"]] == [mark(s)], synced
-    for host in (a, b):   # refused everywhere
-        for d in pair.servers:
-            remembered(host).unlink(missing_ok=True)
-            run = host.login(c, extra=[*MANY, f"ldap_uri={d.uri}"])
-            assert replay(run, host) and unavailable(run) == [], (d.uri, str(run))
+    for host, d, _, run in everywhere(pair, (a, b), c):   # refused everywhere
+        assert replay(run, host) and unavailable(run) == [], (d.uri, str(run))
 
 
 def test_after_the_standby_took_an_older_code_the_marks_converge_to_the_last_written(env, mirror_pair):
@@ -479,12 +470,9 @@ def test_a_backup_code_used_in_the_last_moments_can_be_used_once_more_and_no_mor
     server: a backup code has no lifetime. After it, the code is used everywhere."""
     pair = mirror_pair
     first, second = pair.servers
-    a, b = fleet(env, pair)
-    key, enrolled_at, out = enroll(a, backup_codes=2)
-    used = printed_codes(out)[0]
+    a, b, key, c, s, _, codes = enrolled_with_codes(env, pair, 2)
+    used = codes[0]
     dn = entry_dn(first)
-    pair.wait_in_sync(dn)
-    c, s = unused_code(key, enrolled_at)
     second.stop()
     try:
         run = a.login(used)
@@ -504,11 +492,8 @@ def test_a_backup_code_used_in_the_last_moments_can_be_used_once_more_and_no_mor
     assert run.result == "PAM_SUCCESS" and "accepted backup code (1 left)" in run.syslog_text(), str(run)
     assert unavailable(run) == [], str(run)
     pair.wait_in_sync(dn)
-    for host in (a, b):
-        for d in pair.servers:
-            remembered(host).unlink(missing_ok=True)
-            run = host.login(used, extra=[*MANY, f"ldap_uri={d.uri}"])
-            assert run.result == "PAM_AUTH_ERR" and "wrong backup code" in run.syslog_text(), (d.uri, str(run))
+    for host, d, _, run in everywhere(pair, (a, b), used):
+        assert run.result == "PAM_AUTH_ERR" and "wrong backup code" in run.syslog_text(), (d.uri, str(run))
     assert len(entry(first)["pamMfaBackupCode"]) == len(entry(second)["pamMfaBackupCode"]) == 1
 
 
@@ -564,11 +549,8 @@ def test_delta_a_code_the_standby_never_saw_is_accepted_once_more_through_it(env
     took = caught_up(pair)
     synced = pair.wait_in_sync(dn, timeout=1)
     assert [v.decode() for v in synced["pamMfaStep"]] == [mark(s)], synced
-    for host in (a, b):
-        for d in pair.servers:
-            remembered(host).unlink(missing_ok=True)
-            run = host.login(c, extra=[*MANY, f"ldap_uri={d.uri}"])
-            assert replay(run, host) and unavailable(run) == [], (d.uri, str(run))
+    for host, d, _, run in everywhere(pair, (a, b), c):
+        assert replay(run, host) and unavailable(run) == [], (d.uri, str(run))
     errors = replication_errors(pair)[errors_before:]
     print(f"caught up {took:.2f} s after both were up; slapd: {errors}")
     assert any("be_modify " + dn + " (20)" in ln for ln in errors), errors
@@ -603,13 +585,8 @@ def test_delta_after_the_standby_took_an_older_code_the_marks_are_merged(env, de
     took = caught_up(pair)
     synced = pair.wait_in_sync(dn, timeout=1)
     merged = sorted(v.decode() for v in synced["pamMfaStep"])
-    results = []
-    for host in (a, b):
-        for d in pair.servers:
-            remembered(host).unlink(missing_ok=True)
-            for answer in (older, newer):
-                run = host.login(answer, extra=[*MANY, f"ldap_uri={d.uri}"])
-                results.append((host.name, d.server_id, "older" if answer == older else "newer", run.result))
+    results = [(host.name, d.server_id, "older" if answer == older else "newer", run.result)
+               for host, d, answer, run in everywhere(pair, (a, b), older, newer)]
     errors = replication_errors(pair)[errors_before:]
     print(f"merged {merged}, caught up in {took:.2f} s; logins after: {results}; slapd: {errors}")
     assert merged == sorted([mark(n + 1), mark(n + 2)]), merged
@@ -625,12 +602,9 @@ def test_delta_a_backup_code_used_in_the_last_moments_is_used_once_more_only_unt
     both for good."""
     pair = delta_pair
     first, second = pair.servers
-    a, b = fleet(env, pair)
-    key, enrolled_at, out = enroll(a, backup_codes=3)
-    used = printed_codes(out)[0]
+    a, b, key, c, s, _, codes = enrolled_with_codes(env, pair, 3)
+    used = codes[0]
     dn = entry_dn(first)
-    pair.wait_in_sync(dn)
-    c, s = unused_code(key, enrolled_at)
     errors_before = len(replication_errors(pair))
     second.stop()
     try:
@@ -651,12 +625,7 @@ def test_delta_a_backup_code_used_in_the_last_moments_is_used_once_more_only_unt
     took = caught_up(pair)
     synced = pair.wait_in_sync(dn, timeout=1)
     left = len(synced["pamMfaBackupCode"])
-    results = []
-    for host in (a, b):
-        for d in pair.servers:
-            remembered(host).unlink(missing_ok=True)
-            run = host.login(used, extra=[*MANY, f"ldap_uri={d.uri}"])
-            results.append((host.name, d.server_id, run.result))
+    results = [(host.name, d.server_id, run.result) for host, d, _, run in everywhere(pair, (a, b), used)]
     errors = replication_errors(pair)[errors_before:]
     print(f"caught up in {took:.2f} s: {left} backup codes left, marks {synced['pamMfaStep']}; "
           f"the used code after: {results}; slapd: {errors}")
@@ -675,12 +644,9 @@ def test_delta_a_code_accepted_on_both_sides_makes_the_provider_take_the_standby
     at any later time."""
     pair = delta_pair
     first, second = pair.servers
-    a, b = fleet(env, pair)
-    key, enrolled_at, out = enroll(a, backup_codes=3)
-    used = printed_codes(out)[0]
+    a, b, key, c, s, _, codes = enrolled_with_codes(env, pair, 3)
+    used = codes[0]
     dn = entry_dn(first)
-    pair.wait_in_sync(dn)
-    c, s = unused_code(key, enrolled_at)
     errors_before = len(replication_errors(pair))
     second.stop()
     try:
@@ -710,11 +676,8 @@ def test_delta_a_code_accepted_on_both_sides_makes_the_provider_take_the_standby
     assert run.result == "PAM_SUCCESS" and "accepted backup code (2 left)" in run.syslog_text(), str(run)
     caught_up(pair)
     assert pair.wait_in_sync(dn) is not None   # that delete is replayed on the standby: the same again
-    for host in (a, b):
-        for d in pair.servers:
-            remembered(host).unlink(missing_ok=True)
-            run = host.login(used, extra=[*MANY, f"ldap_uri={d.uri}"])
-            assert run.result == "PAM_AUTH_ERR" and "wrong backup code" in run.syslog_text(), (d.uri, str(run))
+    for host, d, _, run in everywhere(pair, (a, b), used):
+        assert run.result == "PAM_AUTH_ERR" and "wrong backup code" in run.syslog_text(), (d.uri, str(run))
 
 
 # ---------------------------------------------------------------------------

@@ -55,6 +55,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "answer_conv.h"
 #include "first_hmac.h"
 
 static const char *confdir, *service_fmt, *user, *answer, *reset_src, *reset_dst_fmt;
@@ -215,33 +216,7 @@ static int conversation(int num_msg, const struct pam_message **msg, struct pam_
                         void *appdata)
 {
     (void)appdata;
-    const char *text = current_answer();
-    if (resp == NULL || num_msg <= 0 || num_msg > PAM_MAX_NUM_MSG)
-        return PAM_CONV_ERR;
-    struct pam_response *r = calloc((size_t)num_msg, sizeof(*r));
-    if (r == NULL)
-        return PAM_BUF_ERR;
-    for (int i = 0; i < num_msg; i++) {
-        int style = msg[i]->msg_style;
-        if (style == PAM_PROMPT_ECHO_OFF || style == PAM_PROMPT_ECHO_ON) {
-            r[i].resp = strdup(text);
-            if (r[i].resp == NULL) {
-                for (int k = 0; k < i; k++)
-                    free(r[k].resp);
-                free(r);
-                return PAM_BUF_ERR;
-            }
-        }
-    }
-    *resp = r;
-    return PAM_SUCCESS;
-}
-
-static void no_delay(int status, unsigned int delay, void *appdata)
-{
-    (void)status;
-    (void)delay;
-    (void)appdata;
+    return answer_every_prompt(current_answer(), num_msg, msg, resp);
 }
 
 static void *worker(void *arg)

@@ -4,7 +4,9 @@ directory identity) sharing one directory, and what the tests read back from it.
 from __future__ import annotations
 
 import os
+import socket
 import subprocess
+import threading
 import time
 from collections.abc import Sequence
 
@@ -110,3 +112,42 @@ def unused_code(key: str, last_used: float) -> tuple:
     assert step <= step_of(time.time()) + 1, "test too slow: the next step is outside the window"
     return code(key, step * PERIOD + 1), step
 
+
+
+class LoopbackServer:
+    """A TCP server on 127.0.0.1 that no slapd runs, for what a host does with an odd server:
+    it accepts in a thread and hands each connection to handle(); connections it keeps in
+    `held` are closed at the end."""
+
+    def __init__(self):
+        self.listener = socket.socket()
+        self.listener.bind(("127.0.0.1", 0))
+        self.listener.listen(16)
+        self.uri = f"ldap://127.0.0.1:{self.listener.getsockname()[1]}"
+        self.held: list = []
+        self.thread = threading.Thread(target=self._serve, daemon=True)
+
+    def __enter__(self):
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc):
+        try:
+            self.listener.shutdown(socket.SHUT_RDWR)  # wakes the accept() (close alone does not)
+        except OSError:
+            pass
+        self.listener.close()
+        for conn in self.held:
+            conn.close()
+        self.thread.join(timeout=5)
+
+    def _serve(self):
+        while True:
+            try:
+                conn, _ = self.listener.accept()
+            except OSError:
+                return
+            self.handle(conn)
+
+    def handle(self, conn: socket.socket) -> None:
+        raise NotImplementedError
