@@ -37,8 +37,7 @@ extension DirectoryCredentialStore {
         }
       }
       if !entry.values(Attribute.enrollment).isEmpty { throw exists }
-      let guarded = try DirectoryCredentialStore.guardAbsence(in: entry) + changes
-      switch try modifyEntry(guarded, revisionRead: !entry.values(Attribute.revision).isEmpty) {
+      switch try modifyEntry(try DirectoryCredentialStore.guardAbsence(in: entry) + changes) {
       case .done:
         cache.entry = nil
         return

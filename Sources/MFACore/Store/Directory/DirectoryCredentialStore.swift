@@ -164,7 +164,7 @@ public struct DirectoryCredentialStore<Connection: DirectoryConnection, Local: S
     }
     changes.append(DirectoryChange(.add, attribute, [new]))
     changes += also
-    let result = try modifyEntry(changes, revisionRead: !entry.values(Attribute.revision).isEmpty)
+    let result = try modifyEntry(changes)
     // What the server now holds, so the login's next write starts from the revision it made.
     if result == .done, var cached = cache.entry {
       cached.apply(changes)
@@ -196,16 +196,18 @@ public struct DirectoryCredentialStore<Connection: DirectoryConnection, Local: S
   /// noSuchObject): after a refusal a read, which does say, tells the two apart.
   /// Likewise, adding the first revision to an entry that got one meanwhile is refused as a
   /// second value of a single-valued attribute (constraintViolation on OpenLDAP,
-  /// objectClassViolation on 389-ds): with `revisionRead` false, a revision there now is a
-  /// conflict, as another host got there first.
-  func modifyEntry(_ changes: [DirectoryChange], revisionRead: Bool = true) throws(FileError) -> DirectoryResult {
+  /// objectClassViolation on 389-ds): when `changes` add one without deleting one (none was
+  /// read), a revision there now is a conflict, as another host got there first.
+  func modifyEntry(_ changes: [DirectoryChange]) throws(FileError) -> DirectoryResult {
     do throws(FileError) {
       return try connection.modify(dn, changes)
     } catch {
       do throws(FileError) {
         guard var entry = try connection.read(dn) else { return .noEntry }
         defer { entry.wipe() }
-        if !revisionRead && !entry.values(Attribute.revision).isEmpty { return .conflict }
+        let revision = changes.filter { DirectoryText.sameName($0.attribute, Attribute.revision) }
+        let addsTheFirst = revision.contains { $0.operation == .add } && !revision.contains { $0.operation == .delete }
+        if addsTheFirst && !entry.values(Attribute.revision).isEmpty { return .conflict }
       } catch {}
       throw error
     }

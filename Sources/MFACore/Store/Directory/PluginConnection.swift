@@ -124,22 +124,12 @@ public final class PluginConnection: DirectoryConnection {
     if Int(status) == Int(MFA_STORE_NO_ENTRY) { throw .notFound }
     guard Int(status) == Int(MFA_STORE_DONE) else { throw .directory(PluginConnection.text(message)) }
     guard let out else { return [] }
-    let bytes = UnsafeBufferPointer(start: out, count: length)
+    var reader = PluginReader(UnsafeBufferPointer(start: out, count: length))
     var entries: [(dn: [UInt8], entry: DirectoryEntry)] = []
-    var at = 0
-    func number() -> Int? {
-      guard bytes.count - at >= 4 else { return nil }
-      defer { at += 4 }
-      return bytes[at..<(at + 4)].reduce(0) { $0 << 8 | Int($1) }
-    }
-    while at < bytes.count {
-      guard let dnLength = number(), bytes.count - at >= dnLength else { throw malformed() }
-      let dn = Array(bytes[at..<(at + dnLength)])
-      at += dnLength
-      guard let entryLength = number(), bytes.count - at >= entryLength,
-        let entry = PluginConnection.decode(UnsafeBufferPointer(rebasing: bytes[at..<(at + entryLength)]))
+    while !reader.isAtEnd {
+      guard let dnLength = reader.number(4), let dn = reader.take(dnLength), let entryLength = reader.number(4),
+        let bytes = reader.slice(entryLength), let entry = PluginConnection.decode(bytes)
       else { throw malformed() }
-      at += entryLength
       entries.append((dn, entry))
     }
     return entries
@@ -201,21 +191,14 @@ public final class PluginConnection: DirectoryConnection {
   /// `namelen(2) name count(4) (len(4) bytes)*` per attribute.
   static func decode(_ bytes: UnsafeBufferPointer<UInt8>) -> DirectoryEntry? {
     var attributes: [(name: [UInt8], values: [[UInt8]])] = []
-    var at = 0
-    func take(_ count: Int) -> [UInt8]? {
-      guard count >= 0, bytes.count - at >= count else { return nil }
-      defer { at += count }
-      return Array(bytes[at..<(at + count)])
-    }
-    func number(_ size: Int) -> Int? {
-      guard let raw = take(size) else { return nil }
-      return raw.reduce(0) { $0 << 8 | Int($1) }
-    }
-    while at < bytes.count {
-      guard let nameLength = number(2), let name = take(nameLength), let count = number(4) else { return nil }
+    var reader = PluginReader(bytes)
+    while !reader.isAtEnd {
+      guard let nameLength = reader.number(2), let name = reader.take(nameLength), let count = reader.number(4) else {
+        return nil
+      }
       var values: [[UInt8]] = []
       for _ in 0..<count {
-        guard let length = number(4), let value = take(length) else { return nil }
+        guard let length = reader.number(4), let value = reader.take(length) else { return nil }
         values.append(value)
       }
       attributes.append((name, values))
@@ -240,4 +223,25 @@ public final class PluginConnection: DirectoryConnection {
     }
   }
 
+}
+
+/// Reads what the plugin returns (mfa_store_plugin.h): big-endian lengths and the byte runs they
+/// announce, never past the end.
+struct PluginReader {
+  let bytes: UnsafeBufferPointer<UInt8>
+  var at = 0
+
+  init(_ bytes: UnsafeBufferPointer<UInt8>) { self.bytes = bytes }
+
+  var isAtEnd: Bool { at >= bytes.count }
+
+  mutating func slice(_ count: Int) -> UnsafeBufferPointer<UInt8>? {
+    guard count >= 0, bytes.count - at >= count else { return nil }
+    defer { at += count }
+    return UnsafeBufferPointer(rebasing: bytes[at..<(at + count)])
+  }
+
+  mutating func take(_ count: Int) -> [UInt8]? { slice(count).map { Array($0) } }
+
+  mutating func number(_ size: Int) -> Int? { take(size)?.reduce(0) { $0 << 8 | Int($1) } }
 }
