@@ -88,13 +88,13 @@ import Testing
       "store_plugin": "=/p.so", "ldap_uri": "=ldaps://ldap.example.org",
       "ldap_base": "=ou=mfa,dc=example,dc=org", "ldap_ca": "=/ca.pem", "ldap_cert": "=/c.pem", "ldap_key": "=/k.pem",
       "ldap_bind_dn": "=cn=host,dc=example,dc=org", "ldap_password_file": "=/pw", "ldap_timeout": "=3",
-      "ldap_failback": "=0",
+      "ldap_failback": "=0", "max_drift": "=4", "prompt": "=Code from Contoso:", "combined_prompt": "=Password+code:",
       "helper": "=/usr/lib/x86_64-linux-gnu/security/pam_mfa/mfa_chkcode",
     ]
     for name in ModuleOptions.names.map({ String(decoding: $0, as: UTF8.self) }) {
       _ = try parse([name + (samples[name] ?? "")])
     }
-    #expect(ModuleOptions.names.count == 37)
+    #expect(ModuleOptions.names.count == 40)
     // store=ldap needs a server, a base, a CA and one way to log in; TLS is not optional.
     let ldap = ["store=ldap", "ldap_uri=ldaps://l", "ldap_base=ou=mfa,dc=x", "ldap_ca=/ca"]
     #expect(throws: OptionError.self) { try parse(ldap) }

@@ -158,6 +158,9 @@ def sample_args(env, option: str, secret_arg: str, state: Path) -> list:
         "contact": ["contact=helpdesk"],
         "remember": ["remember=1h"],
         "hotp_window": ["hotp_window=20"],
+        "max_drift": ["max_drift=4"],
+        "prompt": ["prompt=Code:"],
+        "combined_prompt": ["combined_prompt=Password+code:"],
         # one prompt for password and code: the answer is the code alone (an empty password)
         "forward_pass": ["forward_pass"],
         "try_first_pass": ["try_first_pass"],

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import base64
 import contextlib
+import hashlib
 import json
 import os
 import re
@@ -126,6 +127,31 @@ def test_a_code_used_on_one_host_is_refused_on_the_other(env, directory):
     assert older.result == "PAM_AUTH_ERR", str(older)
     assert "replay" in older.syslog_text(), str(older)
     assert steps(d) == [f"totp:default:{s2}"], entry(d)
+
+
+def test_a_clock_offset_seen_on_one_host_is_learned_by_the_whole_fleet(env, directory):
+    """A phone 4 steps ahead: its first code, refused on host-a, is remembered in the entry, so
+    its next code is accepted on host-b; from then on every host centres the window there."""
+    d = directory
+    a, b = fresh_hosts(env, d)
+    key, _, _ = enroll(a)
+    name = "default." + hashlib.sha256(base64.b32decode(key + "=" * (-len(key) % 8))).hexdigest()[:8]
+    t = fresh_step(margin=8)
+    first = a.login(code(key, t + 3 * PERIOD))
+    assert first.result == "PAM_AUTH_ERR", str(first)
+    assert "at a clock offset of +3 steps (+90 s): refused" in first.syslog_text(), str(first)
+    [seen] = entry(d)["pamMfaClockOffset"]
+    assert seen.startswith(f"totp-offset-seen {name} 3 "), seen
+    second = b.login(code(key, t + 4 * PERIOD))
+    assert second.result == "PAM_SUCCESS", str(second)
+    assert "service=mfa-host-b: clock offset learned: default at a clock offset of +4 steps" in \
+        second.syslog_text(), str(second)
+    assert entry(d)["pamMfaClockOffset"] == [f"totp-offset {name} 4"], entry(d)
+    assert "pamMfaFailures" not in entry(d), entry(d)
+    third = a.login(code(key, t + 5 * PERIOD))
+    assert third.result == "PAM_SUCCESS", str(third)
+    assert "service=mfa-host-a: accepted totp code" in third.syslog_text(), str(third)
+    assert entry(d)["pamMfaClockOffset"] == [f"totp-offset {name} 5"], entry(d)
 
 
 # ---------------------------------------------------------------------------

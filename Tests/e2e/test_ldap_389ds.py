@@ -46,9 +46,9 @@ def test_389ds_schema_has_the_openldap_definitions():
     ours = definitions(ds, ("attributeTypes", "objectClasses"))
     openldap = definitions(SCHEMA_LDIF.read_text(), ("olcAttributeTypes", "olcObjectClasses"))
     assert ours == openldap
-    assert len(ours) == 7 and "NAME 'pamMfaRevision'" in ours[5], ours
-    assert "$ pamMfaRevision )" in ours[6], ours[6]
-    assert ds.count("X-ORIGIN 'pam_mfa' )") == 7
+    assert len(ours) == 8 and "NAME 'pamMfaRevision'" in ours[5], ours
+    assert "NAME 'pamMfaClockOffset'" in ours[6] and "$ pamMfaClockOffset )" in ours[7], ours[7]
+    assert ds.count("X-ORIGIN 'pam_mfa' )") == 8
 
 
 def server_schema(d: DSDirectory) -> list[str]:
@@ -76,7 +76,7 @@ def test_389ds_schema_header_loads_it_with_ldapmodify_too(directory):
     assert argv[0] == "sed", argv
     converted = subprocess.run(["sed", *argv[1:], str(DS_SCHEMA_LDIF)], capture_output=True, text=True,
                                check=True).stdout
-    assert converted.count("changetype: modify") == 7 and "add: objectClasses" in converted, converted
+    assert converted.count("changetype: modify") == 8 and "add: objectClasses" in converted, converted
     d.modify(converted)
     revision = [v for v in server_schema(d) if "NAME 'pamMfaRevision'" in v]
     assert len(revision) == 1 and "'user defined'" in revision[0], revision

@@ -12,12 +12,15 @@ extension UserLogin {
     case .backupCode(let code):
       return try useBackupCode(code, attempt: attempt, now: now, in: &session)
     case .oneTimeCode(let code):
-      let matches = TOTPVerifier.matches(code: code, enrollment: enrollment, time: now, window: options.window)
+      let centres = centres(enrollment, shared: shared)
+      let matches = TOTPVerifier.matches(
+        code: code, enrollment: enrollment, time: now, window: options.window, centre: centres.centre)
       for match in matches {
         let authenticator = enrollment.authenticators[match.authenticator]
         // The step typed to confirm the enrollment counts as used too.
         if let confirmed = authenticator.confirmedStep, confirmed >= match.step { continue }
         if try session.acceptStep(match.step, of: authenticator.name, now: now) {
+          recentre(after: match, centres, in: &session)
           return .accepted(authenticator: match.authenticator)
         }
       }
@@ -42,7 +45,9 @@ extension UserLogin {
         && !HOTPVerifier.isOld(
           code: code, enrollment: enrollment, lookBack: UInt64(options.hotpWindow), next: { shared.hotpFloor(of: $0) })
       {
-        return .wrongCode(attempt)
+        let drifted = try checkOffset(
+          code, attempt: attempt, enrollment: enrollment, centres: centres, shared: shared, now: now, in: &session)
+        return drifted ?? .wrongCode(attempt)
       }
       return .replayed(attempt)
     }

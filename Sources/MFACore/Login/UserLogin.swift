@@ -117,11 +117,11 @@ struct UserLogin<Host: LoginHost, Local: StateStore, Store: CredentialStore> {
   func askForCode(_ enrollment: Enrollment) -> [UInt8]? {
     let delivery = deliveryAddress(enrollment)
     let text = delivery.map { "Verification code (press Enter to get one by " + $0.method.spoken + "): " }
-    var typed = host.prompt(text ?? LoginText.prompt, echo: false)
+    var typed = host.prompt(text ?? options.prompt ?? LoginText.prompt, echo: false)
     if let delivery, let program = options.deliverProgram, typed?.trimmed().isEmpty == true {
       send(by: program, to: delivery)
       typed?.wipe()
-      typed = host.prompt(LoginText.prompt, echo: false)
+      typed = host.prompt(options.prompt ?? LoginText.prompt, echo: false)
     }
     if typed == nil { host.log(.error, who + ": conversation failed") }
     return typed

@@ -18,6 +18,8 @@ public struct UserState: Equatable {
   /// When a login last found the user's enrollment (updated at most hourly; 0: never): a
   /// missing file after that is out of reach unless the user turned it off since.
   public var seenEnrolled: Int64 = 0
+  /// TOTP authenticators' clock offsets, learned or seen once (max_drift).
+  public var drift = ClockDrift()
   /// Remote hosts that need no code until `until` (`remember=`), newest last.
   public var remembered: [RememberedHost] = []
 

@@ -5,6 +5,7 @@
 ///     failures 2 1764200000
 ///     lockouts 1 1764200300
 ///     last-success 1764199000
+///     totp-offset default.1a2b3c4d 4
 public enum UserStateFormat {
   static let header: [UInt8] = Array("pam_mfa-state".utf8)
 
@@ -49,6 +50,7 @@ public enum UserStateFormat {
     if failure.lockouts > 0 || failure.lockedUntil > 0 {
       out += [UInt8]("lockouts " + String(failure.lockouts) + " " + String(failure.lockedUntil) + "\n")
     }
+    for record in state.drift.records { out += record + [ASCII.newline] }
     if state.lastSuccess > 0 { out += [UInt8]("last-success " + String(state.lastSuccess) + "\n") }
     if state.seenEnrolled > 0 { out += [UInt8]("seen-enrolled " + String(state.seenEnrolled) + "\n") }
     for code in state.sentCodes {
@@ -90,6 +92,10 @@ public enum UserStateFormat {
         throw FormatError(line: lineNumber, "duplicate record")
       }
       state.setHOTPCounter(UInt64(counter), of: words[1])
+      return
+    }
+    if ClockDrift.isRecord(record) {
+      guard state.drift.add(words) else { throw FormatError(line: lineNumber, "bad clock offset record") }
       return
     }
     if seen.contains(record) { throw FormatError(line: lineNumber, "duplicate record") }

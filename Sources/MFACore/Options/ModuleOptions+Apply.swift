@@ -41,6 +41,8 @@ extension ModuleOptions {
       failInterval = try ModuleOptions.duration(name, value, range: ModuleOptions.failIntervalRange)
     } else if name == [UInt8]("unlock_time") {
       unlockTime = try ModuleOptions.duration(name, value, range: ModuleOptions.unlockTimeRange)
+    } else if name == [UInt8]("max_drift") {
+      maxDrift = Int(try ModuleOptions.number(name, value, range: 0...20))
     } else if name == [UInt8]("hotp_window") {
       hotpWindow = Int(try ModuleOptions.number(name, value, range: 1...100))
     } else if name == [UInt8]("forward_pass") {
@@ -86,10 +88,12 @@ extension ModuleOptions {
       }
       enrollDeadline = (day + 1) * 86_400
     } else if name == [UInt8]("contact") {
-      guard let value, !value.isEmpty, value.count <= 200, !value.contains(where: { $0 < 0x20 }) else {
-        throw .invalidValue(option: name.text, reason: "needs a short text, e.g. the help desk's address")
-      }
-      contact = value.text
+      contact = try ModuleOptions.shownText(name, value, example: "the help desk's address").text
+    } else if name == [UInt8]("prompt") || name == [UInt8]("combined_prompt") {
+      var text = try ModuleOptions.shownText(name, value, example: "Code from Contoso Authenticator:")
+      // The answer starts after a space, also when the file's trimming removed it.
+      if text.last != ASCII.space { text.append(ASCII.space) }
+      if name == [UInt8]("prompt") { prompt = text.text } else { combinedPrompt = text.text }
     } else {
       return false
     }

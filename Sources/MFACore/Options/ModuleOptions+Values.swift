@@ -14,6 +14,16 @@ extension ModuleOptions {
     return value
   }
 
+  /// Words shown to the person at the prompt (contact=, prompt=): one short line of UTF-8 with
+  /// no control characters, so no setting can move the cursor or rewrite the terminal.
+  static func shownText(_ name: [UInt8], _ value: [UInt8]?, example: String) throws(OptionError) -> [UInt8] {
+    guard let value, !value.isEmpty, value.count <= 200, ShownText.isPrintable(value) else {
+      throw .invalidValue(
+        option: name.text, reason: "needs a short line of text without control characters, e.g. " + example)
+    }
+    return value
+  }
+
   static func absolutePath(_ name: [UInt8], _ value: [UInt8]?) throws(OptionError) -> String {
     guard value?.first == ASCII.slash else {
       throw .invalidValue(option: name.text, reason: "must be an absolute path")

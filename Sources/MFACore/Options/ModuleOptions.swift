@@ -30,9 +30,15 @@ public struct ModuleOptions {
   public var enrollDeadline: Int64?
   /// Whom to contact, in messages to users who are refused for policy reasons.
   public var contact = "your system administrator"
+  /// The code prompt, in the admin's words (nil: ours, in the application's language).
+  public var prompt: String?
+  /// The one-prompt modes' password-and-code prompt, in the admin's words (nil: ours).
+  public var combinedPrompt: String?
   /// HOTP: how many counters are tried, starting at the expected one (a token pressed without
   /// logging in resynchronises within this many presses).
   public var hotpWindow = 10
+  /// Time steps a phone's clock may be off and still be learned (ClockDrift); 0: never learn.
+  public var maxDrift = 10
   /// Seconds a remote host stays remembered after a successful code; 0: never remembered.
   public var remember: Int64 = 0
   /// The program that sends codes by e-mail or text message (user, method, address and the
@@ -88,8 +94,9 @@ public struct ModuleOptions {
   /// `apply` refuses anything else, and a test holds this list and pam_mfa(8) to each other.
   public static let names: [[UInt8]] = [
     "secret", "nullok", "window", "deny", "fail_interval", "unlock_time", "state_dir", "conf", "debug",
-    "require_group", "exempt_group", "enroll", "enroll_deadline", "contact", "remember", "hotp_window",
-    "forward_pass", "use_first_pass", "try_first_pass", "deliver", "deliver_ttl", "deliver_limit",
+    "require_group", "exempt_group", "enroll", "enroll_deadline", "contact", "remember", "hotp_window", "max_drift",
+    "prompt", "combined_prompt", "forward_pass", "use_first_pass", "try_first_pass", "deliver", "deliver_ttl",
+    "deliver_limit",
     "deliver_interval", "deliver_domains", "deliver_numbers", "store", "store_plugin", "ldap_uri", "ldap_base",
     "ldap_ca", "ldap_cert", "ldap_key",
     "ldap_bind_dn", "ldap_password_file", "ldap_timeout", "ldap_failback", "helper",
@@ -110,7 +117,7 @@ public struct ModuleOptions {
       + " unlock_time=" + String(unlockTime) + " remember=" + String(remember)
       + (requireGroup.map { " require_group=" + $0.text } ?? "")
       + (exemptGroup.map { " exempt_group=" + $0.text } ?? "")
-      + " hotp_window=" + String(hotpWindow) + (forwardPass ? " forward_pass" : "")
+      + " hotp_window=" + String(hotpWindow) + " max_drift=" + String(maxDrift) + (forwardPass ? " forward_pass" : "")
       + (firstPass == .use ? " use_first_pass" : firstPass == .try ? " try_first_pass" : "")
       + (enrollAtLogin ? " enroll=login" : "") + (enrollDeadline.map { " enroll_deadline=" + String($0) } ?? "")
       + (nullOK ? " nullok" : "") + (debug ? " debug" : "")

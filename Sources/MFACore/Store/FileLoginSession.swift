@@ -41,6 +41,8 @@ public struct FileLoginSession<Privileges: PrivilegeSwitch, State: StateStore>: 
     return true
   }
 
+  public mutating func updateDrift(_ change: (inout ClockDrift) -> Void) { change(&state.drift) }
+
   public mutating func remember(_ remoteHost: [UInt8], now: Int64, for duration: Int64) {
     state.remember(remoteHost, at: now, for: duration)
   }

@@ -16,6 +16,8 @@ public protocol LoginSession {
   mutating func consumeBackupCode(_ code: [UInt8], now: Int64) throws(FileError) -> Int?
   /// Uses up a code sent by e-mail or text message (kept per host); clears failures on success.
   mutating func consumeSentCode(_ code: [UInt8], now: Int64) throws(FileError) -> Bool
+  /// Changes the learned clock offsets (kept with the shared state: the whole fleet learns).
+  mutating func updateDrift(_ change: (inout ClockDrift) -> Void) throws(FileError)
   /// remember=: this host need not ask again for `duration` (kept per host).
   mutating func remember(_ remoteHost: [UInt8], now: Int64, for duration: Int64) throws(FileError)
 }

@@ -44,7 +44,7 @@ struct Status: CLICommand {
     } catch .notFound {
       print("Enrolled:      no (run mfa-enroll to set up)")
       // A lockout outlives the enrollment (failures are kept apart from the secret file).
-      showState(target: target, store: store)
+      showState(target: target, store: store, enrollment: nil)
       return
     } catch {
       throw CLIError("cannot read \(store.location.place): \(error.description)")
@@ -63,11 +63,11 @@ struct Status: CLICommand {
     }
     let left = enrollment.backupCodes.count
     print("Backup codes:  \(left) left\(left <= 2 ? " (make new ones: mfa-enroll backup-codes)" : "")")
-    showState(target: target, store: store)
+    showState(target: target, store: store, enrollment: enrollment)
   }
 
-  /// Last login and lockout, from the root-only state.
-  func showState(target: Target, store: any CredentialStore) {
+  /// Last login, lockout and learned clock offsets, from the root-only state.
+  func showState(target: Target, store: any CredentialStore, enrollment: Enrollment?) {
     if geteuid() == 0 {
       do throws(FileError) {
         let state: UserState
@@ -81,6 +81,9 @@ struct Status: CLICommand {
           print("Locked:        no (\(state.failure.failures) recent failed code(s))")
         } else {
           print("Locked:        no")
+        }
+        for line in ClockOffsets.lines(state.drift, enrollment: enrollment, now: now) {
+          print("Clock offset:  " + line)
         }
       } catch {
         print("Last login:    unknown (state: \(error.description))")

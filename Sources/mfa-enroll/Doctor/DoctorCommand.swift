@@ -76,6 +76,7 @@ struct Doctor: CLICommand {
     findings += checkDirectory()
     let nullokEverywhere = stacks.flatMap(\.mfaRules).allSatisfy { $0.arguments.contains("nullok") }
     findings.append(try checkSecretFile(rootMayBeUnenrolled: nullokEverywhere))
+    findings += checkClockOffsets()
     return findings
   }
 
@@ -198,6 +199,26 @@ struct Doctor: CLICommand {
         level: .failure, message: "secret file \(store.location.place) \(error.description); pam_mfa refuses it",
         fix: "chmod 600 \(store.location.place); chown \(target.account.name) \(store.location.place)")
     }
+  }
+}
+
+extension Doctor {
+  /// As root: an authenticator whose codes arrive minutes off (learned by the module) works,
+  /// but its clock, or this host's, is wrong.
+  func checkClockOffsets() -> [Finding] {
+    guard geteuid() == 0, let target = try? Target.resolve(root.global),
+      let store = try? target.secretStore(override: storeOptions.secretFile),
+      var enrollment = try? store.readEnrollment(), let state = try? store.readState()
+    else { return [] }
+    defer { enrollment.wipe() }
+    return ClockOffsets.learned(state.drift, enrollment: enrollment).filter { $0.seconds >= ClockOffsets.largeSeconds }
+      .map {
+        Finding(
+          level: .warning,
+          message: "clock of \(target.account.name)'s authenticator \($0.name) is "
+            + "\(ClockDrift.describe($0.offset, period: $0.period)) off this host's (the module learned it)",
+          fix: "set the device's time automatically; if every user's is off, fix this host's clock")
+      }
   }
 }
 

@@ -57,17 +57,21 @@ STATE_LINE_RES = [
     re.compile(r"remember [!-~]+ \d+ \d+"),
     re.compile(r"sent [A-Z2-7]+ [A-Z2-7]+ \d+"),
     re.compile(r"send-time \d+"),
+    re.compile(r"totp-offset [A-Za-z0-9._-]+ -?\d+"),
+    re.compile(r"totp-offset-seen [A-Za-z0-9._-]+ -?\d+ \d+ \d+"),
 ]
 
 
 def parse_payload(payload: bytes) -> dict:
     """The state text: {'totp-step': {name: step}, 'hotp-counter': {name: n},
     'remember': [(host, since, until)], 'sent': [(salt, hash, expires)], 'send-time': [t],
+    'totp-offset': {key: (offset,)}, 'totp-offset-seen': {key: (offset, step, until)},
     'failures': (n, t), ...}; raises on junk or a duplicate record."""
     text = payload.decode("ascii")
     lines = [ln for ln in text.split("\n") if ln]
     assert lines and lines[0] == "pam_mfa-state 1", text
-    state: dict = {"totp-step": {}, "hotp-counter": {}, "remember": [], "sent": [], "send-time": []}
+    state: dict = {"totp-step": {}, "hotp-counter": {}, "remember": [], "sent": [], "send-time": [],
+                   "totp-offset": {}, "totp-offset-seen": {}}
     for ln in lines[1:]:
         assert any(r.fullmatch(ln) for r in STATE_LINE_RES), f"bad state line {ln!r} in {text!r}"
         w = ln.split(" ")
@@ -80,6 +84,9 @@ def parse_payload(payload: bytes) -> dict:
             salt, digest = b32(w[1]), b32(w[2])
             assert len(salt) == 16 and len(digest) == 32, ln
             state["sent"].append((salt, digest, int(w[3])))
+        elif w[0] in ("totp-offset", "totp-offset-seen"):
+            assert w[1] not in state[w[0]], f"duplicate {ln!r} in {text!r}"
+            state[w[0]][w[1]] = tuple(int(x) for x in w[2:])
         elif w[0] == "send-time":
             state["send-time"].append(int(w[1]))
         else:

@@ -8,5 +8,7 @@ enum DirectoryAttribute {
   static let lastSuccess: [UInt8] = Array("pamMfaLastSuccess".utf8)
   /// Raised by every write that depends on a value being absent (DirectoryCredentialStore.guardAbsence).
   static let revision: [UInt8] = Array("pamMfaRevision".utf8)
+  /// Learned clock offsets, one ClockDrift record per value.
+  static let clockOffset: [UInt8] = Array("pamMfaClockOffset".utf8)
   static let maxRounds = 64
 }

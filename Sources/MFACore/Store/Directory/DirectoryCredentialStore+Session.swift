@@ -94,6 +94,21 @@ extension DirectoryCredentialStore: LoginSession {
     return true
   }
 
+  /// Replaces the offsets whole: two hosts learning at once may lose one's change, which
+  /// costs a user a second code, never a guarantee.
+  public func updateDrift(_ change: (inout ClockDrift) -> Void) throws(FileError) {
+    let entry = try entry(fresh: false)
+    let old = DirectoryCredentialStore.state(in: entry).drift
+    var drift = old
+    change(&drift)
+    guard drift != old else { return }
+    let changes = [DirectoryChange(.replace, Attribute.clockOffset, drift.records)]
+    if try modifyEntry(changes) == .done, var cached = cache.entry {
+      cached.apply(changes)
+      cache.entry = cached
+    }
+  }
+
   public func remember(_ remoteHost: [UInt8], now: Int64, for duration: Int64) throws(FileError) {
     try local.update(user: user) { (state) throws(FileError) in state.remember(remoteHost, at: now, for: duration) }
   }

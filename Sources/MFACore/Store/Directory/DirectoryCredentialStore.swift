@@ -147,6 +147,10 @@ public struct DirectoryCredentialStore<Connection: DirectoryConnection, Local: S
     if let value = entry.values(Attribute.lastSuccess).first, let time = parseDecimal(value) {
       state.lastSuccess = time
     }
+    // A damaged record is dropped: the offsets are a convenience, never a reason to deny.
+    for value in entry.values(Attribute.clockOffset) {
+      _ = state.drift.add(SecretFileFormat.splitWords(value))
+    }
     return state
   }
 
