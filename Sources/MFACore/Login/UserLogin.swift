@@ -27,7 +27,9 @@ struct UserLogin<Host: LoginHost, Local: StateStore, Store: CredentialStore> {
       enrollment = found
       shared = state
     case .outOfReach:
-      host.tell("Your two-factor settings cannot be read right now. Contact " + options.contact + ".", isError: true)
+      host.tell(
+        UserText("Your two-factor settings cannot be read right now. Contact %s.", LoginText.contact(options)),
+        isError: true)
       return .denied
     case .unusable:
       return .denied
@@ -116,7 +118,11 @@ struct UserLogin<Host: LoginHost, Local: StateStore, Store: CredentialStore> {
   /// asks again. nil when the conversation failed (logged).
   func askForCode(_ enrollment: Enrollment) -> [UInt8]? {
     let delivery = deliveryAddress(enrollment)
-    let text = delivery.map { "Verification code (press Enter to get one by " + $0.method.spoken + "): " }
+    let text = delivery.map {
+      $0.method == .email
+        ? UserText("Verification code (press Enter to get one by e-mail): ")
+        : UserText("Verification code (press Enter to get one by text message): ")
+    }
     var typed = host.prompt(text ?? LoginText.prompt, echo: false)
     if let delivery, let program = options.deliverProgram, typed?.trimmed().isEmpty == true {
       send(by: program, to: delivery)

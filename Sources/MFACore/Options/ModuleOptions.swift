@@ -28,8 +28,9 @@ public struct ModuleOptions {
   /// After the end of this day (UTC, seconds since the epoch of the next midnight), a user
   /// without an enrollment is refused instead of being offered enrollment.
   public var enrollDeadline: Int64?
-  /// Whom to contact, in messages to users who are refused for policy reasons.
-  public var contact = "your system administrator"
+  /// Whom to contact, in messages to users who are refused for policy reasons; nil: "your
+  /// system administrator", in the user's language.
+  public var contact: String?
   /// HOTP: how many counters are tried, starting at the expected one (a token pressed without
   /// logging in resynchronises within this many presses).
   public var hotpWindow = 10
