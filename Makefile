@@ -15,6 +15,23 @@ HELPER := $(BUILD)/pam_mfa/mfa_chkcode
 DATADIR ?= $(PREFIX)/share
 TOOLS := $(BUILD)/test-tools
 
+# Messages a person sees, in the text domain pam_mfa: po/LL.po → LL/LC_MESSAGES/pam_mfa.mo under
+# LOCALEDIR, which the module and mfa-enroll have compiled in (never an environment variable:
+# the module runs inside sudo and su). `make pot` regenerates po/pam_mfa.pot from the sources.
+LINGUAS := de es fr
+LOCALEDIR ?= $(DATADIR)/locale
+CATALOGS := $(LINGUAS:%=$(BUILD)/locale/%/LC_MESSAGES/pam_mfa.mo)
+# A header only Sources/CLibc/translation.c includes: another PREFIX recompiles that one file,
+# where a -D on the command line would recompile every Swift module.
+LOCALEDIR_HEADER := $(BUILD)/config/mfa_localedir.h
+LOCALE_FLAGS := -Xcc -I$(CURDIR)/$(BUILD)/config
+# The sources whose UserText(...) and UserText.plural(...) literals are the msgids (one literal
+# each; xgettext's C lexer reads Swift's plain string literals exactly).
+POT_SOURCES = $(sort $(shell find Sources/MFACore Sources/PAMModule Sources/mfa_chkcode -name '*.swift'))
+XGETTEXT_FLAGS := --language=C --from-code=UTF-8 --keyword= --keyword=UserText:1 --keyword=plural:1,2 \
+	--add-comments=TRANSLATORS: --add-location=file --package-name=pam_mfa \
+	--msgid-bugs-address=maintainers@pam-mfa.invalid
+
 # Install locations. libpam finds modules by bare name only in its own directory, so PAMDIR does
 # not follow PREFIX: it is where libpam-modules keeps pam_unix.so (/lib/... on Debian 12,
 # /usr/lib/... on 13; the other spelling makes dpkg try to remove libpam's directory on purge).
@@ -33,7 +50,7 @@ PAMCONFIGDIR ?= /usr/share/pam-configs
 # builds) never calls apt-get.
 INSTALL_DEPS = $(if $(SKIP_DEPS),@:,Tests/deps/install)
 
-.PHONY: all build deps test-deps demo-deps bench-deps pamdir test unit-test e2e-test demo format lint clean test-tools fuzz asan bench install uninstall deb
+.PHONY: all build pot pot-template catalogs deps test-deps demo-deps bench-deps pamdir test unit-test e2e-test demo format lint clean test-tools fuzz asan bench install uninstall deb
 
 all: build
 
@@ -44,22 +61,44 @@ deps:
 # SwiftPM rebuilds only what changed, so these always ask it.
 build:
 	$(INSTALL_DEPS) build
-	@mkdir -p $(BUILD)
+	@mkdir -p $(BUILD)/config
+	@printf '#define MFA_LOCALEDIR "%s"\n' '$(LOCALEDIR)' > $(LOCALEDIR_HEADER).new
+	@cmp -s $(LOCALEDIR_HEADER).new $(LOCALEDIR_HEADER) && rm $(LOCALEDIR_HEADER).new || mv $(LOCALEDIR_HEADER).new $(LOCALEDIR_HEADER)
 	@# The module: Embedded Swift, so no Swift runtime enters sshd/sudo; only pam_sm_* exported.
-	MFA_EMBEDDED=1 $(SWIFT) build -c release --product pam_mfa --scratch-path .build-embedded --disable-local-rpath
+	MFA_EMBEDDED=1 $(SWIFT) build -c release --product pam_mfa --scratch-path .build-embedded --disable-local-rpath \
+		$(LOCALE_FLAGS)
 	@# Replace the deployable files only when they changed, so their dates mean something.
 	strip --strip-unneeded -o $(MODULE).new .build-embedded/release/libpam_mfa.so
 	cmp -s $(MODULE).new $(MODULE) && rm $(MODULE).new || mv $(MODULE).new $(MODULE)
 	@# The setuid helper for applications that do not run as root (mfa_chkcode(8)): the same core.
-	MFA_EMBEDDED=1 $(SWIFT) build -c release --product mfa_chkcode --scratch-path .build-embedded --disable-local-rpath
+	MFA_EMBEDDED=1 $(SWIFT) build -c release --product mfa_chkcode --scratch-path .build-embedded --disable-local-rpath \
+		$(LOCALE_FLAGS)
 	@mkdir -p $(dir $(HELPER))
 	strip -o $(HELPER).new .build-embedded/release/mfa_chkcode
 	cmp -s $(HELPER).new $(HELPER) && rm $(HELPER).new || mv $(HELPER).new $(HELPER)
 	@# The CLI: normal Swift with the standard library linked in, so it runs without a toolchain.
-	$(SWIFT) build -c release --product mfa-enroll --static-swift-stdlib
+	$(SWIFT) build -c release --product mfa-enroll --static-swift-stdlib $(LOCALE_FLAGS)
 	strip -o $(CLI).new .build/release/mfa-enroll
 	cmp -s $(CLI).new $(CLI) && rm $(CLI).new || mv $(CLI).new $(CLI)
-	@$(MAKE) --no-print-directory $(PLUGIN)
+	@$(MAKE) --no-print-directory $(PLUGIN) catalogs
+
+catalogs: $(CATALOGS)
+
+# --check: a translation's %s and %d must match the English ones (msgfmt refuses the catalog).
+$(BUILD)/locale/%/LC_MESSAGES/pam_mfa.mo: po/%.po
+	@mkdir -p $(dir $@)
+	msgfmt --check --statistics -o $@ $<
+
+# After changing a user-visible message: the template, and the catalogs merged with it (new
+# messages then show up untranslated or fuzzy, which Tests/e2e/test_i18n.py refuses).
+pot: pot-template
+	for lang in $(LINGUAS); do msgmerge --quiet --update --backup=none po/$$lang.po po/pam_mfa.pot || exit 1; done
+
+# The template alone (POT=FILE: elsewhere; the tests compare it with po/pam_mfa.pot).
+POT ?= po/pam_mfa.pot
+pot-template:
+	xgettext $(XGETTEXT_FLAGS) -o $(POT) $(POT_SOURCES)
+
 
 # C on purpose: it only carries one LDAP operation at a time; every decision is in the Swift core.
 $(PLUGIN): plugins/ldap/store_ldap.c plugins/ldap/store_ldap.map Sources/CLibc/include/mfa_store_plugin.h
@@ -161,6 +200,10 @@ install: build
 	install -D -m 0644 -t $(DESTDIR)$(DATADIR)/pam_mfa/ldap ldap/pam_mfa.schema ldap/pam_mfa.ldif ldap/acl-example.ldif ldap/mirror-mode-example.ldif
 	install -D -m 0644 -t $(DESTDIR)$(DATADIR)/pam_mfa/ldap/389ds ldap/389ds/60pam_mfa.ldif ldap/389ds/aci-example.ldif ldap/389ds/certmap-example.conf
 	install -D -m 0644 man/pam_mfa-ldap.5 $(DESTDIR)$(MANDIR)/man5/pam_mfa-ldap.5
+	for lang in $(LINGUAS); do \
+		install -D -m 0644 $(BUILD)/locale/$$lang/LC_MESSAGES/pam_mfa.mo \
+			$(DESTDIR)$(LOCALEDIR)/$$lang/LC_MESSAGES/pam_mfa.mo || exit 1; \
+	done
 	@if [ -e $(DESTDIR)$(SYSCONFDIR)/security/pam_mfa.conf ]; then \
 		echo "keeping existing $(DESTDIR)$(SYSCONFDIR)/security/pam_mfa.conf"; \
 	else \
@@ -179,6 +222,7 @@ uninstall:
 		$(DESTDIR)$(PAMDIR)/pam_mfa/store_ldap.so $(DESTDIR)$(MANDIR)/man5/pam_mfa-ldap.5 \
 		$(DESTDIR)$(PAMDIR)/pam_mfa/mfa_chkcode $(DESTDIR)$(MANDIR)/man8/mfa_chkcode.8
 	rm -rf $(DESTDIR)$(DATADIR)/pam_mfa/ldap
+	rm -f $(LINGUAS:%=$(DESTDIR)$(LOCALEDIR)/%/LC_MESSAGES/pam_mfa.mo)
 	-rmdir $(DESTDIR)$(PAMDIR)/pam_mfa $(DESTDIR)$(DATADIR)/pam_mfa 2>/dev/null
 
 # libpam-mfa and mfa-enroll .debs in build/deb (dpkg-buildpackage puts them in the parent dir).

@@ -66,10 +66,21 @@ struct PAMBridge: LoginHost {
     return terminated.withUnsafeBufferPointer { pam_set_item(handle, PAM_AUTHTOK, $0.baseAddress) } == PAM_SUCCESS
   }
 
-  func tell(_ text: String, isError: Bool) {
+  func tell(_ text: UserText, isError: Bool) {
     var ignored: UnsafeMutablePointer<CChar>?
-    _ = text.withCString { mfa_pam_prompt(handle, isError ? PAM_ERROR_MSG : PAM_TEXT_INFO, &ignored, $0) }
+    _ = PAMBridge.withCString(text) { mfa_pam_prompt(handle, isError ? PAM_ERROR_MSG : PAM_TEXT_INFO, &ignored, $0) }
     if let ignored { free(ignored) }
+  }
+
+  /// The message in the application's language as a C string (bytes in the locale's encoding,
+  /// which need not be UTF-8), wiped afterwards: it may hold backup codes.
+  static func withCString(_ text: UserText, _ body: (UnsafePointer<CChar>) -> Int32) -> Int32 {
+    var bytes = text.rendered()
+    bytes.append(0)
+    defer { bytes.wipe() }
+    return bytes.withUnsafeBufferPointer { buffer in
+      buffer.withMemoryRebound(to: CChar.self) { chars in chars.baseAddress.map(body) ?? PAM_BUF_ERR }
+    }
   }
 
   func isMember(_ account: UserAccount, ofGroup group: [UInt8]) -> Bool? {
@@ -89,10 +100,10 @@ struct PAMBridge: LoginHost {
     _ = pam_fail_delay(handle, LoginText.failureDelayMicroseconds)
   }
 
-  func prompt(_ text: String, echo: Bool) -> [UInt8]? {
+  func prompt(_ text: UserText, echo: Bool) -> [UInt8]? {
     var response: UnsafeMutablePointer<CChar>?
     let style = echo ? PAM_PROMPT_ECHO_ON : PAM_PROMPT_ECHO_OFF
-    let status = text.withCString { mfa_pam_prompt(handle, style, &response, $0) }
+    let status = PAMBridge.withCString(text) { mfa_pam_prompt(handle, style, &response, $0) }
     guard let response else { return nil }
     defer {
       mfa_wipe(response, strlen(response))

@@ -16,7 +16,7 @@ enum ClockOffsets {
   static func learned(_ drift: ClockDrift, enrollment: Enrollment?) -> [Offset] {
     var found: [Offset] = []
     for authenticator in enrollment?.authenticators ?? [] where authenticator.kind == .totp {
-      let offset = drift.centre(of: authenticator.counterKey, bound: Int.max / 2)
+      let offset = drift.centre(of: authenticator.counterKey, bound: ClockDrift.maxBound)
       if offset != 0 {
         found.append(Offset(name: authenticator.name.text, offset: offset, period: authenticator.period))
       }

@@ -21,8 +21,9 @@ final class HelperHost: LoginHost {
     try HostSystem.readConfigFile(path)
   }
 
-  func prompt(_ text: String, echo: Bool) -> [UInt8]? {
-    guard channel.send(HelperFrame(echo ? .shownPrompt : .hiddenPrompt, Array(text.utf8))),
+  /// Messages go untranslated: the module renders them in the application's language.
+  func prompt(_ text: UserText, echo: Bool) -> [UInt8]? {
+    guard channel.send(HelperFrame(echo ? .shownPrompt : .hiddenPrompt, text.encoded)),
       var reply = channel.receive(timeoutSeconds: HelperFrame.answerTimeoutSeconds)
     else { return nil }
     guard reply.kind == .answer else {
@@ -32,8 +33,10 @@ final class HelperHost: LoginHost {
     return reply.payload
   }
 
-  func tell(_ text: String, isError: Bool) {
-    _ = channel.send(HelperFrame(isError ? .error : .info, Array(text.utf8)))
+  func tell(_ text: UserText, isError: Bool) {
+    var frame = HelperFrame(isError ? .error : .info, text.encoded)
+    _ = channel.send(frame)
+    frame.wipe()
   }
 
   // One-prompt modes and enrollment at login are refused before they could use these.

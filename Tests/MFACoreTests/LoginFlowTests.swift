@@ -34,7 +34,7 @@ final class FakeHost: LoginHost {
     try body()
   }
   func readConfigFile(_ path: String) throws(FileError) -> [UInt8]? { config }
-  func tell(_ text: String, isError: Bool) { told.append(text) }
+  func tell(_ text: UserText, isError: Bool) { told.append(text.rendered().text) }
   func requestFailureDelay() { delays += 1 }
   var groups: [String: [String]] = [:]
   var token: [UInt8]?
@@ -65,8 +65,8 @@ final class FakeHost: LoginHost {
   }
   /// When set, answers prompts instead of `answers` (for answers that depend on what was shown).
   var answerProvider: ((FakeHost) -> [UInt8]?)?
-  func prompt(_ text: String, echo: Bool) -> [UInt8]? {
-    prompts.append(text + (echo ? " [echo]" : ""))
+  func prompt(_ text: UserText, echo: Bool) -> [UInt8]? {
+    prompts.append(text.rendered().text + (echo ? " [echo]" : ""))
     if let answerProvider { return answerProvider(self) }
     return answers.isEmpty ? nil : answers.removeFirst()
   }
@@ -222,10 +222,10 @@ final class MemoryStore: StateStore {
     options.unlockTime = 300
     let first = enrolledHost(answers: [[UInt8]("000000")])
     #expect(run(first, store, options) == .denied)
-    #expect(first.told == [LoginText.wrongCode])
+    #expect(first.told == [LoginText.wrongCode.rendered().text])
     let second = enrolledHost(answers: [[UInt8]("abc")])
     #expect(run(second, store, options) == .denied)
-    #expect(second.told == [LoginText.notACode])
+    #expect(second.told == [LoginText.notACode.rendered().text])
     let third = enrolledHost(answers: [[UInt8]("000001")])
     #expect(run(third, store, options) == .lockedOut)
     #expect(third.told == ["Too many wrong codes. Try again in 5 minutes."])

@@ -16,7 +16,7 @@ import pytest
 from mfatest.cli import run_cli
 from mfatest.pam import LOCK_MSG_5MIN, WRONG_MSG, policy_conf, sarg
 from mfatest.secretfile import b32
-from mfatest.state import read_state
+from mfatest.state import read_state, write_state_text
 from mfatest.totp import code, fresh_step, wrong_code
 from mfatest.world import PROMPT
 
@@ -151,3 +151,59 @@ def test_status_shows_the_offset_and_doctor_warns(env, tmp_path):
     doctor = run_cli(env, "--user", "alice", "--config", conf, "doctor", "--pam-dir", str(pam_dir))
     assert ("WARN  clock of alice's authenticator default is +5 steps (+150 s) off this host's (the module "
             "learned it)") in doctor.stdout, doctor.stdout
+
+
+def test_a_login_ends_a_sighting(env):
+    """A sighting lets the next code hit three more steps: a right code from the window ends it,
+    so those steps are not left open for anyone for the rest of the five minutes."""
+    _, secret = env.write_secret()
+    t = fresh_step(margin=8)
+    assert login(env, phone(secret, t, 5)).result == "PAM_AUTH_ERR"
+    assert offsets(env)[1] != {}
+    assert login(env, phone(secret, t, 1)).result == "PAM_SUCCESS"
+    assert offsets(env) == ({}, {})
+    later = login(env, phone(secret, t, 6))
+    assert later.result == "PAM_AUTH_ERR", str(later)
+
+
+ONE_PROMPT = ["auth required {module} forward_pass {args}", "auth requisite {password}",
+              "auth required {module} {args}"]
+
+
+def one_prompt(password_module: str) -> list:
+    return [line.replace("{password}", password_module) for line in ONE_PROMPT]
+
+
+def test_before_the_password_nothing_is_learned(env):
+    """forward_pass checks the code before the password and counts nothing there: a stranger's
+    guesses (two right codes at an offset stand in for lucky ones) must not move the window or
+    the watermark, or the user's own right code would be refused and counted afterwards."""
+    _, secret = env.write_secret()
+    t = fresh_step(margin=8)
+    for steps in (9, 10):
+        run = env.run_pam([sarg(env)], stack=one_prompt("pam_deny.so"),
+                          answers=["wrongpassword" + phone(secret, t, steps)])
+        assert run.result != "PAM_SUCCESS", str(run)
+    state = read_state(env.state_dir / "alice")
+    assert state["totp-offset"] == {} and state["totp-offset-seen"] == {} and state["totp-step"] == {}, state
+    user = env.run_pam([sarg(env)], stack=one_prompt("pam_permit.so"),
+                       answers=["rightpassword" + code(secret, t)])
+    assert user.result == "PAM_SUCCESS", str(user)
+
+
+def test_a_damaged_offset_is_refused_and_status_and_doctor_say_so(env, tmp_path):
+    """An offset beyond any max_drift in root's state is damage: the login is denied (as for any
+    damaged state record), and mfa-enroll reports it instead of trapping on the arithmetic."""
+    conf = policy_conf(env)
+    _, secret = env.write_secret()
+    state_file = env.state_dir / "alice"
+    write_state_text(state_file, f"pam_mfa-state 1\ntotp-offset {state_key(secret)} 999999999999999999\n")
+    run = env.run_pam([f"conf={conf}"], answers=[code(secret, fresh_step())])
+    assert run.result != "PAM_SUCCESS", str(run)
+    assert "bad clock offset record" in run.syslog_text(), str(run)
+    status = run_cli(env, "--user", "alice", "--config", conf, "status")
+    assert status.returncode == 0 and "Last login:    unknown (state: " in status.stdout, status
+    pam_dir = tmp_path / "pam.d"
+    pam_dir.mkdir()
+    doctor = run_cli(env, "--user", "alice", "--config", conf, "doctor", "--pam-dir", str(pam_dir))
+    assert doctor.returncode in (0, 1) and "problem(s)" in doctor.stdout, doctor

@@ -38,6 +38,7 @@ from mfatest import system
 from mfatest.cli import Enrolled, enroll_on_pipe, uri_secret
 from mfatest.system import (Conversation, clean_env, create_user, delete_user, home_of,
                             owning_package, user_exists)
+from mfatest.i18n import LINGUAS
 from mfatest.totp import code, next_step_code, wrong_code
 from mfatest.world import BUILD, REPO
 
@@ -96,8 +97,11 @@ MAN_PAGES = {
     "mfa-enroll.1": Path("/usr/share/man/man1/mfa-enroll.1.gz"),
     "mfa_chkcode.8": Path("/usr/share/man/man8/mfa_chkcode.8.gz"),
 }
+# The catalogs of the module's messages (libpam-mfa), as msgfmt built them.
+CATALOG = "share/locale/{}/LC_MESSAGES/pam_mfa.mo"
+CATALOGS = {lang: Path("/usr") / CATALOG.format(lang) for lang in LINGUAS}
 INSTALLED_PATHS = [INSTALLED_MODULE, INSTALLED_HELPER, INSTALLED_CLI, CONFFILE, PROFILE,
-                   *MAN_PAGES.values()]
+                   *MAN_PAGES.values(), *CATALOGS.values()]
 STATE_ROOT = Path("/var/lib/pam_mfa")
 SWIFT_ROOT = Path("/opt/swift")
 
@@ -445,6 +449,9 @@ def test_installed_files(installed):
     assert not extra, f"unexpected files in the packages: {sorted(extra)}"
     assert str(INSTALLED_CLI) in installed.owned["mfa-enroll"]
     assert str(INSTALLED_MODULE) in installed.owned["libpam-mfa"]
+    for lang, path in CATALOGS.items():
+        assert str(path) in installed.owned["libpam-mfa"], path
+        assert catalog_text(path) == catalog_text(BUILD / "locale" / lang / "LC_MESSAGES/pam_mfa.mo")
     # The LDAP store is its own package: hosts using files never get libldap.
     plugin = PAMDIR / "pam_mfa" / "store_ldap.so"
     ldap_files = {str(plugin), "/usr/share/man/man5/pam_mfa-ldap.5.gz",
@@ -600,6 +607,12 @@ def test_lintian_is_clean(debs):
     assert proc.returncode == 0, (proc.stdout, proc.stderr)
 
 
+def catalog_text(mo: Path) -> list:
+    """A .mo file's messages; dh_strip_nondeterminism clamps its PO-Revision-Date in the .deb."""
+    lines = run(["msgunfmt", str(mo)]).stdout.splitlines()
+    return [line for line in lines if not line.startswith('"PO-Revision-Date:')]
+
+
 def install_tree(dest: Path) -> set:
     return {str(p.relative_to(dest)) for p in dest.rglob("*") if not p.is_dir()}
 
@@ -631,6 +644,8 @@ def test_make_install_and_uninstall():
             "usr/share/man/man5/pam_mfa-ldap.5": (REPO / "man/pam_mfa-ldap.5", 0o644),
             **{f"usr/share/pam_mfa/ldap/{n}": (REPO / "ldap" / n, 0o644)
                for n in ("pam_mfa.schema", "pam_mfa.ldif", "acl-example.ldif", "mirror-mode-example.ldif", *DS389_FILES)},
+            **{"usr/" + CATALOG.format(lang): (BUILD / "locale" / lang / "LC_MESSAGES/pam_mfa.mo", 0o644)
+               for lang in LINGUAS},
         }
         assert install_tree(dest) == set(expected), sorted(install_tree(dest))
         for rel, (src, mode) in expected.items():
@@ -656,6 +671,7 @@ def test_make_install_and_uninstall():
         assert f"{PAMDIR_IN_TREE}/pam_mfa.so" in tree, sorted(tree)
         assert "usr/local/bin/mfa-enroll" in tree, sorted(tree)
         assert "usr/local/share/man/man8/pam_mfa.8" in tree, sorted(tree)
+        assert "usr/local/" + CATALOG.format("de") in tree, sorted(tree)
         make("uninstall", prefix="/usr/local", destdir=local)
         assert install_tree(local) == {"etc/security/pam_mfa.conf"}, sorted(install_tree(local))
     finally:

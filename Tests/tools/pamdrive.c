@@ -47,6 +47,7 @@
 #define _GNU_SOURCE
 #include <dlfcn.h>
 #include <errno.h>
+#include <locale.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -374,6 +375,9 @@ int main(int argc, char **argv)
     const char *direct = NULL;
     struct driver d;
     memset(&d, 0, sizeof(d));
+    /* As login, su and sudo do: the environment's locale (LANG, LC_*, LANGUAGE), which is the
+     * language PAM modules speak in (sshd never calls setlocale and stays in C). */
+    setlocale(LC_ALL, "");
 
     for (int i = 1; i < argc; i++) {
         const char *opt = argv[i];

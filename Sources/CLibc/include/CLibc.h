@@ -74,6 +74,15 @@ struct mfa_identity {
 int mfa_identity_become(struct mfa_identity *saved, uid_t uid, gid_t gid);
 /// Puts back what mfa_identity_become changed; 0, or -1 when the kernel did not take it.
 int mfa_identity_restore(struct mfa_identity *saved);
+/// The text domain of every message a person sees (the module's and mfa-enroll's catalogs).
+#define MFA_TEXT_DOMAIN "pam_mfa"
+/// dgettext(MFA_TEXT_DOMAIN, msgid) in the language of the process's LC_MESSAGES, which the
+/// application set (never setlocale here); the domain is bound once per process to the
+/// compiled-in MFA_LOCALEDIR. The result is a format for our own substitution, never printf's.
+const char *mfa_translate(const char *msgid);
+/// dngettext: the form for `count` (plural rules come from the catalog).
+const char *mfa_translate_plural(const char *singular, const char *plural, unsigned long count);
+
 /// openlog(ident, LOG_PID, LOG_AUTHPRIV) and syslog(priority, "%s", message).
 void mfa_openlog(const char *ident);
 void mfa_syslog(int priority, const char *message);

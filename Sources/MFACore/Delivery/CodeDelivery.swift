@@ -68,8 +68,14 @@ public enum CodeDelivery {
   {
     var text = [UInt8]("user=") + user + [UInt8]("\nmethod=" + delivery.method.name + "\naddress=")
     text += delivery.address
-    text += [UInt8]("\n\nYour verification code for ") + host + [UInt8](" is ") + code
-    text += [UInt8](". It is valid for " + LoginText.describe(seconds: ttl) + ".\n")
+    // The message the user reads, in the application's language like the prompt.
+    var message = UserText(
+      "Your verification code for %s is %s. It is valid for %s.", .verbatim(host), .verbatim(code),
+      .text(LoginText.describe(seconds: ttl)))
+    var body = message.rendered()
+    message.wipe()
+    text += [UInt8]("\n\n") + body + [UInt8]("\n")
+    body.wipe()
     return text
   }
 

@@ -42,7 +42,7 @@ public enum UnprivilegedLogin {
       process = try HelperProcess.start(options.helperPath, request.arguments)
     } catch {
       host.log(.error, context.audit + ": cannot run " + options.helperPath + ": " + error.description + "; denied")
-      host.tell("The code cannot be checked here. Contact " + options.contact + ".", isError: true)
+      host.tell(UserText("The code cannot be checked here. Contact %s.", LoginText.contact(options)), isError: true)
       return .denied
     }
     let outcome = relay(host: host, channel: process.channel)
@@ -65,7 +65,10 @@ public enum UnprivilegedLogin {
       defer { frame.wipe() }
       switch frame.kind {
       case .hiddenPrompt, .shownPrompt:
-        guard var answer = host.prompt(frame.payload.text, echo: frame.kind == .shownPrompt) else {
+        // The helper's messages come untranslated: rendered here, in the application's language.
+        guard let text = UserText(encoded: frame.payload),
+          var answer = host.prompt(text, echo: frame.kind == .shownPrompt)
+        else {
           _ = channel.send(HelperFrame(.noAnswer))
           continue
         }
@@ -74,7 +77,9 @@ public enum UnprivilegedLogin {
         _ = channel.send(reply)
         reply.wipe()
       case .error, .info:
-        host.tell(frame.payload.text, isError: frame.kind == .error)
+        guard var text = UserText(encoded: frame.payload) else { continue }
+        host.tell(text, isError: frame.kind == .error)
+        text.wipe()
       case .verdict:
         guard frame.payload.count == 1 else { return nil }
         return LoginOutcome(helperCode: frame.payload[0])

@@ -5,9 +5,9 @@ public enum CombinedInput {
   /// the last character decides. Among the authenticators' code lengths the one that matches is
   /// taken; when none matches, the first authenticator's length (the attempt then fails as a
   /// wrong code).
-  public static func split(_ combined: [UInt8], enrollment: Enrollment, time: Int64, window: Int)
-    -> (password: [UInt8], code: [UInt8])
-  {
+  public static func split(
+    _ combined: [UInt8], enrollment: Enrollment, time: Int64, window: Int, centre: (Int) -> Int64 = { _ in 0 }
+  ) -> (password: [UInt8], code: [UInt8]) {
     guard let last = combined.last else { return ([], []) }
     if !ASCII.isDigit(last) {
       // Walk back over the backup code as shown (dashes and spaces allowed) to its 12th symbol.
@@ -27,7 +27,8 @@ public enum CombinedInput {
     for length in lengths where length <= combined.count {
       let code = Array(combined.suffix(length))
       guard code.allSatisfy(ASCII.isDigit) else { continue }
-      let totp = !TOTPVerifier.matches(code: code, enrollment: enrollment, time: time, window: window).isEmpty
+      let totp = !TOTPVerifier.matches(code: code, enrollment: enrollment, time: time, window: window, centre: centre)
+        .isEmpty
       // HOTP with the file's counter as a floor only (no state here): a hint, not the decision.
       let hotp = HOTPVerifier.match(code: code, enrollment: enrollment, lookAhead: 100) { _ in 0 } != nil
       if totp || hotp { return (Array(combined.dropLast(length)), code) }

@@ -24,31 +24,37 @@ extension Login {
     let label = account.name.text + "@" + machine
     let uri = OTPAuthURI.totp(issuer: machine, label: label, authenticator: enrollment.authenticators[0])
     host.log(.notice, who + ": not enrolled: offering enrollment at login")
-    var intro = "Two-factor login is required for this account. Set it up now:\n"
-    intro += "scan this QR code with your authenticator app (Microsoft Authenticator, Google Authenticator, FreeOTP...)"
-    host.tell(intro, isError: false)
+    host.tell(
+      UserText(
+        "Two-factor login is required for this account. Set it up now:\nscan this QR code with your authenticator app (Microsoft Authenticator, Google Authenticator, FreeOTP...)"
+      ), isError: false)
     if let qr = host.qrCode(uri) {
       var picture = ""
       for line in QRText.halfBlocks(width: qr.width, modules: qr.modules) { picture += line + "\n" }
-      host.tell(picture, isError: false)
+      host.tell(.verbatim(picture), isError: false)
     }
     host.tell(
-      "Or add an account by hand: " + label + ", setup key " + OTPAuthURI.groupedKey(enrollment.authenticators[0].key)
-        + " (time-based, 6 digits).", isError: false)
+      UserText(
+        "Or add an account by hand: %s, setup key %s (time-based, 6 digits).", .verbatim(label),
+        .verbatim(OTPAuthURI.groupedKey(enrollment.authenticators[0].key))), isError: false)
 
     let match: FirstCode.Match
     do throws(FirstCode.Failure) {
       match = try FirstCode.ask(
         for: enrollment, accepting: FirstCode.Accepting(window: 1), now: { host.now() },
         prompt: { host.prompt(LoginText.enrollmentPrompt, echo: false) },
-        retry: { _ in host.tell("That code is not right. Check the app and try again.", isError: true) })
+        retry: { _ in host.tell(UserText("That code is not right. Check the app and try again."), isError: true) })
     } catch .noAnswer {
       host.log(.error, who + ": conversation failed during enrollment at login; nothing saved")
       return .conversationFailed
     } catch {
-      let tries = String(FirstCode.tries)
-      host.log(.notice, who + ": enrollment at login: no right code after " + tries + " tries; nothing saved; denied")
-      host.tell("No right code after " + tries + " tries; nothing was saved.", isError: true)
+      let tries = Int64(FirstCode.tries)
+      host.log(
+        .notice, who + ": enrollment at login: no right code after " + String(tries) + " tries; nothing saved; denied")
+      host.tell(
+        .plural(
+          "No right code after %d try; nothing was saved.", "No right code after %d tries; nothing was saved.",
+          count: tries), isError: true)
       return .denied
     }
     guard case .totp(_, let step) = match else { return .denied }
@@ -76,14 +82,20 @@ extension Login {
     defer { bytes.wipe() }
     guard host.keep(bytes, in: .enrollment) else {
       host.log(.error, who + ": enrollment at login: libpam cannot keep it until the login ends; denied")
-      host.tell("The enrollment could not be saved; nothing changed. Contact " + options.contact + ".", isError: true)
+      host.tell(
+        UserText("The enrollment could not be saved; nothing changed. Contact %s.", LoginText.contact(options)),
+        isError: true)
       return .denied
     }
-    var text = "Right code. Once this login succeeds, the app and these backup codes are saved (each code works "
-    text += "once if you lose your phone; they are not shown again):\n"
-    for code in codes { text += "    " + BackupCodes.display(code) + "\n" }
-    text += "Store them somewhere safe now."
+    var list: [UInt8] = []
+    for code in codes { list += [UInt8]("    " + BackupCodes.display(code) + "\n") }
+    var text = UserText(
+      // TRANSLATORS: %s is the list of backup codes, one per line, each line ending in a line break.
+      "Right code. Once this login succeeds, the app and these backup codes are saved (each code works once if you lose your phone; they are not shown again):\n%sStore them somewhere safe now.",
+      .verbatim(list))
+    list.wipe()
     host.tell(text, isError: false)
+    text.wipe()
     host.log(.notice, who + ": enrollment at login confirmed; saved only when the whole stack succeeds")
     return .accepted
   }

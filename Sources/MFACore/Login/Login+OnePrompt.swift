@@ -17,7 +17,7 @@ extension Login {
         host.log(.error, who + ": use_first_pass, but no earlier module or application set a password; denied")
         return .denied
       }
-      combined = host.prompt(options.combinedPrompt ?? LoginText.combinedPrompt, echo: false)
+      combined = host.prompt(LoginText.combinedPrompt(options), echo: false)
     }
     guard var combined else {
       host.log(.error, who + ": conversation failed")

@@ -44,19 +44,24 @@ extension Login {
 
   /// After a backup code: how many are left, and a nudge to make new ones when few are.
   func tellRemaining(_ remaining: Int) {
-    let count = String(remaining) + (remaining == 1 ? " backup code" : " backup codes")
+    let count = Int64(remaining)
     if remaining <= 2 {
       host.tell(
-        "Backup code accepted. Only " + count + " left: run 'mfa-enroll backup-codes' to make a new set.",
-        isError: false)
+        .plural(
+          "Backup code accepted. Only %d backup code left: run 'mfa-enroll backup-codes' to make a new set.",
+          "Backup code accepted. Only %d backup codes left: run 'mfa-enroll backup-codes' to make a new set.",
+          count: count), isError: false)
     } else {
-      host.tell("Backup code accepted. You have " + count + " left.", isError: false)
+      host.tell(
+        .plural(
+          "Backup code accepted. You have %d backup code left.", "Backup code accepted. You have %d backup codes left.",
+          count: count), isError: false)
     }
   }
 
   /// A failure the user is told about (why, unless one prompt held the password too), or the
   /// lockout it caused.
-  func failed(lockedFor: Int64, why: String?) -> LoginOutcome {
+  func failed(lockedFor: Int64, why: UserText?) -> LoginOutcome {
     guard lockedFor > 0 else {
       if let why { host.tell(why, isError: true) }
       return .denied

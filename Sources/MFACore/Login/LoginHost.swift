@@ -13,14 +13,14 @@ public protocol LoginHost: PrivilegeSwitch {
   func lookupUser(_ name: [UInt8]) -> UserAccount?
   /// The admin's configuration file; nil when it does not exist.
   func readConfigFile(_ path: String) throws(FileError) -> [UInt8]?
-  /// Asks a question; nil when the conversation failed.
-  func prompt(_ text: String, echo: Bool) -> [UInt8]?
+  /// Asks a question, in the application's language; nil when the conversation failed.
+  func prompt(_ text: UserText, echo: Bool) -> [UInt8]?
   /// PAM_AUTHTOK: a password an earlier module or the application has set (nil when none).
   func authToken() -> [UInt8]?
   /// Sets PAM_AUTHTOK for the modules after this one; false when libpam refused.
   func setAuthToken(_ token: [UInt8]) -> Bool
-  /// Shows a line to the user (an error or an information).
-  func tell(_ text: String, isError: Bool)
+  /// Shows a line to the user (an error or an information), in the application's language.
+  func tell(_ text: UserText, isError: Bool)
   /// The QR code of `text`; nil when unavailable.
   func qrCode(_ text: String) -> QRMatrix?
   /// This machine's name, for the issuer and label of an enrollment made at login.

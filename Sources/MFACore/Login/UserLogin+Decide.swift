@@ -1,9 +1,11 @@
 /// An answer against the enrollment and the store, inside the login's session.
 extension UserLogin {
   /// Checks an answer that was already counted; a right one is made to stick through the
-  /// store's atomic operations, which also clear the count.
+  /// store's atomic operations, which also clear the count. `centres`: where each
+  /// authenticator's window is, and whether clock offsets may be learned (UserLogin+ClockDrift).
   func decide(
-    _ answer: CodeAnswer, attempt: Attempt, enrollment: Enrollment, shared: UserState, in session: inout Store.Session
+    _ answer: CodeAnswer, attempt: Attempt, enrollment: Enrollment, shared: UserState, centres: Centres,
+    in session: inout Store.Session
   ) throws(FileError) -> Verdict {
     let now = host.now()
     switch answer {
@@ -12,7 +14,6 @@ extension UserLogin {
     case .backupCode(let code):
       return try useBackupCode(code, attempt: attempt, now: now, in: &session)
     case .oneTimeCode(let code):
-      let centres = centres(enrollment, shared: shared)
       let matches = TOTPVerifier.matches(
         code: code, enrollment: enrollment, time: now, window: options.window, centre: centres.centre)
       for match in matches {
@@ -20,7 +21,7 @@ extension UserLogin {
         // The step typed to confirm the enrollment counts as used too.
         if let confirmed = authenticator.confirmedStep, confirmed >= match.step { continue }
         if try session.acceptStep(match.step, of: authenticator.name, now: now) {
-          recentre(after: match, centres, in: &session)
+          recentre(after: match, centres, shared: shared, in: &session)
           return .accepted(authenticator: match.authenticator)
         }
       }

@@ -11,18 +11,19 @@ extension UserLogin {
       }
     } catch {
       host.log(.error, who + ": cannot record a code to send: state " + error.description)
-      host.tell("No code could be sent. Use your app or a backup code.", isError: true)
+      host.tell(UserText("No code could be sent. Use your app or a backup code."), isError: true)
       return
     }
     switch decision {
     case .rateLimited(let nextAt):
       host.log(.notice, who + ": code by " + delivery.method.name + " refused: send limit reached")
       host.tell(
-        "Too many codes sent. The next can be sent in " + LoginText.describe(seconds: max(1, nextAt - now)) + ".",
+        UserText(
+          "Too many codes sent. The next can be sent in %s.", .text(LoginText.describe(seconds: max(1, nextAt - now)))),
         isError: true)
     case .failed:
       host.log(.error, who + ": cannot make a code to send")
-      host.tell("No code could be sent. Use your app or a backup code.", isError: true)
+      host.tell(UserText("No code could be sent. Use your app or a backup code."), isError: true)
     case .send(var code):
       var input = CodeDelivery.input(
         user: account.name, to: delivery, code: code, host: host.hostName(), ttl: options.deliverTTL)
@@ -31,9 +32,12 @@ extension UserLogin {
       input.wipe()
       if status == 0 {
         host.log(.info, who + ": code sent by " + delivery.method.name + " to " + delivery.masked)
+        let masked = UserText.Value.verbatim(delivery.masked)
+        let valid = UserText.Value.text(LoginText.describe(seconds: options.deliverTTL))
         host.tell(
-          "A code was sent by " + delivery.method.spoken + " to " + delivery.masked + "; it is valid for "
-            + LoginText.describe(seconds: options.deliverTTL) + ".", isError: false)
+          delivery.method == .email
+            ? UserText("A code was sent by e-mail to %s; it is valid for %s.", masked, valid)
+            : UserText("A code was sent by text message to %s; it is valid for %s.", masked, valid), isError: false)
       } else {
         host.log(
           .error,
@@ -42,7 +46,8 @@ extension UserLogin {
               ? " refused: it must be a regular file owned by root and writable by no one else (not a link), "
                 + "in directories only root may write"
               : " failed (status " + String(status) + ")"))
-        host.tell("The code could not be sent. Use your app or a backup code, or try again later.", isError: true)
+        host.tell(
+          UserText("The code could not be sent. Use your app or a backup code, or try again later."), isError: true)
       }
     }
   }

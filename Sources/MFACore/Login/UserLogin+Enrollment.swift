@@ -13,7 +13,9 @@ extension UserLogin {
       host.log(
         .error,
         who + ": enrollment at login: cannot save " + store.location.place + " " + error.description + "; denied")
-      host.tell("The enrollment could not be saved; nothing changed. Contact " + options.contact + ".", isError: true)
+      host.tell(
+        UserText("The enrollment could not be saved; nothing changed. Contact %s.", LoginText.contact(options)),
+        isError: true)
       return .denied
     }
     host.log(.notice, who + ": enrolled at login (" + store.location.place + ")")

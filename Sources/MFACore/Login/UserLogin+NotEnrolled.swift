@@ -18,8 +18,9 @@ extension UserLogin {
     if let deadline = options.enrollDeadline, host.now() >= deadline {
       host.log(.notice, who + ": not enrolled after the enrollment deadline; denied")
       host.tell(
-        "Two-factor login was required from " + CivilDate.format(days: deadline / 86_400) + ". To set it up, contact "
-          + options.contact + ".", isError: true)
+        UserText(
+          "Two-factor login was required from %s. To set it up, contact %s.",
+          .verbatim(CivilDate.format(days: deadline / 86_400)), LoginText.contact(options)), isError: true)
       return .denied
     }
     if options.nullOK {
@@ -35,8 +36,9 @@ extension UserLogin {
   func refuseEnrollment() -> LoginOutcome {
     host.log(.notice, who + ": not enrolled; enroll=login is not offered to an unprivileged application; denied")
     host.tell(
-      "Two-factor login is not set up for your account yet, and it cannot be set up here. Log in on the console or over SSH, or run mfa-enroll.",
-      isError: true)
+      UserText(
+        "Two-factor login is not set up for your account yet, and it cannot be set up here. Log in on the console or over SSH, or run mfa-enroll."
+      ), isError: true)
     return .denied
   }
 }

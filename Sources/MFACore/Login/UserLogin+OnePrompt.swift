@@ -18,7 +18,10 @@ extension UserLogin {
     defer { enrollment.wipe() }
     // Refused, not counted: the code cannot be told from the password without libcrypto.
     guard login.canCheckCodes() else { return login.handOn(combined, outcome: .denied) }
-    var split = CombinedInput.split(combined, enrollment: enrollment, time: host.now(), window: options.window)
+    // Nothing is learned before the password is checked; what was learned places the window.
+    let centres = centres(enrollment, shared: shared, learning: false)
+    var split = CombinedInput.split(
+      combined, enrollment: enrollment, time: host.now(), window: options.window, centre: centres.centre)
     defer {
       split.password.wipe()
       split.code.wipe()
@@ -40,7 +43,8 @@ extension UserLogin {
       // Not counted: a failure here may come from someone without the password.
       verdict = try store.session { (session) throws(FileError) -> Verdict in
         try decide(
-          answer, attempt: Attempt(failures: 0, lockedFor: 0), enrollment: enrollment, shared: shared, in: &session)
+          answer, attempt: Attempt(failures: 0, lockedFor: 0), enrollment: enrollment, shared: shared,
+          centres: centres, in: &session)
       }
     } catch {
       host.log(.error, who + ": " + store.location.withState + " " + error.description + "; denied")

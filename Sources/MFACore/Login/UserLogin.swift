@@ -27,7 +27,9 @@ struct UserLogin<Host: LoginHost, Local: StateStore, Store: CredentialStore> {
       enrollment = found
       shared = state
     case .outOfReach:
-      host.tell("Your two-factor settings cannot be read right now. Contact " + options.contact + ".", isError: true)
+      host.tell(
+        UserText("Your two-factor settings cannot be read right now. Contact %s.", LoginText.contact(options)),
+        isError: true)
       return .denied
     case .unusable:
       return .denied
@@ -59,7 +61,9 @@ struct UserLogin<Host: LoginHost, Local: StateStore, Store: CredentialStore> {
         case .locked(let until): return .locked(until: until)
         case .counted(let failures, let lockedFor): attempt = Attempt(failures: failures, lockedFor: lockedFor)
         }
-        let verdict = try decide(answer, attempt: attempt, enrollment: enrollment, shared: shared, in: &session)
+        let verdict = try decide(
+          answer, attempt: attempt, enrollment: enrollment, shared: shared,
+          centres: centres(enrollment, shared: shared, learning: true), in: &session)
         if let remoteHost, verdict.isSuccess {
           try session.remember(remoteHost, now: host.now(), for: options.remember)
         }
@@ -116,12 +120,16 @@ struct UserLogin<Host: LoginHost, Local: StateStore, Store: CredentialStore> {
   /// asks again. nil when the conversation failed (logged).
   func askForCode(_ enrollment: Enrollment) -> [UInt8]? {
     let delivery = deliveryAddress(enrollment)
-    let text = delivery.map { "Verification code (press Enter to get one by " + $0.method.spoken + "): " }
-    var typed = host.prompt(text ?? options.prompt ?? LoginText.prompt, echo: false)
+    let text = delivery.map {
+      $0.method == .email
+        ? UserText("Verification code (press Enter to get one by e-mail): ")
+        : UserText("Verification code (press Enter to get one by text message): ")
+    }
+    var typed = host.prompt(text ?? LoginText.prompt(options), echo: false)
     if let delivery, let program = options.deliverProgram, typed?.trimmed().isEmpty == true {
       send(by: program, to: delivery)
       typed?.wipe()
-      typed = host.prompt(options.prompt ?? LoginText.prompt, echo: false)
+      typed = host.prompt(LoginText.prompt(options), echo: false)
     }
     if typed == nil { host.log(.error, who + ": conversation failed") }
     return typed

@@ -30,6 +30,8 @@ public struct ClockDrift: Equatable {
   public static let confirmWithin: Int64 = 300
   /// How far the confirming code's offset may differ (a skew between two step boundaries).
   public static let tolerance: Int64 = 1
+  /// The largest `max_drift`; a record further off is damage.
+  public static let maxBound = 20
 
   public init() {}
 
@@ -96,9 +98,9 @@ public struct ClockDrift: Equatable {
   /// Adds one record given as words; false when `words` is not one of ours or is malformed.
   /// A second record for one authenticator replaces the first (two servers' merged writes).
   public mutating func add(_ words: [[UInt8]]) -> Bool {
-    guard words.count >= 3, Authenticator.isValidStateName(words[1]), let offset = ClockDrift.signed(words[2]) else {
-      return false
-    }
+    guard words.count >= 3, Authenticator.isValidStateName(words[1]), let offset = ClockDrift.signed(words[2]),
+      Swift.abs(offset) <= Int64(ClockDrift.maxBound)
+    else { return false }
     if words[0] == ClockDrift.learnedRecord && words.count == 3 {
       learned.removeAll { $0.authenticator == words[1] }
       learned.append(Learned(authenticator: words[1], offset: offset))

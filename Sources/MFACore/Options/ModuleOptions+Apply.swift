@@ -42,7 +42,7 @@ extension ModuleOptions {
     } else if name == [UInt8]("unlock_time") {
       unlockTime = try ModuleOptions.duration(name, value, range: ModuleOptions.unlockTimeRange)
     } else if name == [UInt8]("max_drift") {
-      maxDrift = Int(try ModuleOptions.number(name, value, range: 0...20))
+      maxDrift = Int(try ModuleOptions.number(name, value, range: 0...Int64(ClockDrift.maxBound)))
     } else if name == [UInt8]("hotp_window") {
       hotpWindow = Int(try ModuleOptions.number(name, value, range: 1...100))
     } else if name == [UInt8]("forward_pass") {

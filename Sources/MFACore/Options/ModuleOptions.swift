@@ -28,9 +28,10 @@ public struct ModuleOptions {
   /// After the end of this day (UTC, seconds since the epoch of the next midnight), a user
   /// without an enrollment is refused instead of being offered enrollment.
   public var enrollDeadline: Int64?
-  /// Whom to contact, in messages to users who are refused for policy reasons.
-  public var contact = "your system administrator"
-  /// The code prompt, in the admin's words (nil: ours, in the application's language).
+  /// Whom to contact, in messages to users who are refused for policy reasons; nil: "your
+  /// system administrator", in the user's language.
+  public var contact: String?
+  /// The code prompt, in the admin's words, shown as written (nil: ours, translated).
   public var prompt: String?
   /// The one-prompt modes' password-and-code prompt, in the admin's words (nil: ours).
   public var combinedPrompt: String?

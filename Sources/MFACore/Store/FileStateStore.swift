@@ -97,9 +97,14 @@ public struct FileStateStore: StateStore {
   }
 
   func slot(_ state: UserState, sequence: UInt64) throws(FileError) -> (bytes: [UInt8], offset: Int) {
-    guard let slot = StateFile.encode(sequence: sequence, payload: UserStateFormat.serialize(state)) else {
-      throw .tooLarge
+    var payload = UserStateFormat.serialize(state)
+    // The clock offsets are a convenience: a full slot drops them before it refuses a write.
+    if payload.count > StateFile.maxPayload && state.drift != ClockDrift() {
+      var lean = state
+      lean.drift = ClockDrift()
+      payload = UserStateFormat.serialize(lean)
     }
+    guard let slot = StateFile.encode(sequence: sequence, payload: payload) else { throw .tooLarge }
     return (slot, StateFile.slotIndex(for: sequence) * StateFile.slotSize)
   }
 

@@ -118,13 +118,15 @@ class Desk:
             return self.prefix + cmd
         return self.prefix + ["setpriv", "--reuid", as_user, "--regid", as_user, "--init-groups"] + cmd
 
-    def login(self, answers, as_user: str | None = "self", user: str | None = None):
-        """One authentication; as_user "self" is the user themself, None is root."""
+    def login(self, answers, as_user: str | None = "self", user: str | None = None,
+              locale: dict | None = None):
+        """One authentication; as_user "self" is the user themself, None is root; locale: the
+        client's LANG and the like (pamdrive calls setlocale(LC_ALL, ""))."""
         user = user or next(iter(self.users))
         who = user if as_user == "self" else as_user
         mark = self.syslog.mark()
         proc = subprocess.run(self.command(who, user, answers), capture_output=True, text=True,
-                              timeout=TIMEOUT, env={"PATH": os.environ["PATH"]})
+                              timeout=TIMEOUT, env={"PATH": os.environ["PATH"], **(locale or {})})
         assert proc.returncode == 0, (proc.stdout, proc.stderr)
         result, _, messages, *_ = parse_pamdrive(proc.stdout)
         return result, messages, self.syslog.since(mark)

@@ -103,6 +103,8 @@ class Env:
         self.group = base / "group"
         self.homes = base / "home"
         self.sensitive: set[str] = set()   # secrets and typed codes: never in syslog
+        # pamdrive calls setlocale(LC_ALL, ""), as login and su do: C unless a test says otherwise.
+        self.locale: dict = {"LANG": "C"}
 
         self.confdir.mkdir()
         (self.confdir / "other").write_text("auth required pam_deny.so\n"
@@ -161,7 +163,8 @@ class Env:
     # -- environment ----------------------------------------------------
     def env(self, extra_preload=()) -> dict:
         env = {k: v for k, v in os.environ.items()
-               if not k.startswith(("NSS_WRAPPER", "PAM_WRAPPER", "LD_PRELOAD"))}
+               if not k.startswith(("NSS_WRAPPER", "PAM_WRAPPER", "LD_PRELOAD", "LC_", "LANG"))}
+        env.update(self.locale)
         env["LD_PRELOAD"] = " ".join([NSS_WRAPPER, str(SYSLOGCAP), *extra_preload])
         env["NSS_WRAPPER_PASSWD"] = str(self.passwd)
         env["NSS_WRAPPER_GROUP"] = str(self.group)

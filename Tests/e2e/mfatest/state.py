@@ -121,3 +121,16 @@ def check_state_file_private(path) -> None:
     st = os.lstat(path)
     assert stat.S_ISREG(st.st_mode) and st.st_uid == 0 and stat.S_IMODE(st.st_mode) == 0o600, (
         f"{path}: uid {st.st_uid} mode {oct(st.st_mode)}")
+
+
+def write_state_text(path, text: str, sequence: int = 5) -> None:
+    """A state file holding `text` in one intact version-2 slot (root's, 0600), written the way
+    the module writes it: for tests that plant a record the module never writes."""
+    payload = text.encode()
+    header = (b"PMFS" + bytes([2, 0, 0, 0]) + sequence.to_bytes(8, "little")
+              + len(payload).to_bytes(4, "little") + bytes(4))
+    slot = header + slot_checksum(2, header + payload) + payload
+    path = Path(path)
+    path.write_bytes(slot + bytes(STATE_SIZE - len(slot)))
+    os.chown(path, 0, 0)
+    path.chmod(0o600)

@@ -1,0 +1,202 @@
+"""The user's language (issue 20): the module speaks the language the PAM application runs in,
+through gettext's text domain pam_mfa; syslog stays English.
+
+The module looks for its catalogs only in the directory compiled into it (make's LOCALEDIR),
+never in one an environment variable names: it runs inside sudo and su.  So the tests put the
+build's .mo files there for the duration of this file (InstalledCatalogs puts back whatever
+was there) and generate de_DE, es_ES and fr_FR locales into a temp directory that pamdrive,
+which calls setlocale(LC_ALL, "") like login and su, finds through LOCPATH (honoured because
+pamdrive is not setuid).
+"""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+
+import pytest
+
+from mfatest.i18n import (LINGUAS, MARKED, PO, InstalledCatalogs, catalog,
+                          compiled_locale_directory, fresh_template, generate_locales, locale_env,
+                          module_sources, problems, scratch_directory, string_literals,
+                          swift_unescape)
+from mfatest.pam import WRONG_MSG, mfa_lines, sarg
+from mfatest.totp import code, fresh_step, wrong_code
+from mfatest.world import PROMPT, REPO
+
+
+@pytest.fixture(scope="module")
+def locales(module_so):
+    """Generated locales (for LOCPATH) and the build's catalogs where the module looks."""
+    directory = scratch_directory()
+    try:
+        generate_locales(directory)
+        with InstalledCatalogs(compiled_locale_directory(module_so)):
+            yield directory
+    finally:
+        shutil.rmtree(directory, ignore_errors=True)
+
+
+PROMPTS = {"de": "Bestätigungscode: ", "es": "Código de verificación: ",
+           "fr": "Code de vérification : "}
+
+
+# ---------------------------------------------------------------------------
+# the real module, in the application's language
+# ---------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("lang", LINGUAS)
+def test_the_prompt_is_in_the_applications_language(env, locales, lang):
+    _, secret = env.write_secret()
+    env.locale = locale_env(lang, locales)
+    run = env.run_pam(sarg(env), answers=[code(secret, fresh_step())])
+    assert run.result == "PAM_SUCCESS", str(run)
+    assert run.messages == [("PROMPT_ECHO_OFF", PROMPTS[lang])], str(run)
+
+
+def test_a_wrong_code_and_the_lockout_are_told_in_german_and_logged_in_english(env, locales):
+    _, secret = env.write_secret()
+    env.locale = locale_env("de", locales)
+    args = [sarg(env), "deny=2"]
+    first = env.run_pam(args, answers=[wrong_code(secret)])
+    assert first.result == "PAM_AUTH_ERR", str(first)
+    assert first.messages == [("PROMPT_ECHO_OFF", PROMPTS["de"]), ("ERROR_MSG", "Falscher Code.")], \
+        str(first)
+    second = env.run_pam(args, answers=[wrong_code(secret)])
+    assert second.result == "PAM_AUTH_ERR", str(second)
+    assert second.messages[-1] == (
+        "ERROR_MSG", "Zu viele falsche Codes. Versuchen Sie es in 5 Minuten erneut."), str(second)
+    # Admins grep syslog: it stays English whatever the user's language.
+    assert any("lockout: too many failures; locked for 300 s" in line
+               for line in mfa_lines(second)), str(second)
+    # Locked: told before typing anything, with the time left (plural form for 5).
+    third = env.run_pam(args, answers=[])
+    assert third.messages == [
+        ("ERROR_MSG", "Zu viele falsche Codes. Versuchen Sie es in 5 Minuten erneut.")], str(third)
+
+
+def test_in_the_c_locale_as_under_sshd_the_module_speaks_english(env, locales):
+    """sshd never calls setlocale: its PAM conversation is in C whatever the user's LANG."""
+    _, secret = env.write_secret()
+    env.locale = {**locale_env("de", locales), "LANG": "C", "LANGUAGE": "de"}
+    run = env.run_pam(sarg(env), answers=[wrong_code(secret)])
+    assert run.messages == [("PROMPT_ECHO_OFF", PROMPT), WRONG_MSG], str(run)
+
+
+def test_plural_forms_follow_the_language(env, locales):
+    """The form for a count comes from the catalog (its Plural-Forms), not from English."""
+    env.locale = locale_env("fr", locales)
+    _, secret = env.write_secret()
+    args = [sarg(env), "deny=1", "unlock_time=1m"]
+    run = env.run_pam(args, answers=[wrong_code(secret)])
+    assert run.messages[-1] == ("ERROR_MSG", "Trop de codes incorrects. Réessayez dans 1 minute."), \
+        str(run)
+
+
+def test_the_helper_s_messages_reach_a_screen_locker_in_its_language(desk, locales):
+    """mfa_chkcode (setuid, empty environment) sends its messages untranslated; the module,
+    in the application's process, renders them in the application's language."""
+    secret = desk.enroll("mfalocka")
+    result, messages, log = desk.login([wrong_code(secret)], locale=locale_env("de", locales))
+    assert result == "PAM_AUTH_ERR", (messages, log)
+    assert messages == [("PROMPT_ECHO_OFF", PROMPTS["de"]), ("ERROR_MSG", "Falscher Code.")], messages
+    assert any("wrong code (failure 1 of 3)" in line for line in log), log
+
+
+# ---------------------------------------------------------------------------
+# the catalogs
+# ---------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("lang", LINGUAS)
+def test_every_catalog_is_complete_and_checked(lang):
+    po = PO / f"{lang}.po"
+    checked = subprocess.run(["msgfmt", "--check", "--statistics", "-o", "/dev/null", str(po)],
+                             capture_output=True, text=True)
+    assert checked.returncode == 0, checked.stderr
+    assert "untranslated" not in checked.stderr and "fuzzy" not in checked.stderr, checked.stderr
+    template = catalog(PO / "pam_mfa.pot")
+    entries = catalog(po)
+    assert set(entries) == set(template), (set(template) ^ set(entries))
+    for key, entry in entries.items():
+        assert all(entry.translations) and "fuzzy" not in entry.flags, key
+
+
+def test_the_template_is_up_to_date_with_the_sources(tmp_path):
+    """A message added, changed or removed in the sources without `make pot` fails here."""
+    fresh = catalog(fresh_template(tmp_path))
+    committed = catalog(PO / "pam_mfa.pot")
+    assert set(fresh) == set(committed), {
+        "in the sources only": set(fresh) - set(committed),
+        "in po/pam_mfa.pot only": set(committed) - set(fresh)}
+    assert len(fresh) >= 30
+    # xgettext reads Swift with its C lexer: what it extracted is exactly what Swift sees.
+    marked = {swift_unescape(lit.text) for path in module_sources()
+              for lit in string_literals(path.read_text()) if lit.calls and lit.calls[-1] in MARKED}
+    assert marked == {text for key in fresh for text in key if text is not None}
+
+
+def test_the_built_catalogs_are_the_ones_make_install_installs():
+    text = (REPO / "Makefile").read_text()
+    assert "LINGUAS := " + " ".join(LINGUAS) in text
+    listed = (REPO / "debian" / "libpam-mfa.install").read_text()
+    assert "usr/share/locale/*/LC_MESSAGES/pam_mfa.mo" in listed
+
+
+# ---------------------------------------------------------------------------
+# nothing a user sees goes unmarked
+# ---------------------------------------------------------------------------
+
+# Prose in the user-facing sources that only ever reaches syslog (kept in variables or
+# arguments before the log call): each was checked by hand.
+LOG_ONLY = frozenset({
+    # FirstAnswer.Fate.text, for "... with the password; counted once ..." audit lines
+    "a right code", "a wrong code", "a wrong backup code", "no code", "an already used code",
+    "a locked-out user", "no code asked",
+    # ModuleOptions.resolve's "orLogThat" consequence, appended to a syslog line
+    "enrollment at login not saved", "refusing every login",
+})
+
+
+def test_every_user_visible_string_of_the_module_is_marked():
+    found = []
+    for path in module_sources():
+        found += problems(str(path.relative_to(REPO)), path.read_text(), LOG_ONLY)
+    assert found == [], "\n".join(found)
+
+
+def test_the_scanner_catches_an_unmarked_string():
+    path = "Sources/MFACore/Login/UserLogin.swift"
+    planted = {
+        'host.tell("Your code expired.", isError: true)': "without UserText",
+        'host.prompt("PIN: ", echo: false)': "without UserText",
+        'host.tell(UserText("Hello %s.", .verbatim("dear user")), isError: false)': "without UserText",
+        'let why = "That code is too old."': "prose",
+        'host.tell(UserText("Hello " + "world"), isError: false)': "one plain literal",
+        'host.tell(UserText("Hello \\(name)"), isError: false)': "one plain literal",
+    }
+    for snippet, reason in planted.items():
+        found = problems(path, "func f() {\n  " + snippet + "\n}\n")
+        assert found and all(reason in problem for problem in found), (snippet, found)
+    fine = [
+        'host.tell(UserText("Wrong code."), isError: true)',
+        'host.tell(.plural("%d try", "%d tries", count: n), isError: true)',
+        'host.log(.notice, who + ": wrong code (failure " + String(n) + ")")',
+        '// host.tell("a comment is no string", isError: true)',
+        'let name = "pam_mfa_first_answer"',
+        'host.tell(UserText("Contact %s.", .verbatim(options.contact)), isError: true)',
+    ]
+    for snippet in fine:
+        assert problems(path, "func f() {\n  " + snippet + "\n}\n") == [], snippet
+    # Prose outside the user-facing sources (error texts for syslog) is not the scanner's.
+    assert problems("Sources/MFACore/System/FileError.swift", 'let x = "cannot open the file"') == []
+
+
+def test_the_real_sources_with_a_planted_string_fail():
+    source = (REPO / "Sources/MFACore/Login/Login+Report.swift").read_text()
+    planted = source.replace('host.tell(LoginText.lockedOut(for: left), isError: true)',
+                             'host.tell("Locked out.", isError: true)')
+    assert planted != source
+    found = problems("Sources/MFACore/Login/Login+Report.swift", planted, LOG_ONLY)
+    assert len(found) == 1 and "'Locked out.'" in found[0], found
