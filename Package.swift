@@ -64,14 +64,17 @@ if !embedded {
     .executableTarget(
       name: "mfa-enroll",
       dependencies: [
-        "MFACore", "CLibc", "CPAM",
+        "MFACore", "CLibc", "CPAM", "PSKC",
         .product(name: "ArgumentParser", package: "swift-argument-parser"),
       ],
       // Full RELRO like the module: the dynamic linker resolves everything at start.
       linkerSettings: [
         .unsafeFlags(["-Xlinker", "-z", "-Xlinker", "now", "-Xlinker", "-z", "-Xlinker", "relro"])
       ]),
+    // `mfa-enroll import pskc`: a strict XML reader and RFC 6030 key containers (CLI only).
+    .target(name: "PSKC", dependencies: ["MFACore"]),
     .testTarget(name: "MFACoreTests", dependencies: ["MFACore"]),
+    .testTarget(name: "PSKCTests", dependencies: ["PSKC", "MFACore"], exclude: ["rfc6030-figure6.pskcxml"]),
     // `make bench`: in-process costs of the core (not shipped).
     .executableTarget(name: "mfa-bench", dependencies: ["MFACore"], path: "Tests/Bench/mfa-bench"),
   ]
@@ -81,7 +84,7 @@ if fuzzing {
   products.append(.executable(name: "mfa-fuzz", targets: ["MFAFuzz"]))
   targets.append(
     .executableTarget(
-      name: "MFAFuzz", dependencies: ["MFACore"], path: "Tests/Fuzz", exclude: ["corpus"],
+      name: "MFAFuzz", dependencies: ["MFACore", "PSKC"], path: "Tests/Fuzz", exclude: ["corpus"],
       swiftSettings: [.unsafeFlags(["-parse-as-library"])]))
 }
 

@@ -19,6 +19,15 @@ static struct {
   __typeof__(&EVP_sha1) sha1;
   __typeof__(&EVP_sha256) sha256;
   __typeof__(&EVP_sha512) sha512;
+  __typeof__(&EVP_CIPHER_CTX_new) cipher_new;
+  __typeof__(&EVP_CIPHER_CTX_free) cipher_free;
+  __typeof__(&EVP_CIPHER_CTX_set_padding) cipher_padding;
+  __typeof__(&EVP_DecryptInit_ex) decrypt_init;
+  __typeof__(&EVP_DecryptUpdate) decrypt_update;
+  __typeof__(&EVP_DecryptFinal_ex) decrypt_final;
+  __typeof__(&EVP_aes_128_cbc) aes_128_cbc;
+  __typeof__(&EVP_aes_192_cbc) aes_192_cbc;
+  __typeof__(&EVP_aes_256_cbc) aes_256_cbc;
 } functions;
 
 static pthread_mutex_t load_lock = PTHREAD_MUTEX_INITIALIZER;
@@ -65,13 +74,25 @@ static int load(void) {
     return -1;
   }
   int missing = 0;
-  functions.hmac = (__typeof__(functions.hmac))symbol(library, "HMAC", &missing);
-  functions.digest = (__typeof__(functions.digest))symbol(library, "EVP_Digest", &missing);
-  functions.pbkdf2 = (__typeof__(functions.pbkdf2))symbol(library, "PKCS5_PBKDF2_HMAC", &missing);
-  functions.memcmp = (__typeof__(functions.memcmp))symbol(library, "CRYPTO_memcmp", &missing);
-  functions.sha1 = (__typeof__(functions.sha1))symbol(library, "EVP_sha1", &missing);
-  functions.sha256 = (__typeof__(functions.sha256))symbol(library, "EVP_sha256", &missing);
-  functions.sha512 = (__typeof__(functions.sha512))symbol(library, "EVP_sha512", &missing);
+  /* Each function by its name, with the type of its prototype. */
+#define RESOLVE(field, name) functions.field = (__typeof__(functions.field))symbol(library, name, &missing)
+  RESOLVE(hmac, "HMAC");
+  RESOLVE(digest, "EVP_Digest");
+  RESOLVE(pbkdf2, "PKCS5_PBKDF2_HMAC");
+  RESOLVE(memcmp, "CRYPTO_memcmp");
+  RESOLVE(sha1, "EVP_sha1");
+  RESOLVE(sha256, "EVP_sha256");
+  RESOLVE(sha512, "EVP_sha512");
+  RESOLVE(cipher_new, "EVP_CIPHER_CTX_new");
+  RESOLVE(cipher_free, "EVP_CIPHER_CTX_free");
+  RESOLVE(cipher_padding, "EVP_CIPHER_CTX_set_padding");
+  RESOLVE(decrypt_init, "EVP_DecryptInit_ex");
+  RESOLVE(decrypt_update, "EVP_DecryptUpdate");
+  RESOLVE(decrypt_final, "EVP_DecryptFinal_ex");
+  RESOLVE(aes_128_cbc, "EVP_aes_128_cbc");
+  RESOLVE(aes_192_cbc, "EVP_aes_192_cbc");
+  RESOLVE(aes_256_cbc, "EVP_aes_256_cbc");
+#undef RESOLVE
   if (missing) return -1;
   if (known_answer() != 0) {
     snprintf(load_error, sizeof(load_error), "%s gives a wrong HMAC-SHA1 for RFC 4226's test key", library_name);
@@ -139,4 +160,32 @@ int mfa_crypto_pbkdf2_sha256(const void *password, size_t password_length, const
 int mfa_crypto_memcmp(const void *left, const void *right, size_t length) {
   if (mfa_crypto_load() != 0) return -1;
   return functions.memcmp(left, right, length) == 0 ? 0 : 1;
+}
+
+static const EVP_CIPHER *aes_cbc(size_t key_length) {
+  switch (key_length) {
+  case 16: return functions.aes_128_cbc();
+  case 24: return functions.aes_192_cbc();
+  case 32: return functions.aes_256_cbc();
+  default: return NULL;
+  }
+}
+
+int mfa_crypto_aes_cbc_decrypt(const void *key, size_t key_length, const void *iv, const void *in, size_t length,
+                               unsigned char *out) {
+  if (mfa_crypto_load() != 0 || length == 0 || length % 16 != 0 || length > 0x7fffffff) return -1;
+  const EVP_CIPHER *cipher = aes_cbc(key_length);
+  EVP_CIPHER_CTX *context = functions.cipher_new();
+  if (cipher == NULL || context == NULL) {
+    if (context != NULL) functions.cipher_free(context);
+    return -1;
+  }
+  int written = 0, last = 0;
+  /* No EVP padding: XML Encryption's padding is not PKCS#7, the caller strips it. */
+  int ok = functions.decrypt_init(context, cipher, NULL, key, iv) == 1 && functions.cipher_padding(context, 0) == 1 &&
+           functions.decrypt_update(context, out, &written, in, (int)length) == 1 &&
+           functions.decrypt_final(context, out + written, &last) == 1 && (size_t)(written + last) == length;
+  /* EVP_CIPHER_CTX_free clears the key schedule before it frees the context. */
+  functions.cipher_free(context);
+  return ok ? 0 : -1;
 }

@@ -1,4 +1,5 @@
 import MFACore
+import PSKC
 
 // libFuzzer entry point (`make fuzz`). The first byte picks the parser, the rest is its input:
 // every parser that sees attacker- or user-controlled bytes must return or throw, never trap.
@@ -6,7 +7,7 @@ import MFACore
 public func fuzzOneInput(_ data: UnsafePointer<UInt8>?, _ size: Int) -> Int32 {
   guard let data, size > 0 else { return 0 }
   let input = Array(UnsafeBufferPointer(start: data + 1, count: size - 1))
-  switch data[0] % 5 {
+  switch data[0] % 6 {
   case 0:
     if let enrollment = try? SecretFileFormat.parse(input) {
       // What parses must serialise and parse back to the same thing.
@@ -27,6 +28,17 @@ public func fuzzOneInput(_ data: UnsafePointer<UInt8>?, _ size: Int) -> Int32 {
   case 3:
     _ = try? ModuleOptions.resolve(arguments: []) { (_) throws(FileError) -> [UInt8]? in input }
     _ = try? ModuleOptions.parse(input.split(separator: 0x20).map { Array($0) })
+  case 5:
+    // A vendor's PSKC file (mfa-enroll import pskc): the XML reader, the container, each key.
+    guard var container = try? PSKCContainer.parse(input) else { return 0 }
+    for package in container.packages {
+      let key = [UInt8](repeating: 0x12, count: 16)
+      var token = try? container.token(package, name: package.defaultName, preSharedKey: key, now: 0)
+      token?.wipe()
+      token = try? container.token(package, name: package.defaultName, preSharedKey: nil, now: 0)
+      token?.wipe()
+    }
+    container.wipe()
   default:
     _ = StateFile.newestSlot(input)
     _ = Base32.decode(input)

@@ -244,15 +244,20 @@ def test_shipped_pam_mfa_conf_names_only_settings():
 
 @pytest.fixture(scope="module")
 def helps(enroll_bin) -> dict:
-    """{'': --help, 'enroll': help enroll, ...} for every subcommand --help lists."""
+    """{'': --help, 'enroll': help enroll, 'import pskc': help import pskc, ...} for every
+    subcommand --help lists, and every subcommand of those (a command group's)."""
     top = cli("--help")
     assert top.returncode == 0, (top.stdout, top.stderr)
     out = {"": top.stdout}
-    for sub in help_subcommands(top.stdout):
-        proc = cli("help", sub)
+    pending = help_subcommands(top.stdout)
+    while pending:
+        sub = pending.pop(0)
+        proc = cli("help", *sub.split())
         assert proc.returncode == 0, (sub, proc.stdout, proc.stderr)
         assert f"USAGE: mfa-enroll {sub}" in proc.stdout, (sub, proc.stdout)
         out[sub] = proc.stdout
+        if "SUBCOMMANDS:" in proc.stdout.splitlines():
+            pending += [f"{sub} {nested}" for nested in help_subcommands(proc.stdout)]
     return out
 
 
@@ -280,6 +285,9 @@ def test_every_subcommand_has_a_section(helps):
     source = MFA_ENROLL_1.read_text().splitlines()
     for sub in helps:
         if not sub:
+            continue
+        if " " in sub:      # a command group's subcommand: named in the group's section
+            assert f".Cm {sub}" in source, f"mfa-enroll(1) never names '.Cm {sub}'"
             continue
         assert f".Ss {sub}" in source or f".It Cm {sub}" in source, (
             f"mfa-enroll(1) has no '.Ss {sub}' (or '.It Cm {sub}')")

@@ -28,5 +28,9 @@ int mfa_crypto_pbkdf2_sha256(const void *password, size_t password_length, const
                              int iterations, unsigned char *out, size_t out_length);
 /// CRYPTO_memcmp: 0 when equal, nonzero when not, -1 without libcrypto.
 int mfa_crypto_memcmp(const void *left, const void *right, size_t length);
+/// AES-CBC decryption without padding removal (XML Encryption pads its own way): key_length 16,
+/// 24 or 32, a 16-byte iv, length a multiple of 16; length bytes into out. 0 or -1.
+int mfa_crypto_aes_cbc_decrypt(const void *key, size_t key_length, const void *iv, const void *in, size_t length,
+                               unsigned char *out);
 
 #endif

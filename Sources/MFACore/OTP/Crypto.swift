@@ -13,7 +13,7 @@ public enum Crypto {
   public static var isLoaded: Bool { mfa_crypto_is_loaded() == 1 }
 
   /// HMAC(key, message) with `algorithm`'s hash; nil only if libcrypto fails.
-  static func hmac(_ algorithm: OTPAlgorithm, key: [UInt8], message: [UInt8]) -> [UInt8]? {
+  public static func hmac(_ algorithm: OTPAlgorithm, key: [UInt8], message: [UInt8]) -> [UInt8]? {
     var output = [UInt8](repeating: 0, count: 64)
     let length = key.withUnsafeBytes { keyBytes in
       message.withUnsafeBytes { messageBytes in
@@ -50,6 +50,34 @@ public enum Crypto {
       }
     }
     return ok ? output : nil
+  }
+}
+
+extension Crypto {
+  /// AES-CBC decryption of `ciphertext` (a non-empty multiple of 16 bytes) under a 16-, 24- or
+  /// 32-byte `key`, padding left in place (the caller's format says how to strip it); nil for
+  /// other sizes or if libcrypto fails. A failed result is wiped, never returned in part.
+  public static func aesCBCDecrypt(key: [UInt8], iv: [UInt8], ciphertext: [UInt8]) -> [UInt8]? {
+    guard [16, 24, 32].contains(key.count), iv.count == 16, !ciphertext.isEmpty, ciphertext.count % 16 == 0 else {
+      return nil
+    }
+    var plaintext = [UInt8](repeating: 0, count: ciphertext.count)
+    let ok = key.withUnsafeBytes { keyBytes in
+      iv.withUnsafeBytes { ivBytes in
+        ciphertext.withUnsafeBytes { input in
+          plaintext.withUnsafeMutableBufferPointer { out in
+            mfa_crypto_aes_cbc_decrypt(
+              keyBytes.baseAddress, keyBytes.count, ivBytes.baseAddress, input.baseAddress, input.count,
+              out.baseAddress) == 0
+          }
+        }
+      }
+    }
+    guard ok else {
+      plaintext.wipe()
+      return nil
+    }
+    return plaintext
   }
 }
 

@@ -2,16 +2,21 @@ import ArgumentParser
 import Glibc
 import MFACore
 
+/// `mfa-enroll import SOURCE`: keys that exist already, elsewhere.
+struct Import: ParsableCommand {
+  static let configuration = CommandConfiguration(
+    abstract: "Import keys that exist already: a ~/.google_authenticator file, or a hardware token from a PSKC file.",
+    subcommands: [ImportGoogleAuthenticator.self, ImportPSKC.self])
+}
+
 /// `mfa-enroll import google-authenticator [FILE]`: keep the user's app working while moving
 /// from pam_google_authenticator; its scratch codes become hashed backup codes.
-struct Import: CLICommand {
+struct ImportGoogleAuthenticator: CLICommand {
   static let configuration = CommandConfiguration(
+    commandName: "google-authenticator",
     abstract: "Convert a ~/.google_authenticator file into a pam_mfa enrollment (the same app keeps working).")
 
   @ParentCommand var root: MFAEnroll
-
-  @Argument(help: "What to import from: google-authenticator.")
-  var source: String
 
   @Argument(help: "The file (default: ~/.google_authenticator of the user).")
   var file: String?
@@ -20,12 +25,6 @@ struct Import: CLICommand {
 
   @Flag(help: "Replace an existing pam_mfa enrollment.")
   var force = false
-
-  func validate() throws {
-    guard source == "google-authenticator" else {
-      throw ValidationError("only 'google-authenticator' can be imported")
-    }
-  }
 
   func perform() throws(CLIError) {
     let target = try Target.resolve(root.global)

@@ -1,0 +1,207 @@
+import ArgumentParser
+import Glibc
+import MFACore
+import PSKC
+
+/// `mfa-enroll --user NAME import pskc FILE`: a hardware token whose key came from its vendor
+/// in a PSKC file (RFC 6030), added as one more authenticator after a code from the token.
+struct ImportPSKC: CLICommand {
+  static let configuration = CommandConfiguration(
+    commandName: "pskc",
+    abstract: "Add a hardware token (HOTP or TOTP) from its vendor's PSKC file, after a code from it (root only).")
+
+  @ParentCommand var root: MFAEnroll
+
+  @Argument(help: "The PSKC file (RFC 6030) from the token's vendor.")
+  var file: String
+
+  @Option(help: "The token's serial number (DeviceInfo/SerialNo): which key of a file with several.")
+  var serial: String?
+
+  @Option(
+    help: ArgumentHelp(
+      "The pre-shared key of an encrypted file, as hex digits (a root-owned file, mode 0600).", valueName: "path"))
+  var keyFile: String?
+
+  @Option(help: "The authenticator's name (default: token-SERIAL).")
+  var name: String?
+
+  @OptionGroup var storeOptions: StoreOptions
+
+  /// A key is at most 64 hex digits; a larger file is not a key file.
+  static let maxKeyFileSize = 4096
+
+  func validate() throws {
+    if let name, !Authenticator.isValidName(Array(name.utf8)) {
+      throw ValidationError("--name must be 1 to 32 letters, digits, '.', '_' or '-'")
+    }
+  }
+
+  func perform() throws(CLIError) {
+    let target = try Target.resolve(root.global, requireRoot: true)
+    let store = try target.secretStore(override: storeOptions.secretFile)
+    let path = absolute(file)
+    var container = try ImportPSKC.readContainer(path)
+    defer { container.wipe() }
+    let package: PSKCPackage
+    do throws(PSKCError) {
+      package = try container.select(serial: serial)
+    } catch {
+      throw CLIError("\(path): \(error.description); nothing was changed")
+    }
+    var preSharedKey = try keyFile.map { (keyPath) throws(CLIError) in try ImportPSKC.readKeyFile(absolute(keyPath)) }
+    defer { preSharedKey?.wipe() }
+    var token: PSKCToken
+    do throws(PSKCError) {
+      let chosen = name.map { Array($0.utf8) } ?? package.defaultName
+      token = try container.token(package, name: chosen, preSharedKey: preSharedKey, now: Int64(time(nil)))
+    } catch {
+      throw CLIError("\(path): \(error.description); nothing was changed")
+    }
+    print(ImportPSKC.describe(package, token.authenticator))
+    defer { token.wipe() }
+    let tokenName = token.authenticator.name.text
+    let who = target.actingForOther ? "\(target.account.name) already has" : "you already have"
+    if store.exists {
+      var existing = try target.readEnrollment(store)
+      defer { existing.wipe() }
+      if existing.authenticators.contains(where: { $0.name == token.authenticator.name }) {
+        throw CLIError("\(who) an authenticator named \(tokenName) (see mfa-enroll list); choose another with --name")
+      }
+    }
+    var confirmed = try ImportPSKC.confirm(token.authenticator)
+    defer { confirmed.wipe() }
+    let created = try ImportPSKC.save(confirmed, to: store, who: who)
+    AuditLog.record("imported pskc token \(tokenName) serial=\(package.serial ?? "-") user=\(target.account.name)")
+    print("Imported the token as \(tokenName) into \(store.location.place).")
+    if let expiry = token.expiry {
+      print(
+        "Its key expires on \(ImportPSKC.day(expiry)) (the file's ExpiryDate), which pam_mfa does not enforce: "
+          + "remove it then (mfa-enroll --user \(target.account.name) remove \(tokenName)).")
+    }
+    if created {
+      let user = target.account.name
+      print(
+        target.actingForOther
+          ? "\(user) had no enrollment: the token is their only authenticator, without backup codes "
+            + "(mfa-enroll --user \(user) backup-codes makes them)."
+          : "You had no enrollment: the token is your only authenticator, without backup codes "
+            + "(mfa-enroll backup-codes makes them).")
+      printWhereCodesAreAsked(for: user, actingForOther: target.actingForOther)
+    }
+  }
+
+  /// The file, read as root without following a link: a regular file of at most
+  /// XMLReader.maxSize bytes. Its bytes are wiped once parsed (a plain file holds keys).
+  static func readContainer(_ path: String) throws(CLIError) -> PSKCContainer {
+    var bytes: [UInt8]
+    do throws(FileError) {
+      let file: FileDescriptor
+      do throws(SystemError) {
+        file = try FileDescriptor.open(path, O_RDONLY | O_NOFOLLOW | O_NOCTTY | O_NONBLOCK)
+      } catch {
+        throw error.code == ELOOP ? FileError.symbolicLink : FileError.system(error)
+      }
+      let info: stat
+      do throws(SystemError) {
+        info = try file.status()
+      } catch {
+        throw FileError.system(error)
+      }
+      guard info.st_mode & 0o170000 == 0o100000 else { throw FileError.notRegularFile }
+      bytes = try file.readAll(maxSize: XMLReader.maxSize)
+    } catch {
+      throw CLIError("cannot read \(path): \(error.description)")
+    }
+    defer { bytes.wipe() }
+    do throws(PSKCError) {
+      return try PSKCContainer.parse(bytes)
+    } catch {
+      throw CLIError("\(path): \(error.description); nothing was changed")
+    }
+  }
+
+  /// The pre-shared key: a file only root can read or write, holding the key as hex digits.
+  static func readKeyFile(_ path: String) throws(CLIError) -> [UInt8] {
+    var text: [UInt8]
+    do throws(FileError) {
+      text = try TrustedFile.rootSecret.read(path, maxSize: maxKeyFileSize)
+    } catch {
+      throw CLIError("key file \(path): \(error.description) (it must be root's, mode 0600 or stricter)")
+    }
+    defer { text.wipe() }
+    guard let key = PreSharedKey.parse(text) else {
+      throw CLIError("key file \(path): not an AES key as 32, 48 or 64 hex digits")
+    }
+    return key
+  }
+
+  /// "Token 987654321 (Acme): counter-based (HOTP), SHA1, 8 digits, from counter 0."
+  static func describe(_ package: PSKCPackage, _ authenticator: Authenticator) -> String {
+    let maker = package.manufacturer.map { " (\($0))" } ?? ""
+    let kind =
+      authenticator.kind == .hotp
+      ? "counter-based (HOTP), \(authenticator.algorithm.name), \(authenticator.digits) digits, from counter "
+        + "\(authenticator.counter)"
+      : "time-based (TOTP), \(authenticator.algorithm.name), \(authenticator.digits) digits, every "
+        + "\(authenticator.period) s"
+    return "Token \(package.serial ?? package.keyID ?? "without a serial number")\(maker): \(kind)."
+  }
+
+  /// A code from the token, checked before anything is saved, and spent: the module never
+  /// accepts it for a login.
+  static func confirm(_ authenticator: Authenticator) throws(CLIError) -> Enrollment {
+    let hotp = authenticator.kind == .hotp
+    let question =
+      hotp
+      ? "Enter the \(authenticator.digits)-digit code from the token (press its button): "
+      : "Enter the \(authenticator.digits)-digit code the token shows: "
+    var single = Enrollment(authenticators: [authenticator])
+    defer { single.wipe() }
+    let match = try CodeConfirmation.ask(
+      question, for: single, accepting: FirstCode.Accepting(window: 1, hotpLookAhead: 10),
+      failure: "nothing was changed"
+    ) { left in
+      print(
+        "That code is not right; \(left) \(left == 1 ? "try" : "tries") left. "
+          + (hotp ? "Press the button for the next code." : "Check the serial number and this host's clock."))
+    }
+    var confirmed = single
+    confirmed.spend(match)
+    return confirmed
+  }
+
+  /// Adds the confirmed token to the user's enrollment, or creates one holding just it; true
+  /// when it created one.
+  static func save(_ confirmed: Enrollment, to store: any CredentialStore, who: String) throws(CLIError) -> Bool {
+    let token = confirmed.authenticators[0]
+    let place = store.location.place
+    let added: Bool
+    do throws(FileError) {
+      if !store.exists {
+        var created = confirmed
+        // A new enrollment: hosts remembered before it must ask again.
+        created.forgetBefore = Int64(time(nil))
+        try store.save(created, replace: false)
+        return true
+      }
+      added = try store.updateEnrollment { current in
+        // Checked again under the lock: another command may have taken the name meanwhile.
+        guard !current.authenticators.contains(where: { $0.name == token.name }) else { return false }
+        current.authenticators.append(token)
+        return true
+      }
+    } catch {
+      if case .system(let system) = error, system.code == EEXIST {
+        throw CLIError("\(place) appeared meanwhile; nothing was changed (run the import again)")
+      }
+      throw CLIError("cannot save \(place): \(error.description); nothing was changed")
+    }
+    guard added else { throw CLIError("\(who) an authenticator named \(token.name.text); nothing was changed") }
+    return false
+  }
+
+  static func day(_ seconds: Int64) -> String {
+    CivilDate.format(days: seconds >= 0 ? seconds / 86_400 : (seconds - 86_399) / 86_400)
+  }
+}
