@@ -90,13 +90,32 @@ public struct PSKCPackage {
     guard keys.count == 1 else { throw XMLError(line: package.line, "a KeyPackage with more than one Key") }
     self.key = key
     device = try package.child(PSKCNames.pskc, "DeviceInfo")
-    serial = try device?.child(PSKCNames.pskc, "SerialNo").map { $0.trimmedText.text }
-    manufacturer = try device?.child(PSKCNames.pskc, "Manufacturer").map { $0.trimmedText.text }
+    serial = try PSKCPackage.label(device?.child(PSKCNames.pskc, "SerialNo"), spaces: false)
+    manufacturer = try PSKCPackage.label(device?.child(PSKCNames.pskc, "Manufacturer"), spaces: true)
     keyID = key.attribute("Id")
+    // Printed to root's terminal and written to the audit log: no controls, no forged fields.
+    if let keyID, !PSKCPackage.isLabel(Array(keyID.utf8), spaces: false) {
+      throw XMLError(line: key.line, "a Key Id with characters other than printable ASCII (or a space)")
+    }
     guard let algorithm = key.attribute("Algorithm") else {
       throw XMLError(line: key.line, "a Key without an Algorithm")
     }
     self.algorithm = algorithm
+  }
+
+  /// A SerialNo or Manufacturer: printable ASCII, at most 64 characters (spaces only in names).
+  static func label(_ element: XMLReader.Element?, spaces: Bool) throws(XMLError) -> String? {
+    guard let element else { return nil }
+    let text = element.trimmedText
+    guard isLabel(text, spaces: spaces) else {
+      throw XMLError(
+        line: element.line, "\(element.name) has characters other than printable ASCII\(spaces ? "" : " (or a space)")")
+    }
+    return text.text
+  }
+
+  static func isLabel(_ text: [UInt8], spaces: Bool) -> Bool {
+    text.count <= 64 && text.allSatisfy { ($0 > 0x20 || (spaces && $0 == 0x20)) && $0 < 0x7F }
   }
 
   /// `token-SERIAL` (else `token-KEYID`, else `token`) in the characters authenticator names

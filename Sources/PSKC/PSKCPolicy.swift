@@ -26,6 +26,14 @@ enum PSKCPolicy {
         throw .unsupported(
           "the key's Policy holds <\(child.name)>, which pam_mfa does not understand (RFC 6030 §5: do not use the key)")
       }
+      // RFC 6030 gives attributes to PINPolicy only (checked below).
+      if child.name != "PINPolicy", let attribute = child.attributes.first {
+        throw .unsupported(
+          "the key's <\(child.name)> has the attribute \(attribute.name), which pam_mfa does not understand")
+      }
+    }
+    if let attribute = policy.attributes.first {
+      throw .unsupported("the key's Policy has the attribute \(attribute.name), which pam_mfa does not understand")
     }
     if try policy.one("NumberOfTransactions") != nil {
       throw .unsupported("the key's Policy limits its NumberOfTransactions, which pam_mfa cannot count")

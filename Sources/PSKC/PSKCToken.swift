@@ -9,6 +9,8 @@ public struct PSKCToken {
   public var expiry: Int64?
   /// Whether the key was encrypted (and its MAC verified).
   public var wasEncrypted: Bool
+  /// The highest HOTP Counter a file may start a token at.
+  public static let maxCounter: UInt64 = 999_999_999_999_999
 
   public mutating func wipe() {
     authenticator.key.wipe()
@@ -60,6 +62,10 @@ extension PSKCContainer {
     }
     defer { decryption?.wipe() }
 
+    // In a file that declares encryption a key in plain text bypasses the MAC: someone put it there.
+    if encrypted || encryptionKey != nil, !secret.children(PSKCNames.pskc, "PlainValue").isEmpty {
+      throw .integrity("the Secret is in plain text in a file that declares an encryption key")
+    }
     var keyBytes = try PSKCValue.binary(secret, "Secret", decryption)
     defer { keyBytes.wipe() }
     guard Authenticator.keyLengthRange.contains(keyBytes.count) else {
@@ -75,6 +81,10 @@ extension PSKCContainer {
         try PSKCValue.integer(value, "Counter", decryption)
       }
       guard let start = UInt64(exactly: counter ?? 0) else { throw .unsupported("a negative Counter") }
+      // The secret file's counters have at most 18 digits, with room for the presses ahead.
+      guard start <= PSKCToken.maxCounter else {
+        throw .unsupported("a Counter above \(PSKCToken.maxCounter) is not supported")
+      }
       authenticator.counter = start
     } else {
       authenticator.period = try timeInterval(data, decryption)

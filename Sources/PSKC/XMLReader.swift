@@ -12,6 +12,9 @@ public enum XMLReader {
   public static let maxDepth = 32
   /// About 20 per token: room for 10,000 tokens, not for a file of empty elements.
   public static let maxElements = 250_000
+  /// Attributes (namespace declarations included) of one element: duplicates are checked
+  /// against the earlier ones, so a bound keeps that linear.
+  public static let maxAttributes = 32
 
   /// The root element of `bytes`, or why they are not a well-formed document.
   public static func parse(_ bytes: [UInt8]) throws(XMLError) -> Element {
@@ -204,6 +207,9 @@ struct Parser {
       guard !raw.contains(where: { $0.name == attributeName }) else {
         throw fail("attribute \(attributeName) twice in <\(qualified)>")
       }
+      guard raw.count < XMLReader.maxAttributes else {
+        throw fail("more than \(XMLReader.maxAttributes) attributes in <\(qualified)>")
+      }
       raw.append((attributeName, value, attributeLine))
     }
 
@@ -215,7 +221,11 @@ struct Parser {
         bindings.append(("", attribute.value))
       } else if attribute.name.hasPrefix("xmlns:") {
         let prefix = String(attribute.name.dropFirst(6))
+        guard !prefix.isEmpty else { throw fail("an empty namespace prefix (xmlns:)") }
         guard !attribute.value.isEmpty else { throw fail("namespace prefix \(prefix) bound to an empty URI") }
+        // Namespaces in XML §3: the xml and xmlns namespaces belong to their own prefixes only.
+        guard prefix == "xml" || (attribute.value != Parser.xmlNamespace && attribute.value != Parser.xmlnsNamespace)
+        else { throw fail("the prefix \(prefix) cannot be bound to \(attribute.value)") }
         guard prefix != "xmlns", prefix != "xml" || attribute.value == Parser.xmlNamespace else {
           throw fail("the prefix \(prefix) cannot be redeclared")
         }

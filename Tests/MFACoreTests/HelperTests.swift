@@ -14,7 +14,9 @@ import Testing
 
   func channels() -> Pair {
     var ends: [Int32] = [0, 0]
-    #expect(socketpair(AF_UNIX, Int32(SOCK_STREAM.rawValue), 0, &ends) == 0)
+    // Close-on-exec, as the module's: a test running in parallel that starts a program would
+    // otherwise hold the ends open in its child, and "the other side is gone" would not be.
+    #expect(socketpair(AF_UNIX, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0, &ends) == 0)
     return Pair(
       module: HelperChannel(socket: FileDescriptor(owning: ends[0])),
       helper: HelperChannel(socket: FileDescriptor(owning: ends[1])))

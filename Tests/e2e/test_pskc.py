@@ -138,7 +138,7 @@ def test_serial_picks_one_key_of_several(env):
 def test_token_is_added_to_an_existing_enrollment(env):
     path, app_secret = env.write_secret(path=secret_path(env))
     before = records(path)
-    token = Token(serial="A/B 7")       # '/' and ' ' are not allowed in a name
+    token = Token(serial="A/B#7")       # '/' and '#' are not allowed in a name
     env.remember(token.secret)
     pskc = write(env, "one.pskcxml", container([token]))
     proc = import_pskc(env, pskc, answers=[hotp(token.secret, 0)])
@@ -157,6 +157,13 @@ def test_token_is_added_to_an_existing_enrollment(env):
     assert proc.returncode == 1, proc.stdout
     assert ("alice already has an authenticator named token-A-B-7 (see mfa-enroll list); "
             "choose another with --name") in proc.stderr, proc.stderr
+    assert "Enter" not in proc.stdout and path.read_text() == text
+    # the same key under another name: refused too (codes are spent per authenticator, so the
+    # same token twice would take each code twice)
+    proc = import_pskc(env, pskc, "--name", "again")
+    assert proc.returncode == 1, proc.stdout
+    assert ("alice already has this token's key as token-A-B-7 (see mfa-enroll list); nothing was changed"
+            in proc.stderr), proc.stderr
     assert "Enter" not in proc.stdout and path.read_text() == text
 
 
@@ -203,6 +210,15 @@ def tamper_mac(text: str) -> str:
     return text.replace("Su+NvtQfmvfJzF6bmQiJqoLRExc=", "Su+MvtQfmvfJzF6bmQiJqoLRExc=")
 
 
+def plain_secret_in(text: str) -> str:
+    """Figure 6 with its encrypted Secret swapped for the key in plain text."""
+    head, rest = text.split("<Secret>", 1)
+    _, tail = rest.split("</Secret>", 1)
+    return head + "<Secret><PlainValue>MTIzNDU2Nzg5MDEyMzQ1Njc4OTA=</PlainValue></Secret>" + tail
+
+
+MANY_ATTRIBUTES = " ".join(f'a{i}="x"' for i in range(40))
+
 REFUSALS = {
     # name: (file text, extra arguments (K: the RFC key file), message)
     "wrong key file": (RFC6030_FIGURE6, ["--key-file", "OTHER"], "a wrong key file, or a tampered file"),
@@ -232,6 +248,17 @@ REFUSALS = {
     "unclosed": (container([Token()]).replace("</KeyContainer>", ""), [], "not well-formed XML: line"),
     "not PSKC": ('<?xml version="1.0"?><KeyContainer Version="1.0"/>', [],
                  "not a PSKC file (RFC 6030)"),
+    "huge Counter": (container([Token(counter=10 ** 17)]), [], "a Counter above 999999999999999 is not supported"),
+    "control characters in SerialNo": (container([Token(serial="S1&#x9b;2J")]), [],
+                                       "SerialNo has characters other than printable ASCII"),
+    "space in SerialNo": (container([Token(serial="X user=root")]), [],
+                          "SerialNo has characters other than printable ASCII (or a space)"),
+    "many attributes": (container([Token()]).replace("<Issuer>", f"<Issuer {MANY_ATTRIBUTES}>"), [],
+                        "more than 32 attributes in <Issuer>"),
+    "unknown Policy attribute": (container([Token(expiry="2099-01-01T00:00:00Z")]).replace(
+        "<Policy>", '<Policy Foo="1">'), [], "the key's Policy has the attribute Foo"),
+    "plain Secret in an encrypted file": (plain_secret_in(RFC6030_FIGURE6), [],
+                                          "the Secret is in plain text in a file that declares an encryption key"),
     "key wrap": (RFC6030_FIGURE6.replace("aes128-cbc", "kw-aes128"), ["--key-file", "K"], "(AES key wrap)"),
     "PBKDF2": (RFC6030_FIGURE6.replace(
         "<ds:KeyName>Pre-shared-key</ds:KeyName>",

@@ -68,6 +68,10 @@ struct ImportPSKC: CLICommand {
       if existing.authenticators.contains(where: { $0.name == token.authenticator.name }) {
         throw CLIError("\(who) an authenticator named \(tokenName) (see mfa-enroll list); choose another with --name")
       }
+      // Codes are spent per authenticator: the same key twice would take each code twice.
+      if let same = existing.authenticators.first(where: { ImportPSKC.sameKey($0, token.authenticator) }) {
+        throw CLIError("\(who) this token's key as \(same.name.text) (see mfa-enroll list); nothing was changed")
+      }
     }
     var confirmed = try ImportPSKC.confirm(token.authenticator)
     defer { confirmed.wipe() }
@@ -89,6 +93,11 @@ struct ImportPSKC: CLICommand {
             + "(mfa-enroll backup-codes makes them).")
       printWhereCodesAreAsked(for: user, actingForOther: target.actingForOther)
     }
+  }
+
+  /// The same key (compared in constant time, as keys are).
+  static func sameKey(_ one: Authenticator, _ other: Authenticator) -> Bool {
+    one.key.count == other.key.count && constantTimeEqual(one.key, other.key)
   }
 
   /// The file, read as root without following a link: a regular file of at most
@@ -187,7 +196,8 @@ struct ImportPSKC: CLICommand {
       }
       added = try store.updateEnrollment { current in
         // Checked again under the lock: another command may have taken the name meanwhile.
-        guard !current.authenticators.contains(where: { $0.name == token.name }) else { return false }
+        guard !current.authenticators.contains(where: { $0.name == token.name || ImportPSKC.sameKey($0, token) })
+        else { return false }
         current.authenticators.append(token)
         return true
       }
@@ -197,7 +207,9 @@ struct ImportPSKC: CLICommand {
       }
       throw CLIError("cannot save \(place): \(error.description); nothing was changed")
     }
-    guard added else { throw CLIError("\(who) an authenticator named \(token.name.text); nothing was changed") }
+    guard added else {
+      throw CLIError("\(who) an authenticator named \(token.name.text) or with its key; nothing was changed")
+    }
     return false
   }
 
