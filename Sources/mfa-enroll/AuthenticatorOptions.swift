@@ -36,7 +36,7 @@ struct AuthenticatorOptions: ParsableArguments {
   }
 
   /// A new authenticator named `name`, shown to the user and confirmed with a first code.
-  func makeAndConfirm(name: [UInt8], for target: Target, failure: String) throws(CLIError) -> Authenticator {
+  func makeAndConfirm(name: [UInt8], for target: Target, failure: UserText) throws(CLIError) -> Authenticator {
     var key: [UInt8]
     do throws(SystemError) {
       key = try SystemRandom.bytes(20)

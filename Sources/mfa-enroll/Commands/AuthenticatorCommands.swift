@@ -30,7 +30,7 @@ struct Add: CLICommand {
       throw CLIError("you already have an authenticator named \(name) (see mfa-enroll list)")
     }
     var added = try authenticatorOptions.makeAndConfirm(
-      name: Array(name.utf8), for: target, failure: "nothing was added")
+      name: Array(name.utf8), for: target, failure: UserText("nothing was added"))
     defer { added.key.wipe() }
     let saved: Bool
     do throws(FileError) {

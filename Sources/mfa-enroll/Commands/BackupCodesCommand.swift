@@ -23,7 +23,8 @@ struct MakeBackupCodes: CLICommand {
     defer { enrollment.wipe() }
     var confirmedSteps: [Int64?] = enrollment.authenticators.map(\.confirmedStep)
     if !target.actingForOther {
-      let confirmed = try CodeConfirmation.ask(for: enrollment, failure: "the old backup codes stay as they were")
+      let confirmed = try CodeConfirmation.ask(
+        for: enrollment, failure: UserText("the old backup codes stay as they were"))
       confirmedSteps = confirmed.authenticators.map(\.confirmedStep)
     }
     let (codes, hashes) = try backup.generate()

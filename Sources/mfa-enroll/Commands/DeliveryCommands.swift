@@ -92,11 +92,11 @@ enum DeliverySetup {
     print("A code was sent by \(delivery.method.spoken) to \(text).")
     do throws(FirstCode.Failure) {
       try FirstCode.ask(
-        prompt: { Terminal.askBytes("Enter the code you received: ") },
+        prompt: { Terminal.askBytes(UserText("Enter the code you received: ")) },
         check: { answer -> Void? in
           guard case .oneTimeCode(let digits) = answer, constantTimeEqual(digits, code) else { return nil }
           return ()
-        }, retry: { _ in print("That code is not right.") })
+        }, retry: { _ in Terminal.show(UserText("That code is not right.")) })
     } catch {
       throw CLIError("the code was not confirmed; \(text) was not added")
     }

@@ -41,9 +41,10 @@ struct Disable: CLICommand {
   /// A current code from the app, or a backup code (which is then used up with the file anyway).
   static func confirm(_ enrollment: Enrollment) throws(CLIError) {
     _ = try CodeConfirmation.ask(
-      "Enter a code from your app, or a backup code: ", for: enrollment,
-      accepting: FirstCode.Accepting(window: 1, hotpLookAhead: 20, backupCodes: true), failure: "nothing was changed"
-    ) { _ in print("That code is not right.") }
+      UserText("Enter a code from your app, or a backup code: "), for: enrollment,
+      accepting: FirstCode.Accepting(window: 1, hotpLookAhead: 20, backupCodes: true),
+      failure: UserText("nothing was changed")
+    ) { _ in Terminal.show(UserText("That code is not right.")) }
   }
 }
 

@@ -34,7 +34,7 @@ struct Enroll: CLICommand {
 
     var confirmed = Enrollment(authenticators: [
       try authenticatorOptions.makeAndConfirm(
-        name: Authenticator.defaultName, for: target, failure: "nothing was saved")
+        name: Authenticator.defaultName, for: target, failure: UserText("nothing was saved"))
     ])
     defer { confirmed.wipe() }
     // Backup codes exist only once the app is proven to work; the file gets their hashes.

@@ -152,19 +152,29 @@ struct ImportPSKC: CLICommand {
   /// accepts it for a login.
   static func confirm(_ authenticator: Authenticator) throws(CLIError) -> Enrollment {
     let hotp = authenticator.kind == .hotp
-    let question =
+    let digits = Int64(authenticator.digits)
+    let question: UserText =
       hotp
-      ? "Enter the \(authenticator.digits)-digit code from the token (press its button): "
-      : "Enter the \(authenticator.digits)-digit code the token shows: "
+      ? .plural(
+        "Enter the %d-digit code from the token (press its button): ",
+        "Enter the %d-digit code from the token (press its button): ", count: digits)
+      : .plural(
+        "Enter the %d-digit code the token shows: ", "Enter the %d-digit code the token shows: ", count: digits)
     var single = Enrollment(authenticators: [authenticator])
     defer { single.wipe() }
     let match = try CodeConfirmation.ask(
       question, for: single, accepting: FirstCode.Accepting(window: 1, hotpLookAhead: 10),
-      failure: "nothing was changed"
+      failure: UserText("nothing was changed")
     ) { left in
-      print(
-        "That code is not right; \(left) \(left == 1 ? "try" : "tries") left. "
-          + (hotp ? "Press the button for the next code." : "Check the serial number and this host's clock."))
+      Terminal.show(
+        hotp
+          ? .plural(
+            "That code is not right; %d try left. Press the button for the next code.",
+            "That code is not right; %d tries left. Press the button for the next code.", count: Int64(left))
+          : .plural(
+            "That code is not right; %d try left. Check the serial number and this host's clock.",
+            "That code is not right; %d tries left. Check the serial number and this host's clock.",
+            count: Int64(left)))
     }
     var confirmed = single
     confirmed.spend(match)

@@ -229,5 +229,5 @@ extension String {
 
 extension CLIError {
   /// Exit status 1 with nothing more to say (the report above said it).
-  static let silentFailure = CLIError("")
+  static let silentFailure = CLIError.silent
 }
