@@ -169,11 +169,18 @@ def test_every_user_visible_string_of_the_module_is_marked():
     assert found == [], "\n".join(found)
 
 
+# Prose in mfa-enroll that is a file's format, never a message: checked by hand.
+CLI_FILE_TEXT = frozenset({
+    # the first line of --backup-codes-file
+    "# pam_mfa backup codes for @; each works once.\\n",
+})
+
+
 def test_every_line_mfa_enroll_prints_is_marked():
     """The parts of mfa-enroll done so far (mfatest.i18n.CLI_MARKED); audit lines stay English."""
     found = []
     for path in cli_sources():
-        found += problems(str(path.relative_to(REPO)), path.read_text())
+        found += problems(str(path.relative_to(REPO)), path.read_text(), CLI_FILE_TEXT)
     assert found == [], "\n".join(found)
 
 
