@@ -29,7 +29,11 @@ CLI_MARKED = ("Sources/mfa-enroll/Account.swift", "Sources/mfa-enroll/CLIError.s
               "Sources/mfa-enroll/Policy.swift", "Sources/mfa-enroll/Commands/EnrollCommand.swift",
               "Sources/mfa-enroll/Commands/BackupCodesCommand.swift",
               "Sources/mfa-enroll/Commands/UnlockCommand.swift",
-              "Sources/mfa-enroll/Commands/DisableCommand.swift")
+              "Sources/mfa-enroll/Commands/DisableCommand.swift",
+              "Sources/mfa-enroll/Commands/AuthenticatorCommands.swift",
+              "Sources/mfa-enroll/Commands/DeliveryCommands.swift",
+              "Sources/mfa-enroll/Commands/ImportCommand.swift",
+              "Sources/mfa-enroll/Commands/ImportPSKCCommand.swift")
 # Where the module talks to the person at the prompt: prose here is marked or a syslog line.
 USER_FACING = ("Sources/MFACore/Login", "Sources/MFACore/Helper", "Sources/MFACore/Delivery",
                "Sources/MFACore/Text", "Sources/PAMModule", "Sources/mfa_chkcode") + CLI_MARKED
