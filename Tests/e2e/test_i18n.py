@@ -303,3 +303,21 @@ def test_status_all_has_translated_headings_and_english_json(env, locales, lang)
     listed = cli(env, "--config", conf, "status", "--all", "--json", root=True)
     alice = next(o for o in json.loads(listed.stdout) if o["user"] == "alice")
     assert (alice["store"], alice["locked"], alice["last_success"]) == ("home", False, None), alice
+
+
+def test_doctor_reports_in_german_with_its_markers_unchanged(env, locales, tmp_path):
+    """The findings are the user's language; ok/WARN/FAIL stay as scripts grep them."""
+    pam_dir = tmp_path / "pam.d"
+    pam_dir.mkdir()
+    tmp_path.chmod(0o755)
+    env.locale = locale_env("de", locales)
+    run = cli(env, "doctor", "--pam-dir", pam_dir, "--module-dir", tmp_path, "--sshd", tmp_path / "no-sshd",
+              "--secret-file", secret_path(env, "missing"))
+    lines = run.stdout.splitlines()
+    assert f"WARN  {pam_dir}/sshd existiert nicht (kein PAM-Stack für sshd)" in lines, run.stdout
+    assert (f"      Abhilfe: installieren Sie openssh-server; fügen Sie dann pam_mfa in {pam_dir}/sshd ein"
+            in lines), run.stdout
+    assert "WARN  sshd: hier nicht installiert; seine Prüfungen entfallen" in lines, run.stdout
+    assert re.fullmatch(r"\d+ Probleme?, \d+ Warnung(en)?\.", lines[-1]), run.stdout
+    assert all(ln[:5] in ("ok   ", "WARN ", "FAIL ") for ln in lines[:-2] if ln and not ln.startswith(" ")), \
+        run.stdout

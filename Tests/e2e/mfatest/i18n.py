@@ -33,7 +33,8 @@ CLI_MARKED = ("Sources/mfa-enroll/Account.swift", "Sources/mfa-enroll/CLIError.s
               "Sources/mfa-enroll/Commands/AuthenticatorCommands.swift",
               "Sources/mfa-enroll/Commands/DeliveryCommands.swift",
               "Sources/mfa-enroll/Commands/ImportCommand.swift",
-              "Sources/mfa-enroll/Commands/ImportPSKCCommand.swift")
+              "Sources/mfa-enroll/Commands/ImportPSKCCommand.swift",
+              "Sources/mfa-enroll/Doctor/DoctorCommand.swift")
 # Where the module talks to the person at the prompt: prose here is marked or a syslog line.
 USER_FACING = ("Sources/MFACore/Login", "Sources/MFACore/Helper", "Sources/MFACore/Delivery",
                "Sources/MFACore/Text", "Sources/PAMModule", "Sources/mfa_chkcode") + CLI_MARKED
