@@ -11,11 +11,6 @@ struct CLIError: Error, CustomStringConvertible {
     self.message = message
   }
 
-  /// Not yet marked for translation: shown in English.
-  init(_ english: String) {
-    self.message = UserText.verbatim(english)
-  }
-
   private init() { message = nil }
 
   /// Exit status 1 with nothing more to say (the command has said it).

@@ -169,10 +169,15 @@ def test_every_user_visible_string_of_the_module_is_marked():
     assert found == [], "\n".join(found)
 
 
-# Prose in mfa-enroll that is a file's format, never a message: checked by hand.
+# Prose in mfa-enroll that is a file's format or a program's, never a message: checked by hand.
 CLI_FILE_TEXT = frozenset({
     # the first line of --backup-codes-file
     "# pam_mfa backup codes for @; each works once.\\n",
+    # sshd_config lines doctor tells the admin to write, and chronyc's output it reads
+    "UsePAM yes", "KbdInteractiveAuthentication yes", "AuthenticationMethods keyboard-interactive",
+    "AuthenticationMethods publickey,keyboard-interactive", "Leap status     : Normal",
+    # commands doctor tells the admin to type
+    "chown root:root ",
 })
 
 

@@ -19,9 +19,4 @@ struct Finding {
     self.message = message
     self.fix = fix
   }
-
-  /// A finding not yet marked for translation: shown in English.
-  init(level: Level, message: String, fix: String? = nil) {
-    self.init(level: level, message: UserText.verbatim(message), fix: fix.map { UserText.verbatim($0) })
-  }
 }

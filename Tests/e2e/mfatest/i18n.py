@@ -19,22 +19,8 @@ LOCALES = {"de": "de_DE", "es": "es_ES", "fr": "fr_FR"}
 # The module's sources and mfa-enroll's: the ones `make pot` extracts (Makefile POT_SOURCES).
 MODULE_SOURCES = ("Sources/MFACore", "Sources/PAMModule", "Sources/mfa_chkcode")
 CLI_SOURCES = ("Sources/mfa-enroll",)
-# The parts of mfa-enroll whose every line is marked so far (the rest still prints English).
-CLI_MARKED = ("Sources/mfa-enroll/Account.swift", "Sources/mfa-enroll/CLIError.swift",
-              "Sources/mfa-enroll/ClockOffsets.swift", "Sources/mfa-enroll/CodeConfirmation.swift",
-              "Sources/mfa-enroll/MFAEnroll.swift", "Sources/mfa-enroll/StatusReport.swift",
-              "Sources/mfa-enroll/Target.swift", "Sources/mfa-enroll/Target+Store.swift",
-              "Sources/mfa-enroll/Terminal.swift", "Sources/mfa-enroll/Commands/StatusCommand.swift",
-              "Sources/mfa-enroll/AuthenticatorOptions.swift", "Sources/mfa-enroll/BackupCodeOptions.swift",
-              "Sources/mfa-enroll/Policy.swift", "Sources/mfa-enroll/Commands/EnrollCommand.swift",
-              "Sources/mfa-enroll/Commands/BackupCodesCommand.swift",
-              "Sources/mfa-enroll/Commands/UnlockCommand.swift",
-              "Sources/mfa-enroll/Commands/DisableCommand.swift",
-              "Sources/mfa-enroll/Commands/AuthenticatorCommands.swift",
-              "Sources/mfa-enroll/Commands/DeliveryCommands.swift",
-              "Sources/mfa-enroll/Commands/ImportCommand.swift",
-              "Sources/mfa-enroll/Commands/ImportPSKCCommand.swift",
-              "Sources/mfa-enroll/Doctor/DoctorCommand.swift")
+# Every line mfa-enroll prints is marked (its audit lines to syslog stay English).
+CLI_MARKED = CLI_SOURCES
 # Where the module talks to the person at the prompt: prose here is marked or a syslog line.
 USER_FACING = ("Sources/MFACore/Login", "Sources/MFACore/Helper", "Sources/MFACore/Delivery",
                "Sources/MFACore/Text", "Sources/PAMModule", "Sources/mfa_chkcode") + CLI_MARKED
@@ -290,6 +276,8 @@ def swift_unescape(text: str) -> str:
 PROSE = re.compile(r"[A-Za-z]{2,}[ ,.:;'!?-]+[A-Za-z]{2,}")
 # A command's or an option's name ("mfa-enroll", "--backup-codes"): never translated.
 NAME = re.compile(r"-{0,2}[a-z][a-z0-9]*(?:-[a-z0-9]+)*")
+# A path or an identifier ("/common-auth", "pam_unix.so"): one word with a / or an _.
+IDENTIFIER = re.compile(r"[^\s]*[/_][^\s]*")
 
 
 def problems(path: str, source: str, allowed=frozenset()) -> list:
@@ -310,7 +298,7 @@ def problems(path: str, source: str, allowed=frozenset()) -> list:
         if any(call in LOGGED for call in lit.calls):
             continue
         if user_facing and PROSE.search(lit.text) and not NAME.fullmatch(lit.text) \
-                and lit.text not in allowed:
+                and not IDENTIFIER.fullmatch(lit.text) and lit.text not in allowed:
             found.append(f"{where}: prose neither marked (UserText) nor a syslog line")
     return found
 
