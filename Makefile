@@ -27,7 +27,7 @@ LOCALEDIR_HEADER := $(BUILD)/config/mfa_localedir.h
 LOCALE_FLAGS := -Xcc -I$(CURDIR)/$(BUILD)/config
 # The sources whose UserText(...) and UserText.plural(...) literals are the msgids (one literal
 # each; xgettext's C lexer reads Swift's plain string literals exactly).
-POT_SOURCES = $(sort $(shell find Sources/MFACore Sources/PAMModule Sources/mfa_chkcode -name '*.swift'))
+POT_SOURCES = $(sort $(shell find Sources/MFACore Sources/PAMModule Sources/mfa_chkcode Sources/mfa-enroll -name '*.swift'))
 XGETTEXT_FLAGS := --language=C --from-code=UTF-8 --keyword= --keyword=UserText:1 --keyword=plural:1,2 \
 	--add-comments=TRANSLATORS: --add-location=file --package-name=pam_mfa \
 	--msgid-bugs-address=maintainers@pam-mfa.invalid

@@ -11,7 +11,7 @@ struct LocalAccount {
   /// The user running the command (real uid, so a setuid wrapper can't confuse it).
   static func current() throws(CLIError) -> LocalAccount {
     guard let account = lookup(uid: getuid()) else {
-      throw CLIError("cannot find your user (uid \(getuid())) in the password database")
+      throw CLIError(UserText("cannot find your user (uid %s) in the password database", .verbatim(String(getuid()))))
     }
     return account
   }

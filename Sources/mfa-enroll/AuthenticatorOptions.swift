@@ -5,43 +5,48 @@ import MFACore
 /// How a new authenticator looks (shared by `enroll` and `add`), and making one: a fresh key,
 /// the QR code and setup key, and a first code from the app or token before anything is saved.
 struct AuthenticatorOptions: ParsableArguments {
-  @Option(help: "Issuer shown in the app (default: this host's name).")
+  @Option(help: ArgumentHelp(UserText("Issuer shown in the app (default: this host's name).").string))
   var issuer: String?
 
-  @Option(help: "Account label shown in the app (default: user@host).")
+  @Option(help: ArgumentHelp(UserText("Account label shown in the app (default: user@host).").string))
   var label: String?
 
-  @Option(help: "totp (time-based, authenticator apps) or hotp (counter-based, hardware tokens).")
+  @Option(
+    help: ArgumentHelp(
+      UserText("totp (time-based, authenticator apps) or hotp (counter-based, hardware tokens).").string))
   var type: OTPType = .totp
 
-  @Option(help: "Code length: 6, 7 or 8.")
+  @Option(help: ArgumentHelp(UserText("Code length: 6, 7 or 8.").string))
   var digits: Int = 6
 
-  @Option(help: "Seconds each code is valid: 15 to 300 (most apps support only 30; totp only).")
+  @Option(
+    help: ArgumentHelp(UserText("Seconds each code is valid: 15 to 300 (most apps support only 30; totp only).").string)
+  )
   var period: Int = 30
 
-  @Option(help: "HMAC algorithm: SHA1, SHA256 or SHA512 (most apps support only SHA1).")
+  @Option(
+    help: ArgumentHelp(UserText("HMAC algorithm: SHA1, SHA256 or SHA512 (most apps support only SHA1).").string))
   var algorithm: AlgorithmChoice = .SHA1
 
-  @Option(help: "How to draw the QR code: utf8, ansi, ascii or none.")
+  @Option(help: ArgumentHelp(UserText("How to draw the QR code: utf8, ansi, ascii or none.").string))
   var qr: QRStyle = .utf8
 
   func validate() throws {
     guard Authenticator.digitRange.contains(digits) else {
-      throw ValidationError("--digits must be 6, 7 or 8")
+      throw ValidationError(UserText("--digits must be 6, 7 or 8").string)
     }
     guard Authenticator.periodRange.contains(period) else {
-      throw ValidationError("--period must be from 15 to 300 seconds")
+      throw ValidationError(UserText("--period must be from 15 to 300 seconds").string)
     }
   }
 
   /// A new authenticator named `name`, shown to the user and confirmed with a first code.
-  func makeAndConfirm(name: [UInt8], for target: Target, failure: String) throws(CLIError) -> Authenticator {
+  func makeAndConfirm(name: [UInt8], for target: Target, failure: UserText) throws(CLIError) -> Authenticator {
     var key: [UInt8]
     do throws(SystemError) {
       key = try SystemRandom.bytes(20)
     } catch {
-      throw CLIError("cannot get random bytes: \(error.description)")
+      throw CLIError(UserText("cannot get random bytes: %s", .verbatim(error.description)))
     }
     var authenticator = Authenticator(name: name, algorithm: algorithm.value, digits: digits, period: period, key: key)
     authenticator.kind = type == .hotp ? .hotp : .totp
@@ -51,9 +56,11 @@ struct AuthenticatorOptions: ParsableArguments {
     let labelText = label ?? "\(target.account.name)@\(host)"
     let uri = OTPAuthURI.uri(issuer: issuerText, label: labelText, authenticator: authenticator)
     if target.actingForOther {
-      print(
-        "Enrolling \(target.account.name). Hand the QR code or setup key to them in person; it is their second factor.\n"
-      )
+      Terminal.show(
+        UserText(
+          "Enrolling %s. Hand the QR code or setup key to them in person; it is their second factor.",
+          .verbatim(target.account.name)))
+      Terminal.showLine([])
     }
     show(uri: uri, issuer: issuerText, label: labelText, authenticator: authenticator)
     var confirmed = try CodeConfirmation.ask(for: Enrollment(authenticators: [authenticator]), failure: failure)
@@ -65,26 +72,40 @@ struct AuthenticatorOptions: ParsableArguments {
 
   func show(uri: String, issuer: String, label: String, authenticator: Authenticator) {
     if qr != .none {
-      print("Scan this QR code with your authenticator app (or type the setup key below):\n")
+      Terminal.show(UserText("Scan this QR code with your authenticator app (or type the setup key below):"))
+      Terminal.showLine([])
       if let matrix = QRMatrix(encoding: uri) {
-        for line in matrix.render(qr) { print(line) }
+        for line in matrix.render(qr) { Terminal.showLine(Array(line.utf8)) }
       } else {
-        print("(the QR code could not be drawn; use the setup key)")
+        Terminal.show(UserText("(the QR code could not be drawn; use the setup key)"))
       }
-      print("")
+      Terminal.showLine([])
     }
-    print("Account:   \(label)  (issuer: \(issuer))")
-    print("Setup key: \(OTPAuthURI.groupedKey(authenticator.key))")
-    if authenticator.kind == .hotp {
-      print("Type:      counter-based (HOTP), \(authenticator.algorithm.name), \(authenticator.digits) digits")
-    } else {
-      print(
-        "Type:      time-based, \(authenticator.algorithm.name), \(authenticator.digits) digits, "
-          + "new code every \(authenticator.period) s")
+    let algorithm = UserText.Value.verbatim(authenticator.algorithm.name)
+    let digits = Int64(authenticator.digits)
+    let fields = [
+      (UserText("Account:"), UserText("%s  (issuer: %s)", .verbatim(label), .verbatim(issuer))),
+      (UserText("Setup key:"), UserText.verbatim(OTPAuthURI.groupedKey(authenticator.key))),
+      (
+        UserText("Type:"),
+        authenticator.kind == .hotp
+          ? .plural(
+            "counter-based (HOTP), %s, %d digit", "counter-based (HOTP), %s, %d digits", count: digits, algorithm)
+          : .plural(
+            "time-based, %s, %d digit, new code every %s s", "time-based, %s, %d digits, new code every %s s",
+            count: digits, algorithm, .verbatim(String(authenticator.period)))
+      ),
+    ]
+    let labels = fields.map { $0.0.string }
+    let width = labels.map(\.count).max() ?? 0
+    for (label, field) in zip(labels, fields) {
+      let padding = String(repeating: " ", count: width + 1 - label.count)
+      Terminal.showLine(Array((label + padding).utf8) + field.1.rendered())
     }
-    print("")
-    print(uri)
-    print("")
+    // The machine-readable URI, for tools that take one: never translated.
+    Terminal.showLine([])
+    Terminal.showLine(Array(uri.utf8))
+    Terminal.showLine([])
   }
 }
 

@@ -4,21 +4,25 @@ import MFACore
 
 /// --backup-codes and --backup-codes-file, shared by `enroll` and `backup-codes`.
 struct BackupCodeOptions: ParsableArguments {
-  @Option(name: .customLong("backup-codes"), help: "How many single-use backup codes to make (0 to 10).")
+  @Option(
+    name: .customLong("backup-codes"),
+    help: ArgumentHelp(UserText("How many single-use backup codes to make (0 to 10).").string))
   var count: Int = BackupCodes.defaultCount
 
   @Option(
     name: .customLong("backup-codes-file"),
     help: ArgumentHelp(
-      "Also write the backup codes to this new file (mode 0600; never over an existing file).", valueName: "path"))
+      UserText("Also write the backup codes to this new file (mode 0600; never over an existing file).").string,
+      valueName: "path"))
   var file: String?
 
   func validate() throws {
     guard BackupCodes.countRange.contains(count) else {
-      throw ValidationError("--backup-codes must be from 0 to 10")
+      throw ValidationError(UserText("--backup-codes must be from 0 to 10").string)
     }
     if count == 0 && file != nil {
-      throw ValidationError("--backup-codes-file needs at least one backup code (--backup-codes 0 makes none)")
+      throw ValidationError(
+        UserText("--backup-codes-file needs at least one backup code (--backup-codes 0 makes none)").string)
     }
   }
 
@@ -26,7 +30,7 @@ struct BackupCodeOptions: ParsableArguments {
     do throws(SystemError) {
       return try BackupCodes.generate(count: count)
     } catch {
-      throw CLIError("cannot make backup codes: \(error.description)")
+      throw CLIError(UserText("cannot make backup codes: %s", .verbatim(error.description)))
     }
   }
 
@@ -34,15 +38,19 @@ struct BackupCodeOptions: ParsableArguments {
   func present(_ codes: [[UInt8]], for account: LocalAccount) throws(CLIError) {
     guard !codes.isEmpty else { return }
     var lines = codes.map { BackupCodes.display($0) }
-    print("")
-    print("Your backup codes (each works once, instead of a code from the app):")
-    print("")
+    Terminal.showLine([])
+    Terminal.show(UserText("Your backup codes (each works once, instead of a code from the app):"))
+    Terminal.showLine([])
+    let indent = String(repeating: " ", count: 4)
     for pair in stride(from: 0, to: lines.count, by: 2) {
-      print("    " + lines[pair..<min(pair + 2, lines.count)].joined(separator: "    "))
+      var line = Array((indent + lines[pair..<min(pair + 2, lines.count)].joined(separator: indent)).utf8)
+      Terminal.showLine(line)
+      line.wipe()
     }
-    print("")
-    print("Store them somewhere safe now (a password manager, or printed); they are not shown again.")
-    print("Without your phone or a backup code, only an administrator can let you back in.")
+    Terminal.showLine([])
+    Terminal.show(
+      UserText("Store them somewhere safe now (a password manager, or printed); they are not shown again."))
+    Terminal.show(UserText("Without your phone or a backup code, only an administrator can let you back in."))
     if let file {
       let path = absolute(file)
       var text = "# pam_mfa backup codes for \(account.name)@\(HostSystem.hostName().text); each works once.\n"
@@ -64,9 +72,12 @@ struct BackupCodeOptions: ParsableArguments {
           }
         }
       } catch {
-        throw CLIError("the codes above are valid, but \(path) could not be written: \(error.description)")
+        throw CLIError(
+          UserText(
+            "the codes above are valid, but %s could not be written: %s", .verbatim(path), .verbatim(error.description))
+        )
       }
-      print("Also written to \(path).")
+      Terminal.show(UserText("Also written to %s.", .verbatim(path)))
     }
     for index in lines.indices { lines[index] = "" }
   }

@@ -24,17 +24,28 @@ enum ClockOffsets {
     return found
   }
 
+  /// "+4 steps (+120 s)", in the user's language (ClockDrift.describe is the log's English).
+  static func describe(_ offset: Int64, period: Int) -> UserText {
+    let sign = offset < 0 ? "-" : "+"
+    let steps = abs(offset)
+    return .plural(
+      "%s%d step (%s%s s)", "%s%d steps (%s%s s)", count: steps, .verbatim(sign), .verbatim(sign),
+      .verbatim(String(steps * Int64(period))))
+  }
+
   /// "phone: +4 steps (+120 s), learned from its codes", and an offset seen once, not yet confirmed.
-  static func lines(_ drift: ClockDrift, enrollment: Enrollment?, now: Int64) -> [String] {
+  static func lines(_ drift: ClockDrift, enrollment: Enrollment?, now: Int64) -> [UserText] {
     var lines = learned(drift, enrollment: enrollment).map {
-      "\($0.name): \(ClockDrift.describe($0.offset, period: $0.period)), learned from its codes"
+      UserText("%s: %s, learned from its codes", .verbatim($0.name), .text(describe($0.offset, period: $0.period)))
     }
     for authenticator in enrollment?.authenticators ?? [] where authenticator.kind == .totp {
       guard let seen = drift.seen.first(where: { $0.authenticator == authenticator.counterKey }), seen.until > now
       else { continue }
       lines.append(
-        "\(authenticator.name.text): a code at \(ClockDrift.describe(seen.offset, period: authenticator.period)) "
-          + "was refused; the next code at that offset before \(formatTime(seen.until)) is accepted")
+        UserText(
+          "%s: a code at %s was refused; the next code at that offset before %s is accepted",
+          .verbatim(authenticator.name.text), .text(describe(seen.offset, period: authenticator.period)),
+          .verbatim(formatTime(seen.until))))
     }
     return lines
   }

@@ -15,7 +15,7 @@ enum StatusReport {
   }
 
   static func all(_ global: GlobalOptions, json: Bool) throws(CLIError) {
-    guard getuid() == 0 else { throw CLIError("only root can list every user (status --all)") }
+    guard getuid() == 0 else { throw CLIError(UserText("only root can list every user (status --all)")) }
     var base = global
     base.user = nil
     let options = try Target.resolve(base).options
@@ -52,20 +52,28 @@ enum StatusReport {
       }
     }
     if json {
-      print("[" + rows.map(jsonObject).joined(separator: ",\n ") + "]")
+      let list = "[" + rows.map(jsonObject).joined(separator: ",\n ") + "]"
+      Terminal.showLine(Array(list.utf8))
       return
     }
-    print(
-      "USER".padding(16) + "STORE".padding(6) + "ALGORITHM".padding(10) + "BACKUP".padding(7) + "LOCKED".padding(7)
-        + "LAST SUCCESS")
+    // Headings in the user's language (the JSON above stays as scripts expect it).
+    let headings = [
+      UserText("USER"), UserText("STORE"), UserText("ALGORITHM"), UserText("BACKUP"), UserText("LOCKED"),
+      UserText("LAST SUCCESS"),
+    ].map(\.string)
+    let widths = zip([16, 6, 10, 7, 7], headings).map { max($0, $1.count + 1) }
+    let yes = UserText("yes").string
+    let no = UserText("no").string
+    Terminal.showLine(Array((zip(headings, widths).map { $0.padding($1) }.joined() + headings[5]).utf8))
     for row in rows {
       let last = row.lastSuccess > 0 ? formatTime(row.lastSuccess) : "-"
-      let algorithm = row.problem == nil ? row.algorithm : "unusable: " + (row.problem ?? "")
+      let algorithm =
+        row.problem == nil ? row.algorithm : UserText("unusable: %s", .verbatim(row.problem ?? "")).string
       // Names come from the directory too, which any host may write: no terminal controls.
-      print(
-        visible(row.user).padding(16) + row.store.padding(6) + visible(algorithm).padding(10)
-          + String(row.backupCodes).padding(7)
-          + (row.locked ? "yes" : "no").padding(7) + last)
+      let line =
+        visible(row.user).padding(widths[0]) + row.store.padding(widths[1]) + visible(algorithm).padding(widths[2])
+        + String(row.backupCodes).padding(widths[3]) + (row.locked ? yes : no).padding(widths[4]) + last
+      Terminal.showLine(Array(line.utf8))
     }
   }
 
@@ -91,7 +99,7 @@ enum StatusReport {
     do throws(FileError) {
       listed = try store.connection.list(store.base, filter: Array("(objectClass=pamMfaAccount)".utf8))
     } catch {
-      throw CLIError("directory unavailable: \(error.description)")
+      throw CLIError(UserText("directory unavailable: %s", .verbatim(error.description)))
     }
     defer { for index in listed.indices { listed[index].entry.wipe() } }
     var rows: [Row] = []

@@ -4,12 +4,12 @@ import MFACore
 
 /// Options every subcommand shares: whom to act for and which policy file to read.
 struct GlobalOptions: ParsableArguments {
-  @Option(help: "Act for this user instead of yourself (root only).")
+  @Option(help: ArgumentHelp(UserText("Act for this user instead of yourself (root only).").string))
   var user: String?
 
   @Option(
     help: ArgumentHelp(
-      "The module's configuration file, for the secret path and state directory.", valueName: "path"))
+      UserText("The module's configuration file, for the secret path and state directory.").string, valueName: "path"))
   var config: String = ModuleOptions.defaultConfigPath
 }
 
@@ -17,7 +17,7 @@ struct GlobalOptions: ParsableArguments {
 struct StoreOptions: ParsableArguments {
   @Option(
     help: ArgumentHelp(
-      "The secret file (default: secret= of the configuration file, else ~/.config/pam_mfa/secret).",
+      UserText("The secret file (default: secret= of the configuration file, else ~/.config/pam_mfa/secret).").string,
       valueName: "path"))
   var secretFile: String?
 }
@@ -31,12 +31,14 @@ struct Target {
   static func resolve(_ global: GlobalOptions, requireRoot: Bool = false) throws(CLIError) -> Target {
     let me = try LocalAccount.current()
     if requireRoot && getuid() != 0 {
-      throw CLIError("only root can do this")
+      throw CLIError(UserText("only root can do this"))
     }
     var account = me
     if let name = global.user, name != me.name {
-      guard getuid() == 0 else { throw CLIError("only root can act for another user (--user)") }
-      guard let other = LocalAccount.lookup(name: name) else { throw CLIError("no such user: \(name)") }
+      guard getuid() == 0 else { throw CLIError(UserText("only root can act for another user (--user)")) }
+      guard let other = LocalAccount.lookup(name: name) else {
+        throw CLIError(UserText("no such user: %s", .verbatim(name)))
+      }
       account = other
     }
     // Only an explicitly named file must exist, as in the module.
@@ -46,7 +48,7 @@ struct Target {
     do throws(OptionError) {
       resolved = try ModuleOptions.resolve(arguments: arguments, readConfig: readConfigFile)
     } catch {
-      throw CLIError("configuration: \(error.description)")
+      throw CLIError(UserText("configuration: %s", .verbatim(error.description)))
     }
     return Target(account: account, options: resolved, actingForOther: account.uid != me.uid)
   }
@@ -58,7 +60,10 @@ struct Target {
       return try PathTemplate.expand(
         options.secretPath, user: Array(account.name.utf8), home: Array(account.home.utf8))
     } catch {
-      throw CLIError("cannot work out the secret file path from secret=\(options.secretPath): \(error.description)")
+      throw CLIError(
+        UserText(
+          "cannot work out the secret file path from secret=%s: %s", .verbatim(options.secretPath),
+          .verbatim(error.description)))
     }
   }
 
@@ -67,12 +72,20 @@ struct Target {
     do throws(FileError) {
       return try store.readEnrollment()
     } catch .notFound {
-      let who = actingForOther ? "\(account.name) is" : "you are"
-      let place = store.location.place
-      let missing = store.location.kind == .directory ? "no enrollment in \(place)" : "\(place) does not exist"
-      throw CLIError("\(who) not enrolled (\(missing)); run mfa-enroll first")
+      let place = UserText.Value.verbatim(store.location.place)
+      let name = UserText.Value.verbatim(account.name)
+      switch (actingForOther, store.location.kind == .directory) {
+      case (true, true):
+        throw CLIError(UserText("%s is not enrolled (no enrollment in %s); run mfa-enroll first", name, place))
+      case (true, false):
+        throw CLIError(UserText("%s is not enrolled (%s does not exist); run mfa-enroll first", name, place))
+      case (false, true):
+        throw CLIError(UserText("you are not enrolled (no enrollment in %s); run mfa-enroll first", place))
+      case (false, false):
+        throw CLIError(UserText("you are not enrolled (%s does not exist); run mfa-enroll first", place))
+      }
     } catch {
-      throw CLIError("cannot read \(store.location.place): \(error.description)")
+      throw CLIError(UserText("cannot read %s: %s", .verbatim(store.location.place), .verbatim(error.description)))
     }
   }
 

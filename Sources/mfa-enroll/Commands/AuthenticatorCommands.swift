@@ -5,11 +5,12 @@ import MFACore
 /// `mfa-enroll add --name tablet`: another authenticator beside the existing ones.
 struct Add: CLICommand {
   static let configuration = CommandConfiguration(
-    abstract: "Add another authenticator (a second phone, a tablet, a hardware token); any of them works.")
+    abstract: UserText("Add another authenticator (a second phone, a tablet, a hardware token); any of them works.")
+      .string)
 
   @ParentCommand var root: MFAEnroll
 
-  @Option(help: "A short name for it (letters, digits, . _ -), unique among yours.")
+  @Option(help: ArgumentHelp(UserText("A short name for it (letters, digits, . _ -), unique among yours.").string))
   var name: String
 
   @OptionGroup var storeOptions: StoreOptions
@@ -18,7 +19,7 @@ struct Add: CLICommand {
 
   func validate() throws {
     guard Authenticator.isValidName(Array(name.utf8)) else {
-      throw ValidationError("--name must be 1 to 32 letters, digits, '.', '_' or '-'")
+      throw ValidationError(UserText("--name must be 1 to 32 letters, digits, '.', '_' or '-'").string)
     }
   }
 
@@ -27,10 +28,10 @@ struct Add: CLICommand {
     let store = try target.secretStore(override: storeOptions.secretFile)
     let existing = try target.readEnrollment(store)
     if existing.authenticators.contains(where: { $0.name == Array(name.utf8) }) {
-      throw CLIError("you already have an authenticator named \(name) (see mfa-enroll list)")
+      throw CLIError(UserText("you already have an authenticator named %s (see mfa-enroll list)", .verbatim(name)))
     }
     var added = try authenticatorOptions.makeAndConfirm(
-      name: Array(name.utf8), for: target, failure: "nothing was added")
+      name: Array(name.utf8), for: target, failure: UserText("nothing was added"))
     defer { added.key.wipe() }
     let saved: Bool
     do throws(FileError) {
@@ -41,16 +42,20 @@ struct Add: CLICommand {
         return true
       }
     } catch {
-      throw CLIError("cannot save \(store.location.place): \(error.description); nothing was added")
+      throw CLIError(
+        UserText(
+          "cannot save %s: %s; nothing was added", .verbatim(store.location.place), .verbatim(error.description)))
     }
-    guard saved else { throw CLIError("an authenticator named \(name) appeared meanwhile; nothing was added") }
-    print("Added \(name). A code from any of your authenticators now works.")
+    guard saved else {
+      throw CLIError(UserText("an authenticator named %s appeared meanwhile; nothing was added", .verbatim(name)))
+    }
+    Terminal.show(UserText("Added %s. A code from any of your authenticators now works.", .verbatim(name)))
   }
 }
 
 /// `mfa-enroll list`: the authenticators, never their keys.
 struct List: CLICommand {
-  static let configuration = CommandConfiguration(abstract: "List your authenticators.")
+  static let configuration = CommandConfiguration(abstract: UserText("List your authenticators.").string)
 
   @ParentCommand var root: MFAEnroll
 
@@ -60,26 +65,38 @@ struct List: CLICommand {
     let target = try Target.resolve(root.global)
     let enrollment = try target.readEnrollment(try target.secretStore(override: storeOptions.secretFile))
     for authenticator in enrollment.authenticators {
-      let kind =
+      let name = UserText.Value.verbatim(authenticator.name.text)
+      let algorithm = UserText.Value.verbatim(authenticator.algorithm.name)
+      let digits = Int64(authenticator.digits)
+      Terminal.show(
         authenticator.kind == .hotp
-        ? "counter-based (HOTP)" : "time-based (TOTP), every \(authenticator.period) s"
-      print("\(authenticator.name.text): \(kind), \(authenticator.algorithm.name), \(authenticator.digits) digits")
+          ? .plural(
+            "%s: counter-based (HOTP), %s, %d digit", "%s: counter-based (HOTP), %s, %d digits", count: digits, name,
+            algorithm)
+          : .plural(
+            "%s: time-based (TOTP), every %s s, %s, %d digit", "%s: time-based (TOTP), every %s s, %s, %d digits",
+            count: digits, name, .verbatim(String(authenticator.period)), algorithm))
     }
     for delivery in enrollment.deliveries {
-      print("\(delivery.method.name): \(delivery.address.text) (press Enter at the prompt to get a code)")
+      Terminal.show(
+        UserText(
+          "%s: %s (press Enter at the prompt to get a code)", .verbatim(delivery.method.name),
+          .verbatim(delivery.address.text)))
     }
-    print("Backup codes: \(enrollment.backupCodes.count) left")
+    Terminal.show(
+      .plural("Backup codes: %d left", "Backup codes: %d left", count: Int64(enrollment.backupCodes.count)))
   }
 }
 
 /// `mfa-enroll remove NAME`: one authenticator fewer; the last one goes the way of `disable`.
 struct Remove: CLICommand {
   static let configuration = CommandConfiguration(
-    abstract: "Remove one authenticator (after a code); removing the last one is the same as disable.")
+    abstract: UserText("Remove one authenticator (after a code); removing the last one is the same as disable.")
+      .string)
 
   @ParentCommand var root: MFAEnroll
 
-  @Argument(help: "The authenticator's name (see mfa-enroll list).")
+  @Argument(help: ArgumentHelp(UserText("The authenticator's name (see mfa-enroll list).").string))
   var name: String
 
   @OptionGroup var storeOptions: StoreOptions
@@ -90,7 +107,7 @@ struct Remove: CLICommand {
     let enrollment = try target.readEnrollment(store)
     let wanted = Array(name.utf8)
     guard enrollment.authenticators.contains(where: { $0.name == wanted }) else {
-      throw CLIError("you have no authenticator named \(name) (see mfa-enroll list)")
+      throw CLIError(UserText("you have no authenticator named %s (see mfa-enroll list)", .verbatim(name)))
     }
     if enrollment.authenticators.count == 1 {
       try Disable.turnOff(target: target, store: store, enrollment: enrollment)
@@ -100,9 +117,14 @@ struct Remove: CLICommand {
     do throws(FileError) {
       try store.updateEnrollment { current in current.authenticators.removeAll { $0.name == wanted } }
     } catch {
-      throw CLIError("cannot save \(store.location.place): \(error.description); nothing was removed")
+      throw CLIError(
+        UserText(
+          "cannot save %s: %s; nothing was removed", .verbatim(store.location.place), .verbatim(error.description)))
     }
     if target.actingForOther { AuditLog.record("removed authenticator \(name) user=\(target.account.name)") }
-    print("Removed \(name); \(enrollment.authenticators.count - 1) authenticator(s) left.")
+    Terminal.show(
+      .plural(
+        "Removed %s; %d authenticator(s) left.", "Removed %s; %d authenticator(s) left.",
+        count: Int64(enrollment.authenticators.count - 1), .verbatim(name)))
   }
 }

@@ -6,8 +6,10 @@ import MFACore
 struct MakeBackupCodes: CLICommand {
   static let configuration = CommandConfiguration(
     commandName: "backup-codes",
-    abstract: "Make a new set of backup codes (the old set stops working).",
-    discussion: "You confirm with a current code from your app first; root acting for another user (--user) does not.")
+    abstract: UserText("Make a new set of backup codes (the old set stops working).").string,
+    discussion: UserText(
+      "You confirm with a current code from your app first; root acting for another user (--user) does not."
+    ).string)
 
   @ParentCommand var root: MFAEnroll
   @OptionGroup var backup: BackupCodeOptions
@@ -23,7 +25,8 @@ struct MakeBackupCodes: CLICommand {
     defer { enrollment.wipe() }
     var confirmedSteps: [Int64?] = enrollment.authenticators.map(\.confirmedStep)
     if !target.actingForOther {
-      let confirmed = try CodeConfirmation.ask(for: enrollment, failure: "the old backup codes stay as they were")
+      let confirmed = try CodeConfirmation.ask(
+        for: enrollment, failure: UserText("the old backup codes stay as they were"))
       confirmedSteps = confirmed.authenticators.map(\.confirmedStep)
     }
     let (codes, hashes) = try backup.generate()
@@ -39,10 +42,15 @@ struct MakeBackupCodes: CLICommand {
       }
     } catch {
       throw CLIError(
-        "cannot save \(store.location.place): \(error.description); the old backup codes stay as they were")
+        UserText(
+          "cannot save %s: %s; the old backup codes stay as they were", .verbatim(store.location.place),
+          .verbatim(error.description)))
     }
     if target.actingForOther { AuditLog.record("new backup codes user=\(target.account.name) count=\(codes.count)") }
-    print("A new set of \(codes.count) backup codes replaced the old one.")
+    Terminal.show(
+      .plural(
+        "A new set of %d backup code replaced the old one.", "A new set of %d backup codes replaced the old one.",
+        count: Int64(codes.count)))
     try backup.present(codes, for: target.account)
   }
 }

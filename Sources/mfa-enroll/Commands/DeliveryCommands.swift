@@ -6,10 +6,11 @@ import MFACore
 /// only after the code sent to it has been typed back.
 struct AddEmail: CLICommand {
   static let configuration = CommandConfiguration(
-    commandName: "add-email", abstract: "Receive codes by e-mail (after confirming a code sent there).")
+    commandName: "add-email",
+    abstract: UserText("Receive codes by e-mail (after confirming a code sent there).").string)
 
   @ParentCommand var root: MFAEnroll
-  @Argument(help: "The e-mail address.") var address: String
+  @Argument(help: ArgumentHelp(UserText("The e-mail address.").string)) var address: String
   @OptionGroup var storeOptions: StoreOptions
 
   func perform() throws(CLIError) {
@@ -19,10 +20,12 @@ struct AddEmail: CLICommand {
 
 struct AddSMS: CLICommand {
   static let configuration = CommandConfiguration(
-    commandName: "add-sms", abstract: "Receive codes by text message (after confirming a code sent there).")
+    commandName: "add-sms",
+    abstract: UserText("Receive codes by text message (after confirming a code sent there).").string)
 
   @ParentCommand var root: MFAEnroll
-  @Argument(help: "The phone number, digits with an optional leading +.") var number: String
+  @Argument(help: ArgumentHelp(UserText("The phone number, digits with an optional leading +.").string))
+  var number: String
   @OptionGroup var storeOptions: StoreOptions
 
   func perform() throws(CLIError) {
@@ -37,21 +40,25 @@ enum DeliverySetup {
     let target = try Target.resolve(root.global)
     guard let program = target.options.deliverProgram else {
       throw CLIError(
-        "codes cannot be sent here: the administrator has not set deliver= in \(target.options.configPath)")
+        UserText(
+          "codes cannot be sent here: the administrator has not set deliver= in %s",
+          .verbatim(target.options.configPath)))
     }
     let address = Array(text.utf8)
     guard DeliveryAddress.isValid(address, for: method) else {
       throw CLIError(
-        method == .email ? "\(text) is not an e-mail address" : "\(text) is not a phone number (+ and digits)")
+        method == .email
+          ? UserText("%s is not an e-mail address", .verbatim(text))
+          : UserText("%s is not a phone number (+ and digits)", .verbatim(text)))
     }
     let delivery = DeliveryAddress(method: method, address: address)
     let store = try target.secretStore(override: secretFile)
     // An address in a file the user writes is used only if the admin's allow-list takes it.
     guard DeliveryPolicy.allows(delivery, options: target.options, writtenByUser: store.isWrittenByUser) else {
       throw CLIError(
-        "codes cannot be sent to \(text) from here: the administrator allows only addresses matching "
-          + "\(DeliveryPolicy.setting(for: method)) in \(target.options.configPath) for secret files in home "
-          + "directories; nothing was changed")
+        UserText(
+          "codes cannot be sent to %s from here: the administrator allows only addresses matching %s in %s for secret files in home directories; nothing was changed",
+          .verbatim(text), .verbatim(DeliveryPolicy.setting(for: method)), .verbatim(target.options.configPath)))
     }
     try confirm(delivery, text: text, program: program, user: target.account.name)
     do throws(FileError) {
@@ -66,10 +73,14 @@ enum DeliverySetup {
         try store.create(enrollment)
       }
     } catch {
-      throw CLIError("cannot save \(store.location.place): \(error.description)")
+      throw CLIError(UserText("cannot save %s: %s", .verbatim(store.location.place), .verbatim(error.description)))
     }
     if target.actingForOther { AuditLog.record("added \(method.name) address user=\(target.account.name)") }
-    print("Added. At the Verification code prompt, press Enter to get a code by \(method.spoken).")
+    // Whole messages per method: DeliveryAddress.Method.spoken is the log's English.
+    Terminal.show(
+      method == .email
+        ? UserText("Added. At the Verification code prompt, press Enter to get a code by e-mail.")
+        : UserText("Added. At the Verification code prompt, press Enter to get a code by text message."))
   }
 
   /// Sends a code to the new address and asks for it back (three tries): proof that it reaches
@@ -79,7 +90,7 @@ enum DeliverySetup {
     do throws(SystemError) {
       code = try CodeDelivery.randomCode()
     } catch {
-      throw CLIError("cannot make a code: \(error.description)")
+      throw CLIError(UserText("cannot make a code: %s", .verbatim(error.description)))
     }
     defer { code.wipe() }
     var input = CodeDelivery.input(
@@ -87,18 +98,24 @@ enum DeliverySetup {
     let status = CodeDelivery.run(program: program, input: input)
     input.wipe()
     guard status == 0 else {
-      throw CLIError("the code could not be sent (\(program) exited with status \(status)); nothing was changed")
+      throw CLIError(
+        UserText(
+          "the code could not be sent (%s exited with status %s); nothing was changed", .verbatim(program),
+          .verbatim(String(status))))
     }
-    print("A code was sent by \(delivery.method.spoken) to \(text).")
+    Terminal.show(
+      delivery.method == .email
+        ? UserText("A code was sent by e-mail to %s.", .verbatim(text))
+        : UserText("A code was sent by text message to %s.", .verbatim(text)))
     do throws(FirstCode.Failure) {
       try FirstCode.ask(
-        prompt: { Terminal.askBytes("Enter the code you received: ") },
+        prompt: { Terminal.askBytes(UserText("Enter the code you received: ")) },
         check: { answer -> Void? in
           guard case .oneTimeCode(let digits) = answer, constantTimeEqual(digits, code) else { return nil }
           return ()
-        }, retry: { _ in print("That code is not right.") })
+        }, retry: { _ in Terminal.show(UserText("That code is not right.")) })
     } catch {
-      throw CLIError("the code was not confirmed; \(text) was not added")
+      throw CLIError(UserText("the code was not confirmed; %s was not added", .verbatim(text)))
     }
   }
 }

@@ -5,7 +5,8 @@ import MFACore
 /// `mfa-enroll disable`: the user removes their own enrollment after proving they hold it.
 struct Disable: CLICommand {
   static let configuration = CommandConfiguration(
-    abstract: "Remove your enrollment after a current code or a backup code (where the policy allows it).")
+    abstract: UserText("Remove your enrollment after a current code or a backup code (where the policy allows it).")
+      .string)
 
   @ParentCommand var root: MFAEnroll
 
@@ -14,7 +15,9 @@ struct Disable: CLICommand {
   func perform() throws(CLIError) {
     let target = try Target.resolve(root.global)
     if target.actingForOther {
-      throw CLIError("root removes another user's enrollment with: mfa-enroll --user \(target.account.name) reset")
+      throw CLIError(
+        UserText(
+          "root removes another user's enrollment with: mfa-enroll --user %s reset", .verbatim(target.account.name)))
     }
     let store = try target.secretStore(override: storeOptions.secretFile)
     let enrollment = try target.readEnrollment(store)
@@ -26,31 +29,38 @@ struct Disable: CLICommand {
     let (required, reason) = Policy.requiresCode(target.account, options: target.options)
     if required {
       throw CLIError(
-        "your administrator requires a second factor for your account (\(reason)); it cannot be turned off. "
-          + "If you lost your phone, use a backup code, or ask them to reset your enrollment.")
+        UserText(
+          "your administrator requires a second factor for your account (%s); it cannot be turned off. If you lost your phone, use a backup code, or ask them to reset your enrollment.",
+          .text(reason)))
     }
     try confirm(enrollment)
     do throws(FileError) {
       try store.removeEnrollment()
     } catch {
-      throw CLIError("cannot remove \(store.location.place): \(error.description)")
+      throw CLIError(UserText("cannot remove %s: %s", .verbatim(store.location.place), .verbatim(error.description)))
     }
-    print("Two-factor login is turned off for \(target.account.name); \(store.location.place) was removed.")
+    Terminal.show(
+      UserText(
+        "Two-factor login is turned off for %s; %s was removed.", .verbatim(target.account.name),
+        .verbatim(store.location.place)))
   }
 
   /// A current code from the app, or a backup code (which is then used up with the file anyway).
   static func confirm(_ enrollment: Enrollment) throws(CLIError) {
     _ = try CodeConfirmation.ask(
-      "Enter a code from your app, or a backup code: ", for: enrollment,
-      accepting: FirstCode.Accepting(window: 1, hotpLookAhead: 20, backupCodes: true), failure: "nothing was changed"
-    ) { _ in print("That code is not right.") }
+      UserText("Enter a code from your app, or a backup code: "), for: enrollment,
+      accepting: FirstCode.Accepting(window: 1, hotpLookAhead: 20, backupCodes: true),
+      failure: UserText("nothing was changed")
+    ) { _ in Terminal.show(UserText("That code is not right.")) }
   }
 }
 
 /// `mfa-enroll --user NAME reset` (root): for a lost phone.
 struct Reset: CLICommand {
   static let configuration = CommandConfiguration(
-    abstract: "Remove a user's enrollment and clear their lockout and remembered hosts (root only; lost phone).")
+    abstract: UserText(
+      "Remove a user's enrollment and clear their lockout and remembered hosts (root only; lost phone)."
+    ).string)
 
   @ParentCommand var root: MFAEnroll
 
@@ -59,7 +69,7 @@ struct Reset: CLICommand {
   func perform() throws(CLIError) {
     let target = try Target.resolve(root.global, requireRoot: true)
     guard target.actingForOther || root.global.user != nil else {
-      throw CLIError("name the user: mfa-enroll --user NAME reset")
+      throw CLIError(UserText("name the user: mfa-enroll --user NAME reset"))
     }
     let store = try target.secretStore(override: storeOptions.secretFile)
     var removed = true
@@ -68,7 +78,7 @@ struct Reset: CLICommand {
     } catch .notFound {
       removed = false
     } catch {
-      throw CLIError("cannot remove \(store.location.place): \(error.description)")
+      throw CLIError(UserText("cannot remove %s: %s", .verbatim(store.location.place), .verbatim(error.description)))
     }
     do throws(FileError) {
       // The directory keeps the step watermarks: a re-enrollment cannot reuse an old code.
@@ -81,21 +91,24 @@ struct Reset: CLICommand {
         state.seenEnrolled = 0
       }
     } catch {
-      throw CLIError("removed the enrollment, but cannot clear the state: \(error.description)")
+      throw CLIError(
+        UserText("removed the enrollment, but cannot clear the state: %s", .verbatim(error.description)))
     }
     AuditLog.record("reset user=\(target.account.name) secret=\(store.location.place) removed=\(removed)")
-    print(
+    let name = UserText.Value.verbatim(target.account.name)
+    let place = UserText.Value.verbatim(store.location.place)
+    Terminal.show(
       removed
-        ? "Reset \(target.account.name): \(store.location.place) removed, lockout and remembered hosts cleared."
-        : "\(target.account.name) had no enrollment (\(store.location.place)); lockout and remembered hosts cleared.")
-    print("They enroll again with mfa-enroll (or at their next login where enroll=login is set).")
+        ? UserText("Reset %s: %s removed, lockout and remembered hosts cleared.", name, place)
+        : UserText("%s had no enrollment (%s); lockout and remembered hosts cleared.", name, place))
+    Terminal.show(UserText("They enroll again with mfa-enroll (or at their next login where enroll=login is set)."))
   }
 }
 
 /// `mfa-enroll forget`: remembered hosts (remember=) need a code again.
 struct Forget: CLICommand {
   static let configuration = CommandConfiguration(
-    abstract: "Make every remembered host ask for a code again (remember=).")
+    abstract: UserText("Make every remembered host ask for a code again (remember=).").string)
 
   @ParentCommand var root: MFAEnroll
 
@@ -109,18 +122,20 @@ struct Forget: CLICommand {
     do throws(FileError) {
       try store.updateEnrollment { $0.forgetBefore = now + 1 }
     } catch .notFound {
-      if !target.actingForOther { throw CLIError("you are not enrolled (\(store.location.place) does not exist)") }
+      if !target.actingForOther {
+        throw CLIError(UserText("you are not enrolled (%s does not exist)", .verbatim(store.location.place)))
+      }
     } catch {
-      throw CLIError("cannot update \(store.location.place): \(error.description)")
+      throw CLIError(UserText("cannot update %s: %s", .verbatim(store.location.place), .verbatim(error.description)))
     }
     if getuid() == 0 {
       do throws(FileError) {
         try target.stateStore.update(user: Array(target.account.name.utf8)) { $0.remembered = [] }
       } catch {
-        throw CLIError("cannot clear the state: \(error.description)")
+        throw CLIError(UserText("cannot clear the state: %s", .verbatim(error.description)))
       }
     }
     if target.actingForOther { AuditLog.record("forget user=\(target.account.name)") }
-    print("Every remembered host of \(target.account.name) asks for a code again.")
+    Terminal.show(UserText("Every remembered host of %s asks for a code again.", .verbatim(target.account.name)))
   }
 }

@@ -5,7 +5,7 @@ import MFACore
 /// `mfa-enroll [enroll]`: create a TOTP secret, show it, confirm a first code, save it.
 struct Enroll: CLICommand {
   static let configuration = CommandConfiguration(
-    abstract: "Create a secret, show it as a QR code, and save it after a correct first code.")
+    abstract: UserText("Create a secret, show it as a QR code, and save it after a correct first code.").string)
 
   @ParentCommand var root: MFAEnroll
 
@@ -13,7 +13,9 @@ struct Enroll: CLICommand {
 
   @OptionGroup var authenticatorOptions: AuthenticatorOptions
 
-  @Flag(help: "Replace an existing enrollment (the old secret stops working once the new one is saved).")
+  @Flag(
+    help: ArgumentHelp(
+      UserText("Replace an existing enrollment (the old secret stops working once the new one is saved).").string))
   var force = false
 
   @OptionGroup var backup: BackupCodeOptions
@@ -28,13 +30,16 @@ struct Enroll: CLICommand {
     let store = try target.secretStore(override: storeOptions.secretFile)
     let path = store.location.place
     if store.exists && !force {
-      let whose = target.actingForOther ? "\(account.name) is" : "you are"
-      throw CLIError("\(whose) already enrolled (\(path) exists); use --force to replace it")
+      throw CLIError(
+        target.actingForOther
+          ? UserText(
+            "%s is already enrolled (%s exists); use --force to replace it", .verbatim(account.name), .verbatim(path))
+          : UserText("you are already enrolled (%s exists); use --force to replace it", .verbatim(path)))
     }
 
     var confirmed = Enrollment(authenticators: [
       try authenticatorOptions.makeAndConfirm(
-        name: Authenticator.defaultName, for: target, failure: "nothing was saved")
+        name: Authenticator.defaultName, for: target, failure: UserText("nothing was saved"))
     ])
     defer { confirmed.wipe() }
     // Backup codes exist only once the app is proven to work; the file gets their hashes.
@@ -46,12 +51,13 @@ struct Enroll: CLICommand {
       try store.save(confirmed, replace: force)
     } catch {
       if case .system(let system) = error, system.code == EEXIST {
-        throw CLIError("\(path) appeared while enrolling; nothing was changed (use --force)")
+        throw CLIError(UserText("%s appeared while enrolling; nothing was changed (use --force)", .verbatim(path)))
       }
-      throw CLIError("cannot save \(path): \(error.description); nothing was changed")
+      throw CLIError(
+        UserText("cannot save %s: %s; nothing was changed", .verbatim(path), .verbatim(error.description)))
     }
     if target.actingForOther { AuditLog.record("enrolled user=\(account.name) secret=\(path)") }
-    print("Saved to \(path).")
+    Terminal.show(UserText("Saved to %s.", .verbatim(path)))
     printWhereCodesAreAsked(for: account.name, actingForOther: target.actingForOther)
     try backup.present(codes, for: account)
   }
@@ -61,23 +67,27 @@ struct Enroll: CLICommand {
 func printWhereCodesAreAsked(for user: String, actingForOther: Bool) {
   let services = PAMStack.servicesUsingPAMMFA()
   guard !services.isEmpty else {
-    print("No PAM service on this host uses pam_mfa yet, so no login asks for the code.")
+    Terminal.show(UserText("No PAM service on this host uses pam_mfa yet, so no login asks for the code."))
     if geteuid() == 0 {
-      print(
-        "To require it: add  auth required pam_mfa.so  to /etc/pam.d/sshd (see pam_mfa(8)), "
-          + "or run  pam-auth-update --enable mfa  for every service; then run  mfa-enroll doctor.")
+      Terminal.show(
+        UserText(
+          "To require it: add  auth required pam_mfa.so  to /etc/pam.d/sshd (see pam_mfa(8)), or run  pam-auth-update --enable mfa  for every service; then run  mfa-enroll doctor."
+        ))
     } else {
-      print("Your administrator enables it (pam_mfa(8)).")
+      Terminal.show(UserText("Your administrator enables it (pam_mfa(8))."))
     }
     return
   }
-  let shown =
+  let shown: UserText =
     services.count > 6
-    ? services.prefix(4).joined(separator: ", ") + " and \(services.count - 4) other services"
-    : services.joined(separator: ", ")
-  print(
-    (actingForOther ? "Logins of \(user)" : "From now on, your logins") + " through \(shown) ask for a code"
-      + (actingForOther ? "." : " from your app."))
+    ? .plural(
+      "%s and %d other service", "%s and %d other services", count: Int64(services.count - 4),
+      .verbatim(services.prefix(4).joined(separator: ", ")))
+    : .verbatim(services.joined(separator: ", "))
+  Terminal.show(
+    actingForOther
+      ? UserText("Logins of %s through %s ask for a code.", .verbatim(user), .text(shown))
+      : UserText("From now on, your logins through %s ask for a code from your app.", .text(shown)))
 }
 
 /// --algorithm values, spelled as in otpauth URIs.

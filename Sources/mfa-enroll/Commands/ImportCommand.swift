@@ -5,7 +5,9 @@ import MFACore
 /// `mfa-enroll import SOURCE`: keys that exist already, elsewhere.
 struct Import: ParsableCommand {
   static let configuration = CommandConfiguration(
-    abstract: "Import keys that exist already: a ~/.google_authenticator file, or a hardware token from a PSKC file.",
+    abstract: UserText(
+      "Import keys that exist already: a ~/.google_authenticator file, or a hardware token from a PSKC file."
+    ).string,
     subcommands: [ImportGoogleAuthenticator.self, ImportPSKC.self])
 }
 
@@ -14,16 +16,18 @@ struct Import: ParsableCommand {
 struct ImportGoogleAuthenticator: CLICommand {
   static let configuration = CommandConfiguration(
     commandName: "google-authenticator",
-    abstract: "Convert a ~/.google_authenticator file into a pam_mfa enrollment (the same app keeps working).")
+    abstract: UserText(
+      "Convert a ~/.google_authenticator file into a pam_mfa enrollment (the same app keeps working)."
+    ).string)
 
   @ParentCommand var root: MFAEnroll
 
-  @Argument(help: "The file (default: ~/.google_authenticator of the user).")
+  @Argument(help: ArgumentHelp(UserText("The file (default: ~/.google_authenticator of the user).").string))
   var file: String?
 
   @OptionGroup var storeOptions: StoreOptions
 
-  @Flag(help: "Replace an existing pam_mfa enrollment.")
+  @Flag(help: ArgumentHelp(UserText("Replace an existing pam_mfa enrollment.").string))
   var force = false
 
   func perform() throws(CLIError) {
@@ -31,7 +35,8 @@ struct ImportGoogleAuthenticator: CLICommand {
     let path = absolute(file ?? target.account.home + "/.google_authenticator")
     let store = try target.secretStore(override: storeOptions.secretFile)
     if store.exists && !force {
-      throw CLIError("already enrolled (\(store.location.place) exists); use --force to replace it")
+      throw CLIError(
+        UserText("already enrolled (%s exists); use --force to replace it", .verbatim(store.location.place)))
     }
     // Read as the user, like the module reads its own files: no links followed, private file.
     var text: [UInt8]
@@ -40,7 +45,7 @@ struct ImportGoogleAuthenticator: CLICommand {
         try TrustedFile.privateFile(owners: [target.account.uid]).read(path, maxSize: 64 * 1024)
       }
     } catch {
-      throw CLIError("cannot read \(path): \(error.description)")
+      throw CLIError(UserText("cannot read %s: %s", .verbatim(path), .verbatim(error.description)))
     }
     defer { text.wipe() }
     var imported = try GoogleAuthenticatorFile.parse(text, path: path)
@@ -48,19 +53,28 @@ struct ImportGoogleAuthenticator: CLICommand {
     do throws(FileError) {
       try store.save(imported.enrollment, replace: force)
     } catch {
-      throw CLIError("cannot save \(store.location.place): \(error.description); nothing was changed")
+      throw CLIError(
+        UserText(
+          "cannot save %s: %s; nothing was changed", .verbatim(store.location.place), .verbatim(error.description)))
     }
     let authenticator = imported.enrollment.authenticators[0]
     let kind =
       authenticator.kind == .hotp
-      ? "HOTP (counter \(authenticator.counter))" : "TOTP, every \(authenticator.period) s"
-    print(
-      "Imported \(path) into \(store.location.place): \(kind), \(authenticator.digits) digits, "
-        + "\(imported.enrollment.backupCodes.count) scratch code(s) as backup codes (stored hashed).")
+      ? UserText("HOTP (counter %s)", .verbatim(String(authenticator.counter)))
+      : UserText("TOTP, every %s s", .verbatim(String(authenticator.period)))
+    let digits = UserText.plural("%d digit", "%d digits", count: Int64(authenticator.digits))
+    Terminal.show(
+      .plural(
+        "Imported %s into %s: %s, %s, %d scratch code(s) as backup codes (stored hashed).",
+        "Imported %s into %s: %s, %s, %d scratch code(s) as backup codes (stored hashed).",
+        count: Int64(imported.enrollment.backupCodes.count), .verbatim(path), .verbatim(store.location.place),
+        .text(kind), .text(digits)))
     for ignored in imported.ignored {
-      print("Ignored \(ignored): the administrator's policy in pam_mfa.conf applies instead.")
+      Terminal.show(
+        UserText("Ignored %s: the administrator's policy in pam_mfa.conf applies instead.", .verbatim(ignored)))
     }
-    print("Your authenticator app keeps working. Remove \(path) once pam_mfa is in the PAM stack.")
+    Terminal.show(
+      UserText("Your authenticator app keeps working. Remove %s once pam_mfa is in the PAM stack.", .verbatim(path)))
     if target.actingForOther { AuditLog.record("imported google-authenticator user=\(target.account.name)") }
   }
 }
@@ -73,7 +87,8 @@ enum GoogleAuthenticatorFile {
     guard let first = lines.first, var key = Base32.decode(Array(first.utf8)),
       Authenticator.keyLengthRange.contains(key.count)
     else {
-      throw CLIError("\(path) does not start with a base32 secret: not a google-authenticator file")
+      throw CLIError(
+        UserText("%s does not start with a base32 secret: not a google-authenticator file", .verbatim(path)))
     }
     var authenticator = Authenticator(
       name: Authenticator.defaultName, algorithm: .sha1, digits: 6, period: 30, key: key)
@@ -90,7 +105,7 @@ enum GoogleAuthenticatorFile {
           authenticator.counter = UInt64(words.count > 1 ? words[1] : "") ?? 1
         case "STEP_SIZE":
           guard let step = Int(words.count > 1 ? words[1] : ""), Authenticator.periodRange.contains(step) else {
-            throw CLIError("\(path): STEP_SIZE must be 15 to 300")
+            throw CLIError(UserText("%s: STEP_SIZE must be 15 to 300", .verbatim(path)))
           }
           authenticator.period = step
         case "RATE_LIMIT", "WINDOW_SIZE", "DISALLOW_REUSE": ignored.append(words.first ?? "")
@@ -100,10 +115,11 @@ enum GoogleAuthenticatorFile {
         do throws(SystemError) {
           scratch.append(try BackupCodes.hash(Array(line.utf8)))
         } catch {
-          throw CLIError("cannot hash the scratch codes: \(error.description)")
+          throw CLIError(UserText("cannot hash the scratch codes: %s", .verbatim(error.description)))
         }
       } else if !line.trimmingSpaces.isEmpty {
-        throw CLIError("\(path): unexpected line (neither an option nor an 8-digit scratch code)")
+        throw CLIError(
+          UserText("%s: unexpected line (neither an option nor an 8-digit scratch code)", .verbatim(path)))
       }
     }
     return (Enrollment(authenticators: [authenticator], backupCodes: scratch), ignored)

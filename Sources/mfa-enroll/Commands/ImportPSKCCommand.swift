@@ -8,22 +8,27 @@ import PSKC
 struct ImportPSKC: CLICommand {
   static let configuration = CommandConfiguration(
     commandName: "pskc",
-    abstract: "Add a hardware token (HOTP or TOTP) from its vendor's PSKC file, after a code from it (root only).")
+    abstract: UserText(
+      "Add a hardware token (HOTP or TOTP) from its vendor's PSKC file, after a code from it (root only)."
+    ).string)
 
   @ParentCommand var root: MFAEnroll
 
-  @Argument(help: "The PSKC file (RFC 6030) from the token's vendor.")
+  @Argument(help: ArgumentHelp(UserText("The PSKC file (RFC 6030) from the token's vendor.").string))
   var file: String
 
-  @Option(help: "The token's serial number (DeviceInfo/SerialNo): which key of a file with several.")
+  @Option(
+    help: ArgumentHelp(
+      UserText("The token's serial number (DeviceInfo/SerialNo): which key of a file with several.").string))
   var serial: String?
 
   @Option(
     help: ArgumentHelp(
-      "The pre-shared key of an encrypted file, as hex digits (a root-owned file, mode 0600).", valueName: "path"))
+      UserText("The pre-shared key of an encrypted file, as hex digits (a root-owned file, mode 0600).").string,
+      valueName: "path"))
   var keyFile: String?
 
-  @Option(help: "The authenticator's name (default: token-SERIAL).")
+  @Option(help: ArgumentHelp(UserText("The authenticator's name (default: token-SERIAL).").string))
   var name: String?
 
   @OptionGroup var storeOptions: StoreOptions
@@ -33,7 +38,7 @@ struct ImportPSKC: CLICommand {
 
   func validate() throws {
     if let name, !Authenticator.isValidName(Array(name.utf8)) {
-      throw ValidationError("--name must be 1 to 32 letters, digits, '.', '_' or '-'")
+      throw ValidationError(UserText("--name must be 1 to 32 letters, digits, '.', '_' or '-'").string)
     }
   }
 
@@ -47,7 +52,7 @@ struct ImportPSKC: CLICommand {
     do throws(PSKCError) {
       package = try container.select(serial: serial)
     } catch {
-      throw CLIError("\(path): \(error.description); nothing was changed")
+      throw ImportPSKC.refusal(path, error)
     }
     var preSharedKey = try keyFile.map { (keyPath) throws(CLIError) in try ImportPSKC.readKeyFile(absolute(keyPath)) }
     defer { preSharedKey?.wipe() }
@@ -56,41 +61,58 @@ struct ImportPSKC: CLICommand {
       let chosen = name.map { Array($0.utf8) } ?? package.defaultName
       token = try container.token(package, name: chosen, preSharedKey: preSharedKey, now: Int64(time(nil)))
     } catch {
-      throw CLIError("\(path): \(error.description); nothing was changed")
+      throw ImportPSKC.refusal(path, error)
     }
-    print(ImportPSKC.describe(package, token.authenticator))
+    Terminal.show(ImportPSKC.describe(package, token.authenticator))
     defer { token.wipe() }
     let tokenName = token.authenticator.name.text
-    let who = target.actingForOther ? "\(target.account.name) already has" : "you already have"
+    let other = target.actingForOther ? target.account.name : nil
     if store.exists {
       var existing = try target.readEnrollment(store)
       defer { existing.wipe() }
       if existing.authenticators.contains(where: { $0.name == token.authenticator.name }) {
-        throw CLIError("\(who) an authenticator named \(tokenName) (see mfa-enroll list); choose another with --name")
+        throw CLIError(
+          other.map {
+            UserText(
+              "%s already has an authenticator named %s (see mfa-enroll list); choose another with --name",
+              .verbatim($0), .verbatim(tokenName))
+          }
+            ?? UserText(
+              "you already have an authenticator named %s (see mfa-enroll list); choose another with --name",
+              .verbatim(tokenName)))
       }
       // Codes are spent per authenticator: the same key twice would take each code twice.
       if let same = existing.authenticators.first(where: { ImportPSKC.sameKey($0, token.authenticator) }) {
-        throw CLIError("\(who) this token's key as \(same.name.text) (see mfa-enroll list); nothing was changed")
+        let name = UserText.Value.verbatim(same.name.text)
+        throw CLIError(
+          other.map {
+            UserText(
+              "%s already has this token's key as %s (see mfa-enroll list); nothing was changed", .verbatim($0), name)
+          } ?? UserText("you already have this token's key as %s (see mfa-enroll list); nothing was changed", name))
       }
     }
     var confirmed = try ImportPSKC.confirm(token.authenticator)
     defer { confirmed.wipe() }
-    let created = try ImportPSKC.save(confirmed, to: store, who: who)
+    let created = try ImportPSKC.save(confirmed, to: store, actingFor: other)
     AuditLog.record("imported pskc token \(tokenName) serial=\(package.serial ?? "-") user=\(target.account.name)")
-    print("Imported the token as \(tokenName) into \(store.location.place).")
+    Terminal.show(
+      UserText("Imported the token as %s into %s.", .verbatim(tokenName), .verbatim(store.location.place)))
     if let expiry = token.expiry {
-      print(
-        "Its key expires on \(ImportPSKC.day(expiry)) (the file's ExpiryDate), which pam_mfa does not enforce: "
-          + "remove it then (mfa-enroll --user \(target.account.name) remove \(tokenName)).")
+      Terminal.show(
+        UserText(
+          "Its key expires on %s (the file's ExpiryDate), which pam_mfa does not enforce: remove it then (mfa-enroll --user %s remove %s).",
+          .verbatim(ImportPSKC.day(expiry)), .verbatim(target.account.name), .verbatim(tokenName)))
     }
     if created {
       let user = target.account.name
-      print(
+      Terminal.show(
         target.actingForOther
-          ? "\(user) had no enrollment: the token is their only authenticator, without backup codes "
-            + "(mfa-enroll --user \(user) backup-codes makes them)."
-          : "You had no enrollment: the token is your only authenticator, without backup codes "
-            + "(mfa-enroll backup-codes makes them).")
+          ? UserText(
+            "%s had no enrollment: the token is their only authenticator, without backup codes (mfa-enroll --user %s backup-codes makes them).",
+            .verbatim(user), .verbatim(user))
+          : UserText(
+            "You had no enrollment: the token is your only authenticator, without backup codes (mfa-enroll backup-codes makes them)."
+          ))
       printWhereCodesAreAsked(for: user, actingForOther: target.actingForOther)
     }
   }
@@ -120,14 +142,20 @@ struct ImportPSKC: CLICommand {
       guard info.st_mode & 0o170000 == 0o100000 else { throw FileError.notRegularFile }
       bytes = try file.readAll(maxSize: XMLReader.maxSize)
     } catch {
-      throw CLIError("cannot read \(path): \(error.description)")
+      throw CLIError(UserText("cannot read %s: %s", .verbatim(path), .verbatim(error.description)))
     }
     defer { bytes.wipe() }
     do throws(PSKCError) {
       return try PSKCContainer.parse(bytes)
     } catch {
-      throw CLIError("\(path): \(error.description); nothing was changed")
+      throw ImportPSKC.refusal(path, error)
     }
+  }
+
+  /// Why the file or its key cannot be imported. The reason names RFC 6030's elements and stays
+  /// as the PSKC reader wrote it, in English: for the administrator, like a log line.
+  static func refusal(_ path: String, _ error: PSKCError) -> CLIError {
+    CLIError(UserText("%s: %s; nothing was changed", .verbatim(path), .verbatim(error.description)))
   }
 
   /// The pre-shared key: a file only root can read or write, holding the key as hex digits.
@@ -136,44 +164,64 @@ struct ImportPSKC: CLICommand {
     do throws(FileError) {
       text = try TrustedFile.rootSecret.read(path, maxSize: maxKeyFileSize)
     } catch {
-      throw CLIError("key file \(path): \(error.description) (it must be root's, mode 0600 or stricter)")
+      throw CLIError(
+        UserText(
+          "key file %s: %s (it must be root's, mode 0600 or stricter)", .verbatim(path), .verbatim(error.description)))
     }
     defer { text.wipe() }
     guard let key = PreSharedKey.parse(text) else {
-      throw CLIError("key file \(path): not an AES key as 32, 48 or 64 hex digits")
+      throw CLIError(UserText("key file %s: not an AES key as 32, 48 or 64 hex digits", .verbatim(path)))
     }
     return key
   }
 
   /// "Token 987654321 (Acme): counter-based (HOTP), SHA1, 8 digits, from counter 0."
-  static func describe(_ package: PSKCPackage, _ authenticator: Authenticator) -> String {
-    let maker = package.manufacturer.map { " (\($0))" } ?? ""
+  static func describe(_ package: PSKCPackage, _ authenticator: Authenticator) -> UserText {
+    let algorithm = UserText.Value.verbatim(authenticator.algorithm.name)
+    let digits = Int64(authenticator.digits)
     let kind =
       authenticator.kind == .hotp
-      ? "counter-based (HOTP), \(authenticator.algorithm.name), \(authenticator.digits) digits, from counter "
-        + "\(authenticator.counter)"
-      : "time-based (TOTP), \(authenticator.algorithm.name), \(authenticator.digits) digits, every "
-        + "\(authenticator.period) s"
-    return "Token \(package.serial ?? package.keyID ?? "without a serial number")\(maker): \(kind)."
+      ? UserText.plural(
+        "counter-based (HOTP), %s, %d digit, from counter %s", "counter-based (HOTP), %s, %d digits, from counter %s",
+        count: digits, algorithm, .verbatim(String(authenticator.counter)))
+      : UserText.plural(
+        "time-based (TOTP), %s, %d digit, every %s s", "time-based (TOTP), %s, %d digits, every %s s", count: digits,
+        algorithm, .verbatim(String(authenticator.period)))
+    let token =
+      (package.serial ?? package.keyID).map { UserText.verbatim($0) } ?? UserText("without a serial number")
+    if let maker = package.manufacturer {
+      return UserText("Token %s (%s): %s.", .text(token), .verbatim(maker), .text(kind))
+    }
+    return UserText("Token %s: %s.", .text(token), .text(kind))
   }
 
   /// A code from the token, checked before anything is saved, and spent: the module never
   /// accepts it for a login.
   static func confirm(_ authenticator: Authenticator) throws(CLIError) -> Enrollment {
     let hotp = authenticator.kind == .hotp
-    let question =
+    let digits = Int64(authenticator.digits)
+    let question: UserText =
       hotp
-      ? "Enter the \(authenticator.digits)-digit code from the token (press its button): "
-      : "Enter the \(authenticator.digits)-digit code the token shows: "
+      ? .plural(
+        "Enter the %d-digit code from the token (press its button): ",
+        "Enter the %d-digit code from the token (press its button): ", count: digits)
+      : .plural(
+        "Enter the %d-digit code the token shows: ", "Enter the %d-digit code the token shows: ", count: digits)
     var single = Enrollment(authenticators: [authenticator])
     defer { single.wipe() }
     let match = try CodeConfirmation.ask(
       question, for: single, accepting: FirstCode.Accepting(window: 1, hotpLookAhead: 10),
-      failure: "nothing was changed"
+      failure: UserText("nothing was changed")
     ) { left in
-      print(
-        "That code is not right; \(left) \(left == 1 ? "try" : "tries") left. "
-          + (hotp ? "Press the button for the next code." : "Check the serial number and this host's clock."))
+      Terminal.show(
+        hotp
+          ? .plural(
+            "That code is not right; %d try left. Press the button for the next code.",
+            "That code is not right; %d tries left. Press the button for the next code.", count: Int64(left))
+          : .plural(
+            "That code is not right; %d try left. Check the serial number and this host's clock.",
+            "That code is not right; %d tries left. Check the serial number and this host's clock.",
+            count: Int64(left)))
     }
     var confirmed = single
     confirmed.spend(match)
@@ -182,7 +230,9 @@ struct ImportPSKC: CLICommand {
 
   /// Adds the confirmed token to the user's enrollment, or creates one holding just it; true
   /// when it created one.
-  static func save(_ confirmed: Enrollment, to store: any CredentialStore, who: String) throws(CLIError) -> Bool {
+  static func save(_ confirmed: Enrollment, to store: any CredentialStore, actingFor other: String?) throws(CLIError)
+    -> Bool
+  {
     let token = confirmed.authenticators[0]
     let place = store.location.place
     let added: Bool
@@ -203,12 +253,18 @@ struct ImportPSKC: CLICommand {
       }
     } catch {
       if case .system(let system) = error, system.code == EEXIST {
-        throw CLIError("\(place) appeared meanwhile; nothing was changed (run the import again)")
+        throw CLIError(
+          UserText("%s appeared meanwhile; nothing was changed (run the import again)", .verbatim(place)))
       }
-      throw CLIError("cannot save \(place): \(error.description); nothing was changed")
+      throw CLIError(
+        UserText("cannot save %s: %s; nothing was changed", .verbatim(place), .verbatim(error.description)))
     }
     guard added else {
-      throw CLIError("\(who) an authenticator named \(token.name.text) or with its key; nothing was changed")
+      let name = UserText.Value.verbatim(token.name.text)
+      throw CLIError(
+        other.map {
+          UserText("%s already has an authenticator named %s or with its key; nothing was changed", .verbatim($0), name)
+        } ?? UserText("you already have an authenticator named %s or with its key; nothing was changed", name))
     }
     return false
   }

@@ -5,20 +5,25 @@ import MFACore
 /// `mfa-enroll status`: what is set up for the user, never a secret.
 struct Status: CLICommand {
   static let configuration = CommandConfiguration(
-    abstract: "Show whether you are enrolled, how, how many backup codes are left, and the last login.")
+    abstract: UserText("Show whether you are enrolled, how, how many backup codes are left, and the last login.").string
+  )
 
   @ParentCommand var root: MFAEnroll
 
   @OptionGroup var storeOptions: StoreOptions
 
-  @Flag(help: "Every user with an enrollment, one line each (root only; with store=ldap, every entry under ldap_base).")
+  @Flag(
+    help: ArgumentHelp(
+      UserText(
+        "Every user with an enrollment, one line each (root only; with store=ldap, every entry under ldap_base)."
+      ).string))
   var all = false
 
-  @Flag(help: "With --all: JSON for scripts.")
+  @Flag(help: ArgumentHelp(UserText("With --all: JSON for scripts.").string))
   var json = false
 
   func validate() throws {
-    if json && !all { throw ValidationError("--json goes with --all") }
+    if json && !all { throw ValidationError(UserText("--json goes with --all").string) }
   }
 
   func perform() throws(CLIError) {
@@ -32,37 +37,52 @@ struct Status: CLICommand {
   func show() throws(CLIError) {
     let target = try Target.resolve(root.global)
     let store = try target.secretStore(override: storeOptions.secretFile)
-    print("User:          \(target.account.name)")
+    field(UserText("User:"), .verbatim(target.account.name))
+    let place = store.location.place
     if store.location.kind == .directory {
-      print("Store:         \(store.location.place)")
+      field(UserText("Store:"), .verbatim(place))
+    } else if store.location.kind == .rootFile {
+      field(UserText("Secret file:"), UserText("%s (root-owned store)", .verbatim(place)))
     } else {
-      print("Secret file:   \(store.location.place)\(store.location.kind == .rootFile ? " (root-owned store)" : "")")
+      field(UserText("Secret file:"), .verbatim(place))
     }
     let enrollment: Enrollment
     do throws(FileError) {
       enrollment = try store.readEnrollment()
     } catch .notFound {
-      print("Enrolled:      no (run mfa-enroll to set up)")
+      field(UserText("Enrolled:"), UserText("no (run mfa-enroll to set up)"))
       // A lockout outlives the enrollment (failures are kept apart from the secret file).
       showState(target: target, store: store, enrollment: nil)
       return
     } catch {
-      throw CLIError("cannot read \(store.location.place): \(error.description)")
+      throw CLIError(UserText("cannot read %s: %s", .verbatim(store.location.place), .verbatim(error.description)))
     }
-    print("Enrolled:      yes")
+    field(UserText("Enrolled:"), UserText("yes"))
     for authenticator in enrollment.authenticators {
       if authenticator.kind == .hotp {
-        print(
-          "Authenticator: \(authenticator.name.text): counter-based (HOTP), \(authenticator.algorithm.name), "
-            + "\(authenticator.digits) digits")
+        field(
+          UserText("Authenticator:"),
+          .plural(
+            "%s: counter-based (HOTP), %s, %d digit", "%s: counter-based (HOTP), %s, %d digits",
+            count: Int64(authenticator.digits), .verbatim(authenticator.name.text),
+            .verbatim(authenticator.algorithm.name)))
       } else {
-        print(
-          "Authenticator: \(authenticator.name.text): time-based (TOTP), \(authenticator.algorithm.name), "
-            + "\(authenticator.digits) digits, every \(authenticator.period) s")
+        field(
+          UserText("Authenticator:"),
+          .plural(
+            "%s: time-based (TOTP), %s, %d digit, every %s s", "%s: time-based (TOTP), %s, %d digits, every %s s",
+            count: Int64(authenticator.digits), .verbatim(authenticator.name.text),
+            .verbatim(authenticator.algorithm.name), .verbatim(String(authenticator.period))))
       }
     }
     let left = enrollment.backupCodes.count
-    print("Backup codes:  \(left) left\(left <= 2 ? " (make new ones: mfa-enroll backup-codes)" : "")")
+    field(
+      UserText("Backup codes:"),
+      left <= 2
+        ? .plural(
+          "%d left (make new ones: mfa-enroll backup-codes)", "%d left (make new ones: mfa-enroll backup-codes)",
+          count: Int64(left))
+        : .plural("%d left", "%d left", count: Int64(left)))
     showState(target: target, store: store, enrollment: enrollment)
   }
 
@@ -72,25 +92,48 @@ struct Status: CLICommand {
       do throws(FileError) {
         let state: UserState
         state = try store.readState()
-        print("Last login:    \(state.lastSuccess > 0 ? formatTime(state.lastSuccess) : "none recorded")")
+        field(
+          UserText("Last login:"),
+          state.lastSuccess > 0 ? .verbatim(formatTime(state.lastSuccess)) : UserText("none recorded"))
         let now = Int64(time(nil))
         if state.isLocked(at: now) {
-          print(
-            "Locked:        yes, for another \(state.failure.lockedUntil - now) s (mfa-enroll --user NAME --unlock)")
+          field(
+            UserText("Locked:"),
+            UserText(
+              "yes, for another %s s (mfa-enroll --user NAME --unlock)",
+              .verbatim(String(state.failure.lockedUntil - now))))
         } else if state.failure.failures > 0 {
-          print("Locked:        no (\(state.failure.failures) recent failed code(s))")
+          field(
+            UserText("Locked:"),
+            .plural(
+              "no (%d recent failed code(s))", "no (%d recent failed code(s))", count: Int64(state.failure.failures)))
         } else {
-          print("Locked:        no")
+          field(UserText("Locked:"), UserText("no"))
         }
         for line in ClockOffsets.lines(state.drift, enrollment: enrollment, now: now) {
-          print("Clock offset:  " + line)
+          field(UserText("Clock offset:"), line)
         }
       } catch {
-        print("Last login:    unknown (state: \(error.description))")
+        field(UserText("Last login:"), UserText("unknown (state: %s)", .verbatim(error.description)))
       }
     } else {
-      print("Last login:    recorded in root-only state (ask your administrator)")
+      field(UserText("Last login:"), UserText("recorded in root-only state (ask your administrator)"))
     }
+  }
+
+  /// Every label `show` may print: the values start in one column after the longest.
+  static let labels = [
+    UserText("User:"), UserText("Store:"), UserText("Secret file:"), UserText("Enrolled:"),
+    UserText("Authenticator:"), UserText("Backup codes:"), UserText("Last login:"), UserText("Locked:"),
+    UserText("Clock offset:"),
+  ]
+  static let labelWidth = labels.map { $0.string.count }.max() ?? 0
+
+  /// "Label:  value", the value in the column after the longest label.
+  func field(_ label: UserText, _ value: UserText) {
+    let name = label.string
+    let padding = String(repeating: " ", count: max(1, Status.labelWidth + 1 - name.count))
+    Terminal.showLine(Array((name + padding).utf8) + value.rendered())
   }
 }
 

@@ -6,7 +6,7 @@ import MFACore
 /// lockout.
 struct Unlock: CLICommand {
   static let configuration = CommandConfiguration(
-    abstract: "Clear a user's failed-code count and lockout (root only; also --unlock).")
+    abstract: UserText("Clear a user's failed-code count and lockout (root only; also --unlock).").string)
 
   @ParentCommand var root: MFAEnroll
 
@@ -24,7 +24,10 @@ struct Unlock: CLICommand {
   func perform() throws(CLIError) {
     if let other = others.first {
       let spelling = CommandLine.arguments.contains("--unlock") ? "--unlock" : "unlock"
-      throw CLIError("\(spelling) cannot be combined with '\(other)'; run 'mfa-enroll --user NAME \(spelling)'")
+      throw CLIError(
+        UserText(
+          "%s cannot be combined with '%s'; run 'mfa-enroll --user NAME %s'", .verbatim(spelling), .verbatim(other),
+          .verbatim(spelling)))
     }
     let target = try Target.resolve(root.global, requireRoot: true)
     let name = Array(target.account.name.utf8)
@@ -37,7 +40,8 @@ struct Unlock: CLICommand {
         before = try store.readState()
         try store.reset(success: nil)
       } catch {
-        throw CLIError("cannot update \(store.location): \(error.description)")
+        throw CLIError(
+          UserText("cannot update %s: %s", .verbatim(String(describing: store.location)), .verbatim(error.description)))
       }
     } else {
       do throws(FileError) {
@@ -47,17 +51,26 @@ struct Unlock: CLICommand {
           return old
         }
       } catch {
-        throw CLIError("cannot update the state in \(target.options.stateDirectory): \(error.description)")
+        throw CLIError(
+          UserText(
+            "cannot update the state in %s: %s", .verbatim(target.options.stateDirectory), .verbatim(error.description))
+        )
       }
     }
     AuditLog.record(
       "unlock user=\(target.account.name) failures=\(before.failure.failures) locked=\(before.isLocked(at: now))")
+    let who = UserText.Value.verbatim(target.account.name)
     if before.isLocked(at: now) {
-      print("Unlocked \(target.account.name) (was locked for another \(before.failure.lockedUntil - now) s).")
+      Terminal.show(
+        UserText(
+          "Unlocked %s (was locked for another %s s).", who, .verbatim(String(before.failure.lockedUntil - now))))
     } else if before.failure.failures > 0 {
-      print("Cleared \(before.failure.failures) recent failed code(s) of \(target.account.name); it was not locked.")
+      Terminal.show(
+        .plural(
+          "Cleared %d recent failed code(s) of %s; it was not locked.",
+          "Cleared %d recent failed code(s) of %s; it was not locked.", count: Int64(before.failure.failures), who))
     } else {
-      print("\(target.account.name) was not locked; nothing to clear.")
+      Terminal.show(UserText("%s was not locked; nothing to clear.", who))
     }
   }
 }

@@ -23,26 +23,38 @@ extension DoctorChecks {
     return settings
   }
 
+  /// "in /etc/ssh/sshd_config.d/00-pam_mfa.conf:  UsePAM yes": the setting as sshd spells it.
+  static func dropIn(_ setting: String) -> UserText {
+    UserText("in %s:  %s", .verbatim(dropInFile), .verbatim(setting))
+  }
+
+  static let dropInFile = "/etc/ssh/sshd_config.d/00-pam_mfa.conf"
+
   /// sshd_config against the sshd PAM stack.
   static func sshd(_ settings: [String: String], stack: PAMStack?) -> [Finding] {
     var findings: [Finding] = []
     if settings["usepam"] == "yes" {
-      findings.append(Finding(level: .ok, message: "sshd: UsePAM yes"))
-    } else {
-      findings.append(
-        Finding(
-          level: .failure, message: "sshd: UsePAM is \(settings["usepam"] ?? "unset"); sshd never asks PAM for a code",
-          fix: "in /etc/ssh/sshd_config.d/00-pam_mfa.conf:  UsePAM yes"))
-    }
-    let interactive = settings["kbdinteractiveauthentication"] ?? settings["challengeresponseauthentication"]
-    if interactive == "yes" {
-      findings.append(Finding(level: .ok, message: "sshd: KbdInteractiveAuthentication yes"))
+      findings.append(Finding(level: .ok, message: UserText("sshd: UsePAM yes")))
     } else {
       findings.append(
         Finding(
           level: .failure,
-          message: "sshd: KbdInteractiveAuthentication is \(interactive ?? "unset"); the code prompt cannot be shown",
-          fix: "in /etc/ssh/sshd_config.d/00-pam_mfa.conf:  KbdInteractiveAuthentication yes"))
+          message: UserText(
+            "sshd: UsePAM is %s; sshd never asks PAM for a code",
+            .text(settings["usepam"].map { UserText.verbatim($0) } ?? UserText("unset"))),
+          fix: dropIn("UsePAM yes")))
+    }
+    let interactive = settings["kbdinteractiveauthentication"] ?? settings["challengeresponseauthentication"]
+    if interactive == "yes" {
+      findings.append(Finding(level: .ok, message: UserText("sshd: KbdInteractiveAuthentication yes")))
+    } else {
+      findings.append(
+        Finding(
+          level: .failure,
+          message: UserText(
+            "sshd: KbdInteractiveAuthentication is %s; the code prompt cannot be shown",
+            .text(interactive.map { UserText.verbatim($0) } ?? UserText("unset"))),
+          fix: dropIn("KbdInteractiveAuthentication yes")))
     }
     findings.append(authenticationMethods(settings, stack: stack))
     return findings
@@ -62,34 +74,37 @@ extension DoctorChecks {
       let keys = settings["pubkeyauthentication"] != "no"
       return Finding(
         level: keys ? .failure : .warning,
-        message: "sshd: AuthenticationMethods is 'any'"
-          + (keys ? ": a user with an SSH key logs in without a code" : "; name the methods explicitly"),
-        fix: withPassword
-          ? "in /etc/ssh/sshd_config.d/00-pam_mfa.conf:  AuthenticationMethods keyboard-interactive"
-          : "in /etc/ssh/sshd_config.d/00-pam_mfa.conf:  AuthenticationMethods publickey,keyboard-interactive")
+        message: keys
+          ? UserText("sshd: AuthenticationMethods is 'any': a user with an SSH key logs in without a code")
+          : UserText("sshd: AuthenticationMethods is 'any'; name the methods explicitly"),
+        fix: dropIn(
+          withPassword
+            ? "AuthenticationMethods keyboard-interactive" : "AuthenticationMethods publickey,keyboard-interactive"))
     } else if lists.contains(where: { !$0.contains(where: { $0.hasPrefix("keyboard-interactive") }) }) {
       return Finding(
         level: .failure,
-        message: "sshd: AuthenticationMethods '\(methods)' allows a login without keyboard-interactive (no code)",
-        fix: "every list must end in keyboard-interactive, e.g.  AuthenticationMethods publickey,keyboard-interactive"
-      )
+        message: UserText(
+          "sshd: AuthenticationMethods '%s' allows a login without keyboard-interactive (no code)", .verbatim(methods)),
+        fix: UserText(
+          "every list must end in keyboard-interactive, e.g.  AuthenticationMethods publickey,keyboard-interactive"))
     } else {
       let keyFirst = lists.allSatisfy { $0.contains("publickey") }
       if keyFirst && withPassword {
         return Finding(
           level: .warning,
-          message: "sshd: key, then password and code: the sshd PAM stack still includes the password check",
-          fix: "for key + code only, comment out  @include common-auth  in the sshd PAM stack")
+          message: UserText("sshd: key, then password and code: the sshd PAM stack still includes the password check"),
+          fix: UserText("for key + code only, comment out  @include common-auth  in the sshd PAM stack"))
       } else if !keyFirst && !withPassword {
         return Finding(
           level: .failure,
-          message:
-            "sshd: AuthenticationMethods '\(methods)' with no password in the sshd PAM stack: the code is the only factor",
-          fix:
-            "keep  @include common-auth  before pam_mfa, or use  AuthenticationMethods publickey,keyboard-interactive"
-        )
+          message: UserText(
+            "sshd: AuthenticationMethods '%s' with no password in the sshd PAM stack: the code is the only factor",
+            .verbatim(methods)),
+          fix: UserText(
+            "keep  @include common-auth  before pam_mfa, or use  AuthenticationMethods publickey,keyboard-interactive"))
       } else {
-        return Finding(level: .ok, message: "sshd: AuthenticationMethods \(methods) fits the PAM stack")
+        return Finding(
+          level: .ok, message: UserText("sshd: AuthenticationMethods %s fits the PAM stack", .verbatim(methods)))
       }
     }
   }
@@ -100,23 +115,26 @@ extension DoctorChecks {
   {
     if let timedatectl, timedatectl.status == 0 {
       if timedatectl.output.contains("NTPSynchronized=yes") {
-        return Finding(level: .ok, message: "clock: synchronised (timedatectl)")
+        return Finding(level: .ok, message: UserText("clock: synchronised (timedatectl)"))
       }
       if timedatectl.output.contains("NTPSynchronized=no") {
         return Finding(
-          level: .failure, message: "clock: not synchronised; codes are refused when the clock drifts by a minute",
-          fix: "timedatectl set-ntp true  (or install chrony)")
+          level: .failure,
+          message: UserText("clock: not synchronised; codes are refused when the clock drifts by a minute"),
+          fix: UserText("timedatectl set-ntp true  (or install chrony)"))
       }
     }
     if let chronyc, chronyc.status == 0 {
       if chronyc.output.contains("Leap status     : Normal") {
-        return Finding(level: .ok, message: "clock: synchronised (chrony)")
+        return Finding(level: .ok, message: UserText("clock: synchronised (chrony)"))
       }
       return Finding(
-        level: .failure, message: "clock: chrony is not synchronised", fix: "check  chronyc sources  and the network")
+        level: .failure, message: UserText("clock: chrony is not synchronised"),
+        fix: UserText("check  chronyc sources  and the network"))
     }
     return Finding(
-      level: .warning, message: "clock: cannot tell whether it is synchronised (no timedatectl or chronyc answer)",
-      fix: "make sure NTP runs; codes change every 30 s")
+      level: .warning,
+      message: UserText("clock: cannot tell whether it is synchronised (no timedatectl or chronyc answer)"),
+      fix: UserText("make sure NTP runs; codes change every 30 s"))
   }
 }

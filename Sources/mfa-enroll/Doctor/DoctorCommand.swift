@@ -5,21 +5,24 @@ import MFACore
 /// `mfa-enroll doctor`: checks this host's PAM and sshd setup and says what to change.
 struct Doctor: CLICommand {
   static let configuration = CommandConfiguration(
-    abstract: "Check this host's setup (PAM stacks, sshd, clock, your secret file) and say what to fix.",
-    discussion: "Exit status 0 only when no check fails; warnings do not fail.")
+    abstract: UserText("Check this host's setup (PAM stacks, sshd, clock, your secret file) and say what to fix.")
+      .string,
+    discussion: UserText("Exit status 0 only when no check fails; warnings do not fail.").string)
 
   @ParentCommand var root: MFAEnroll
 
-  @Option(help: ArgumentHelp("The PAM configuration directory.", valueName: "dir"))
+  @Option(help: ArgumentHelp(UserText("The PAM configuration directory.").string, valueName: "dir"))
   var pamDir = "/etc/pam.d"
 
-  @Option(help: ArgumentHelp("Where libpam looks for modules.", valueName: "dir"))
+  @Option(help: ArgumentHelp(UserText("Where libpam looks for modules.").string, valueName: "dir"))
   var moduleDir = InstallPaths.moduleDirectory
 
-  @Option(help: ArgumentHelp("sshd_config to check with `sshd -T -f` (default: sshd's own).", valueName: "path"))
+  @Option(
+    help: ArgumentHelp(
+      UserText("sshd_config to check with `sshd -T -f` (default: sshd's own).").string, valueName: "path"))
   var sshdConfig: String?
 
-  @Option(help: ArgumentHelp("The sshd binary.", valueName: "path"))
+  @Option(help: ArgumentHelp(UserText("The sshd binary.").string, valueName: "path"))
   var sshd: String?
 
   @OptionGroup var storeOptions: StoreOptions
@@ -27,13 +30,20 @@ struct Doctor: CLICommand {
   func perform() throws(CLIError) {
     let findings = try check()
     for finding in findings {
-      print(finding.level.rawValue.padding(5) + " " + finding.message)
-      if let fix = finding.fix, finding.level != .ok { print("      fix: " + fix) }
+      // The marker as it is (scripts grep it), the finding in the user's language.
+      Terminal.showLine(Array((finding.level.rawValue.padding(5) + " ").utf8) + finding.message.rendered())
+      if let fix = finding.fix, finding.level != .ok {
+        Terminal.showLine(Array(String(repeating: " ", count: 6).utf8) + UserText("fix: %s", .text(fix)).rendered())
+      }
     }
     let failures = findings.filter { $0.level == .failure }.count
     let warnings = findings.filter { $0.level == .warning }.count
-    print("")
-    print("\(failures) problem(s), \(warnings) warning(s).")
+    Terminal.showLine([])
+    Terminal.show(
+      // TRANSLATORS: doctor's last line: "2 problem(s), 1 warning(s)." (the two messages below).
+      UserText(
+        "%s, %s.", .text(.plural("%d problem(s)", "%d problem(s)", count: Int64(failures))),
+        .text(.plural("%d warning(s)", "%d warning(s)", count: Int64(warnings)))))
     if failures > 0 { throw CLIError.silentFailure }
   }
 
@@ -47,8 +57,8 @@ struct Doctor: CLICommand {
     } else {
       findings.append(
         Finding(
-          level: .warning, message: "\(pamDir)/sshd does not exist (no sshd PAM stack)",
-          fix: "install openssh-server; then add pam_mfa to \(pamDir)/sshd"))
+          level: .warning, message: UserText("%s/sshd does not exist (no sshd PAM stack)", .verbatim(pamDir)),
+          fix: UserText("install openssh-server; then add pam_mfa to %s/sshd", .verbatim(pamDir))))
     }
     for service in ["sudo", "login", "su"] {
       if let stack = PAMStack.load(service: service, directory: pamDir) {
@@ -87,34 +97,43 @@ struct Doctor: CLICommand {
     guard geteuid() == 0 else {
       return [
         Finding(
-          level: .warning, message: "directory: only root can reach it (the host's key or password is root's)",
-          fix: "run  sudo mfa-enroll doctor")
+          level: .warning,
+          message: UserText("directory: only root can reach it (the host's key or password is root's)"),
+          fix: UserText("run  sudo mfa-enroll doctor"))
       ]
     }
     let servers = DirectoryServers(settings: options.directory, stateDirectory: options.stateDirectory)
     let results = servers.probe()
     var findings: [Finding] = []
     for (index, result) in results.enumerated() {
-      let role = results.count == 1 ? "the directory" : index == 0 ? "the first server" : "server \(index + 1)"
+      let role =
+        results.count == 1
+        ? UserText("the directory")
+        : index == 0 ? UserText("the first server") : UserText("server %s", .verbatim(String(index + 1)))
+      let uri = UserText.Value.verbatim(result.uri)
       if let problem = result.problem {
         let none = !results.contains { $0.problem == nil }
         findings.append(
           Finding(
             level: none ? .failure : .warning,
-            message: "directory: \(role) \(result.uri) cannot be used: \(problem)"
-              + (none ? "; every login that needs the directory is denied" : ""),
-            fix: "check the server, the network and ldap_ca/ldap_cert/ldap_key (pam_mfa-ldap(5))"))
+            message: none
+              ? UserText(
+                "directory: %s %s cannot be used: %s; every login that needs the directory is denied", .text(role), uri,
+                .verbatim(problem))
+              : UserText("directory: %s %s cannot be used: %s", .text(role), uri, .verbatim(problem)),
+            fix: UserText("check the server, the network and ldap_ca/ldap_cert/ldap_key (pam_mfa-ldap(5))")))
       } else {
-        findings.append(Finding(level: .ok, message: "directory: \(role) \(result.uri) answers and shows ldap_base"))
+        findings.append(
+          Finding(level: .ok, message: UserText("directory: %s %s answers and shows ldap_base", .text(role), uri)))
       }
     }
     if let uri = servers.remembered(now: Int64(time(nil))) {
       findings.append(
         Finding(
           level: .warning,
-          message:
-            "directory: this host goes to \(uri) first, for at most ldap_failback=\(options.directory.failback) s, "
-            + "because an earlier server did not answer"))
+          message: UserText(
+            "directory: this host goes to %s first, for at most ldap_failback=%s s, because an earlier server did not answer",
+            .verbatim(uri), .verbatim(String(options.directory.failback)))))
     }
     return findings
   }
@@ -134,16 +153,17 @@ struct Doctor: CLICommand {
     else {
       return [
         Finding(
-          level: .warning, message: "sshd: not installed here; skipped its checks",
-          fix: "install openssh-server, or name the binary with --sshd PATH")
+          level: .warning, message: UserText("sshd: not installed here; skipped its checks"),
+          fix: UserText("install openssh-server, or name the binary with --sshd PATH"))
       ]
     }
     // sshd -T reads the host keys, which only root may: say so instead of blaming sshd_config.
     guard geteuid() == 0 else {
       return [
         Finding(
-          level: .warning, message: "sshd: its settings can only be checked by root (sshd -T reads the host keys)",
-          fix: "run  sudo mfa-enroll doctor  (or ask your administrator)")
+          level: .warning,
+          message: UserText("sshd: its settings can only be checked by root (sshd -T reads the host keys)"),
+          fix: UserText("run  sudo mfa-enroll doctor  (or ask your administrator)"))
       ]
     }
     var arguments = [binary, "-T"]
@@ -160,12 +180,17 @@ struct Doctor: CLICommand {
     if let sshdConfig { arguments += ["-f", sshdConfig] }
     // sshd ends lines with \r\n, which Swift counts as one Character: split on any newline.
     let lines = (runProgram(arguments)?.output ?? "").split(whereSeparator: \.isNewline).map(String.init)
-    let said = lines.isEmpty ? "it gave no reason" : lines.joined(separator: "; ")
+    let said = lines.isEmpty ? UserText("it gave no reason") : UserText.verbatim(lines.joined(separator: "; "))
     let place = lines.lazy.compactMap(DoctorChecks.sshdConfigPlace).first
     return Finding(
-      level: .failure, message: "sshd: `\(arguments.joined(separator: " "))` refuses the configuration: \(said)",
-      fix: place.map { "fix line \($0.line) of \($0.file); then  sshd -t  must be silent before  systemctl reload ssh" }
-        ?? "change the setting sshd names above; then  sshd -t  must be silent before  systemctl reload ssh")
+      level: .failure,
+      message: UserText(
+        "sshd: `%s` refuses the configuration: %s", .verbatim(arguments.joined(separator: " ")), .text(said)),
+      fix: place.map {
+        UserText(
+          "fix line %s of %s; then  sshd -t  must be silent before  systemctl reload ssh", .verbatim(String($0.line)),
+          .verbatim($0.file))
+      } ?? UserText("change the setting sshd names above; then  sshd -t  must be silent before  systemctl reload ssh"))
   }
 
   func checkSecretFile(rootMayBeUnenrolled: Bool) throws(CLIError) -> Finding {
@@ -175,29 +200,42 @@ struct Doctor: CLICommand {
       store = try target.secretStore(override: storeOptions.secretFile)
     } catch {
       // The directory down (or only root's): a finding like the others, not the end of the report.
-      return Finding(level: .failure, message: "enrollment of \(target.account.name): \(error.description)")
+      return Finding(
+        level: .failure,
+        message: UserText("enrollment of %s: %s", .verbatim(target.account.name), .text(error.message ?? .verbatim("")))
+      )
     }
     do throws(FileError) {
       let enrollment = try store.readEnrollment()
       return Finding(
         level: .ok,
-        message: "secret file \(store.location.place): private, \(enrollment.authenticators.count) authenticator(s), "
-          + "\(enrollment.backupCodes.count) backup code(s)")
+        message: UserText(
+          "secret file %s: private, %s, %s", .verbatim(store.location.place),
+          .text(.plural("%d authenticator(s)", "%d authenticator(s)", count: Int64(enrollment.authenticators.count))),
+          .text(.plural("%d backup code(s)", "%d backup code(s)", count: Int64(enrollment.backupCodes.count)))))
     } catch .notFound {
       // Root often logs in without a code on purpose (nullok): then it is no warning.
       if target.account.uid == 0 && rootMayBeUnenrolled {
         return Finding(
           level: .ok,
-          message: "secret file \(store.location.place) does not exist: root is not enrolled (nullok lets root in)")
+          message: UserText(
+            "secret file %s does not exist: root is not enrolled (nullok lets root in)", .verbatim(store.location.place)
+          ))
       }
       return Finding(
         level: .warning,
-        message: "secret file \(store.location.place) does not exist: \(target.account.name) is not enrolled",
-        fix: "run  mfa-enroll")
+        message: UserText(
+          "secret file %s does not exist: %s is not enrolled", .verbatim(store.location.place),
+          .verbatim(target.account.name)),
+        fix: UserText("run  mfa-enroll"))
     } catch {
+      // Commands to type: the same in every language.
+      let commands = "chmod 600 " + store.location.place + "; chown " + target.account.name + " " + store.location.place
       return Finding(
-        level: .failure, message: "secret file \(store.location.place) \(error.description); pam_mfa refuses it",
-        fix: "chmod 600 \(store.location.place); chown \(target.account.name) \(store.location.place)")
+        level: .failure,
+        message: UserText(
+          "secret file %s %s; pam_mfa refuses it", .verbatim(store.location.place), .verbatim(error.description)),
+        fix: UserText.verbatim(commands))
     }
   }
 }
@@ -215,9 +253,11 @@ extension Doctor {
       .map {
         Finding(
           level: .warning,
-          message: "clock of \(target.account.name)'s authenticator \($0.name) is "
-            + "\(ClockDrift.describe($0.offset, period: $0.period)) off this host's (the module learned it)",
-          fix: "set the device's time automatically; if every user's is off, fix this host's clock")
+          message: UserText(
+            "clock of %s's authenticator %s is %s off this host's (the module learned it)",
+            .verbatim(target.account.name), .verbatim($0.name),
+            .text(ClockOffsets.describe($0.offset, period: $0.period))),
+          fix: UserText("set the device's time automatically; if every user's is off, fix this host's clock"))
       }
   }
 }
@@ -229,5 +269,5 @@ extension String {
 
 extension CLIError {
   /// Exit status 1 with nothing more to say (the report above said it).
-  static let silentFailure = CLIError("")
+  static let silentFailure = CLIError.silent
 }

@@ -16,17 +16,22 @@ PO = REPO / "po"
 LINGUAS = ("de", "es", "fr")
 LOCALES = {"de": "de_DE", "es": "es_ES", "fr": "fr_FR"}
 
-# The module's sources: the ones `make pot` extracts (Makefile POT_SOURCES).
+# The module's sources and mfa-enroll's: the ones `make pot` extracts (Makefile POT_SOURCES).
 MODULE_SOURCES = ("Sources/MFACore", "Sources/PAMModule", "Sources/mfa_chkcode")
+CLI_SOURCES = ("Sources/mfa-enroll",)
+# Every line mfa-enroll prints is marked (its audit lines to syslog stay English).
+CLI_MARKED = CLI_SOURCES
 # Where the module talks to the person at the prompt: prose here is marked or a syslog line.
 USER_FACING = ("Sources/MFACore/Login", "Sources/MFACore/Helper", "Sources/MFACore/Delivery",
-               "Sources/MFACore/Text", "Sources/PAMModule", "Sources/mfa_chkcode")
+               "Sources/MFACore/Text", "Sources/PAMModule", "Sources/mfa_chkcode") + CLI_MARKED
 # Calls whose string arguments are msgids (xgettext keywords UserText:1 and plural:1,2).
 MARKED = {"UserText", "plural"}
 # Calls whose string arguments go to syslog, which stays English.
-LOGGED = {"log", "refuse", "mfa_syslog", "SystemError"}
-# Calls whose argument reaches the user as it is.
-SHOWN = {"tell", "prompt", "verbatim"}
+LOGGED = {"log", "refuse", "mfa_syslog", "SystemError", "record"}
+# Calls whose argument reaches the user as it is (the module's, then mfa-enroll's: its help
+# texts are prose in a user-facing file, which the scanner catches as such).
+SHOWN = {"tell", "prompt", "verbatim",
+         "print", "printError", "show", "showLine", "ask", "askBytes", "CLIError", "ValidationError"}
 
 
 # ---------------------------------------------------------------------------
@@ -269,6 +274,10 @@ def swift_unescape(text: str) -> str:
 
 
 PROSE = re.compile(r"[A-Za-z]{2,}[ ,.:;'!?-]+[A-Za-z]{2,}")
+# A command's or an option's name ("mfa-enroll", "--backup-codes"): never translated.
+NAME = re.compile(r"-{0,2}[a-z][a-z0-9]*(?:-[a-z0-9]+)*")
+# A path or an identifier ("/common-auth", "pam_unix.so"): one word with a / or an _.
+IDENTIFIER = re.compile(r"[^\s]*[/_][^\s]*")
 
 
 def problems(path: str, source: str, allowed=frozenset()) -> list:
@@ -283,15 +292,30 @@ def problems(path: str, source: str, allowed=frozenset()) -> list:
             if lit.interpolated or lit.joined:
                 found.append(f"{where}: a msgid is one plain literal (no \\( ) and no +)")
             continue
-        if inner in SHOWN:
+        if inner in SHOWN and re.search("[A-Za-z]", lit.text) and not NAME.fullmatch(lit.text):
             found.append(f"{where}: shown to the user without UserText(...)")
             continue
         if any(call in LOGGED for call in lit.calls):
             continue
-        if user_facing and PROSE.search(lit.text) and lit.text not in allowed:
+        if user_facing and PROSE.search(lit.text) and not NAME.fullmatch(lit.text) \
+                and not IDENTIFIER.fullmatch(lit.text) and lit.text not in allowed:
             found.append(f"{where}: prose neither marked (UserText) nor a syslog line")
     return found
 
 
 def module_sources() -> list:
     return sorted(p for top in MODULE_SOURCES for p in (REPO / top).rglob("*.swift"))
+
+
+def translated_sources() -> list:
+    """What `make pot` extracts: the module's sources and mfa-enroll's."""
+    return sorted(p for top in MODULE_SOURCES + CLI_SOURCES for p in (REPO / top).rglob("*.swift"))
+
+
+def cli_sources() -> list:
+    """mfa-enroll's sources the scanner holds to "every line marked"."""
+    found = []
+    for top in CLI_MARKED:
+        path = REPO / top
+        found += [path] if path.is_file() else path.rglob("*.swift")
+    return sorted(found)
