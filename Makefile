@@ -134,8 +134,13 @@ $(TOOLS)/ldap_phases.so: Tests/tools/ldap_phases.c
 	@mkdir -p $(TOOLS)
 	cc -O2 -Wall -Wextra -shared -fPIC -o $@ $< -ldl -Wl,--no-as-needed -lldap -llber
 
+# The store=ldap tests' directory that refuses a modify (LD_PRELOAD, as 389-ds does under load).
+$(TOOLS)/ldap_refuse.so: Tests/tools/ldap_refuse.c
+	@mkdir -p $(TOOLS)
+	cc -O2 -Wall -Wextra -shared -fPIC -o $@ $< -ldl -Wl,--no-as-needed -lldap -llber
+
 test-tools: $(addprefix $(TOOLS)/,$(TOOL_PROGRAMS)) $(TOOLS)/syslogcap.so $(TOOLS)/ossl_start.so \
-	$(TOOLS)/ldap_phases.so
+	$(TOOLS)/ldap_phases.so $(TOOLS)/ldap_refuse.so
 
 test: test-deps build test-tools
 	$(MAKE) --no-print-directory lint

@@ -12,6 +12,9 @@ final class MemoryDirectory: DirectoryConnection {
   var modifies = 0
   /// As 389 Directory Server to a host: a modify of a missing entry is refused, not "no such object".
   var hidesMissingEntries = false
+  /// As 389-ds while other hosts write the entry: the next modifies are answered with these
+  /// (nil: noSuchObject) and change nothing.
+  var refusals: [FileError?] = []
   let server = "ldaps://memory"
 
   func read(_ dn: [UInt8]) throws(FileError) -> DirectoryEntry? {
@@ -25,8 +28,13 @@ final class MemoryDirectory: DirectoryConnection {
       hook(self)
     }
     modifies += 1
+    if !refusals.isEmpty {
+      let refusal = refusals.removeFirst()
+      guard let refusal else { return .noEntry }
+      throw refusal
+    }
     guard var entry = entries[dn.text] else {
-      if hidesMissingEntries { throw .directory(server + ": modify failed: Insufficient access") }
+      if hidesMissingEntries { throw .directoryRefused(server + ": modify failed: Insufficient access") }
       return .noEntry
     }
     for change in changes {
@@ -49,7 +57,7 @@ final class MemoryDirectory: DirectoryConnection {
         values = change.values
       }
       if name == "pamMfaRevision" && values.count > 1 {
-        throw .directory(server + ": modify failed: Constraint violation")
+        throw .directoryRefused(server + ": modify failed: Constraint violation")
       }
       entry[name] = values.isEmpty ? nil : values
     }
@@ -282,6 +290,37 @@ final class MemoryDirectory: DirectoryConnection {
     // A refusal of an entry that is there stays an error.
     directory.entries["uid=alice," + Self.base.text]?["pamMfaRevision"] = [[UInt8]("1"), [UInt8]("2")]
     #expect(throws: FileError.self) { try store(directory).countFailure(options: ModuleOptions(), now: 1) }
+  }
+
+  @Test func aChangeRefusedForAnEntryThatIsThereIsSentAgain() throws {
+    let (directory, _) = try enrolled()
+    directory.refusals = [.directoryRefused("ldaps://memory: modify failed: Insufficient access"), nil]
+    let counted = try store(directory).countFailure(options: ModuleOptions(), now: 1)
+    #expect(counted == .counted(failures: 1, lockedFor: 0))
+    #expect(directory.modifies == 3)
+    directory.modifies = 0
+    directory.refusals = [.directoryRefused("ldaps://memory: modify failed: Server is busy")]
+    #expect(try store(directory).acceptStep(100, of: [UInt8]("default"), now: 1))
+    #expect(directory.modifies == 2)
+    #expect(values(directory, "pamMfaStep") == ["totp:default:100"])
+    #expect(values(directory, "pamMfaFailures") == [])
+  }
+
+  @Test func aRefusalThatStaysStandsAfterAFewResends() throws {
+    let (directory, _) = try enrolled()
+    directory.refusals = Array(
+      repeating: .directoryRefused("ldaps://memory: modify failed: Insufficient access"), count: 10)
+    #expect(throws: FileError.self) { try store(directory).acceptStep(100, of: [UInt8]("default"), now: 1) }
+    #expect(directory.modifies == 1 + DirectoryAttribute.resends)
+    #expect(values(directory, "pamMfaStep") == [])
+  }
+
+  @Test func aModifyWithoutAnAnswerIsNeverSentAgain() throws {
+    let (directory, _) = try enrolled()
+    // It may have been applied: sending it again could count a failure twice.
+    directory.refusals = [.directory("ldaps://memory: modify failed: Timed out")]
+    #expect(throws: FileError.self) { try store(directory).countFailure(options: ModuleOptions(), now: 1) }
+    #expect(directory.modifies == 1)
   }
 
   @Test func removeKeepsTheWatermarks() throws {

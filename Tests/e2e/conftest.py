@@ -24,13 +24,13 @@ from mfatest.desk import CONF, Desk, Syslog
 from mfatest.ldapdir import Directory, MirrorPair
 from mfatest.pam import Env, RealEnv, world
 from mfatest.system import create_user, delete_user
-from mfatest.world import ENROLL, HELPER_BUILT, MODULE, PAMDRIVE, SYSLOGCAP
+from mfatest.world import ENROLL, HELPER_BUILT, LDAP_REFUSE, MODULE, PAMDRIVE, SYSLOGCAP
 
 
 @pytest.fixture(scope="session")
 def test_tools() -> None:
     """The C test tools are built by `make test-tools` (make e2e-test runs it), never here."""
-    for tool in (PAMDRIVE, SYSLOGCAP):
+    for tool in (PAMDRIVE, SYSLOGCAP, LDAP_REFUSE):
         if not tool.exists():
             pytest.fail(f"{tool.name} was not built: run make test-tools (make e2e-test does)")
 

@@ -16,6 +16,10 @@ enum {
   MFA_STORE_CONFLICT = 1,
   /// read/modify: no such entry.
   MFA_STORE_NO_ENTRY = 2,
+  /// modify: the server answered with another error and applied nothing (described in `error`;
+  /// a module before this value took it for MFA_STORE_ERROR).
+  MFA_STORE_REFUSED = 3,
+  /// No answer (timeout, lost connection: a modify may have been applied) or a local failure.
   MFA_STORE_ERROR = -1,
 };
 

@@ -22,6 +22,8 @@ public enum FileError: Error {
   case invalidPath(String)
   /// The LDAP directory could not be used (unreachable, too slow, refused); names the server.
   case directory(String)
+  /// The LDAP directory answered a change with an error: nothing was applied; names the server.
+  case directoryRefused(String)
 
   public var description: String {
     switch self {
@@ -37,7 +39,7 @@ public enum FileError: Error {
     case .tooLarge: return "is too large"
     case .malformed(let error): return "is malformed: " + error.description
     case .invalidPath(let reason): return "invalid path: " + reason
-    case .directory(let reason): return reason
+    case .directory(let reason), .directoryRefused(let reason): return reason
     }
   }
 }

@@ -12,9 +12,10 @@ from collections.abc import Sequence
 
 from mfatest.cli import enroll_under_tty
 from mfatest.ldapdir import Directory, LDAPError
+from mfatest.pam import pam_result
 from mfatest.secretfile import printed_codes, remember_codes
 from mfatest.totp import code
-from mfatest.world import ENROLL, PLUGIN
+from mfatest.world import ENROLL, LDAP_REFUSE, PLUGIN
 
 
 class Host:
@@ -50,6 +51,22 @@ class Host:
         return self.env.run_pam(
             [f"conf={self.conf}", f"state_dir={self.state}", *extra], user=user, answers=list(answers),
             service=f"mfa-{self.name}", add_state_dir=False, timeout=timeout, direct=direct)
+
+    def login_refused(self, answer: str, refuse: str) -> tuple:
+        """One login whose LDAP modifies the directory refuses as `refuse` says ("CODE:COUNT":
+        the first COUNT answered CODE, nothing applied; Tests/tools/ldap_refuse.c). Returns the
+        run and the shim's lines, one per modify ("refused 50", "sent 0")."""
+        calls = self.env.base / f"ldap-refuse-{self.name}.log"
+        calls.unlink(missing_ok=True)
+        env = self.env.env(extra_preload=[str(LDAP_REFUSE)])
+        env.update(LDAP_REFUSE=refuse, LDAP_REFUSE_LOG=str(calls))
+        cmd = self.env.pam_command(
+            [f"conf={self.conf}", f"state_dir={self.state}"], user="alice", answers=[answer],
+            service=f"mfa-{self.name}", add_state_dir=False)
+        before = self.env.syslog_size()
+        proc = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=30, errors="replace")
+        run = pam_result(proc.stdout, proc.stderr, proc.returncode, self.env.syslog_lines(before))
+        return run, calls.read_text().splitlines() if calls.exists() else []
 
     def cli(self, *args, input_text=None, timeout=60):
         return subprocess.run(

@@ -45,6 +45,7 @@ HELPER_BUILT = BUILD / "pam_mfa" / "mfa_chkcode"
 # Built by `make test-tools` (make e2e-test and make test build them first), never here.
 PAMDRIVE = staged(BUILD / "test-tools" / "pamdrive")
 SYSLOGCAP = staged(BUILD / "test-tools" / "syslogcap.so")
+LDAP_REFUSE = staged(BUILD / "test-tools" / "ldap_refuse.so")
 FLEET_HOST = staged(BUILD / "test-tools" / "fleet_host")
 
 NSS_WRAPPER = "libnss_wrapper.so"

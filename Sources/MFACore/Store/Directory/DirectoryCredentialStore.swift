@@ -22,6 +22,7 @@ public struct DirectoryCredentialStore<Connection: DirectoryConnection, Local: S
 
   /// Rounds of read-and-retry before giving up; each round lost means another host succeeded.
   static var maxRounds: Int { DirectoryAttribute.maxRounds }
+  static var resends: Int { DirectoryAttribute.resends }
   typealias Attribute = DirectoryAttribute
 
   final class EntryCache {
@@ -195,26 +196,56 @@ public struct DirectoryCredentialStore<Connection: DirectoryConnection, Local: S
     ]
   }
 
-  /// One modify of the user's entry. A server may refuse to say that an entry is missing to
-  /// a host that may not write its parent (389 Directory Server answers insufficientAccess, not
-  /// noSuchObject): after a refusal a read, which does say, tells the two apart.
-  /// Likewise, adding the first revision to an entry that got one meanwhile is refused as a
-  /// second value of a single-valued attribute (constraintViolation on OpenLDAP,
-  /// objectClassViolation on 389-ds): when `changes` add one without deleting one (none was
-  /// read), a revision there now is a conflict, as another host got there first.
+  /// One modify of the user's entry. After a failure or "no such entry", a read tells what
+  /// happened:
+  /// - the entry is missing: `.noEntry` (389 Directory Server refuses to say so to a host that
+  ///   may not write its parent: insufficientAccess, not noSuchObject);
+  /// - `changes` add the first revision (none was read) and one is there now: `.conflict`, as
+  ///   another host got there first (a second value of a single-valued attribute is refused:
+  ///   constraintViolation on OpenLDAP, objectClassViolation on 389-ds);
+  /// - the entry is there and the server refused: 389-ds does so while other hosts write the
+  ///   entry (it gives up waiting for it, "find_entry_internal_dn - Retry count exceeded", and
+  ///   answers as if it were missing, or busy). A refused modify applied nothing, and every
+  ///   change here is conditional on what was read or sets fixed values, so it is sent again,
+  ///   `resends` times at most, before the refusal stands.
+  /// A modify that got no answer (timeout, lost connection) may have been applied: never resent.
   func modifyEntry(_ changes: [DirectoryChange]) throws(FileError) -> DirectoryResult {
-    do throws(FileError) {
-      return try connection.modify(dn, changes)
-    } catch {
+    var resent = 0
+    while true {
+      var failure: FileError?
       do throws(FileError) {
-        guard var entry = try connection.read(dn) else { return .noEntry }
-        defer { entry.wipe() }
-        let revision = changes.filter { DirectoryText.sameName($0.attribute, Attribute.revision) }
-        let addsTheFirst = revision.contains { $0.operation == .add } && !revision.contains { $0.operation == .delete }
-        if addsTheFirst && !entry.values(Attribute.revision).isEmpty { return .conflict }
-      } catch {}
-      throw error
+        let result = try connection.modify(dn, changes)
+        if result != .noEntry { return result }
+      } catch {
+        failure = error
+      }
+      let found: DirectoryEntry?
+      do throws(FileError) { found = try connection.read(dn) } catch { throw failure ?? error }
+      guard var entry = found else { return .noEntry }
+      defer { entry.wipe() }
+      if failure != nil && DirectoryCredentialStore.addsFirstRevision(changes)
+        && !entry.values(Attribute.revision).isEmpty
+      {
+        return .conflict
+      }
+      // Only a refusal the server answered is known to have applied nothing.
+      let resendable: Bool
+      switch failure {
+      case .none, .some(.directoryRefused): resendable = true
+      default: resendable = false
+      }
+      guard resendable, resent < DirectoryCredentialStore.resends else {
+        throw failure
+          ?? .directory(
+            connection.server + ": " + dn.text + ": a change was answered \"no such entry\"; a read finds it")
+      }
+      resent += 1
     }
+  }
+
+  static func addsFirstRevision(_ changes: [DirectoryChange]) -> Bool {
+    let revision = changes.filter { DirectoryText.sameName($0.attribute, Attribute.revision) }
+    return revision.contains { $0.operation == .add } && !revision.contains { $0.operation == .delete }
   }
 
   func busy() -> FileError {

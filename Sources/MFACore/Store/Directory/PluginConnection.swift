@@ -163,6 +163,7 @@ public final class PluginConnection: DirectoryConnection {
     if Int(status) == Int(MFA_STORE_DONE) { return .done }
     if Int(status) == Int(MFA_STORE_CONFLICT) { return .conflict }
     if Int(status) == Int(MFA_STORE_NO_ENTRY) { return .noEntry }
+    if Int(status) == Int(MFA_STORE_REFUSED) { throw .directoryRefused(PluginConnection.text(message)) }
     throw .directory(PluginConnection.text(message))
   }
 
