@@ -15,23 +15,26 @@ final class MemoryDirectory: DirectoryConnection {
   /// As 389-ds while other hosts write the entry: the next modifies are answered with these
   /// (nil: noSuchObject) and change nothing.
   var refusals: [FileError?] = []
+  var readsFail = false
   let server = "ldaps://memory"
 
   func read(_ dn: [UInt8]) throws(FileError) -> DirectoryEntry? {
+    if readsFail { throw .directory(server + ": search failed: Timed out") }
     guard let entry = entries[dn.text] else { return nil }
     return DirectoryEntry(attributes: entry.map { (name: [UInt8]($0.key), values: $0.value) })
   }
 
   func modify(_ dn: [UInt8], _ changes: [DirectoryChange]) throws(FileError) -> DirectoryResult {
-    if let hook = beforeModify {
-      beforeModify = nil
-      hook(self)
-    }
     modifies += 1
+    // A refused send changes nothing and comes before "another host" (the hook) plays.
     if !refusals.isEmpty {
       let refusal = refusals.removeFirst()
       guard let refusal else { return .noEntry }
       throw refusal
+    }
+    if let hook = beforeModify {
+      beforeModify = nil
+      hook(self)
     }
     guard var entry = entries[dn.text] else {
       if hidesMissingEntries { throw .directoryRefused(server + ": modify failed: Insufficient access") }
@@ -313,6 +316,49 @@ final class MemoryDirectory: DirectoryConnection {
     #expect(throws: FileError.self) { try store(directory).acceptStep(100, of: [UInt8]("default"), now: 1) }
     #expect(directory.modifies == 1 + DirectoryAttribute.resends)
     #expect(values(directory, "pamMfaStep") == [])
+  }
+
+  @Test func oneLoginHasAFewResendsInAll() throws {
+    let (directory, _) = try enrolled()
+    let refused = FileError.directoryRefused("ldaps://memory: modify failed: Server is busy")
+    let login = store(directory)
+    directory.refusals = Array(repeating: refused, count: DirectoryAttribute.resends - 1)
+    _ = try login.countFailure(options: ModuleOptions(), now: 1)
+    directory.refusals = [refused, refused]
+    #expect(throws: FileError.self) { try login.acceptStep(100, of: [UInt8]("default"), now: 1) }
+    #expect(directory.modifies == DirectoryAttribute.resends + 2)
+  }
+
+  @Test func noSuchObjectForAnEntryThatIsThereStandsAfterTheResends() throws {
+    let (directory, _) = try enrolled()
+    directory.refusals = Array(repeating: nil, count: 10)
+    do throws(FileError) {
+      _ = try store(directory).acceptStep(100, of: [UInt8]("default"), now: 1)
+      Issue.record("accepted")
+    } catch .directory(let reason) {
+      #expect(reason.contains("a read finds it"))
+    } catch {
+      Issue.record("not a directory error: \(error)")
+    }
+    #expect(directory.modifies == 1 + DirectoryAttribute.resends)
+  }
+
+  @Test func aReadThatFailsAfterNoSuchObjectIsAnError() throws {
+    let (directory, _) = try enrolled()
+    directory.refusals = [nil]
+    directory.readsFail = true
+    #expect(throws: FileError.self) { try store(directory).removeEnrollment() }
+    #expect(directory.modifies == 1)
+  }
+
+  @Test func aRefusalThenAConflictReadsAgainAndCountsOnce() throws {
+    let (directory, _) = try enrolled()
+    // Another host counts a failure while the store's first send is refused: the resend
+    // conflicts, the store reads again and counts the second failure.
+    directory.refusals = [.directoryRefused("ldaps://memory: modify failed: Server is busy")]
+    directory.beforeModify = { _ = try? DirectoryStoreTests().store($0).countFailure(options: ModuleOptions(), now: 1) }
+    let counted = try store(directory).countFailure(options: ModuleOptions(), now: 1)
+    #expect(counted == .counted(failures: 2, lockedFor: 0))
   }
 
   @Test func aModifyWithoutAnAnswerIsNeverSentAgain() throws {

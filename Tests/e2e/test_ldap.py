@@ -330,7 +330,8 @@ def test_a_modify_refused_for_an_entry_that_is_there_is_sent_again(env, director
     c, s = unused_code(key, enrolled_at)
     run, calls = a.login_refused(c, f"{answer}:1")
     assert run.result == "PAM_SUCCESS", (str(run), calls)
-    assert calls[0] == f"refused {answer}" and calls[1:] == ["sent 0"] * len(calls[1:]) and calls[1:], calls
+    # the attempt counted (refused, then sent again), then the step moved
+    assert calls == [f"refused {answer}", "sent 0", "sent 0"], calls
     assert "service=mfa-host-a: accepted totp code" in run.syslog_text(), str(run)
     assert steps(directory) == [f"totp:default:{s}"], entry(directory)
     assert "pamMfaFailures" not in entry(directory), entry(directory)
@@ -348,10 +349,25 @@ def test_a_modify_refused_every_time_denies_after_a_few_tries(env, directory):
     run, calls = a.login_refused(c, "50:1000")
     assert run.result == "PAM_AUTH_ERR", str(run)
     assert "modify failed: Insufficient access; denied" in run.syslog_text(), str(run)
-    assert calls == ["refused 50"] * 4, calls   # sent, then sent again three times (pam_mfa-ldap(5))
+    assert calls == ["refused 50"] * 5, calls   # sent, then again four times in one login (pam_mfa-ldap(5))
     assert steps(directory) == [], entry(directory)
     ok = a.login(c)
     assert ok.result == "PAM_SUCCESS", str(ok)
+
+
+@pytest.mark.parametrize("answer, words", [
+    (-5, "Timed out"), (52, "Server is unavailable"), (80, "Other (e.g., implementation specific) error"),
+], ids=["timeout", "unavailable", "other"])
+def test_a_modify_that_may_have_been_made_is_never_sent_again(env, directory, answer, words):
+    """No answer (libldap's own timeout), a notice of disconnection (unavailable) or a proxy
+    that gave up on its server (other) may come after the change was made: sent once, denied."""
+    a, _ = fresh_hosts(env, directory)
+    key, enrolled_at, _ = enroll(a)
+    c, _ = unused_code(key, enrolled_at)
+    run, calls = a.login_refused(c, f"{answer}:1")
+    assert run.result == "PAM_AUTH_ERR", str(run)
+    assert f"modify failed: {words}; denied" in run.syslog_text(), str(run)
+    assert calls == [f"refused {answer}"], calls
 
 
 # ---------------------------------------------------------------------------

@@ -481,10 +481,12 @@ static int store_modify(void *handle, const char *dn, const unsigned char *chang
   case LDAP_NO_SUCH_ATTRIBUTE:
   case LDAP_TYPE_OR_VALUE_EXISTS: return MFA_STORE_CONFLICT;
   case LDAP_NO_SUCH_OBJECT: return MFA_STORE_NO_ENTRY;
-  default:
-    fail(error, error_length, c->uri, "modify failed", ldap_err2string(rc));
-    /* libldap's own failures (no answer, timeout) are negative: the server may have applied it. */
-    return rc > 0 ? MFA_STORE_REFUSED : MFA_STORE_ERROR;
+  /* Answers that mean "not done" (389-ds gives them for an entry it gave up waiting for). Not
+     the others: a notice of disconnection (unavailable) or a proxy that gave up on its server
+     (adminLimitExceeded, other) may come after the change was applied. */
+  case LDAP_INSUFFICIENT_ACCESS:
+  case LDAP_BUSY: fail(error, error_length, c->uri, "modify failed", ldap_err2string(rc)); return MFA_STORE_REFUSED;
+  default: fail(error, error_length, c->uri, "modify failed", ldap_err2string(rc)); return MFA_STORE_ERROR;
   }
 }
 

@@ -16,10 +16,11 @@ enum {
   MFA_STORE_CONFLICT = 1,
   /// read/modify: no such entry.
   MFA_STORE_NO_ENTRY = 2,
-  /// modify: the server answered with another error and applied nothing (described in `error`;
-  /// a module before this value took it for MFA_STORE_ERROR).
+  /// modify: the server answered that it did not make the change (insufficientAccess, busy;
+  /// described in `error`). A module before this value took it for MFA_STORE_ERROR.
   MFA_STORE_REFUSED = 3,
-  /// No answer (timeout, lost connection: a modify may have been applied) or a local failure.
+  /// Anything else: no answer (timeout, lost connection), an answer that may come after the
+  /// change was applied, or a local failure.
   MFA_STORE_ERROR = -1,
 };
 

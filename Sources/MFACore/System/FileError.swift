@@ -22,7 +22,8 @@ public enum FileError: Error {
   case invalidPath(String)
   /// The LDAP directory could not be used (unreachable, too slow, refused); names the server.
   case directory(String)
-  /// The LDAP directory answered a change with an error: nothing was applied; names the server.
+  /// The LDAP directory answered that it did not make a change (insufficientAccess, busy);
+  /// names the server.
   case directoryRefused(String)
 
   public var description: String {

@@ -11,7 +11,7 @@ enum DirectoryAttribute {
   /// Learned clock offsets, one ClockDrift record per value.
   static let clockOffset: [UInt8] = Array("pamMfaClockOffset".utf8)
   static let maxRounds = 64
-  /// Times a change the server refused for an entry that is there is sent again
-  /// (DirectoryCredentialStore.modifyEntry).
-  static let resends = 3
+  /// Times one login (one store) sends again a change the server refused for an entry that is
+  /// there (DirectoryCredentialStore.modifyEntry).
+  static let resends = 4
 }

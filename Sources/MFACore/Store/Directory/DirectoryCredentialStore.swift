@@ -22,11 +22,13 @@ public struct DirectoryCredentialStore<Connection: DirectoryConnection, Local: S
 
   /// Rounds of read-and-retry before giving up; each round lost means another host succeeded.
   static var maxRounds: Int { DirectoryAttribute.maxRounds }
-  static var resends: Int { DirectoryAttribute.resends }
   typealias Attribute = DirectoryAttribute
 
   final class EntryCache {
     var entry: DirectoryEntry?
+    /// Resends left to this login (modifyEntry): a server that keeps refusing costs it a few
+    /// exchanges, never dozens.
+    var resends = DirectoryAttribute.resends
     deinit { entry?.wipe() }
   }
 
@@ -203,14 +205,14 @@ public struct DirectoryCredentialStore<Connection: DirectoryConnection, Local: S
   /// - `changes` add the first revision (none was read) and one is there now: `.conflict`, as
   ///   another host got there first (a second value of a single-valued attribute is refused:
   ///   constraintViolation on OpenLDAP, objectClassViolation on 389-ds);
-  /// - the entry is there and the server refused: 389-ds does so while other hosts write the
-  ///   entry (it gives up waiting for it, "find_entry_internal_dn - Retry count exceeded", and
-  ///   answers as if it were missing, or busy). A refused modify applied nothing, and every
-  ///   change here is conditional on what was read or sets fixed values, so it is sent again,
-  ///   `resends` times at most, before the refusal stands.
-  /// A modify that got no answer (timeout, lost connection) may have been applied: never resent.
+  /// - the entry is there and the server said it did not make the change: 389-ds does so
+  ///   while other hosts write the entry (it gives up waiting for it, "find_entry_internal_dn -
+  ///   Retry count exceeded", and answers as if it were missing, or busy). Every change here is
+  ///   conditional on what was read or sets fixed values, so it is sent again, as long as the
+  ///   login has resends left, before the refusal stands.
+  /// Any other failure (no answer, a notice of disconnection) may come after the change was
+  /// applied: never resent.
   func modifyEntry(_ changes: [DirectoryChange]) throws(FileError) -> DirectoryResult {
-    var resent = 0
     while true {
       var failure: FileError?
       do throws(FileError) {
@@ -228,18 +230,17 @@ public struct DirectoryCredentialStore<Connection: DirectoryConnection, Local: S
       {
         return .conflict
       }
-      // Only a refusal the server answered is known to have applied nothing.
       let resendable: Bool
       switch failure {
       case .none, .some(.directoryRefused): resendable = true
       default: resendable = false
       }
-      guard resendable, resent < DirectoryCredentialStore.resends else {
+      guard resendable, cache.resends > 0 else {
         throw failure
           ?? .directory(
             connection.server + ": " + dn.text + ": a change was answered \"no such entry\"; a read finds it")
       }
-      resent += 1
+      cache.resends -= 1
     }
   }
 
